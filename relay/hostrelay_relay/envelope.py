@@ -1,0 +1,139 @@
+"""Verify signed job envelopes from the control plane (Ed25519 over canonical JSON)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+ENVELOPE_VERSION = 1
+CANCEL_TYPE = "cancel"
+MAX_ENVELOPE_BYTES = 256 * 1024
+_FIELDS = {
+    "v", "job_id", "attempt", "type", "host", "params",
+    "issued_at", "expires_at", "nonce", "timeout_s",
+}  # fmt: skip
+
+
+def canonical_json(value: Any) -> bytes:
+    """The byte string both sides sign and verify: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class EnvelopeRejected(Exception):
+    """The envelope must not run; `reason` is the machine-readable code sent back."""
+
+    def __init__(self, reason: str, message: str, job_id: str | None = None, attempt: int = 0):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.job_id = job_id
+        self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class JobEnvelope:
+    v: int
+    job_id: str
+    attempt: int
+    type: str
+    host: str
+    params: dict[str, Any]
+    issued_at: int
+    expires_at: int
+    nonce: str
+    timeout_s: int
+
+    @property
+    def is_cancel(self) -> bool:
+        return self.type == CANCEL_TYPE
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("envelope public key is not an Ed25519 key")
+    return key
+
+
+def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(payload) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeRejected("malformed", f"message of {len(payload)} bytes is too large")
+    try:
+        wire = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeRejected("malformed", f"message is not JSON: {exc.msg}") from None
+    if not isinstance(wire, dict) or set(wire) != {"envelope", "signature"}:
+        raise EnvelopeRejected("malformed", "message must be {envelope, signature}")
+    body, signature = wire["envelope"], wire["signature"]
+    if not isinstance(body, dict) or not isinstance(signature, str):
+        raise EnvelopeRejected("malformed", "envelope must be an object, signature a string")
+    try:
+        raw_sig = base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        raise EnvelopeRejected("bad_signature", "signature is not base64") from None
+    return body, raw_sig
+
+
+def _parse_fields(body: dict[str, Any]) -> JobEnvelope:
+    job_id = body.get("job_id") if isinstance(body.get("job_id"), str) else None
+    attempt = body.get("attempt") if isinstance(body.get("attempt"), int) else 0
+    if set(body) != _FIELDS:
+        raise EnvelopeRejected(
+            "malformed", "envelope fields do not match version 1", job_id, attempt or 0
+        )
+    typed = {
+        "v": int, "job_id": str, "attempt": int, "type": str, "host": str, "params": dict,
+        "issued_at": int, "expires_at": int, "nonce": str, "timeout_s": int,
+    }  # fmt: skip
+    for name, kind in typed.items():
+        if not isinstance(body[name], kind) or isinstance(body[name], bool):
+            raise EnvelopeRejected(
+                "malformed", f"envelope field {name} must be {kind.__name__}", job_id, attempt or 0
+            )
+    if body["v"] != ENVELOPE_VERSION:
+        raise EnvelopeRejected("malformed", f"unsupported envelope version {body['v']}", job_id)
+    return JobEnvelope(**body)
+
+
+def verify_envelope(
+    payload: bytes,
+    *,
+    public_key: Ed25519PublicKey,
+    host: str,
+    seen_nonce: Callable[[str, int], bool],
+    now: Callable[[], float] = time.time,
+    clock_leeway_s: int = 30,
+) -> JobEnvelope:
+    """Return the envelope if it may run here, else raise EnvelopeRejected with the reason.
+
+    Order matters: the signature is checked before any field is trusted, so an attacker
+    learns nothing from the other checks. `seen_nonce(nonce, expires_at)` records the nonce
+    and answers whether it was already recorded (a replay).
+    """
+    body, signature = _decode_wire(payload)
+    try:
+        public_key.verify(signature, canonical_json(body))
+    except InvalidSignature:
+        job_id = body.get("job_id") if isinstance(body.get("job_id"), str) else None
+        raise EnvelopeRejected("bad_signature", "envelope signature does not verify", job_id)
+    envelope = _parse_fields(body)
+    jid, att = envelope.job_id, envelope.attempt
+    if envelope.host != host:
+        raise EnvelopeRejected("wrong_host", f"envelope is for host {envelope.host!r}", jid, att)
+    current = now()
+    if envelope.expires_at < current - clock_leeway_s:
+        raise EnvelopeRejected("expired", "envelope expired", jid, att)
+    if envelope.issued_at > current + clock_leeway_s:
+        raise EnvelopeRejected("expired", "envelope issued in the future (clock skew)", jid, att)
+    if seen_nonce(envelope.nonce, envelope.expires_at):
+        raise EnvelopeRejected("replayed", "envelope nonce was already used", jid, att)
+    return envelope

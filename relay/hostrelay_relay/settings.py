@@ -1,0 +1,132 @@
+"""Typed relay settings, read once at start-up from a TOML config file and HOSTRELAY_RELAY_* env."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_CONFIG = Path("/etc/hostrelay/relay.toml")
+ENV_PREFIX = "HOSTRELAY_RELAY_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerSettings(_Section):
+    host: str = "localhost"
+    port: int = 8883
+    ca_file: Path = Path("/etc/hostrelay/ca.pem")
+    cert_file: Path = Path("/etc/hostrelay/client.pem")
+    key_file: Path = Path("/etc/hostrelay/client.key")
+    keepalive_s: int = Field(default=30, ge=5, le=1200)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+
+
+class MacctSettings(_Section):
+    sam_ldb: Path = Path("/var/lib/samba/private/sam.ldb")
+    ldbmodify: str = "ldbmodify"
+    ldbsearch: str = "ldbsearch"
+
+
+class ExecSettings(_Section):
+    allowed_commands: list[str] = Field(default_factory=list)
+    allowed_users: list[str] = Field(default_factory=lambda: ["nobody"])
+    allowed_env: list[str] = Field(default_factory=lambda: ["LANG", "LC_ALL", "TZ"])
+    writable_paths: list[Path] = Field(default_factory=list)
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    max_output_bytes: int = 10 * 1024 * 1024
+
+
+class LdapCredential(_Section):
+    bind_dn: str
+    password: str | None = None
+    password_file: Path | None = None
+
+
+class LdapSettings(_Section):
+    credentials: dict[str, LdapCredential] = Field(default_factory=dict)
+    ca_file: Path | None = None
+
+
+class HealthSettings(_Section):
+    listen: str = "127.0.0.1:9464"
+    enabled: bool = True
+
+
+class RelaySettings(_Section):
+    host: str = Field(description="this host's name: the CN of its certificate")
+    state_dir: Path = Path("/var/lib/hostrelay")
+    public_key_file: Path = Path("/etc/hostrelay/envelope-signing.pub")
+    control_plane_url: str | None = None
+    heartbeat_s: float = Field(default=30.0, gt=0)
+    max_concurrent_jobs: int = Field(default=4, ge=1, le=64)
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    clock_leeway_s: int = Field(default=30, ge=0)
+    log_level: str = "INFO"
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    macct: MacctSettings = Field(default_factory=MacctSettings)
+    exec: ExecSettings = Field(default_factory=ExecSettings)
+    ldap: LdapSettings = Field(default_factory=LdapSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_dns_label(cls, value: str) -> str:
+        from hostrelay_relay.names import check_host_name
+
+        return check_host_name(value)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.sqlite3"
+
+    def jobs_topic(self) -> str:
+        return f"hostrelay/{self.host}/jobs"
+
+    def events_topic(self) -> str:
+        return f"hostrelay/{self.host}/events"
+
+    def status_topic(self) -> str:
+        return f"hostrelay/{self.host}/status"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """HOSTRELAY_RELAY_BROKER__PORT=8884 → {"broker": {"port": "8884"}}."""
+    overrides: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key.removeprefix(ENV_PREFIX).lower().split("__")
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> RelaySettings:
+    """Read the config file (HOSTRELAY_RELAY_CONFIG or /etc/hostrelay/relay.toml) plus env."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or Path(env.pop(ENV_PREFIX + "CONFIG", str(DEFAULT_CONFIG)))
+    env.pop(ENV_PREFIX + "CONFIG", None)
+    data: dict[str, Any] = {}
+    if path.exists():
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    return RelaySettings.model_validate(_merge(data, _env_overrides(env)))
