@@ -33,6 +33,13 @@ class MacctSettings(_Section):
     ldbmodify: str = "ldbmodify"
     ldbsearch: str = "ldbsearch"
 
+    @field_validator("sam_ldb")
+    @classmethod
+    def _sam_ldb_is_absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("macct.sam_ldb must be an absolute path")
+        return value
+
 
 class ExecSettings(_Section):
     allowed_commands: list[str] = Field(default_factory=list)

@@ -1,0 +1,34 @@
+"""Lambda entry point of the dispatch function: SQS batch → sign → publish to the host."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hostrelay.logic.dispatch import DispatchRequest
+from hostrelay.observability import logger, metrics, tracer
+from hostrelay.settings import DispatchSettings, load_settings
+from hostrelay.wiring import build_dispatcher
+
+dispatcher = build_dispatcher(load_settings(DispatchSettings))
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    outcome = dispatcher.handle(DispatchRequest.model_validate_json(record.body))
+    metrics.add_metric(name=f"dispatch_{outcome}", unit="Count", value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

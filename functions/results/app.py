@@ -1,0 +1,42 @@
+"""Lambda entry point of the results function: SQS batch of relay events → jobs and hosts."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hostrelay.domain.errors import InvalidRequest
+from hostrelay.logic.relay_events import parse_rule_message
+from hostrelay.observability import logger, metrics, tracer
+from hostrelay.settings import ResultsSettings, load_settings
+from hostrelay.wiring import build_ingester
+
+ingester = build_ingester(load_settings(ResultsSettings))
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    try:
+        host, event = parse_rule_message(record.body)
+    except InvalidRequest as exc:
+        # Garbage never succeeds later: drop it (counted) instead of poisoning the queue.
+        logger.warning("unreadable relay event dropped", extra={"reason": exc.message})
+        metrics.add_metric(name="events_unreadable", unit="Count", value=1)
+        return
+    outcome = ingester.apply(host, event)
+    metrics.add_metric(name=f"event_{event.kind}_{outcome}", unit="Count", value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

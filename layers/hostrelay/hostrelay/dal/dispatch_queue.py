@@ -1,0 +1,25 @@
+"""The dispatch queue: asks the dispatch function to publish a job or a cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from hostrelay.dal.aws_clients import client
+
+DispatchAction = Literal["publish", "cancel"]
+MAX_SQS_DELAY_S = 900
+
+
+class DispatchQueue:
+    def __init__(self, queue_url: str) -> None:
+        self._queue_url = queue_url
+
+    def send(
+        self, job_id: str, attempt: int, action: DispatchAction = "publish", delay_s: int = 0
+    ) -> None:
+        client("sqs").send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps({"job_id": job_id, "attempt": attempt, "action": action}),
+            DelaySeconds=max(0, min(MAX_SQS_DELAY_S, delay_s)),
+        )

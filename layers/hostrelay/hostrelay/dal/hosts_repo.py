@@ -1,0 +1,104 @@
+"""Host records: presence (online/offline), relay version, certificate, revocation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.tables import HostRecord
+from hostrelay.domain.errors import NotFound
+
+
+class HostState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    REVOKED = "revoked"
+
+
+class HostRepository:
+    def get(self, name: str) -> HostRecord:
+        try:
+            return HostRecord.get(name, consistent_read=True)
+        except DoesNotExist:
+            raise NotFound(f"host {name} not found") from None
+
+    def find(self, name: str) -> HostRecord | None:
+        try:
+            return HostRecord.get(name, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def all(self) -> Iterator[HostRecord]:
+        yield from HostRecord.scan()
+
+    def register(self, name: str, roles: list[str] | None = None) -> HostRecord:
+        """Create the host if it does not exist yet (enrollment and the local stack)."""
+        record = HostRecord(name=name, roles=roles or [], created_at=utcnow(), state="offline")
+        try:
+            record.save(condition=HostRecord.name.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return self.get(name)
+        return record
+
+    def seen(
+        self,
+        name: str,
+        *,
+        now: datetime | None = None,
+        relay_version: str | None = None,
+        connected: bool = False,
+    ) -> bool:
+        """Mark a host alive; returns True when it was offline before (it just came back).
+
+        Revoked hosts stay revoked whatever they send.
+        """
+        now = now or utcnow()
+        record = self.find(name)
+        if record is None or record.state == HostState.REVOKED:
+            return False
+        was_offline = record.state != HostState.ONLINE
+        actions = [HostRecord.last_seen.set(now), HostRecord.state.set(HostState.ONLINE.value)]
+        if relay_version:
+            actions.append(HostRecord.relay_version.set(relay_version))
+        if connected:
+            actions.append(HostRecord.connected_at.set(now))
+        try:
+            HostRecord(name=name).update(
+                actions=actions, condition=HostRecord.state != HostState.REVOKED.value
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return was_offline
+
+    def mark_offline(self, name: str, *, last_seen_before: datetime | None = None) -> bool:
+        """Online → offline, optionally only if it has not been seen since a moment."""
+        condition = HostRecord.state == HostState.ONLINE.value
+        if last_seen_before is not None:
+            condition &= HostRecord.last_seen < last_seen_before
+        try:
+            HostRecord(name=name).update(
+                actions=[HostRecord.state.set(HostState.OFFLINE.value)], condition=condition
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def revoke(self, name: str) -> HostRecord:
+        record = self.get(name)
+        HostRecord(name=name).update(
+            actions=[
+                HostRecord.state.set(HostState.REVOKED.value),
+                HostRecord.revoked_at.set(utcnow()),
+            ]
+        )
+        return self.get(name)

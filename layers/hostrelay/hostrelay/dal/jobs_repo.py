@@ -1,0 +1,249 @@
+"""Job persistence: every state change is a conditional write on state and version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from hostrelay.clock import isoformat, utcnow
+from hostrelay.dal.tables import JobRecord
+from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState, can_transition
+
+ACTIVE = "1"
+_NOT_SET: Any = object()
+
+
+def _state_key(state: JobState, created_at: datetime, job_id: str) -> str:
+    return f"{state.value}#{isoformat(created_at)}#{job_id}"
+
+
+def next_deadline(job: Job) -> datetime | None:
+    """When the sweeper must next look at a non-terminal job; None for terminal ones."""
+    if job.state.terminal:
+        return None
+    if job.state is JobState.QUEUED:
+        return job.deliver_by or (job.created_at + timedelta(days=7))
+    if job.cancel_requested_at is not None:
+        return job.cancel_requested_at
+    started = job.started_at or job.updated_at
+    return started + timedelta(seconds=job.timeout_s)
+
+
+def to_domain(record: JobRecord) -> Job:
+    return Job(
+        id=record.id,
+        type=record.type,
+        host=record.host,
+        params=record.params or {},
+        state=JobState(record.state),
+        attempt=int(record.attempt),
+        max_attempts=int(record.max_attempts),
+        timeout_s=int(record.timeout_s),
+        deliver_by=record.deliver_by,
+        idempotency_key=record.idempotency_key,
+        created_by=record.created_by,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        cancel_requested_at=record.cancel_requested_at,
+        progress=record.progress,
+        result=record.result,
+        error=JobErrorInfo.model_validate(record.error) if record.error else None,
+        output=JobOutputInfo.model_validate(record.output) if record.output else None,
+        version=int(record.version or 0),
+    )
+
+
+def _to_record(job: Job, retention: timedelta) -> JobRecord:
+    deadline = next_deadline(job)
+    record = JobRecord(
+        id=job.id,
+        type=job.type,
+        host=job.host,
+        params=job.params,
+        state=job.state.value,
+        state_key=_state_key(job.state, job.created_at, job.id),
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        timeout_s=job.timeout_s,
+        deliver_by=job.deliver_by,
+        idempotency_key=job.idempotency_key,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        active=None if job.state.terminal else ACTIVE,
+        deadline=isoformat(deadline) if deadline else None,
+    )
+    if job.state.terminal:
+        record.purge_at = job.updated_at + retention
+    return record
+
+
+class JobRepository:
+    """Reads and conditional writes of job records."""
+
+    def __init__(self, retention: timedelta = timedelta(days=90)) -> None:
+        self._retention = retention
+
+    def create(self, job: Job) -> Job:
+        record = _to_record(job, self._retention)
+        try:
+            record.save(condition=JobRecord.id.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise Conflict(f"job {job.id} already exists") from exc
+            raise
+        return to_domain(record)
+
+    def get(self, job_id: str) -> Job:
+        try:
+            return to_domain(JobRecord.get(job_id, consistent_read=True))
+        except DoesNotExist:
+            raise NotFound(f"job {job_id} not found") from None
+
+    def transition(
+        self,
+        job: Job,
+        target: JobState,
+        *,
+        attempt: int | None = None,
+        started_at: datetime | None = _NOT_SET,
+        finished_at: datetime | None = _NOT_SET,
+        cancel_requested_at: datetime | None = _NOT_SET,
+        result: dict[str, Any] | None = _NOT_SET,
+        error: JobErrorInfo | None = _NOT_SET,
+        output: JobOutputInfo | None = _NOT_SET,
+        progress: dict[str, Any] | None = _NOT_SET,
+        dispatched: bool = False,
+    ) -> Job:
+        """Move `job` to `target` only if nobody changed it since it was read.
+
+        Staying in the same state is allowed (to record progress or a cancel request);
+        terminal states never change. Raises StaleWrite when the condition fails.
+        """
+        if job.state.terminal:
+            raise StaleWrite(f"job {job.id} is already {job.state.value}")
+        if target is not job.state and not can_transition(job.state, target):
+            raise StaleWrite(f"job {job.id} cannot go from {job.state.value} to {target.value}")
+        now = utcnow()
+        changes: dict[str, Any] = {"state": target, "updated_at": now}
+        if attempt is not None:
+            changes["attempt"] = attempt
+        for name, value in (
+            ("started_at", started_at),
+            ("finished_at", finished_at),
+            ("cancel_requested_at", cancel_requested_at),
+            ("result", result),
+            ("error", error),
+            ("output", output),
+            ("progress", progress),
+        ):
+            if value is not _NOT_SET:
+                changes[name] = value
+        updated = job.model_copy(update=changes)
+        deadline = next_deadline(updated)
+        actions = [
+            JobRecord.state.set(target.value),
+            JobRecord.state_key.set(_state_key(target, job.created_at, job.id)),
+            JobRecord.updated_at.set(now),
+            JobRecord.attempt.set(updated.attempt),
+        ]
+        attrs = {
+            "started_at": JobRecord.started_at,
+            "finished_at": JobRecord.finished_at,
+            "cancel_requested_at": JobRecord.cancel_requested_at,
+            "result": JobRecord.result,
+            "progress": JobRecord.progress,
+        }
+        for name, attr in attrs.items():
+            if name in changes:
+                value = changes[name]
+                actions.append(attr.set(value) if value is not None else attr.remove())
+        if "error" in changes:
+            err = changes["error"]
+            actions.append(
+                JobRecord.error.set(err.model_dump()) if err else JobRecord.error.remove()
+            )
+        if "output" in changes:
+            out = changes["output"]
+            actions.append(
+                JobRecord.output.set(out.model_dump()) if out else JobRecord.output.remove()
+            )
+        if dispatched:
+            actions.append(JobRecord.dispatched_at.set(now))
+        if target.terminal:
+            actions += [
+                JobRecord.active.remove(),
+                JobRecord.deadline.remove(),
+                JobRecord.purge_at.set(now + self._retention),
+            ]
+        else:
+            actions += [
+                JobRecord.active.set(ACTIVE),
+                JobRecord.deadline.set(isoformat(deadline) if deadline else isoformat(now)),
+            ]
+        record = JobRecord(id=job.id, version=job.version)
+        condition = (JobRecord.state == job.state.value) & (JobRecord.attempt == job.attempt)
+        try:
+            record.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"job {job.id} changed concurrently") from exc
+            raise
+        return updated.model_copy(update={"version": int(record.version or 0)})
+
+    def list(
+        self,
+        *,
+        host: str | None = None,
+        state: JobState | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        """A page of jobs, newest first when a host is given; returns (jobs, next start key)."""
+        filter_condition = JobRecord.type == job_type if job_type else None
+        if host is not None:
+            range_condition = (
+                JobRecord.state_key.startswith(f"{state.value}#") if state is not None else None
+            )
+            results = JobRecord.by_host_state.query(
+                host,
+                range_condition,
+                filter_condition=filter_condition,
+                limit=limit,
+                last_evaluated_key=start_key,
+                scan_index_forward=False,
+            )
+        else:
+            if state is not None:
+                state_filter = JobRecord.state == state.value
+                filter_condition = (
+                    state_filter if filter_condition is None else filter_condition & state_filter
+                )
+            results = JobRecord.scan(
+                filter_condition=filter_condition, limit=limit, last_evaluated_key=start_key
+            )
+        jobs = [to_domain(record) for record in results]
+        return jobs, results.last_evaluated_key
+
+    def due(self, now: datetime) -> Iterator[Job]:
+        """Non-terminal jobs whose deadline has passed (sparse index, oldest first)."""
+        for record in JobRecord.active_by_deadline.query(
+            ACTIVE, JobRecord.deadline <= isoformat(now)
+        ):
+            yield to_domain(record)
+
+    def pending_for_host(self, host: str) -> Iterator[Job]:
+        """QUEUED and DISPATCHED jobs of a host: what a relay saying hello should receive."""
+        for state in (JobState.QUEUED, JobState.DISPATCHED):
+            for record in JobRecord.by_host_state.query(
+                host, JobRecord.state_key.startswith(f"{state.value}#")
+            ):
+                yield to_domain(record)
+

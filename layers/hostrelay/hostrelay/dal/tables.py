@@ -1,0 +1,141 @@
+"""PynamoDB storage models; table names are bound from settings at cold start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+_UNBOUND = "unbound"
+
+
+class JobsByHostState(GlobalSecondaryIndex["JobRecord"]):
+    class Meta:
+        index_name = "by_host_state"
+        projection = AllProjection()
+
+    host = UnicodeAttribute(hash_key=True)
+    state_key = UnicodeAttribute(range_key=True)
+
+
+class ActiveJobsByDeadline(GlobalSecondaryIndex["JobRecord"]):
+    """Sparse: only non-terminal jobs carry `active`, so the sweeper reads just those."""
+
+    class Meta:
+        index_name = "active_by_deadline"
+        projection = AllProjection()
+
+    active = UnicodeAttribute(hash_key=True)
+    deadline = UnicodeAttribute(range_key=True)
+
+
+class JobRecord(Model):
+    class Meta:
+        table_name = _UNBOUND
+
+    id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    host = UnicodeAttribute()
+    params = JSONAttribute()
+    state = UnicodeAttribute()
+    state_key = UnicodeAttribute()
+    attempt = NumberAttribute(default=1)
+    max_attempts = NumberAttribute(default=1)
+    timeout_s = NumberAttribute()
+    deliver_by = UTCDateTimeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    dispatched_at = UTCDateTimeAttribute(null=True)
+    cancel_requested_at = UTCDateTimeAttribute(null=True)
+    progress = JSONAttribute(null=True)
+    result = JSONAttribute(null=True)
+    error = JSONAttribute(null=True)
+    output = JSONAttribute(null=True)
+    active = UnicodeAttribute(null=True)
+    deadline = UnicodeAttribute(null=True)
+    purge_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+    by_host_state = JobsByHostState()
+    active_by_deadline = ActiveJobsByDeadline()
+
+
+class HostRecord(Model):
+    class Meta:
+        table_name = _UNBOUND
+
+    name = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute(default="offline")
+    roles = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UTCDateTimeAttribute()
+    last_seen = UTCDateTimeAttribute(null=True)
+    connected_at = UTCDateTimeAttribute(null=True)
+    relay_version = UnicodeAttribute(null=True)
+    cert_id = UnicodeAttribute(null=True)
+    cert_expires_at = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+
+
+class TokenRecord(Model):
+    """An API token, keyed by the SHA-256 of its secret; the secret itself is never stored."""
+
+    class Meta:
+        table_name = _UNBOUND
+
+    token_hash = UnicodeAttribute(hash_key=True)
+    token_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute)
+    job_types = ListAttribute(of=UnicodeAttribute, null=True)
+    hosts = ListAttribute(of=UnicodeAttribute, null=True)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+
+
+class IdempotencyRecord(Model):
+    class Meta:
+        table_name = _UNBOUND
+
+    key = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute()
+    body_sha256 = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class OutputChunkRecord(Model):
+    """One sequenced chunk of a job attempt's stdout/stderr."""
+
+    class Meta:
+        table_name = _UNBOUND
+
+    job_attempt = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    stream = UnicodeAttribute()
+    data = BinaryAttribute(legacy_encoding=False)
+    expires_at = TTLAttribute()
+
+
+def bind_table(model: type[Model], table_name: str, **meta: Any) -> None:
+    """Point a model at its table (names come from the function's settings)."""
+    model.Meta.table_name = table_name
+    for key, value in meta.items():
+        setattr(model.Meta, key, value)
+    model._connection = None

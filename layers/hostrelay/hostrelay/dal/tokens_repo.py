@@ -1,0 +1,73 @@
+"""API tokens, stored by SHA-256 of the secret; the secret is shown once and never kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.tables import TokenRecord
+
+TOKEN_PREFIX = "hr_"
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token_secret() -> str:
+    """256 random bits, URL-safe, with a prefix that secret scanners can recognise."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class TokenRepository:
+    def find_by_secret(self, secret: str) -> TokenRecord | None:
+        try:
+            return TokenRecord.get(hash_token(secret), consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def create(
+        self,
+        *,
+        token_id: str,
+        name: str,
+        scopes: list[str],
+        created_by: str,
+        expires_at: datetime | None = None,
+        job_types: list[str] | None = None,
+        hosts: list[str] | None = None,
+    ) -> tuple[str, TokenRecord]:
+        secret = new_token_secret()
+        record = TokenRecord(
+            token_hash=hash_token(secret),
+            token_id=token_id,
+            name=name,
+            scopes=scopes,
+            job_types=job_types,
+            hosts=hosts,
+            created_by=created_by,
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+        record.save(condition=TokenRecord.token_hash.does_not_exist())
+        return secret, record
+
+    def all(self) -> Iterator[TokenRecord]:
+        yield from TokenRecord.scan()
+
+    def touch(self, record: TokenRecord, now: datetime) -> None:
+        """Record last use, at most once a minute per token to spare write capacity."""
+        last = record.last_used_at
+        if last is None or (now - last).total_seconds() >= 60:
+            record.update(actions=[TokenRecord.last_used_at.set(now)])
+
+    def revoke(self, token_id: str) -> TokenRecord | None:
+        for record in TokenRecord.scan(TokenRecord.token_id == token_id):
+            record.update(actions=[TokenRecord.revoked_at.set(utcnow())])
+            return record
+        return None

@@ -1,0 +1,1 @@
+"""Domain model of the control plane: jobs, hosts, tokens and the errors they raise."""

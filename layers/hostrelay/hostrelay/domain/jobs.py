@@ -1,0 +1,98 @@
+"""Job states, the transitions between them, and the job document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    DISPATCHED = "DISPATCHED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        JobState.SUCCEEDED,
+        JobState.FAILED,
+        JobState.TIMED_OUT,
+        JobState.CANCELED,
+        JobState.REJECTED,
+        JobState.EXPIRED,
+    }
+)
+
+# Back-edges to QUEUED are retries (a new attempt); every other edge moves forward.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset(
+        {JobState.DISPATCHED, JobState.IN_PROGRESS, JobState.EXPIRED, JobState.CANCELED,
+         JobState.REJECTED, JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT}
+    ),  # fmt: skip
+    JobState.DISPATCHED: frozenset(
+        {JobState.IN_PROGRESS, JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT,
+         JobState.CANCELED, JobState.REJECTED, JobState.QUEUED}
+    ),  # fmt: skip
+    JobState.IN_PROGRESS: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED,
+         JobState.QUEUED}
+    ),  # fmt: skip
+}
+
+
+def can_transition(current: JobState, target: JobState) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+class JobErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class JobOutputInfo(BaseModel):
+    tail: str = ""
+    size: int = 0
+    sha256: str | None = None
+    location: str | None = Field(default=None, description="s3://bucket/key of the full copy")
+    chunks: int = 0
+
+
+class Job(BaseModel):
+    """The job document as users see it (GET /v1/jobs/{id})."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    id: str
+    type: str
+    host: str
+    params: dict[str, Any]
+    state: JobState
+    attempt: int = 1
+    max_attempts: int = 1
+    timeout_s: int
+    deliver_by: datetime | None = None
+    idempotency_key: str | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: JobErrorInfo | None = None
+    output: JobOutputInfo | None = None
+    version: int = 0

@@ -1,0 +1,1 @@
+"""Business rules of the control plane, independent of Lambda event shapes."""

@@ -1,0 +1,100 @@
+"""Dispatch: sign a queued job (or a cancel) and publish it to its host's jobs topic."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel, ConfigDict
+
+from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.iot_publisher import IotPublisher
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.signing_keys import SigningKeyStore
+from hostrelay.domain.errors import NotFound, StaleWrite
+from hostrelay.domain.jobs import Job, JobState
+from hostrelay.envelope import CANCEL_TYPE, build_envelope, sign_envelope
+from hostrelay.observability import logger
+
+
+class DispatchRequest(BaseModel):
+    """Body of a dispatch-queue message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    attempt: int
+    action: Literal["publish", "cancel"] = "publish"
+
+
+DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "stale", "missing"]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        hosts: HostRepository,
+        keys: SigningKeyStore,
+        publisher: IotPublisher,
+        envelope_ttl_s: int,
+    ) -> None:
+        self._jobs = jobs
+        self._hosts = hosts
+        self._keys = keys
+        self._publisher = publisher
+        self._ttl = envelope_ttl_s
+
+    @cached_property
+    def _signing_key(self) -> Ed25519PrivateKey:
+        return self._keys.load_or_create()
+
+    def handle(self, request: DispatchRequest) -> DispatchOutcome:
+        try:
+            job = self._jobs.get(request.job_id)
+        except NotFound:
+            logger.warning("dispatch for unknown job", extra={"job_id": request.job_id})
+            return "missing"
+        if job.attempt != request.attempt:
+            return "stale"
+        if request.action == "cancel":
+            # Also after TIMED_OUT/CANCELED: the relay may still be running the job.
+            self._publish(job, CANCEL_TYPE, {})
+            return "cancel_sent"
+        if job.state.terminal:
+            return "stale"
+        return self._publish_job(job)
+
+    def _publish_job(self, job: Job) -> DispatchOutcome:
+        host = self._hosts.find(job.host)
+        if host is None or host.state != HostState.ONLINE:
+            # Stays QUEUED: the relay's hello re-publishes it, the sweeper expires it.
+            return "host_offline"
+        if job.state is JobState.QUEUED:
+            try:
+                job = self._jobs.transition(job, JobState.DISPATCHED, dispatched=True)
+            except StaleWrite:
+                job = self._jobs.get(job.id)
+                if job.state is not JobState.DISPATCHED:
+                    return "stale"
+        elif job.state is not JobState.DISPATCHED:
+            return "stale"  # already running: the relay has it
+        self._publish(job, job.type, job.params)
+        return "published"
+
+    def _publish(self, job: Job, job_type: str, params: dict[str, object]) -> None:
+        envelope = build_envelope(
+            job_id=job.id,
+            attempt=job.attempt,
+            job_type=job_type,
+            host=job.host,
+            params=dict(params),
+            timeout_s=job.timeout_s,
+            ttl_s=self._ttl,
+        )
+        self._publisher.publish(job.host, sign_envelope(envelope, self._signing_key))
+        logger.info(
+            "envelope published",
+            extra={"job_id": job.id, "attempt": job.attempt, "type": job_type, "host": job.host},
+        )

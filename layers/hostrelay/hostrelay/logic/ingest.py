@@ -1,0 +1,197 @@
+"""Apply relay events to jobs and hosts; idempotent, so duplicates and reordering are harmless."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.dispatch_queue import DispatchQueue
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.output_store import OutputStore
+from hostrelay.domain.errors import NotFound, StaleWrite
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.logic.relay_events import (
+    AcceptedEvent,
+    BadMessageEvent,
+    HeartbeatEvent,
+    HelloEvent,
+    InventoryEvent,
+    OutputEvent,
+    ProgressEvent,
+    RejectedEvent,
+    RelayEvent,
+    ResultEvent,
+)
+from hostrelay.observability import logger
+
+_OUTCOMES = {
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "timed_out": JobState.TIMED_OUT,
+    "canceled": JobState.CANCELED,
+}
+# Replays and re-deliveries are rejected by the relay without harming the job it already has.
+_HARMLESS_REJECTIONS = {"replayed"}
+MAX_RETRY_DELAY_S = 900
+
+T = TypeVar("T")
+
+
+class EventIngester:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        hosts: HostRepository,
+        outputs: OutputStore,
+        queue: DispatchQueue,
+        retry_base_s: int = 5,
+        inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._hosts = hosts
+        self._outputs = outputs
+        self._queue = queue
+        self._retry_base_s = retry_base_s
+        self._inventory_sink = inventory_sink
+
+    def apply(self, host: str, event: RelayEvent) -> str:
+        """Apply one event from `host`; returns a short word saying what happened."""
+        if isinstance(event, HelloEvent):
+            return self._hello(host, event)
+        self._hosts.seen(host, relay_version=getattr(event, "relay_version", None) or None)
+        if isinstance(event, HeartbeatEvent):
+            return "heartbeat"
+        if isinstance(event, BadMessageEvent):
+            logger.warning("relay reported a bad message", extra={"host": host, "reason": event.reason})
+            return "bad_message"
+        if isinstance(event, RejectedEvent):
+            return self._rejected(host, event)
+        job = self._job_of(host, event.job_id, event.attempt)
+        if job is None:
+            return "ignored"
+        if isinstance(event, OutputEvent):
+            self._outputs.put_chunk(job.id, event.attempt, event.seq, event.stream, event.raw())
+            return "output"
+        if isinstance(event, InventoryEvent):
+            if self._inventory_sink is None:
+                return "ignored"
+            self._inventory_sink(host, event)
+            return "inventory"
+        return self._with_retries(job, lambda current: self._job_event(current, event))
+
+    def _hello(self, host: str, event: HelloEvent) -> str:
+        self._hosts.seen(host, relay_version=event.relay_version or None, connected=True)
+        republished = 0
+        for job in self._jobs.pending_for_host(host):
+            self._queue.send(job.id, job.attempt)
+            republished += 1
+        logger.info("relay said hello", extra={"host": host, "republished": republished})
+        return "hello"
+
+    def _job_of(self, host: str, job_id: str, attempt: int) -> Job | None:
+        try:
+            job = self._jobs.get(job_id)
+        except NotFound:
+            logger.warning("event for unknown job", extra={"host": host, "job_id": job_id})
+            return None
+        if job.host != host:
+            # A host may only speak for its own jobs: the topic names the sender.
+            logger.warning("event for another host's job", extra={"host": host, "job_id": job_id})
+            return None
+        if job.attempt != attempt or job.state.terminal:
+            return None
+        return job
+
+    def _with_retries(self, job: Job, step: Callable[[Job], str]) -> str:
+        for _ in range(5):
+            try:
+                return step(job)
+            except StaleWrite:
+                refreshed = self._jobs.get(job.id)
+                if refreshed.state.terminal or refreshed.attempt != job.attempt:
+                    return "stale"
+                job = refreshed
+        return "stale"
+
+    def _job_event(self, job: Job, event: RelayEvent) -> str:
+        now = utcnow()
+        if isinstance(event, AcceptedEvent):
+            if job.state in (JobState.QUEUED, JobState.DISPATCHED):
+                self._jobs.transition(job, JobState.IN_PROGRESS, started_at=now)
+                return "started"
+            return "duplicate"
+        if isinstance(event, ProgressEvent):
+            progress = {"done": event.done, "total": event.total, "message": event.message}
+            if job.state in (JobState.QUEUED, JobState.DISPATCHED):
+                self._jobs.transition(
+                    job, JobState.IN_PROGRESS, started_at=now, progress=progress
+                )
+            else:
+                self._jobs.transition(job, job.state, progress=progress)
+            return "progress"
+        if isinstance(event, ResultEvent):
+            return self._result(job, event)
+        return "ignored"
+
+    def _result(self, job: Job, event: ResultEvent) -> str:
+        now = utcnow()
+        error = (
+            JobErrorInfo(code=event.error.code, message=event.error.message)
+            if event.error
+            else None
+        )
+        retry = (
+            event.outcome == "failed"
+            and event.error is not None
+            and event.error.retryable
+            and job.attempt < job.max_attempts
+        )
+        if retry:
+            delay = min(MAX_RETRY_DELAY_S, self._retry_base_s * 2 ** (job.attempt - 1))
+            self._jobs.transition(
+                job,
+                JobState.QUEUED,
+                attempt=job.attempt + 1,
+                started_at=None,
+                error=error,
+                result=event.result,
+                progress=None,
+            )
+            self._queue.send(job.id, job.attempt + 1, delay_s=delay)
+            return "retrying"
+        output = None
+        if event.output is not None and event.output.chunks > 0:
+            output = self._outputs.finalize(job.id, job.attempt, event.output.chunks)
+        self._jobs.transition(
+            job,
+            _OUTCOMES[event.outcome],
+            started_at=job.started_at or now,
+            finished_at=now,
+            result=event.result,
+            error=error,
+            output=output,
+        )
+        return event.outcome
+
+    def _rejected(self, host: str, event: RejectedEvent) -> str:
+        logger.warning(
+            "relay rejected an envelope",
+            extra={"host": host, "job_id": event.job_id, "reason": event.reason},
+        )
+        if event.job_id is None or event.reason in _HARMLESS_REJECTIONS:
+            return "rejected_ignored"
+        job = self._job_of(host, event.job_id, event.attempt or 1)
+        if job is None:
+            return "ignored"
+        error = JobErrorInfo(code=f"rejected_{event.reason}", message=event.message)
+        return self._with_retries(
+            job,
+            lambda current: (
+                self._jobs.transition(
+                    current, JobState.REJECTED, finished_at=utcnow(), error=error
+                )
+                and "rejected"
+            ),
+        )

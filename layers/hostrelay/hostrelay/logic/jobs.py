@@ -1,0 +1,163 @@
+"""Creating, reading, listing and cancelling jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ulid import ULID
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.dispatch_queue import DispatchQueue
+from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.idempotency_repo import IdempotencyRepository
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.principal import Principal
+from hostrelay.envelope import canonical_json
+from hostrelay.job_types import CLOUD_HOST, JOB_TYPES, validate_params
+
+
+@dataclass(frozen=True)
+class NewJob:
+    type: str
+    host: str
+    params: dict[str, Any]
+    timeout_s: int | None = None
+    deliver_by: datetime | None = None
+    max_attempts: int = 1
+    idempotency_key: str | None = None
+
+
+class JobService:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        hosts: HostRepository,
+        idempotency: IdempotencyRepository,
+        queue: DispatchQueue,
+    ) -> None:
+        self._jobs = jobs
+        self._hosts = hosts
+        self._idempotency = idempotency
+        self._queue = queue
+
+    def create(self, request: NewJob, principal: Principal) -> tuple[Job, bool]:
+        """Queue a job; returns (job, created). An idempotent replay returns the first job."""
+        params = validate_params(request.type, request.params)
+        principal.require_job_create(request.type, request.host)
+        self._check_target(request.type, request.host)
+        now = utcnow()
+        if request.deliver_by is not None and request.deliver_by <= now:
+            raise InvalidRequest("deliver_by must be in the future")
+        job_id = str(ULID())
+        if request.idempotency_key:
+            existing = self._claim_idempotency(request, principal, job_id)
+            if existing is not None:
+                return existing, False
+        spec = JOB_TYPES[request.type]
+        job = Job(
+            id=job_id,
+            type=request.type,
+            host=request.host,
+            params=params,
+            state=JobState.QUEUED,
+            attempt=1,
+            max_attempts=request.max_attempts,
+            timeout_s=request.timeout_s or spec.default_timeout_s,
+            deliver_by=request.deliver_by,
+            idempotency_key=request.idempotency_key,
+            created_by=principal.label,
+            created_at=now,
+            updated_at=now,
+        )
+        job = self._jobs.create(job)
+        self._queue.send(job.id, job.attempt)
+        return job, True
+
+    def _check_target(self, job_type: str, host: str) -> None:
+        if JOB_TYPES[job_type].runs_in == "cloud":
+            if host != CLOUD_HOST:
+                raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
+            return
+        record = self._hosts.find(host)
+        if record is None:
+            raise InvalidRequest(
+                f"unknown host {host!r}", details=[{"field": "host", "message": "not enrolled"}]
+            )
+        if record.state == HostState.REVOKED:
+            raise InvalidRequest(f"host {host!r} is revoked")
+
+    def _claim_idempotency(
+        self, request: NewJob, principal: Principal, job_id: str
+    ) -> Job | None:
+        body = {k: v for k, v in request.__dict__.items() if k != "idempotency_key"}
+        digest = hashlib.sha256(canonical_json(body | {"deliver_by": str(body["deliver_by"])}))
+        key = f"{principal.token_id}#{request.idempotency_key}"
+        claim = self._idempotency.claim(key, job_id, digest.hexdigest())
+        if claim.job_id == job_id:
+            return None
+        if claim.body_sha256 != digest.hexdigest():
+            raise Conflict("idempotency_key was already used with a different request body")
+        # The first request may still be writing its job: wait briefly for it to appear.
+        for _ in range(20):
+            try:
+                return self._jobs.get(claim.job_id)
+            except NotFound:
+                time.sleep(0.05)
+        raise Conflict("a request with this idempotency_key is still being processed")
+
+    def get(self, job_id: str, principal: Principal) -> Job:
+        job = self._jobs.get(job_id)
+        if not principal.may_read_job(job.type, job.host):
+            raise NotFound(f"job {job_id} not found")
+        return job
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        host: str | None,
+        state: JobState | None,
+        job_type: str | None,
+        limit: int,
+        start_key: dict[str, Any] | None,
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        jobs, next_key = self._jobs.list(
+            host=host, state=state, job_type=job_type, limit=limit, start_key=start_key
+        )
+        return [j for j in jobs if principal.may_read_job(j.type, j.host)], next_key
+
+    def cancel(self, job_id: str, principal: Principal) -> Job:
+        """QUEUED jobs end at once; running ones get a cancel message and end on confirmation."""
+        job = self.get(job_id, principal)
+        try:
+            principal.require_job_create(job.type, job.host)
+        except Forbidden:
+            raise Forbidden("this token may not cancel this job") from None
+        for _ in range(5):
+            if job.state.terminal:
+                raise Conflict(f"job {job_id} is already {job.state.value}")
+            try:
+                if job.state is JobState.QUEUED:
+                    return self._jobs.transition(
+                        job,
+                        JobState.CANCELED,
+                        finished_at=utcnow(),
+                        error=_canceled_error(principal),
+                    )
+                if job.cancel_requested_at is None:
+                    job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
+                self._queue.send(job.id, job.attempt, action="cancel")
+                return job
+            except StaleWrite:
+                job = self._jobs.get(job_id)
+        raise Conflict(f"job {job_id} keeps changing; try again")
+
+
+def _canceled_error(principal: Principal) -> JobErrorInfo:
+    return JobErrorInfo(code="canceled", message=f"canceled by {principal.label}")

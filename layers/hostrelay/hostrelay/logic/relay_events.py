@@ -1,0 +1,137 @@
+"""Events a relay publishes, as the control plane reads them (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from hostrelay.domain.errors import InvalidRequest
+
+_EVENTS_TOPIC = re.compile(r"^hostrelay/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/events$")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    v: Literal[1] = 1
+    event_id: str = Field(min_length=1, max_length=64)
+    sent_at: float = 0.0
+
+
+class _JobEvent(_Event):
+    job_id: str = Field(min_length=1, max_length=64)
+    attempt: int = Field(ge=1)
+
+
+class HelloEvent(_Event):
+    kind: Literal["hello"]
+    relay_version: str = Field(default="", max_length=64)
+    jobs: list[dict[str, Any]] = Field(default_factory=list)
+    clock: float | None = None
+
+
+class HeartbeatEvent(_Event):
+    kind: Literal["heartbeat"]
+    relay_version: str = Field(default="", max_length=64)
+    running: int = 0
+
+
+class AcceptedEvent(_JobEvent):
+    kind: Literal["accepted"]
+
+
+class ProgressEvent(_JobEvent):
+    kind: Literal["progress"]
+    done: int = 0
+    total: int | None = None
+    message: str = Field(default="", max_length=1024)
+
+
+class OutputEvent(_JobEvent):
+    kind: Literal["output"]
+    seq: int = Field(ge=0)
+    stream: Literal["stdout", "stderr"]
+    data: str
+
+    def raw(self) -> bytes:
+        return base64.b64decode(self.data, validate=True)
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(max_length=64)
+    message: str = Field(max_length=4096)
+    retryable: bool = False
+
+
+class OutputSummary(BaseModel):
+    size: int = 0
+    sha256: str | None = None
+    chunks: int = 0
+
+
+class ResultEvent(_JobEvent):
+    kind: Literal["result"]
+    outcome: Literal["succeeded", "failed", "timed_out", "canceled"]
+    result: dict[str, Any] | None = None
+    error: ErrorBody | None = None
+    output: OutputSummary | None = None
+
+
+class RejectedEvent(_Event):
+    kind: Literal["rejected"]
+    job_id: str | None = None
+    attempt: int = 0
+    reason: str = Field(max_length=64)
+    message: str = Field(default="", max_length=4096)
+
+
+class BadMessageEvent(_Event):
+    kind: Literal["bad_message"]
+    reason: str = Field(default="", max_length=64)
+    message: str = Field(default="", max_length=4096)
+    size: int = 0
+
+
+class InventoryEvent(_JobEvent):
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["inventory"]
+
+
+RelayEvent = Annotated[
+    HelloEvent
+    | HeartbeatEvent
+    | AcceptedEvent
+    | ProgressEvent
+    | OutputEvent
+    | ResultEvent
+    | RejectedEvent
+    | BadMessageEvent
+    | InventoryEvent,
+    Field(discriminator="kind"),
+]
+_EVENT_ADAPTER: TypeAdapter[RelayEvent] = TypeAdapter(RelayEvent)
+
+
+class RuleMessage(BaseModel):
+    """What the IoT topic rule (or the local bridge) puts on the results queue."""
+
+    payload: str
+    topic: str
+
+
+def parse_rule_message(body: str) -> tuple[str, RelayEvent]:
+    """(host, event) of a results-queue message; the host comes only from the topic."""
+    try:
+        message = RuleMessage.model_validate_json(body)
+        match = _EVENTS_TOPIC.fullmatch(message.topic)
+        if match is None:
+            raise InvalidRequest(f"not an events topic: {message.topic[:200]!r}")
+        raw = base64.b64decode(message.payload, validate=True)
+        event = _EVENT_ADAPTER.validate_python(json.loads(raw))
+    except (ValidationError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"unreadable relay event: {str(exc)[:300]}") from None
+    return match.group(1), event

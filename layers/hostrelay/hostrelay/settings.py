@@ -1,0 +1,67 @@
+"""Typed settings of each function, read from its environment once at cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _FunctionSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    stage: str = Field(default="dev", alias="STAGE")
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+
+class TablesSettings(_FunctionSettings):
+    jobs_table: str = Field(alias="JOBS_TABLE")
+    hosts_table: str = Field(alias="HOSTS_TABLE")
+
+
+class ApiSettings(TablesSettings):
+    tokens_table: str = Field(alias="TOKENS_TABLE")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    output_table: str = Field(alias="OUTPUT_TABLE")
+    audit_table: str = Field(default="", alias="AUDIT_TABLE")
+    dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    public_key_param: str = Field(alias="SIGNING_PUBLIC_KEY_PARAM")
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES")
+    default_timeout_s: int = Field(default=300, alias="DEFAULT_JOB_TIMEOUT_S")
+    bootstrap_token_hash: str = Field(
+        default="",
+        alias="BOOTSTRAP_ADMIN_TOKEN_SHA256",
+        description="SHA-256 of an admin token accepted before any token exists (first login)",
+    )
+
+
+class DispatchSettings(TablesSettings):
+    signing_key_param: str = Field(alias="SIGNING_KEY_PARAM")
+    public_key_param: str = Field(alias="SIGNING_PUBLIC_KEY_PARAM")
+    envelope_ttl_s: int = Field(default=300, alias="ENVELOPE_TTL_S", ge=30, le=3600)
+    iot_endpoint: str = Field(default="", alias="IOT_DATA_ENDPOINT")
+
+
+class ResultsSettings(TablesSettings):
+    output_table: str = Field(alias="OUTPUT_TABLE")
+    output_bucket: str = Field(alias="OUTPUT_BUCKET")
+    dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    retry_base_s: int = Field(default=5, alias="RETRY_BASE_S", ge=0, le=900)
+
+
+class SweeperSettings(TablesSettings):
+    dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    heartbeat_s: int = Field(default=30, alias="HEARTBEAT_S", ge=1)
+    cancel_grace_s: int = Field(default=30, alias="CANCEL_GRACE_S", ge=0)
+    timeout_grace_s: int = Field(default=15, alias="TIMEOUT_GRACE_S", ge=0)
+
+
+SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)
+
+
+@lru_cache(maxsize=None)
+def load_settings(kind: type[SettingsT]) -> SettingsT:
+    """Validate the environment for one function; a missing variable fails the cold start."""
+    return kind()

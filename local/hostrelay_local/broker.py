@@ -1,0 +1,203 @@
+"""A real mosquitto broker with mutual TLS and the per-host ACL, started in a work directory."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from hostrelay_local.pki import CONTROL_PLANE_CN, IssuedCert, LocalCA
+
+MOSQUITTO = Path("/usr/sbin/mosquitto")
+
+# The host is the certificate CN (use_identity_as_username): %u confines it to its own topics.
+ACL = f"""\
+pattern read hostrelay/%u/jobs
+pattern write hostrelay/%u/events
+pattern write hostrelay/%u/status
+
+user {CONTROL_PLANE_CN}
+topic write hostrelay/+/jobs
+topic read hostrelay/+/events
+topic read hostrelay/+/status
+"""
+
+
+class BrokerFailed(RuntimeError):
+    """mosquitto did not start (or stop) as asked; the message quotes its log."""
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """Where clients connect, and the CA that signed the broker's server certificate."""
+
+    host: str
+    port: int
+    ca_file: Path
+
+
+def free_port(bind_address: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((bind_address, 0))
+        return int(probe.getsockname()[1])
+
+
+def _port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class MosquittoBroker:
+    """mosquitto on one TLS listener that requires a client certificate signed by `ca`.
+
+    Everything lives under `workdir`: mosquitto.conf, acl, the server certificate, the
+    control plane's client certificate, and mosquitto.log. There is no plain listener.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        ca: LocalCA,
+        *,
+        port: int | None = None,
+        bind_address: str = "127.0.0.1",
+        binary: Path = MOSQUITTO,
+        max_queued_messages: int = 10_000,
+    ) -> None:
+        self.workdir = workdir
+        self.ca = ca
+        self.bind_address = bind_address
+        self._fixed_port = port is not None
+        self.port = port if port is not None else free_port(bind_address)
+        self.binary = binary
+        self.max_queued_messages = max_queued_messages
+        self.conf_path = workdir / "mosquitto.conf"
+        self.acl_path = workdir / "acl"
+        self.log_path = workdir / "mosquitto.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.server_cert = ca.issue_server_cert(workdir / "server")
+        self.control_plane = ca.issue_client_cert(CONTROL_PLANE_CN, workdir / "control-plane")
+
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        wildcard = ipaddress.ip_address(self.bind_address).is_unspecified
+        connect_to = "127.0.0.1" if wildcard else self.bind_address
+        return BrokerEndpoint(connect_to, self.port, self.ca.cert_path)
+
+    def issue_host_identity(self, host: str, out_dir: Path) -> IssuedCert:
+        """A client certificate for `host` from this broker's CA (tests and the local stack)."""
+        return self.ca.issue_client_cert(host, out_dir)
+
+    def _write_config(self) -> None:
+        self.acl_path.write_text(ACL)
+        lines = [
+            "per_listener_settings false",
+            "allow_anonymous false",
+            "persistence false",
+            # mosquitto drops to user `mosquitto` when started as root; it must read our files.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+            "connection_messages true",
+            f"max_queued_messages {self.max_queued_messages}",
+            f"acl_file {self.acl_path}",
+            f"listener {self.port} {self.bind_address}",
+            f"cafile {self.ca.cert_path}",
+            f"certfile {self.server_cert.cert_path}",
+            f"keyfile {self.server_cert.key_path}",
+            "require_certificate true",
+            "use_identity_as_username true",
+        ]
+        if self.ca.crl_path.exists():
+            lines.append(f"crlfile {self.ca.crl_path}")
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start mosquitto and return once its TLS listener accepts connections."""
+        if self.is_running():
+            return
+        for _ in range(3):
+            self._write_config()
+            with self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(
+                    [str(self.binary), "-c", str(self.conf_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            if self._wait_listening(timeout_s):
+                return
+            if self._fixed_port or "Address already in use" not in self.log_tail():
+                break
+            self.port = free_port(self.bind_address)  # lost the race for the port; pick another
+        self.stop()
+        raise BrokerFailed(f"mosquitto did not start on port {self.port}:\n{self.log_tail()}")
+
+    def _wait_listening(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                return False
+            if _port_open(self.endpoint.host, self.port):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def reload(self) -> None:
+        """Rewrite the config and make mosquitto re-read it (and the CRL) with SIGHUP.
+
+        New connections see the new CRL; connections already open stay open.
+        """
+        if self._process is None or not self.is_running():
+            raise BrokerFailed("mosquitto is not running")
+        self._write_config()
+        self._process.send_signal(signal.SIGHUP)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop mosquitto (SIGTERM, then SIGKILL after timeout_s); harmless when stopped."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Machine-account capture and repair on a Samba AD DC (LINBO image restore support)."""
