@@ -69,8 +69,12 @@ def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
         raise EnvelopeRejected("malformed", f"message of {len(payload)} bytes is too large")
     try:
         wire = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise EnvelopeRejected("malformed", f"message is not UTF-8: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
         raise EnvelopeRejected("malformed", f"message is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise EnvelopeRejected("malformed", "message nests too deeply") from None
     if not isinstance(wire, dict) or set(wire) != {"envelope", "signature"}:
         raise EnvelopeRejected("malformed", "message must be {envelope, signature}")
     body, signature = wire["envelope"], wire["signature"]

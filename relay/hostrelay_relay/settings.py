@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_CONFIG = Path("/etc/hostrelay/relay.toml")
 ENV_PREFIX = "HOSTRELAY_RELAY_"
@@ -51,14 +51,36 @@ class ExecSettings(_Section):
 
 
 class LdapCredential(_Section):
-    bind_dn: str
-    password: str | None = None
-    password_file: Path | None = None
+    """A bind account for directory jobs; jobs name it, they never carry the password."""
+
+    bind_dn: str = Field(min_length=1, max_length=2048)
+    password: SecretStr | None = None
+    password_file: Path | None = Field(default=None, description="read at each use")
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> LdapCredential:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password or password_file")
+        return self
+
+    def read_password(self) -> str:
+        """The password, read from password_file (first line) when that is how it is given."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        assert self.password_file is not None
+        lines = self.password_file.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
 
 
 class LdapSettings(_Section):
     credentials: dict[str, LdapCredential] = Field(default_factory=dict)
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle; None = system store")
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    operation_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    allow_plaintext_bind: bool = Field(
+        default=False,
+        description="allow a simple bind without TLS to a non-loopback server",
+    )
 
 
 class HealthSettings(_Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -116,10 +117,8 @@ class CaptureStore:
     def _secure_dir(path: Path, *, create: bool) -> None:
         if create:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
+            with contextlib.suppress(FileExistsError):
                 path.mkdir(mode=0o700)
-            except FileExistsError:
-                pass
         info = os.lstat(path)
         if not stat.S_ISDIR(info.st_mode):
             raise CaptureUntrusted(f"{path} is not a directory")

@@ -38,9 +38,8 @@ def escape_dn_value(value: str) -> str:
     out: list[str] = []
     last = len(value) - 1
     for index, char in enumerate(value):
-        if char in _DN_SPECIAL:
-            out.append("\\" + char)
-        elif (char == "#" and index == 0) or (char == " " and index in (0, last)):
+        at_edge = index in (0, last)
+        if char in _DN_SPECIAL or (char == "#" and index == 0) or (char == " " and at_edge):
             out.append("\\" + char)
         elif ord(char) < 0x20 or ord(char) == 0x7F:
             out.append(f"\\{ord(char):02x}")

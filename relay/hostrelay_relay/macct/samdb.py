@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +19,16 @@ from hostrelay_relay.macct.run_limits import RunLimits
 from hostrelay_relay.settings import MacctSettings
 
 AS_SYSTEM_CONTROL = "local_oid:1.3.6.1.4.1.7165.4.3.7:0"
-BYPASS_PASSWORD_HASH_CONTROL = "local_oid:1.3.6.1.4.1.7165.4.3.12:0"
+# Write unicodePwd/supplementalCredentials as given instead of hashing a new cleartext.
+STORE_HASHES_AS_GIVEN_CONTROL = "local_oid:1.3.6.1.4.1.7165.4.3.12:0"
 RELAX_CONTROL = "relax:0"
 SECRET_ATTRIBUTES = ("unicodePwd", "supplementalCredentials")
 _ACCOUNT_ATTRIBUTES = ("sAMAccountName", "objectClass", "userAccountControl", *SECRET_ATTRIBUTES)
 _LDB_ERR_NO_SUCH_OBJECT = 32
 _TOOL_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
-_FAILED_DN = re.compile(r'^ERR: \((?P<kind>[^)]*)\) "(?P<detail>.*)" on DN (?P<dn>.*) at block', re.M)
+_FAILED_DN = re.compile(
+    r'^ERR: \((?P<kind>[^)]*)\) "(?P<detail>.*)" on DN (?P<dn>.*) at block', re.M
+)
 _MODIFIED = re.compile(r"^Modified (\d+) records", re.M)
 _MAX_MESSAGE = 300
 
@@ -68,10 +70,11 @@ class DirectoryAccount:
     @classmethod
     def from_entry(cls, entry: LdifEntry) -> DirectoryAccount:
         uac = entry.first("userAccountControl")
+        classes = entry.values("objectClass")
         return cls(
             dn=entry.dn,
             sam_account_name=(entry.first("sAMAccountName") or b"").decode("utf-8"),
-            object_classes=frozenset(v.decode("utf-8").lower() for v in entry.values("objectClass")),
+            object_classes=frozenset(value.decode("utf-8").lower() for value in classes),
             user_account_control=int(uac) if uac is not None and uac.lstrip(b"-").isdigit() else 0,
             unicode_pwd=entry.first("unicodePwd"),
             supplemental_credentials=entry.first("supplementalCredentials"),
@@ -132,7 +135,7 @@ class SamDb:
             "--nosync",
             f"--controls={RELAX_CONTROL}",
             f"--controls={AS_SYSTEM_CONTROL}",
-            f"--controls={BYPASS_PASSWORD_HASH_CONTROL}",
+            f"--controls={STORE_HASHES_AS_GIVEN_CONTROL}",
         ]
         returncode, stdout, stderr = _run(argv, render_ldif(records), limits)
         failure = _FAILED_DN.search(stderr)

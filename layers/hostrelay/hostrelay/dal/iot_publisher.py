@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any
-
 from hostrelay.dal.aws_clients import client
 
 
@@ -13,21 +10,14 @@ def jobs_topic(host: str) -> str:
 
 
 class IotPublisher:
+    """boto3 `iot-data` publish; the default endpoint is the region's `data-ats` one.
+
+    `endpoint` (https://<prefix>-ats.iot.<region>.amazonaws.com) pins an account endpoint;
+    the local stack points the client at its bridge with AWS_ENDPOINT_URL_IOT_DATA instead.
+    """
+
     def __init__(self, endpoint: str = "") -> None:
-        self._endpoint = endpoint
-
-    @cached_property
-    def _client(self) -> Any:
-        endpoint = self._endpoint
-        if not endpoint:
-            import boto3
-
-            configured = boto3.session.Session().client("iot-data").meta.endpoint_url
-            if "amazonaws.com" not in configured:
-                return client("iot-data")  # an explicit endpoint (local stack) is configured
-            described = client("iot").describe_endpoint(endpointType="iot:Data-ATS")
-            endpoint = "https://" + described["endpointAddress"]
-        return client("iot-data", endpoint)
+        self._endpoint = endpoint or None
 
     def publish(self, host: str, payload: bytes) -> None:
-        self._client.publish(topic=jobs_topic(host), qos=1, payload=payload)
+        client("iot-data", self._endpoint).publish(topic=jobs_topic(host), qos=1, payload=payload)

@@ -1,0 +1,315 @@
+"""The relay daemon: verifies job envelopes from the broker, records them, and runs them."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import IO, Any
+
+from pydantic import BaseModel, ValidationError
+
+from hostrelay_relay.envelope import (
+    CANCEL_TYPE,
+    EnvelopeRejected,
+    JobEnvelope,
+    load_public_key,
+    verify_envelope,
+)
+from hostrelay_relay.events import encode_event, new_event
+from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
+from hostrelay_relay.handlers import HandlerRegistry
+from hostrelay_relay.handlers.base import Handler
+from hostrelay_relay.ledger import FINISHED_RETENTION_S, Ledger, LedgerJob
+from hostrelay_relay.mqtt_link import MqttLink
+from hostrelay_relay.settings import RelaySettings
+
+logger = logging.getLogger(__name__)
+
+FLUSH_TIMEOUT_S = 10.0
+PRUNE_INTERVAL_S = 600.0
+
+
+class RelayAlreadyRunning(RuntimeError):
+    """Another relay process holds this state directory."""
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Where and what, never the offending values (they may be secrets)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "params"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _claimed_type(payload: bytes) -> str | None:
+    """The `type` an envelope claims, for choosing how to report a rejection."""
+    try:
+        wire = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    body = wire.get("envelope") if isinstance(wire, dict) else None
+    claimed = body.get("type") if isinstance(body, dict) else None
+    return claimed if isinstance(claimed, str) else None
+
+
+class RelayDaemon:
+    """Everything a relay process runs: ledger, executor, MQTT link, message intake.
+
+    In-process use (tests, the local stack): `start()`, then `stop()`. As a service:
+    `run_until_signal()`, which stops on SIGTERM/SIGINT and returns the exit code.
+    """
+
+    def __init__(
+        self,
+        settings: RelaySettings,
+        *,
+        registry: HandlerRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or HandlerRegistry(settings)
+        self._clock = clock
+        self._public_key = load_public_key(settings.public_key_file.read_bytes())
+        self._draining = False
+        self._stop_requested = threading.Event()
+        self._lock_file: IO[bytes] | None = None
+        self.ledger: Ledger | None = None
+        self.executor: JobExecutor | None = None
+        self.link: MqttLink | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the ledger, report jobs a previous run left behind, and connect."""
+        state_dir = self.settings.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_file = (state_dir / "relay.lock").open("wb")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise RelayAlreadyRunning(f"another relay is using {state_dir}") from None
+        self._lock_file.write(f"{os.getpid()}\n".encode())
+        self._lock_file.flush()
+        ledger = self.ledger = Ledger(self.settings.ledger_path)
+        finish_interrupted_jobs(ledger)
+        self._prune()
+        link = self.link = MqttLink(
+            self.settings,
+            ledger,
+            on_job_message=self.handle_message,
+            hello_jobs=self._unfinished_jobs,
+            running_jobs=self._running_jobs,
+            on_fatal=self._stop_requested.set,
+        )
+        self.executor = JobExecutor(self.settings, ledger, link.wake)
+        link.start()
+        logger.info("relay started", extra={"host": self.settings.host, "pid": os.getpid()})
+
+    def stop(self) -> bool:
+        """Stop taking jobs, drain, flush the outbox and disconnect. True when all went well."""
+        ledger, executor, link = self.ledger, self.executor, self.link
+        if ledger is None or executor is None or link is None:
+            return True
+        self._draining = True
+        logger.info("relay stopping", extra={"running": executor.running_count(),
+                                             "queued": executor.queued_count()})  # fmt: skip
+        drained = executor.shutdown(self.settings.drain_timeout_s)
+        flushed = link.flush(FLUSH_TIMEOUT_S)
+        if not flushed:
+            logger.warning(
+                "outbox not flushed; events stay queued for the next start",
+                extra={"outbox_depth": ledger.outbox_depth()},
+            )
+        link.stop()
+        ledger.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+        self.ledger = self.executor = self.link = None
+        logger.info("relay stopped", extra={"drained": drained, "flushed": flushed})
+        return drained and not link.crashed.is_set()
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def run_until_signal(self) -> int:
+        """Run as a service until SIGTERM/SIGINT (or a fatal link error); the exit code."""
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+            self._stop_requested.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        while not self._stop_requested.wait(PRUNE_INTERVAL_S):
+            self._prune()
+        return 0 if self.stop() else 1
+
+    def _prune(self) -> None:
+        if self.ledger is None:
+            return
+        now = self._clock()
+        self.ledger.prune(
+            nonces_expired_before=now - self.settings.clock_leeway_s - 1,
+            finished_before=now - FINISHED_RETENTION_S,
+        )
+
+    def _unfinished_jobs(self) -> list[dict[str, Any]]:
+        if self.ledger is None:
+            return []
+        return [
+            {"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)}
+            for job in self.ledger.unfinished_jobs()
+        ]
+
+    def _running_jobs(self) -> int:
+        return 0 if self.executor is None else self.executor.running_count()
+
+    # --- intake (network thread) ----------------------------------------------------------
+
+    def handle_message(self, payload: bytes) -> None:
+        """One message from the jobs topic: accept it, or say why not. Never raises on input."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        try:
+            envelope = verify_envelope(
+                payload,
+                public_key=self._public_key,
+                host=self.settings.host,
+                seen_nonce=lambda nonce, expires_at: ledger.nonce_seen(nonce),
+                now=self._clock,
+                clock_leeway_s=self.settings.clock_leeway_s,
+            )
+        except EnvelopeRejected as exc:
+            self._refuse(exc, payload)
+            return
+        if envelope.is_cancel:
+            self._cancel(envelope)
+            return
+        if self._draining:
+            # Not recorded: the control plane re-publishes it when the relay says hello again.
+            logger.info("job ignored while stopping", extra={"job_id": envelope.job_id})
+            return
+        known = ledger.job(envelope.job_id, envelope.attempt)
+        if known is not None:
+            self._redelivered(known)
+            return
+        try:
+            handler, params = self._admit(envelope)
+        except EnvelopeRejected as exc:
+            self._refuse(exc, payload)
+            return
+        accepted = new_event("accepted", job_id=envelope.job_id, attempt=envelope.attempt)
+        if not ledger.accept_job(
+            envelope.job_id,
+            envelope.attempt,
+            envelope.type,
+            nonce=envelope.nonce,
+            expires_at=envelope.expires_at,
+            accepted_event=encode_event(accepted),
+        ):
+            return
+        self._wake()
+        logger.info("job accepted", extra={"job_id": envelope.job_id, "attempt": envelope.attempt,
+                                           "type": envelope.type})  # fmt: skip
+        assert self.executor is not None
+        self.executor.submit(
+            envelope.job_id, envelope.attempt, handler, params, float(envelope.timeout_s)
+        )
+
+    def _admit(self, envelope: JobEnvelope) -> tuple[Handler[Any], BaseModel]:
+        """The handler and validated params, or EnvelopeRejected saying why it cannot run."""
+        job_id, attempt = envelope.job_id, envelope.attempt
+        if not self.registry.known(envelope.type):
+            raise EnvelopeRejected(
+                "unknown_type", f"no handler for job type {envelope.type!r}", job_id, attempt
+            )
+        try:
+            handler = self.registry.get(envelope.type)
+        except ImportError as exc:
+            logger.error("handler not importable", extra={"type": envelope.type, "error": str(exc)})
+            raise EnvelopeRejected(
+                "unknown_type",
+                f"the handler for {envelope.type!r} is not installed on this relay",
+                job_id,
+                attempt,
+            ) from None
+        why_not = handler.enabled()
+        if why_not is not None:
+            raise EnvelopeRejected("disabled", why_not, job_id, attempt)
+        if envelope.timeout_s < 1:
+            raise EnvelopeRejected("invalid_params", "timeout_s must be at least 1", job_id, attempt)
+        try:
+            params = handler.validate(envelope.params)
+        except ValidationError as exc:
+            raise EnvelopeRejected(
+                "invalid_params", _validation_message(exc), job_id, attempt
+            ) from None
+        except ValueError as exc:
+            raise EnvelopeRejected("invalid_params", str(exc), job_id, attempt) from None
+        return handler, params
+
+    def _refuse(self, exc: EnvelopeRejected, payload: bytes) -> None:
+        logger.warning(
+            "envelope rejected",
+            extra={"reason": exc.reason, "job_id": exc.job_id, "attempt": exc.attempt,
+                   "size": len(payload)},
+        )  # fmt: skip
+        if exc.reason == "replayed" and exc.job_id is not None and self.ledger is not None:
+            known = self.ledger.job(exc.job_id, exc.attempt)
+            if known is not None:  # the very envelope we accepted, delivered again
+                self._redelivered(known)
+                return
+        if exc.job_id is None or _claimed_type(payload) == CANCEL_TYPE:
+            # A refused cancel must not read as "job rejected": the job itself is fine.
+            prefix = "cancel request: " if exc.job_id is not None else ""
+            event = new_event("bad_message", reason=exc.reason, message=prefix + exc.message,
+                              size=len(payload))  # fmt: skip
+        else:
+            event = new_event("rejected", job_id=exc.job_id, attempt=exc.attempt,
+                              reason=exc.reason, message=exc.message)  # fmt: skip
+        self._emit(event)
+
+    def _redelivered(self, job: LedgerJob) -> None:
+        """A job this relay already has: never run it again, repeat what was said about it."""
+        logger.info("job delivered again", extra={"job_id": job.job_id, "attempt": job.attempt,
+                                                  "state": str(job.state)})  # fmt: skip
+        if job.result_event is not None:
+            self._send(job.result_event)
+        else:
+            self._emit(new_event("accepted", job_id=job.job_id, attempt=job.attempt))
+
+    def _cancel(self, envelope: JobEnvelope) -> None:
+        assert self.ledger is not None and self.executor is not None
+        self.ledger.remember_nonce(envelope.nonce, envelope.expires_at)
+        job_id, attempt = envelope.job_id, envelope.attempt
+        if self.executor.cancel(job_id, attempt):
+            logger.info("job cancel requested", extra={"job_id": job_id, "attempt": attempt})
+            return
+        known = self.ledger.job(job_id, attempt)
+        if known is not None and known.result_event is not None:
+            self._send(known.result_event)  # already over: tell the control plane how it ended
+        logger.info("cancel for a job not running here", extra={"job_id": job_id,
+                                                                 "attempt": attempt})  # fmt: skip
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._send(encode_event(event))
+
+    def _send(self, payload: bytes) -> None:
+        assert self.ledger is not None
+        self.ledger.enqueue(payload)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.link is not None:
+            self.link.wake()

@@ -1,0 +1,150 @@
+"""`hostrelay-relay doctor`: checks that this host can run a relay, each with a plain answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import socket
+import ssl
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from cryptography import x509
+
+from hostrelay_relay.envelope import load_public_key
+from hostrelay_relay.settings import RelaySettings
+
+EXPIRY_WARNING = dt.timedelta(days=30)
+_TLS_TIMEOUT_S = 5.0
+
+
+class Check(NamedTuple):
+    name: str
+    ok: bool
+    detail: str
+
+
+def _readable(path: Path) -> str | None:
+    """None when the file can be read, else why not."""
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    return None
+
+
+def check_files(settings: RelaySettings) -> list[Check]:
+    broker = settings.broker
+    checks = []
+    for name, path in (("ca file", broker.ca_file), ("client certificate", broker.cert_file),
+                       ("client key", broker.key_file)):  # fmt: skip
+        problem = _readable(path)
+        checks.append(Check(name, problem is None, problem or f"{path} is readable"))
+    if _readable(broker.key_file) is None:
+        mode = stat.S_IMODE(broker.key_file.stat().st_mode)
+        private = mode & 0o077 == 0
+        detail = f"{broker.key_file} has mode {mode:04o}"
+        checks.append(Check("client key permissions", private,
+                            detail if private else f"{detail}; run chmod 600 on it"))  # fmt: skip
+    return checks
+
+
+def check_certificate_dates(cert_file: Path, now: dt.datetime | None = None) -> Check:
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        return Check("client certificate validity", False, f"cannot load {cert_file}: {exc}")
+    not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    if now > not_after:
+        days = (now - not_after).days
+        return Check("client certificate validity", False,
+                     f"the client certificate EXPIRED on {not_after:%Y-%m-%d %H:%M} UTC "
+                     f"({days} days ago); re-enroll this host")  # fmt: skip
+    if now < not_before:
+        return Check("client certificate validity", False,
+                     f"the client certificate is not valid before {not_before:%Y-%m-%d %H:%M} "
+                     "UTC; check this host's clock")  # fmt: skip
+    left = not_after - now
+    detail = f"valid until {not_after:%Y-%m-%d %H:%M} UTC ({left.days} days left)"
+    if left < EXPIRY_WARNING:
+        detail += "; renew it soon"
+    return Check("client certificate validity", True, detail)
+
+
+def check_public_key(settings: RelaySettings) -> Check:
+    path = settings.public_key_file
+    try:
+        load_public_key(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return Check("envelope public key", False, f"{path}: {exc}")
+    return Check("envelope public key", True, f"{path} is an Ed25519 public key")
+
+
+def check_broker_tls(settings: RelaySettings) -> Check:
+    """Connect with TLS and the client certificate; a broker that refuses it says so at once."""
+    broker = settings.broker
+    where = f"{broker.host}:{broker.port}"
+    try:
+        context = ssl.create_default_context(cafile=str(broker.ca_file))
+        context.load_cert_chain(str(broker.cert_file), str(broker.key_file))
+        with (
+            socket.create_connection((broker.host, broker.port), timeout=_TLS_TIMEOUT_S) as raw,
+            context.wrap_socket(raw, server_hostname=broker.host) as tls,
+        ):
+            tls.settimeout(1.0)
+            try:
+                if tls.recv(1) == b"":
+                    return Check("broker", False, f"{where} closed the TLS connection at once")
+            except TimeoutError:
+                pass  # the broker is waiting for MQTT CONNECT: the certificate was accepted
+            version = tls.version()
+    except ssl.SSLError as exc:
+        return Check("broker", False, f"TLS with {where} failed: {exc.reason or exc}")
+    except OSError as exc:
+        return Check("broker", False, f"cannot reach {where}: {exc.strerror or exc}")
+    return Check("broker", True, f"{where} accepted our certificate ({version})")
+
+
+def check_state_dir(settings: RelaySettings) -> Check:
+    state_dir = settings.state_dir
+    target = state_dir if state_dir.exists() else state_dir.parent
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as exc:
+        return Check("state directory", False, f"{target} is not writable: {exc.strerror or exc}")
+    return Check("state directory", True, f"{state_dir} is writable")
+
+
+def check_root() -> Check:
+    if os.geteuid() == 0:
+        return Check("running as root", True, "yes")
+    return Check("running as root", False,
+                 f"running as uid {os.geteuid()}; exec and macct jobs need root")  # fmt: skip
+
+
+def _plugin_checks(settings: RelaySettings) -> list[Check]:
+    try:
+        macct = importlib.import_module("hostrelay_relay.macct")
+    except ImportError:
+        return []
+    run_checks: Callable[[RelaySettings], list[tuple[str, bool, str]]] = macct.doctor_checks
+    return [Check(*item) for item in run_checks(settings)]
+
+
+def run_checks(settings: RelaySettings) -> list[Check]:
+    return [
+        *check_files(settings),
+        check_certificate_dates(settings.broker.cert_file),
+        check_public_key(settings),
+        check_broker_tls(settings),
+        check_state_dir(settings),
+        check_root(),
+        *_plugin_checks(settings),
+    ]

@@ -1,0 +1,397 @@
+"""Runs accepted jobs on a bounded thread pool and turns what handlers do into job events."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel
+
+from hostrelay_relay.events import COMMON_FIELDS, CORE_KINDS, encode_event, new_event
+from hostrelay_relay.handlers.base import (
+    Handler,
+    JobCanceled,
+    JobContext,
+    JobError,
+    JobTimedOut,
+    OutputStream,
+)
+from hostrelay_relay.ledger import Ledger, LedgerJob
+from hostrelay_relay.settings import RelaySettings
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_CHUNK_BYTES = 16 * 1024
+OUTPUT_FLUSH_S = 0.2  # checked every _TICK_S, so output waits at most 250 ms
+MAX_RESULT_EVENT_BYTES = 96 * 1024  # AWS IoT Core refuses messages over 128 KB
+_TICK_S = 0.05
+_JOB_CONTEXT_FIELDS = {f.name for f in dataclasses.fields(JobContext)}
+
+JobKey = tuple[str, int]
+
+
+def result_event(
+    job_id: str,
+    attempt: int,
+    outcome: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return new_event(
+        "result", job_id=job_id, attempt=attempt, outcome=outcome, result=result or {},
+        error=error, output=output,
+    )  # fmt: skip
+
+
+def _error(code: str, message: str, *, retryable: bool = False) -> dict[str, Any]:
+    return {"code": code, "message": message, "retryable": retryable}
+
+
+def finish_interrupted_jobs(ledger: Ledger) -> list[LedgerJob]:
+    """At start-up: end every job a previous relay process left unfinished, and report it.
+
+    A job left `running` may have partly happened, so it is not retryable; one only
+    `accepted` never started, so the control plane may safely try it again.
+    """
+    interrupted = ledger.unfinished_jobs()
+    for job in interrupted:
+        if job.state == "running":
+            error = _error(
+                "relay_restarted",
+                "relay stopped while the job was running; it may have partially run",
+            )
+        else:
+            error = _error(
+                "relay_stopped", "relay stopped before the job started", retryable=True
+            )
+        event = result_event(job.job_id, job.attempt, "failed", error=error)
+        ledger.finish_job(job.job_id, job.attempt, "failed", encode_event(event))
+        logger.warning(
+            "finished job interrupted by relay stop",
+            extra={"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)},
+        )
+    return interrupted
+
+
+def _log_worker_failure(future: Future[None]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        logger.error("job worker failed", exc_info=exc)
+
+
+class _OutputBuffer:
+    """Coalesces a job's output into sequenced `output` events of at most 16 KB each."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], key: JobKey) -> None:
+        self._emit = emit
+        self._key = key
+        self._lock = threading.Lock()
+        self._stream: OutputStream = "stdout"
+        self._pending = bytearray()
+        self._pending_since = 0.0
+        self._seq = 0
+        self._size = 0
+        self._sha256 = hashlib.sha256()
+
+    def write(self, stream: OutputStream, data: bytes) -> None:
+        with self._lock:
+            if stream != self._stream:
+                self._flush_locked()
+                self._stream = stream
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending += data
+            while len(self._pending) >= OUTPUT_CHUNK_BYTES:
+                self._flush_locked(OUTPUT_CHUNK_BYTES)
+
+    def flush_if_due(self, now: float) -> None:
+        with self._lock:
+            if self._pending and now - self._pending_since >= OUTPUT_FLUSH_S:
+                self._flush_locked()
+
+    def close(self) -> dict[str, Any] | None:
+        """Flush what is left; the result's `output` summary, or None when there was none."""
+        with self._lock:
+            self._flush_locked()
+            if self._seq == 0:
+                return None
+            return {"size": self._size, "sha256": self._sha256.hexdigest(), "chunks": self._seq}
+
+    def _flush_locked(self, limit: int | None = None) -> None:
+        if not self._pending:
+            return
+        chunk = bytes(self._pending[:limit]) if limit else bytes(self._pending)
+        del self._pending[: len(chunk)]
+        self._pending_since = time.monotonic()
+        self._size += len(chunk)
+        self._sha256.update(chunk)
+        job_id, attempt = self._key
+        self._emit(
+            new_event(
+                "output", job_id=job_id, attempt=attempt, seq=self._seq, stream=self._stream,
+                data=base64.b64encode(chunk).decode("ascii"),
+            )  # fmt: skip
+        )
+        self._seq += 1
+
+
+@dataclasses.dataclass
+class _JobRun:
+    key: JobKey
+    handler: Handler[Any]
+    params: BaseModel
+    timeout_s: float
+    output: _OutputBuffer
+    cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
+    cancel_requested: bool = False
+    stopping: bool = False  # the relay is shutting down and the drain timeout passed
+    timed_out: bool = False
+    deadline: float | None = None  # monotonic; set when the handler starts
+
+
+class JobExecutor:
+    """A pool of `max_concurrent_jobs` workers; jobs beyond that wait in order.
+
+    Events go to the ledger's outbox; `wake` is called after each so the link publishes.
+    """
+
+    def __init__(self, settings: RelaySettings, ledger: Ledger, wake: Callable[[], None]) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._wake = wake
+        self._pool = ThreadPoolExecutor(settings.max_concurrent_jobs, thread_name_prefix="job")
+        self._runs: dict[JobKey, _JobRun] = {}
+        self._running: set[JobKey] = set()
+        self._lock = threading.Condition()
+        self._closing = False
+        self._ticker = threading.Thread(target=self._tick, name="job-ticker", daemon=True)
+        self._ticker.start()
+
+    # --- public API -----------------------------------------------------------------------
+
+    def submit(self, job_id: str, attempt: int, handler: Handler[Any], params: BaseModel,
+               timeout_s: float) -> None:  # fmt: skip
+        """Queue an accepted (already recorded) job to run."""
+        key = (job_id, attempt)
+        run = _JobRun(key, handler, params, timeout_s, _OutputBuffer(self.emit, key))
+        with self._lock:
+            closing = self._closing
+            if not closing:
+                self._runs[key] = run
+        if closing:  # lost a race with shutdown: it never starts, and says so
+            self._finish_unstarted(run)
+            return
+        self._pool.submit(self._run, run).add_done_callback(_log_worker_failure)
+
+    def cancel(self, job_id: str, attempt: int) -> bool:
+        """Ask a queued or running job to stop; False when this executor does not have it."""
+        with self._lock:
+            run = self._runs.get((job_id, attempt))
+            if run is None:
+                return False
+            run.cancel_requested = True
+            run.cancel_event.set()
+            return True
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def queued_count(self) -> int:
+        with self._lock:
+            return len(self._runs) - len(self._running)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self._ledger.enqueue(encode_event(event))
+        self._wake()
+
+    def shutdown(self, drain_timeout_s: float, cancel_grace_s: float = 5.0) -> bool:
+        """Stop taking jobs; let running ones finish for drain_timeout_s, then cancel them.
+
+        Jobs still queued are not started: they end FAILED `relay_stopped` (retryable).
+        True when every job ended; False when a handler ignored cancellation.
+        """
+        with self._lock:
+            self._closing = True
+            queued = [run for key, run in self._runs.items() if key not in self._running]
+            for run in queued:
+                run.cancel_event.set()  # the worker sees it and reports relay_stopped
+        drained = self._wait_idle(drain_timeout_s)
+        if not drained:
+            with self._lock:
+                for run in self._runs.values():
+                    run.stopping = True
+                    run.cancel_event.set()
+            logger.warning("canceling jobs still running after drain timeout")
+            drained = self._wait_idle(cancel_grace_s)
+        self._pool.shutdown(wait=drained, cancel_futures=False)
+        with self._lock:
+            self._lock.notify_all()
+        return drained
+
+    def _wait_idle(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self._runs:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    # --- workers --------------------------------------------------------------------------
+
+    def _run(self, run: _JobRun) -> None:
+        job_id, attempt = run.key
+        with self._lock:
+            not_started = run.cancel_event.is_set()
+            if not not_started:
+                self._running.add(run.key)
+                self._lock.notify_all()
+        try:
+            if not_started:
+                self._finish_unstarted(run)
+                return
+            self._ledger.mark_running(job_id, attempt)
+            outcome, result, error = self._call_handler(run)
+            output = run.output.close()
+            event = result_event(job_id, attempt, outcome, result=result, error=error,
+                                 output=output)  # fmt: skip
+            payload = encode_event(event)
+            if len(payload) > MAX_RESULT_EVENT_BYTES:
+                error = _error("result_too_large",
+                               f"result event of {len(payload)} bytes exceeds "
+                               f"{MAX_RESULT_EVENT_BYTES}")  # fmt: skip
+                outcome = "failed"
+                payload = encode_event(
+                    result_event(job_id, attempt, outcome, error=error, output=output)
+                )
+            self._ledger.finish_job(job_id, attempt, outcome, payload)
+            self._wake()
+            logger.info(
+                "job finished",
+                extra={"job_id": job_id, "attempt": attempt, "outcome": outcome,
+                       "type": run.handler.type},
+            )  # fmt: skip
+        finally:
+            with self._lock:
+                self._runs.pop(run.key, None)
+                self._running.discard(run.key)
+                self._lock.notify_all()
+
+    def _finish_unstarted(self, run: _JobRun) -> None:
+        job_id, attempt = run.key
+        if run.cancel_requested:
+            outcome, error = "canceled", _error("canceled", "job canceled before it started")
+        else:
+            outcome = "failed"
+            error = _error("relay_stopped", "relay stopped before the job started", retryable=True)
+        payload = encode_event(result_event(job_id, attempt, outcome, error=error))
+        self._ledger.finish_job(job_id, attempt, outcome, payload)
+        self._wake()
+
+    def _context(self, run: _JobRun) -> JobContext:
+        job_id, attempt = run.key
+
+        def report_progress(done: int, total: int | None, message: str) -> None:
+            self.emit(new_event("progress", job_id=job_id, attempt=attempt, done=done,
+                                total=total, message=message))  # fmt: skip
+
+        def report_event(kind: str, body: dict[str, Any]) -> None:
+            if kind in CORE_KINDS:
+                raise ValueError(f"handlers may not send {kind!r} events")
+            clash = COMMON_FIELDS & body.keys()
+            if clash:
+                raise ValueError(f"event body may not set {sorted(clash)}")
+            self.emit(new_event(kind, job_id=job_id, attempt=attempt, **body))
+
+        extra: dict[str, Any] = {}
+        if "report_event" in _JOB_CONTEXT_FIELDS:
+            extra["report_event"] = report_event
+        return JobContext(
+            job_id=job_id,
+            attempt=attempt,
+            host=self._settings.host,
+            settings=self._settings,
+            timeout_s=run.timeout_s,
+            report_progress=report_progress,
+            report_output=run.output.write,
+            cancel_event=run.cancel_event,
+            **extra,
+        )
+
+    def _call_handler(
+        self, run: _JobRun
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        ctx = self._context(run)
+        with self._lock:
+            run.deadline = ctx.deadline
+            self._lock.notify_all()
+        job_id, attempt = run.key
+        try:
+            result = run.handler.run(run.params, ctx)
+        except JobError as exc:
+            return self._outcome_of_error(run, exc)
+        except Exception as exc:  # the plugin boundary: a handler bug must not kill the relay
+            logger.exception(
+                "handler crashed",
+                extra={"job_id": job_id, "attempt": attempt, "type": run.handler.type},
+            )
+            return "failed", {}, _error("handler_crashed", f"{type(exc).__name__}: {exc}")
+        if run.timed_out or time.monotonic() > ctx.deadline:
+            return "timed_out", {}, _error("timeout", "job returned after its timeout")
+        if not isinstance(result, dict):
+            return "failed", {}, _error("handler_crashed", "result is not a JSON object")
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return "failed", {}, _error("handler_crashed", f"result is not JSON: {exc}")
+        return "succeeded", result, None
+
+    @staticmethod
+    def _outcome_of_error(
+        run: _JobRun, exc: JobError
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        if isinstance(exc, JobCanceled | JobTimedOut):
+            # Our watchdog wakes handlers through cancel_event; what it means depends on why.
+            if run.stopping and not run.cancel_requested:
+                return "failed", exc.result or {}, _error(
+                    "relay_stopping",
+                    "relay stopped before the job finished; it may have partially run",
+                )
+            if run.cancel_requested:
+                exc = exc if isinstance(exc, JobCanceled) else JobCanceled()
+            elif run.timed_out or isinstance(exc, JobTimedOut):
+                exc = exc if isinstance(exc, JobTimedOut) else JobTimedOut()
+        error = _error(exc.code, exc.message, retryable=exc.retryable)
+        return exc.outcome, exc.result or {}, error
+
+    # --- watchdog and output flusher ------------------------------------------------------
+
+    def _tick(self) -> None:
+        while True:
+            with self._lock:
+                while not self._running and not self._closing:
+                    self._lock.wait()
+                if self._closing and not self._runs:
+                    return
+                runs = [self._runs[key] for key in self._running if key in self._runs]
+            now = time.monotonic()
+            for run in runs:
+                run.output.flush_if_due(now)
+                if run.deadline is not None and now >= run.deadline and not run.timed_out:
+                    run.timed_out = True
+                    run.cancel_event.set()
+                    logger.warning("job timed out", extra={"job_id": run.key[0],
+                                                           "attempt": run.key[1]})  # fmt: skip
+            time.sleep(_TICK_S)

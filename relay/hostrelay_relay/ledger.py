@@ -1,0 +1,288 @@
+"""The relay's sqlite ledger: received jobs, seen nonces, and the outbox of unacknowledged events."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+FINISHED_RETENTION_S = 7 * 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('accepted', 'running', 'finished')),
+    outcome TEXT,
+    result_event BLOB,
+    received_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (job_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, finished_at);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class JobState(StrEnum):
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class LedgerJob:
+    job_id: str
+    attempt: int
+    type: str
+    state: JobState
+    outcome: str | None
+    result_event: bytes | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """What `hostrelay-relay status` shows."""
+
+    accepted: int
+    running: int
+    finished: int
+    outbox_depth: int
+    oldest_outbox_at: float | None
+    last_connect_at: float | None
+
+
+class Ledger:
+    """One sqlite database in WAL mode, shared by the relay's threads behind one lock.
+
+    Writes are synchronous=NORMAL (safe against a crashed process) except the step that
+    marks a job running, which is synchronous=FULL: after a power cut the relay must still
+    know that a job may have partially run.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        if read_only:
+            uri = f"file:{path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        path.chmod(0o600)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- nonces ---------------------------------------------------------------------------
+
+    def nonce_seen(self, nonce: str) -> bool:
+        """True when an envelope with this nonce was already acted on (a replay)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
+        return row is not None
+
+    def remember_nonce(self, nonce: str, expires_at: int) -> bool:
+        """Record the nonce; True when it was already recorded (the envelope is a replay)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at)
+            )
+            return cursor.rowcount == 0
+
+    def prune(self, *, nonces_expired_before: float, finished_before: float) -> None:
+        """Forget nonces that can no longer verify and finished jobs past retention."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM nonces WHERE expires_at < ?", (nonces_expired_before,))
+            db.execute(
+                "DELETE FROM jobs WHERE state = 'finished' AND finished_at < ?", (finished_before,)
+            )
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def job(self, job_id: str, attempt: int) -> LedgerJob | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
+                " WHERE job_id = ? AND attempt = ?",
+                (job_id, attempt),
+            ).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def unfinished_jobs(self) -> list[LedgerJob]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
+                " WHERE state != 'finished' ORDER BY received_at"
+            ).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def accept_job(
+        self,
+        job_id: str,
+        attempt: int,
+        job_type: str,
+        *,
+        nonce: str,
+        expires_at: int,
+        accepted_event: bytes,
+    ) -> bool:
+        """Record a new job as accepted, its nonce as used, and queue `accepted`, atomically.
+
+        False (and nothing changes) when the ledger already has this job and attempt.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO jobs (job_id, attempt, type, state, received_at)"
+                " VALUES (?, ?, ?, 'accepted', ?)",
+                (job_id, attempt, job_type, now),
+            )
+            if cursor.rowcount == 0:
+                return False
+            db.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at)
+            )
+            db.execute(
+                "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (accepted_event, now)
+            )
+            return True
+
+    def mark_running(self, job_id: str, attempt: int) -> None:
+        """Durably note that the job is about to run (synchronous=FULL for this commit)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute(
+                    "UPDATE jobs SET state = 'running', started_at = ?"
+                    " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
+                    (time.time(), job_id, attempt),
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def finish_job(self, job_id: str, attempt: int, outcome: str, result_event: bytes) -> None:
+        """Store the job's outcome and result event, and queue the event, atomically.
+
+        A job that is already finished keeps its first outcome and nothing is queued.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'finished', outcome = ?, result_event = ?, finished_at = ?"
+                " WHERE job_id = ? AND attempt = ? AND state != 'finished'",
+                (outcome, result_event, now, job_id, attempt),
+            )
+            if cursor.rowcount == 1:
+                db.execute(
+                    "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (result_event, now)
+                )
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, payload: bytes) -> int:
+        """Queue an event for publishing; returns its outbox sequence number."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (payload, time.time())
+            )
+            return int(cursor.lastrowid or 0)
+
+    def pending(self, after_seq: int, limit: int) -> list[OutboxEntry]:
+        """Unacknowledged events after `after_seq`, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [OutboxEntry(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def acknowledge(self, seqs: Iterable[int]) -> None:
+        """Drop events the broker acknowledged (PUBACK)."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
+    def outbox_depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    # --- meta -----------------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def summary(self) -> LedgerSummary:
+        with self._lock:
+            counts = dict(
+                self._db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+            )
+            depth, oldest = self._db.execute(
+                "SELECT count(*), min(created_at) FROM outbox"
+            ).fetchone()
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'last_connect_at'").fetchone()
+        return LedgerSummary(
+            accepted=int(counts.get("accepted", 0)),
+            running=int(counts.get("running", 0)),
+            finished=int(counts.get("finished", 0)),
+            outbox_depth=int(depth),
+            oldest_outbox_at=None if oldest is None else float(oldest),
+            last_connect_at=None if row is None else float(row[0]),
+        )
+
+
+def _job_from_row(row: tuple[str, int, str, str, str | None, bytes | None]) -> LedgerJob:
+    job_id, attempt, job_type, state, outcome, event = row
+    return LedgerJob(
+        job_id, int(attempt), job_type, JobState(state), outcome, None if event is None else bytes(event)
+    )

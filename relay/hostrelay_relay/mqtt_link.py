@@ -1,0 +1,316 @@
+"""The relay's MQTT connection: mutual TLS, job subscription, status, and the outbox pump."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from hostrelay_relay import __version__
+from hostrelay_relay.events import encode_event, new_event
+from hostrelay_relay.ledger import Ledger
+from hostrelay_relay.settings import RelaySettings
+
+logger = logging.getLogger(__name__)
+
+STATUS_ONLINE = b"online"
+STATUS_OFFLINE = b"offline"
+_LOOP_TIMEOUT_S = 1.0
+_OFFLINE_ACK_TIMEOUT_S = 2.0
+
+
+def reconnect_delay(failures: int, minimum: float, maximum: float) -> float:
+    """Exponential backoff with jitter: between half and all of min * 2**(failures-1), capped."""
+    ceiling = min(maximum, minimum * 2 ** max(0, failures - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+class MqttLink:
+    """Keeps one MQTT session to the broker alive and publishes the ledger's outbox in order.
+
+    Every job event is written to the ledger's outbox first (by whoever produces it) and
+    `wake()` hands it to the broker; a row leaves the outbox only when its PUBACK arrives.
+    After a reconnect (or a relay restart) everything still in the outbox is sent again,
+    oldest first. `hello` and `heartbeat` describe the present, so they are published
+    directly on each connection and never replayed later.
+
+    Each connection attempt uses a fresh paho client, so nothing from a dead connection
+    is retransmitted behind the outbox's back.
+    """
+
+    def __init__(
+        self,
+        settings: RelaySettings,
+        ledger: Ledger,
+        *,
+        on_job_message: Callable[[bytes], None],
+        hello_jobs: Callable[[], list[dict[str, Any]]],
+        running_jobs: Callable[[], int],
+        on_fatal: Callable[[], None] = lambda: None,
+        window: int = 500,
+    ) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._on_job_message = on_job_message
+        self._hello_jobs = hello_jobs
+        self._running_jobs = running_jobs
+        self._on_fatal = on_fatal
+        self._window = window
+        self._started_at = time.monotonic()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run_guarded, name="mqtt-link", daemon=True)
+        self._acks: queue.SimpleQueue[tuple[mqtt.Client, int]] = queue.SimpleQueue()
+        self._send_lock = threading.Lock()
+        self._drained = threading.Condition()
+        self._client: mqtt.Client | None = None  # set while a session is up (CONNACK seen)
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._handed_through = 0  # highest outbox seq handed to the current client
+        self._connected_events = 0
+        self._fresh: mqtt.Client | None = None
+        self.connected = threading.Event()
+        self.crashed = threading.Event()
+
+    # --- public API -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New rows are in the outbox: publish them now if the broker is connected."""
+        with self._send_lock:
+            self._pump_locked()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.connected.wait(timeout_s)
+
+    @property
+    def connections(self) -> int:
+        """How many sessions the broker has accepted since start (reconnects included)."""
+        return self._connected_events
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty (every event acknowledged); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._drained:
+            while self._ledger.outbox_depth() > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._drained.wait(min(remaining, 0.2))
+        return True
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Publish `offline` (retained), disconnect cleanly and stop the network thread."""
+        self._closing.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    # --- network thread -------------------------------------------------------------------
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            # Not swallowed: the daemon exits non-zero and systemd restarts it.
+            logger.exception("mqtt link stopped on an unexpected error")
+            self.crashed.set()
+            self._on_fatal()
+
+    def _run(self) -> None:
+        broker = self._settings.broker
+        failures = 0
+        while not self._closing.is_set():
+            client = self._new_client()
+            try:
+                client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
+            except OSError as exc:  # includes ssl.SSLError and refused/unreachable sockets
+                failures += 1
+                delay = reconnect_delay(failures, broker.reconnect_min_s, broker.reconnect_max_s)
+                logger.warning(
+                    "broker connect failed",
+                    extra={"broker": broker.host, "port": broker.port, "error": str(exc),
+                           "retry_in_s": round(delay, 2)},
+                )  # fmt: skip
+                self._closing.wait(delay)
+                continue
+            accepted_before = self._connected_events
+            self._serve(client)
+            failures = 0 if self._connected_events > accepted_before else failures + 1
+            if not self._closing.is_set():
+                delay = reconnect_delay(
+                    max(failures, 1), broker.reconnect_min_s, broker.reconnect_max_s
+                )
+                self._closing.wait(delay)
+
+    def _new_client(self) -> mqtt.Client:
+        settings = self._settings
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=settings.host,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        client.tls_set(
+            ca_certs=str(settings.broker.ca_file),
+            certfile=str(settings.broker.cert_file),
+            keyfile=str(settings.broker.key_file),
+        )
+        client.will_set(settings.status_topic(), STATUS_OFFLINE, qos=1, retain=True)
+        client.max_inflight_messages_set(100)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _serve(self, client: mqtt.Client) -> None:
+        """Run one connection until it drops or the link is closing."""
+        next_heartbeat = time.monotonic() + self._settings.heartbeat_s
+        try:
+            while True:
+                timeout = min(_LOOP_TIMEOUT_S, max(0.01, next_heartbeat - time.monotonic()))
+                rc = client.loop(timeout=timeout)
+                if self._fresh is client:
+                    self._fresh = None
+                    self._session_started(client)
+                    next_heartbeat = time.monotonic() + self._settings.heartbeat_s
+                self._process_acks(client)
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    return
+                if self._closing.is_set():
+                    self._say_goodbye(client)
+                    return
+                if self._client is client and time.monotonic() >= next_heartbeat:
+                    self._publish_direct(client, "heartbeat", running=self._running_jobs(),
+                                         uptime_s=round(time.monotonic() - self._started_at, 1),
+                                         relay_version=__version__)  # fmt: skip
+                    next_heartbeat = time.monotonic() + self._settings.heartbeat_s
+        finally:
+            with self._send_lock:
+                self._client = None
+                self._inflight.clear()
+                self._handed_through = 0
+            self.connected.clear()
+            client.disconnect()
+
+    def _session_started(self, client: mqtt.Client) -> None:
+        client.publish(self._settings.status_topic(), STATUS_ONLINE, qos=1, retain=True)
+        self._publish_direct(client, "hello", relay_version=__version__, jobs=self._hello_jobs(),
+                             clock=time.time())  # fmt: skip
+        self._ledger.set_meta("last_connect_at", repr(time.time()))
+        with self._send_lock:
+            self._client = client
+            self._inflight.clear()
+            self._handed_through = 0
+            self._pump_locked()
+        self._connected_events += 1
+        self.connected.set()
+        logger.info(
+            "connected to broker",
+            extra={"broker": self._settings.broker.host, "port": self._settings.broker.port,
+                   "outbox_depth": self._ledger.outbox_depth()},
+        )  # fmt: skip
+
+    def _say_goodbye(self, client: mqtt.Client) -> None:
+        info = client.publish(self._settings.status_topic(), STATUS_OFFLINE, qos=1, retain=True)
+        deadline = time.monotonic() + _OFFLINE_ACK_TIMEOUT_S
+        while not info.is_published() and time.monotonic() < deadline:
+            if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._process_acks(client)
+        client.disconnect()
+        client.loop(timeout=0.1)
+        logger.info("disconnected from broker", extra={"outbox_depth": self._ledger.outbox_depth()})
+
+    def _publish_direct(self, client: mqtt.Client, kind: str, **fields: Any) -> None:
+        payload = encode_event(new_event(kind, **fields))
+        client.publish(self._settings.events_topic(), payload, qos=1)
+
+    def _pump_locked(self) -> None:
+        """Hand the next outbox rows to the broker, up to the in-flight window (lock held)."""
+        client = self._client
+        if client is None:
+            return
+        room = self._window - len(self._inflight)
+        if room <= 0:
+            return
+        topic = self._settings.events_topic()
+        for entry in self._ledger.pending(self._handed_through, room):
+            info = client.publish(topic, entry.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return  # the connection is going away; the next session re-sends from here
+            self._inflight[info.mid] = entry.seq
+            self._handed_through = entry.seq
+
+    def _process_acks(self, client: mqtt.Client) -> None:
+        mids: list[int] = []
+        while True:
+            try:
+                acked_client, mid = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            if acked_client is client:
+                mids.append(mid)
+        if not mids:
+            return
+        with self._send_lock:
+            seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
+        if seqs:
+            self._ledger.acknowledge(seqs)
+            with self._send_lock:
+                self._pump_locked()
+            with self._drained:
+                self._drained.notify_all()
+
+    # --- paho callbacks (network thread, paho locks held: never block here) -----------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            logger.error("broker refused the connection", extra={"reason": str(reason_code)})
+            return
+        client.subscribe(self._settings.jobs_topic(), qos=1)
+        self._fresh = client
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        if not self._closing.is_set():
+            logger.warning("connection to broker lost", extra={"reason": str(reason_code)})
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
+        for code in reason_codes:
+            if code.is_failure:
+                logger.error(
+                    "broker refused the jobs subscription",
+                    extra={"topic": self._settings.jobs_topic(), "reason": str(code)},
+                )
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
+    ) -> None:
+        self._acks.put((client, mid))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._settings.jobs_topic():
+            self._on_job_message(message.payload)

@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: AWS resources in moto, created from template.yaml."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
+from hostrelay_local.lambda_runtime import LambdaHandler, load_handler
+from hostrelay_local.template import Template, load_template
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "hostrelay")
+os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+FUNCTIONS = ("ApiFunction", "DispatchFunction", "ResultsFunction", "SweeperFunction")
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load_template()
+
+
+@dataclass
+class AwsStack:
+    """moto-backed resources of template.yaml plus each function's resolved environment."""
+
+    resources: LocalResources
+    template: Template
+    environments: dict[str, dict[str, str]]
+
+    def handler(self, logical_id: str) -> LambdaHandler:
+        spec = next(f for f in self.template.functions() if f.logical_id == logical_id)
+        return load_handler(spec, self.environments[logical_id])
+
+    def ref(self, logical_id: str) -> str:
+        return self.resources.refs[logical_id]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name="us-east-1")
+
+
+@pytest.fixture
+def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
+    """Given a fresh moto account with every resource template.yaml declares."""
+    from hostrelay.dal.aws_clients import client
+    from hostrelay.settings import load_settings
+
+    with mock_aws():
+        client.cache_clear()
+        load_settings.cache_clear()
+        resources = create_resources(boto3.session.Session(region_name="us-east-1"), template=template)
+        environments = {
+            name: function_environment(template, name, resources) for name in FUNCTIONS
+        }
+        merged: dict[str, str] = {}
+        for env in environments.values():
+            merged.update(env)
+        merged.pop("POWERTOOLS_SERVICE_NAME", None)
+        for key, value in merged.items():
+            monkeypatch.setenv(key, value)
+        yield AwsStack(resources=resources, template=template, environments=environments)
+        client.cache_clear()
+        load_settings.cache_clear()
+
+
+def sqs_event(bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q") -> dict[str, Any]:
+    """An SQS event as Lambda delivers it to a function."""
+    return {
+        "Records": [
+            {
+                "messageId": f"msg-{index}",
+                "receiptHandle": f"rh-{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+@pytest.fixture
+def make_sqs_event() -> Any:
+    return sqs_event

@@ -1,0 +1,104 @@
+"""Fixtures for the control-plane pipeline: handlers, queues and a registered host."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.domain.principal import Principal, Scope
+from hostrelay.logic.jobs import JobService, NewJob
+from hostrelay.settings import ApiSettings, load_settings
+from hostrelay.wiring import build_job_service
+from tests.conftest import AwsStack, sqs_event
+
+ADMIN = Principal(token_id="t-admin", name="admin", scopes=[Scope.ADMIN])
+
+
+@dataclass
+class Pipeline:
+    aws: AwsStack
+    jobs: JobService
+    dispatch: Callable[[dict[str, Any], Any], Any]
+    results: Callable[[dict[str, Any], Any], Any]
+    sweeper: Callable[[dict[str, Any], Any], Any]
+
+    def queue_bodies(self, logical_id: str) -> list[dict[str, Any]]:
+        """Drain a queue and return its message bodies (delayed ones included)."""
+        sqs = self.aws.client("sqs")
+        url = self.aws.ref(logical_id)
+        bodies: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def run_dispatch(self) -> dict[str, Any]:
+        bodies = [json.dumps(b) for b in self.queue_bodies("DispatchQueue")]
+        return self.dispatch(sqs_event(bodies), _context("dispatch"))  # type: ignore[no-any-return]
+
+    def send_events(self, host: str, *events: dict[str, Any]) -> dict[str, Any]:
+        bodies = [rule_message(host, event) for event in events]
+        return self.results(sqs_event(bodies), _context("results"))  # type: ignore[no-any-return]
+
+    def create(self, **fields: Any) -> Any:
+        fields.setdefault("type", "ping")
+        fields.setdefault("host", "dc01")
+        fields.setdefault("params", {})
+        job, _ = self.jobs.create(NewJob(**fields), ADMIN)
+        return job
+
+
+def rule_message(host: str, event: dict[str, Any], topic: str | None = None) -> str:
+    """What the IoT topic rule puts on the results queue for one relay event."""
+    event = {"v": 1, "event_id": "e-" + str(id(event)), "sent_at": 0.0, **event}
+    return json.dumps(
+        {
+            "payload": base64.b64encode(json.dumps(event).encode()).decode(),
+            "topic": topic or f"hostrelay/{host}/events",
+        }
+    )
+
+
+def _context(name: str) -> Any:
+    from hostrelay_local.lambda_runtime import FakeLambdaContext
+
+    return FakeLambdaContext(function_name=name)
+
+
+@pytest.fixture
+def pipeline(aws: AwsStack) -> Pipeline:
+    """Given the control plane in moto with host dc01 online."""
+    hosts = HostRepository()
+    jobs = build_job_service(load_settings(ApiSettings))
+    hosts.register("dc01")
+    hosts.seen("dc01", connected=True)
+    return Pipeline(
+        aws=aws,
+        jobs=jobs,
+        dispatch=aws.handler("DispatchFunction"),
+        results=aws.handler("ResultsFunction"),
+        sweeper=aws.handler("SweeperFunction"),
+    )
+
+
+@pytest.fixture
+def published(aws: AwsStack) -> Callable[[], list[tuple[str, bytes]]]:
+    """What the dispatch function published to IoT Core (moto records it)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iotdata.models import iotdata_backends
+
+    def read() -> list[tuple[str, bytes]]:
+        backend = iotdata_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        return [(topic, bytes(payload)) for topic, payload in backend.published_payloads]
+
+    return read

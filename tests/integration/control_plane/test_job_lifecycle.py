@@ -1,0 +1,282 @@
+"""The job pipeline through the real dispatch, results and sweeper handlers on moto."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.domain.jobs import JobState
+from hostrelay.logic.jobs import NewJob
+from hostrelay_local.lambda_runtime import FakeLambdaContext
+from hostrelay_relay.envelope import load_public_key, verify_envelope
+from tests.integration.control_plane.conftest import ADMIN, Pipeline
+
+
+def test_queued_job_is_signed_published_and_verifiable_by_the_relay(
+    pipeline: Pipeline, published
+) -> None:
+    # Given a ping job for an online host
+    job = pipeline.create(params={"message": "hi"})
+    # When the dispatch function consumes the dispatch queue
+    response = pipeline.run_dispatch()
+    # Then the job is DISPATCHED and its envelope went to the host's own jobs topic
+    assert response == {"batchItemFailures": []}
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+    [(topic, payload)] = published()
+    assert topic == "hostrelay/dc01/jobs"
+    # And the relay's verifier accepts it with the public key the dispatcher stored in SSM
+    pem = pipeline.aws.client("ssm").get_parameter(Name="/hostrelay/dev/signing-public-key")
+    envelope = verify_envelope(
+        payload,
+        public_key=load_public_key(pem["Parameter"]["Value"].encode()),
+        host="dc01",
+        seen_nonce=lambda nonce, exp: False,
+    )
+    assert (envelope.job_id, envelope.type, envelope.params) == (job.id, "ping", {"message": "hi"})
+
+
+def test_private_signing_key_is_a_secure_string(pipeline: Pipeline) -> None:
+    pipeline.create()
+    pipeline.run_dispatch()
+    described = pipeline.aws.client("ssm").describe_parameters()["Parameters"]
+    kinds = {p["Name"]: p["Type"] for p in described}
+    assert kinds["/hostrelay/dev/signing-key"] == "SecureString"
+
+
+def test_job_for_offline_host_waits_and_is_republished_on_hello(
+    pipeline: Pipeline, published
+) -> None:
+    # Given host dc01 went offline and a job was queued for it
+    HostRepository().mark_offline("dc01")
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    # Then nothing was published and the job is still QUEUED
+    assert published() == []
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.QUEUED
+    # When the relay reconnects and says hello
+    pipeline.send_events("dc01", {"kind": "hello", "relay_version": "0.1.0", "jobs": []})
+    pipeline.run_dispatch()
+    # Then the pending job is published and the host is online again
+    assert [topic for topic, _ in published()] == ["hostrelay/dc01/jobs"]
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+    assert HostRepository().get("dc01").state == "online"
+
+
+def test_accepted_then_result_succeeds_and_duplicates_change_nothing(pipeline: Pipeline) -> None:
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    accepted = {"kind": "accepted", "job_id": job.id, "attempt": 1}
+    result = {
+        "kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+        "result": {"pong": True}, "error": None, "output": None,
+    }  # fmt: skip
+    pipeline.send_events("dc01", accepted)
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.IN_PROGRESS
+    pipeline.send_events("dc01", result)
+    done = pipeline.jobs.get(job.id, ADMIN)
+    # When the same events arrive again, and a contradicting late result
+    late = dict(result, outcome="failed", error={"code": "x", "message": "late"})
+    pipeline.send_events("dc01", accepted, result, late)
+    # Then the terminal state and its result never change
+    again = pipeline.jobs.get(job.id, ADMIN)
+    assert again.state is JobState.SUCCEEDED
+    assert again.result == {"pong": True}
+    assert again.version == done.version
+    assert again.finished_at is not None and again.started_at is not None
+
+
+def test_result_before_accepted_is_applied_and_late_accepted_ignored(pipeline: Pipeline) -> None:
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "failed",
+         "result": None, "error": {"code": "boom", "message": "it broke"}},
+        {"kind": "accepted", "job_id": job.id, "attempt": 1},
+    )  # fmt: skip
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.FAILED
+    assert final.error is not None and final.error.code == "boom"
+
+
+def test_event_from_another_host_cannot_touch_the_job(pipeline: Pipeline) -> None:
+    # Given a job of dc01 and a second host dc02
+    HostRepository().register("dc02")
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    # When dc02 publishes a result naming dc01's job
+    pipeline.send_events(
+        "dc02",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+         "result": {"forged": True}},
+    )  # fmt: skip
+    # Then the job is untouched: the sender is the topic, not the payload
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+
+
+def test_retryable_failure_requeues_a_new_attempt_with_backoff(pipeline: Pipeline) -> None:
+    job = pipeline.create(max_attempts=2)
+    pipeline.run_dispatch()
+    pipeline.send_events(
+        "dc01",
+        {"kind": "accepted", "job_id": job.id, "attempt": 1},
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "failed",
+         "error": {"code": "busy", "message": "try later", "retryable": True}},
+    )  # fmt: skip
+    retried = pipeline.jobs.get(job.id, ADMIN)
+    assert (retried.state, retried.attempt) == (JobState.QUEUED, 2)
+    sqs = pipeline.aws.client("sqs")
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=pipeline.aws.ref("DispatchQueue"),
+        AttributeNames=["ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+    # And events of the old attempt no longer count
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded"},
+    )
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.QUEUED
+
+
+def test_non_retryable_failure_ends_the_job_even_with_attempts_left(pipeline: Pipeline) -> None:
+    job = pipeline.create(max_attempts=3)
+    pipeline.run_dispatch()
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "failed",
+         "error": {"code": "bad", "message": "no", "retryable": False}},
+    )  # fmt: skip
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.FAILED
+
+
+def test_cancel_of_running_job_waits_for_relay_confirmation(pipeline: Pipeline, published) -> None:
+    job = pipeline.create(params={"sleep_s": 30})
+    pipeline.run_dispatch()
+    pipeline.send_events("dc01", {"kind": "accepted", "job_id": job.id, "attempt": 1})
+    # When an operator cancels
+    requested = pipeline.jobs.cancel(job.id, ADMIN)
+    # Then the job still runs, and a signed cancel goes to the relay
+    assert requested.state is JobState.IN_PROGRESS
+    assert requested.cancel_requested_at is not None
+    pipeline.run_dispatch()
+    cancel_payload = published()[-1][1]
+    assert json.loads(cancel_payload)["envelope"]["type"] == "cancel"
+    # When the relay confirms
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "canceled",
+         "error": {"code": "canceled", "message": "canceled on request"}},
+    )  # fmt: skip
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.CANCELED
+
+
+def test_cancel_of_queued_job_is_immediate(pipeline: Pipeline) -> None:
+    HostRepository().mark_offline("dc01")
+    job = pipeline.create()
+    assert pipeline.jobs.cancel(job.id, ADMIN).state is JobState.CANCELED
+
+
+def test_relay_rejection_ends_the_job_rejected_with_the_reason(pipeline: Pipeline) -> None:
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events(
+        "dc01",
+        {"kind": "rejected", "job_id": job.id, "attempt": 1, "reason": "invalid_params",
+         "message": "sleep_s: must be >= 0"},
+    )  # fmt: skip
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.REJECTED
+    assert final.error is not None and final.error.code == "rejected_invalid_params"
+
+
+def test_unreadable_events_are_dropped_without_failing_the_batch(pipeline: Pipeline) -> None:
+    response = pipeline.results(
+        {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": "not json",
+                      "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                      "eventSource": "aws:sqs", "eventSourceARN": "arn", "awsRegion": "us-east-1"}]},
+        FakeLambdaContext(function_name="results"),
+    )  # fmt: skip
+    assert response == {"batchItemFailures": []}
+
+
+def test_output_chunks_are_assembled_into_s3_with_sha256(pipeline: Pipeline) -> None:
+    import base64
+    import hashlib
+
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    parts = [b"line one\n", b"line two\n", b"\xff binary tail"]
+    pipeline.send_events(
+        "dc01",
+        *[
+            {"kind": "output", "job_id": job.id, "attempt": 1, "seq": seq, "stream": "stdout",
+             "data": base64.b64encode(part).decode()}
+            for seq, part in reversed(list(enumerate(parts)))
+        ],
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+         "output": {"size": 30, "chunks": 3}},
+    )  # fmt: skip
+    output = pipeline.jobs.get(job.id, ADMIN).output
+    assert output is not None
+    body = b"".join(parts)
+    assert (output.size, output.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    bucket, key = output.location.removeprefix("s3://").split("/", 1)  # type: ignore[union-attr]
+    stored = pipeline.aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert stored == body
+
+
+def test_sweeper_expires_undelivered_and_times_out_overdue_jobs(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job that must be delivered within a second to an offline host
+    HostRepository().mark_offline("dc01")
+    expiring = pipeline.create(deliver_by=utcnow() + timedelta(seconds=1))
+    # And a running job with a 1 s timeout on another host
+    HostRepository().register("dc02")
+    HostRepository().seen("dc02")
+    running = pipeline.create(host="dc02", timeout_s=1)
+    pipeline.run_dispatch()
+    pipeline.send_events("dc02", {"kind": "accepted", "job_id": running.id, "attempt": 1})
+    time.sleep(1.2)
+    # When the sweeper ticks after the timeout and its grace period
+    from hostrelay.logic import sweep
+
+    monkeypatch.setattr(sweep, "utcnow", lambda: utcnow() + timedelta(minutes=1))
+    pipeline.sweeper({}, FakeLambdaContext(function_name="sweeper"))
+    # Then the first EXPIRED, the second TIMED_OUT, and a cancel went to dc02
+    assert pipeline.jobs.get(expiring.id, ADMIN).state is JobState.EXPIRED
+    assert pipeline.jobs.get(running.id, ADMIN).state is JobState.TIMED_OUT
+    actions = [(b["job_id"], b["action"]) for b in pipeline.queue_bodies("DispatchQueue")]
+    assert (running.id, "cancel") in actions
+
+
+def test_sweeper_marks_hosts_silent_for_three_heartbeats_offline(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostrelay.logic import sweep
+
+    monkeypatch.setattr(sweep, "utcnow", lambda: utcnow() + timedelta(seconds=91))
+    pipeline.sweeper({}, FakeLambdaContext(function_name="sweeper"))
+    assert HostRepository().get("dc01").state == "offline"
+
+
+def test_idempotency_key_returns_same_job_and_conflicts_on_other_body(pipeline: Pipeline) -> None:
+    from hostrelay.domain.errors import Conflict
+
+    first, created = pipeline.jobs.create(
+        NewJob(type="ping", host="dc01", params={}, idempotency_key="k"), ADMIN
+    )
+    again, created_again = pipeline.jobs.create(
+        NewJob(type="ping", host="dc01", params={}, idempotency_key="k"), ADMIN
+    )
+    assert created and not created_again and again.id == first.id
+    with pytest.raises(Conflict):
+        pipeline.jobs.create(
+            NewJob(type="ping", host="dc01", params={"message": "x"}, idempotency_key="k"), ADMIN
+        )
