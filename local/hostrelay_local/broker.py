@@ -62,7 +62,8 @@ class MosquittoBroker:
     """mosquitto on one TLS listener that requires a client certificate signed by `ca`.
 
     Everything lives under `workdir`: mosquitto.conf, acl, the server certificate, the
-    control plane's client certificate, and mosquitto.log. There is no plain listener.
+    control plane's client certificate, mosquitto.log and mosquitto.db (sessions of
+    clients with clean_session=False survive a restart). There is no plain listener.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class MosquittoBroker:
         bind_address: str = "127.0.0.1",
         binary: Path = MOSQUITTO,
         max_queued_messages: int = 10_000,
+        persistence: bool = True,
     ) -> None:
         self.workdir = workdir
         self.ca = ca
@@ -82,6 +84,7 @@ class MosquittoBroker:
         self.port = port if port is not None else free_port(bind_address)
         self.binary = binary
         self.max_queued_messages = max_queued_messages
+        self.persistence = persistence
         self.conf_path = workdir / "mosquitto.conf"
         self.acl_path = workdir / "acl"
         self.log_path = workdir / "mosquitto.log"
@@ -105,7 +108,9 @@ class MosquittoBroker:
         lines = [
             "per_listener_settings false",
             "allow_anonymous false",
-            "persistence false",
+            # Persistent sessions survive a restart, as the IoT topic rule always listens.
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
             # mosquitto drops to user `mosquitto` when started as root; it must read our files.
             f"user {pwd.getpwuid(os.getuid()).pw_name}",
             "log_dest stderr",

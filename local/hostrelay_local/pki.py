@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from hostrelay_relay.names import check_host_name
 
 CONTROL_PLANE_CN = "hostrelay-control-plane"
@@ -149,10 +148,16 @@ class LocalCA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),  # fmt: skip
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -185,11 +190,16 @@ class LocalCA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False,
+                    digital_signature=True,
+                    content_commitment=False,
                     key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
-                ),  # fmt: skip
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -227,7 +237,9 @@ class LocalCA:
         alt: list[x509.GeneralName] = [x509.DNSName(name) for name in dns]
         alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
         subject = dns[0] if dns else "hostrelay-broker"
-        cert = self._build(subject, key.public_key(), ExtendedKeyUsageOID.SERVER_AUTH, valid_days, alt)
+        cert = self._build(
+            subject, key.public_key(), ExtendedKeyUsageOID.SERVER_AUTH, valid_days, alt
+        )
         return self._write_pair(out_dir, "server", cert, key)
 
     def issue_client_cert(
@@ -298,10 +310,7 @@ class LocalCA:
         )
         for serial, when in revoked.items():
             builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(when)
-                .build()
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
         crl = builder.sign(self._key, hashes.SHA256())
         _write_public(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ WORKSTATION_TRUST_ACCOUNT = 0x1000
 NORMAL_ACCOUNT = 0x200
 DEMO_SCHOOL = "default-school"
 DEMO_COMPUTERS = ("R100-PC01", "R100-PC02", "R100-PC03")
+DOMAIN_MARKER = "hostrelay-domain.json"
 _REALM = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
 _NETBIOS = re.compile(r"[A-Za-z0-9-]{1,15}")
 
@@ -79,7 +81,7 @@ def provision_domain(
         if not _NETBIOS.fullmatch(value):
             raise ValueError(f"{label} must be 1-15 of A-Z, a-z, 0-9 and '-'")
     if target_dir.exists() and any(target_dir.iterdir()):
-        raise SambaDomainError(f"{target_dir} is not empty; use ensure_domain to reuse it")
+        raise SambaDomainError(f"{target_dir} is not empty; ensure_domain reuses a domain")
     target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     domain = SambaDomain(
         target_dir=target_dir.resolve(),
@@ -112,24 +114,41 @@ def ensure_domain(
     realm: str = "HOSTRELAY.TEST",
     netbios_domain: str = "HOSTRELAY",
     dc_name: str = "DC01",
+    populate: Callable[[SambaDomain], None] | None = None,
 ) -> tuple[SambaDomain, bool]:
-    """Reuse the domain under `target_dir` if its sam.ldb exists, else provision it.
+    """Reuse the domain under `target_dir`, or provision it and run `populate` on it.
 
-    Returns the domain and whether it was created now. A reused domain's admin password is
-    not known (empty): nothing here needs it, everything works on sam.ldb directly.
+    A marker file written only after provisioning and `populate` succeeded tells a complete
+    domain from a half-made one (which is refused, not silently reused). Returns the domain
+    and whether it was created now; a reused domain's admin password is not known (empty):
+    nothing here needs it, everything works on sam.ldb directly.
     """
-    existing = SambaDomain(
-        target_dir=target_dir.resolve(),
-        realm=realm.upper(),
-        netbios_domain=netbios_domain.upper(),
-        dc_name=dc_name.upper(),
-        admin_password="",
-    )
-    if existing.sam_ldb.is_file():
-        return existing, False
-    return provision_domain(
+    marker = target_dir / DOMAIN_MARKER
+    if marker.is_file():
+        recorded = json.loads(marker.read_text())
+        return SambaDomain(
+            target_dir=target_dir.resolve(),
+            realm=recorded["realm"],
+            netbios_domain=recorded["netbios_domain"],
+            dc_name=recorded["dc_name"],
+            admin_password="",
+        ), False
+    if target_dir.exists() and any(target_dir.iterdir()):
+        raise SambaDomainError(
+            f"{target_dir} holds an incomplete domain (no {DOMAIN_MARKER}); remove it and retry"
+        )
+    domain = provision_domain(
         target_dir, realm=realm, netbios_domain=netbios_domain, dc_name=dc_name
-    ), True
+    )
+    if populate is not None:
+        populate(domain)
+    recorded = {
+        "realm": domain.realm,
+        "netbios_domain": domain.netbios_domain,
+        "dc_name": domain.dc_name,
+    }
+    marker.write_text(json.dumps(recorded, indent=2) + "\n")
+    return domain, True
 
 
 def add_organizational_units(domain: SambaDomain, ou_dns: Sequence[str]) -> None:
@@ -211,14 +230,14 @@ def ensure_demo_domain(base_dir: Path) -> SambaDomain:
 
     A new domain gets the linuxmuster layout of `default-school` with a few computers.
     """
-    domain, created = ensure_domain(base_dir / "samba" / "dc01")
-    if created:
-        devices_dn = add_school_layout(domain, DEMO_SCHOOL, rooms=["r100"])
-        room_dn = compose_dn([("OU", "r100")], devices_dn)
-        add_computers(
-            domain, {name: random_password() for name in DEMO_COMPUTERS}, parent_dn=room_dn
-        )
+    domain, _ = ensure_domain(base_dir / "samba" / "dc01", populate=_populate_demo)
     return domain
+
+
+def _populate_demo(domain: SambaDomain) -> None:
+    devices_dn = add_school_layout(domain, DEMO_SCHOOL, rooms=["r100"])
+    room_dn = compose_dn([("OU", "r100")], devices_dn)
+    add_computers(domain, {name: random_password() for name in DEMO_COMPUTERS}, parent_dn=room_dn)
 
 
 def _unicode_pwd(password: str) -> bytes:

@@ -110,7 +110,12 @@ def generate_directory_ldif(shape: DirectoryShape, service_password: str) -> Ite
     first_rdn_value = base.split(",", 1)[0].split("=", 1)[1]
     yield _ldif_entry(
         base,
-        ["objectClass: dcObject", "objectClass: organization", "o: Example", f"dc: {first_rdn_value}"],
+        [
+            "objectClass: dcObject",
+            "objectClass: organization",
+            "o: Example",
+            f"dc: {first_rdn_value}",
+        ],
     )
     for ou in ("people", "groups", "services"):
         yield _ldif_entry(f"ou={ou},{base}", ["objectClass: organizationalUnit", f"ou: {ou}"])
@@ -149,11 +154,18 @@ def generate_directory_ldif(shape: DirectoryShape, service_password: str) -> Ite
     for team in range(shape.teams):
         members = [
             f"member: {user_dn(shape, index)}"
-            for index in range(team * shape.team_size, min(shape.users, (team + 1) * shape.team_size))
+            for index in range(
+                team * shape.team_size, min(shape.users, (team + 1) * shape.team_size)
+            )
         ]
         yield _ldif_entry(
             team_dn(shape, team),
-            ["objectClass: groupOfNames", f"cn: team{team:04d}", f"description: Team {team}", *members],
+            [
+                "objectClass: groupOfNames",
+                f"cn: team{team:04d}",
+                f"description: Team {team}",
+                *members,
+            ],
         )
     for department in range(shape.departments):
         members = [
@@ -164,6 +176,15 @@ def generate_directory_ldif(shape: DirectoryShape, service_password: str) -> Ite
             department_group_dn(shape, department),
             ["objectClass: groupOfNames", f"cn: dept{department:02d}-staff", *members],
         )
+    yield _ldif_entry(
+        f"cn=everyone,ou=groups,{base}",
+        [
+            "objectClass: groupOfNames",
+            "cn: everyone",
+            "description: Every user (a group too big for one inventory batch)",
+            *(f"member: {user_dn(shape, index)}" for index in range(shape.users)),
+        ],
+    )
     yield _ldif_entry(
         f"cn=all-staff,ou=groups,{base}",
         [
@@ -179,7 +200,7 @@ def count_entries(shape: DirectoryShape) -> dict[str, int]:
     """How many users, groups and OUs the generated directory holds."""
     return {
         "user": shape.users,
-        "group": shape.teams + shape.departments + 1,
+        "group": shape.teams + shape.departments + 2,
         "ou": 3 + shape.departments,
     }
 
@@ -231,7 +252,9 @@ def make_test_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
@@ -402,7 +425,16 @@ class SlapdServer:
     def modify(self, ldif: str) -> None:
         """Apply an LDIF change set as the rootdn (ldapmodify; `changetype:` lines required)."""
         subprocess.run(
-            [LDAPMODIFY, "-x", "-H", self.url, "-D", self.admin_dn, "-y", str(self._admin_pw_file())],
+            [
+                LDAPMODIFY,
+                "-x",
+                "-H",
+                self.url,
+                "-D",
+                self.admin_dn,
+                "-y",
+                str(self._admin_pw_file()),
+            ],
             input=ldif.encode(),
             check=True,
             capture_output=True,

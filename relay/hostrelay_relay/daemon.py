@@ -120,8 +120,10 @@ class RelayDaemon:
         if ledger is None or executor is None or link is None:
             return True
         self._draining = True
-        logger.info("relay stopping", extra={"running": executor.running_count(),
-                                             "queued": executor.queued_count()})  # fmt: skip
+        logger.info(
+            "relay stopping",
+            extra={"running": executor.running_count(), "queued": executor.queued_count()},
+        )
         drained = executor.shutdown(self.settings.drain_timeout_s)
         flushed = link.flush(FLUSH_TIMEOUT_S)
         if not flushed:
@@ -220,8 +222,10 @@ class RelayDaemon:
         ):
             return
         self._wake()
-        logger.info("job accepted", extra={"job_id": envelope.job_id, "attempt": envelope.attempt,
-                                           "type": envelope.type})  # fmt: skip
+        logger.info(
+            "job accepted",
+            extra={"job_id": envelope.job_id, "attempt": envelope.attempt, "type": envelope.type},
+        )
         assert self.executor is not None
         self.executor.submit(
             envelope.job_id, envelope.attempt, handler, params, float(envelope.timeout_s)
@@ -248,7 +252,9 @@ class RelayDaemon:
         if why_not is not None:
             raise EnvelopeRejected("disabled", why_not, job_id, attempt)
         if envelope.timeout_s < 1:
-            raise EnvelopeRejected("invalid_params", "timeout_s must be at least 1", job_id, attempt)
+            raise EnvelopeRejected(
+                "invalid_params", "timeout_s must be at least 1", job_id, attempt
+            )
         try:
             params = handler.validate(envelope.params)
         except ValidationError as exc:
@@ -262,9 +268,13 @@ class RelayDaemon:
     def _refuse(self, exc: EnvelopeRejected, payload: bytes) -> None:
         logger.warning(
             "envelope rejected",
-            extra={"reason": exc.reason, "job_id": exc.job_id, "attempt": exc.attempt,
-                   "size": len(payload)},
-        )  # fmt: skip
+            extra={
+                "reason": exc.reason,
+                "job_id": exc.job_id,
+                "attempt": exc.attempt,
+                "size": len(payload),
+            },
+        )
         if exc.reason == "replayed" and exc.job_id is not None and self.ledger is not None:
             known = self.ledger.job(exc.job_id, exc.attempt)
             if known is not None:  # the very envelope we accepted, delivered again
@@ -273,17 +283,25 @@ class RelayDaemon:
         if exc.job_id is None or _claimed_type(payload) == CANCEL_TYPE:
             # A refused cancel must not read as "job rejected": the job itself is fine.
             prefix = "cancel request: " if exc.job_id is not None else ""
-            event = new_event("bad_message", reason=exc.reason, message=prefix + exc.message,
-                              size=len(payload))  # fmt: skip
+            event = new_event(
+                "bad_message", reason=exc.reason, message=prefix + exc.message, size=len(payload)
+            )
         else:
-            event = new_event("rejected", job_id=exc.job_id, attempt=exc.attempt,
-                              reason=exc.reason, message=exc.message)  # fmt: skip
+            event = new_event(
+                "rejected",
+                job_id=exc.job_id,
+                attempt=exc.attempt,
+                reason=exc.reason,
+                message=exc.message,
+            )
         self._emit(event)
 
     def _redelivered(self, job: LedgerJob) -> None:
         """A job this relay already has: never run it again, repeat what was said about it."""
-        logger.info("job delivered again", extra={"job_id": job.job_id, "attempt": job.attempt,
-                                                  "state": str(job.state)})  # fmt: skip
+        logger.info(
+            "job delivered again",
+            extra={"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)},
+        )
         if job.result_event is not None:
             self._send(job.result_event)
         else:
@@ -299,8 +317,9 @@ class RelayDaemon:
         known = self.ledger.job(job_id, attempt)
         if known is not None and known.result_event is not None:
             self._send(known.result_event)  # already over: tell the control plane how it ended
-        logger.info("cancel for a job not running here", extra={"job_id": job_id,
-                                                                 "attempt": attempt})  # fmt: skip
+        logger.info(
+            "cancel for a job not running here", extra={"job_id": job_id, "attempt": attempt}
+        )
 
     def _emit(self, event: dict[str, Any]) -> None:
         self._send(encode_event(event))

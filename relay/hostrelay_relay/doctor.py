@@ -41,16 +41,24 @@ def _readable(path: Path) -> str | None:
 def check_files(settings: RelaySettings) -> list[Check]:
     broker = settings.broker
     checks = []
-    for name, path in (("ca file", broker.ca_file), ("client certificate", broker.cert_file),
-                       ("client key", broker.key_file)):  # fmt: skip
+    for name, path in (
+        ("ca file", broker.ca_file),
+        ("client certificate", broker.cert_file),
+        ("client key", broker.key_file),
+    ):
         problem = _readable(path)
         checks.append(Check(name, problem is None, problem or f"{path} is readable"))
     if _readable(broker.key_file) is None:
         mode = stat.S_IMODE(broker.key_file.stat().st_mode)
         private = mode & 0o077 == 0
         detail = f"{broker.key_file} has mode {mode:04o}"
-        checks.append(Check("client key permissions", private,
-                            detail if private else f"{detail}; run chmod 600 on it"))  # fmt: skip
+        checks.append(
+            Check(
+                "client key permissions",
+                private,
+                detail if private else f"{detail}; run chmod 600 on it",
+            )
+        )
     return checks
 
 
@@ -63,13 +71,19 @@ def check_certificate_dates(cert_file: Path, now: dt.datetime | None = None) -> 
     not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
     if now > not_after:
         days = (now - not_after).days
-        return Check("client certificate validity", False,
-                     f"the client certificate EXPIRED on {not_after:%Y-%m-%d %H:%M} UTC "
-                     f"({days} days ago); re-enroll this host")  # fmt: skip
+        return Check(
+            "client certificate validity",
+            False,
+            f"the client certificate EXPIRED on {not_after:%Y-%m-%d %H:%M} UTC "
+            f"({days} days ago); re-enroll this host",
+        )
     if now < not_before:
-        return Check("client certificate validity", False,
-                     f"the client certificate is not valid before {not_before:%Y-%m-%d %H:%M} "
-                     "UTC; check this host's clock")  # fmt: skip
+        return Check(
+            "client certificate validity",
+            False,
+            f"the client certificate is not valid before {not_before:%Y-%m-%d %H:%M} "
+            "UTC; check this host's clock",
+        )
     left = not_after - now
     detail = f"valid until {not_after:%Y-%m-%d %H:%M} UTC ({left.days} days left)"
     if left < EXPIRY_WARNING:
@@ -125,17 +139,25 @@ def check_state_dir(settings: RelaySettings) -> Check:
 def check_root() -> Check:
     if os.geteuid() == 0:
         return Check("running as root", True, "yes")
-    return Check("running as root", False,
-                 f"running as uid {os.geteuid()}; exec and macct jobs need root")  # fmt: skip
+    return Check(
+        "running as root", False, f"running as uid {os.geteuid()}; exec and macct jobs need root"
+    )
 
 
 def _plugin_checks(settings: RelaySettings) -> list[Check]:
+    """The macct plugin's own checks (hostrelay_relay.macct.doctor), when it is installed."""
+    module_name = "hostrelay_relay.macct.doctor"
     try:
-        macct = importlib.import_module("hostrelay_relay.macct")
-    except ImportError:
-        return []
-    run_checks: Callable[[RelaySettings], list[tuple[str, bool, str]]] = macct.doctor_checks
-    return [Check(*item) for item in run_checks(settings)]
+        macct_doctor = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in {"hostrelay_relay.macct", module_name}:
+            return []  # this relay ships without the macct plugin
+        return [Check("macct checks", False, f"cannot load {module_name}: {exc}")]
+    except ImportError as exc:
+        return [Check("macct checks", False, f"cannot load {module_name}: {exc}")]
+    plugin_checks: Callable[[RelaySettings], list[tuple[str, bool, str]]]
+    plugin_checks = macct_doctor.doctor_checks
+    return [Check(*item) for item in plugin_checks(settings)]
 
 
 def run_checks(settings: RelaySettings) -> list[Check]:

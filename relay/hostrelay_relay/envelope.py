@@ -87,12 +87,20 @@ def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
     return body, raw_sig
 
 
+def _claimed_job(body: dict[str, Any]) -> tuple[str | None, int]:
+    """job_id and attempt as the body states them (maybe unverified), to name a rejection."""
+    job_id, attempt = body.get("job_id"), body.get("attempt")
+    return (
+        job_id if isinstance(job_id, str) else None,
+        attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
+    )
+
+
 def _parse_fields(body: dict[str, Any]) -> JobEnvelope:
-    job_id = body.get("job_id") if isinstance(body.get("job_id"), str) else None
-    attempt = body.get("attempt") if isinstance(body.get("attempt"), int) else 0
+    job_id, attempt = _claimed_job(body)
     if set(body) != _FIELDS:
         raise EnvelopeRejected(
-            "malformed", "envelope fields do not match version 1", job_id, attempt or 0
+            "malformed", "envelope fields do not match version 1", job_id, attempt
         )
     typed = {
         "v": int, "job_id": str, "attempt": int, "type": str, "host": str, "params": dict,
@@ -101,10 +109,12 @@ def _parse_fields(body: dict[str, Any]) -> JobEnvelope:
     for name, kind in typed.items():
         if not isinstance(body[name], kind) or isinstance(body[name], bool):
             raise EnvelopeRejected(
-                "malformed", f"envelope field {name} must be {kind.__name__}", job_id, attempt or 0
+                "malformed", f"envelope field {name} must be {kind.__name__}", job_id, attempt
             )
     if body["v"] != ENVELOPE_VERSION:
-        raise EnvelopeRejected("malformed", f"unsupported envelope version {body['v']}", job_id)
+        raise EnvelopeRejected(
+            "malformed", f"unsupported envelope version {body['v']}", job_id, attempt
+        )
     return JobEnvelope(**body)
 
 
@@ -120,15 +130,17 @@ def verify_envelope(
     """Return the envelope if it may run here, else raise EnvelopeRejected with the reason.
 
     Order matters: the signature is checked before any field is trusted, so an attacker
-    learns nothing from the other checks. `seen_nonce(nonce, expires_at)` records the nonce
-    and answers whether it was already recorded (a replay).
+    learns nothing from the other checks. `seen_nonce(nonce, expires_at)` answers whether
+    the nonce was already used (a replay); the relay records a nonce once it acts on it.
     """
     body, signature = _decode_wire(payload)
     try:
         public_key.verify(signature, canonical_json(body))
     except InvalidSignature:
-        job_id = body.get("job_id") if isinstance(body.get("job_id"), str) else None
-        raise EnvelopeRejected("bad_signature", "envelope signature does not verify", job_id)
+        job_id, attempt = _claimed_job(body)
+        raise EnvelopeRejected(
+            "bad_signature", "envelope signature does not verify", job_id, attempt
+        ) from None
     envelope = _parse_fields(body)
     jid, att = envelope.job_id, envelope.attempt
     if envelope.host != host:
@@ -137,7 +149,7 @@ def verify_envelope(
     if envelope.expires_at < current - clock_leeway_s:
         raise EnvelopeRejected("expired", "envelope expired", jid, att)
     if envelope.issued_at > current + clock_leeway_s:
-        raise EnvelopeRejected("expired", "envelope issued in the future (clock skew)", jid, att)
+        raise EnvelopeRejected("clock_skew", "envelope issued in the future", jid, att)
     if seen_nonce(envelope.nonce, envelope.expires_at):
         raise EnvelopeRejected("replayed", "envelope nonce was already used", jid, att)
     return envelope

@@ -33,7 +33,6 @@ OUTPUT_CHUNK_BYTES = 16 * 1024
 OUTPUT_FLUSH_S = 0.2  # checked every _TICK_S, so output waits at most 250 ms
 MAX_RESULT_EVENT_BYTES = 96 * 1024  # AWS IoT Core refuses messages over 128 KB
 _TICK_S = 0.05
-_JOB_CONTEXT_FIELDS = {f.name for f in dataclasses.fields(JobContext)}
 
 JobKey = tuple[str, int]
 
@@ -48,9 +47,14 @@ def result_event(
     output: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return new_event(
-        "result", job_id=job_id, attempt=attempt, outcome=outcome, result=result or {},
-        error=error, output=output,
-    )  # fmt: skip
+        "result",
+        job_id=job_id,
+        attempt=attempt,
+        outcome=outcome,
+        result=result or {},
+        error=error,
+        output=output,
+    )
 
 
 def _error(code: str, message: str, *, retryable: bool = False) -> dict[str, Any]:
@@ -71,9 +75,7 @@ def finish_interrupted_jobs(ledger: Ledger) -> list[LedgerJob]:
                 "relay stopped while the job was running; it may have partially run",
             )
         else:
-            error = _error(
-                "relay_stopped", "relay stopped before the job started", retryable=True
-            )
+            error = _error("relay_stopped", "relay stopped before the job started", retryable=True)
         event = result_event(job.job_id, job.attempt, "failed", error=error)
         ledger.finish_job(job.job_id, job.attempt, "failed", encode_event(event))
         logger.warning(
@@ -138,9 +140,13 @@ class _OutputBuffer:
         job_id, attempt = self._key
         self._emit(
             new_event(
-                "output", job_id=job_id, attempt=attempt, seq=self._seq, stream=self._stream,
+                "output",
+                job_id=job_id,
+                attempt=attempt,
+                seq=self._seq,
+                stream=self._stream,
                 data=base64.b64encode(chunk).decode("ascii"),
-            )  # fmt: skip
+            )
         )
         self._seq += 1
 
@@ -179,8 +185,9 @@ class JobExecutor:
 
     # --- public API -----------------------------------------------------------------------
 
-    def submit(self, job_id: str, attempt: int, handler: Handler[Any], params: BaseModel,
-               timeout_s: float) -> None:  # fmt: skip
+    def submit(
+        self, job_id: str, attempt: int, handler: Handler[Any], params: BaseModel, timeout_s: float
+    ) -> None:
         """Queue an accepted (already recorded) job to run."""
         key = (job_id, attempt)
         run = _JobRun(key, handler, params, timeout_s, _OutputBuffer(self.emit, key))
@@ -265,13 +272,15 @@ class JobExecutor:
             self._ledger.mark_running(job_id, attempt)
             outcome, result, error = self._call_handler(run)
             output = run.output.close()
-            event = result_event(job_id, attempt, outcome, result=result, error=error,
-                                 output=output)  # fmt: skip
+            event = result_event(
+                job_id, attempt, outcome, result=result, error=error, output=output
+            )
             payload = encode_event(event)
             if len(payload) > MAX_RESULT_EVENT_BYTES:
-                error = _error("result_too_large",
-                               f"result event of {len(payload)} bytes exceeds "
-                               f"{MAX_RESULT_EVENT_BYTES}")  # fmt: skip
+                error = _error(
+                    "result_too_large",
+                    f"result event of {len(payload)} bytes exceeds {MAX_RESULT_EVENT_BYTES}",
+                )
                 outcome = "failed"
                 payload = encode_event(
                     result_event(job_id, attempt, outcome, error=error, output=output)
@@ -280,9 +289,13 @@ class JobExecutor:
             self._wake()
             logger.info(
                 "job finished",
-                extra={"job_id": job_id, "attempt": attempt, "outcome": outcome,
-                       "type": run.handler.type},
-            )  # fmt: skip
+                extra={
+                    "job_id": job_id,
+                    "attempt": attempt,
+                    "outcome": outcome,
+                    "type": run.handler.type,
+                },
+            )
         finally:
             with self._lock:
                 self._runs.pop(run.key, None)
@@ -304,8 +317,16 @@ class JobExecutor:
         job_id, attempt = run.key
 
         def report_progress(done: int, total: int | None, message: str) -> None:
-            self.emit(new_event("progress", job_id=job_id, attempt=attempt, done=done,
-                                total=total, message=message))  # fmt: skip
+            self.emit(
+                new_event(
+                    "progress",
+                    job_id=job_id,
+                    attempt=attempt,
+                    done=done,
+                    total=total,
+                    message=message,
+                )
+            )
 
         def report_event(kind: str, body: dict[str, Any]) -> None:
             if kind in CORE_KINDS:
@@ -315,9 +336,6 @@ class JobExecutor:
                 raise ValueError(f"event body may not set {sorted(clash)}")
             self.emit(new_event(kind, job_id=job_id, attempt=attempt, **body))
 
-        extra: dict[str, Any] = {}
-        if "report_event" in _JOB_CONTEXT_FIELDS:
-            extra["report_event"] = report_event
         return JobContext(
             job_id=job_id,
             attempt=attempt,
@@ -327,12 +345,10 @@ class JobExecutor:
             report_progress=report_progress,
             report_output=run.output.write,
             cancel_event=run.cancel_event,
-            **extra,
+            report_event=report_event,
         )
 
-    def _call_handler(
-        self, run: _JobRun
-    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    def _call_handler(self, run: _JobRun) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         ctx = self._context(run)
         with self._lock:
             run.deadline = ctx.deadline
@@ -365,9 +381,13 @@ class JobExecutor:
         if isinstance(exc, JobCanceled | JobTimedOut):
             # Our watchdog wakes handlers through cancel_event; what it means depends on why.
             if run.stopping and not run.cancel_requested:
-                return "failed", exc.result or {}, _error(
-                    "relay_stopping",
-                    "relay stopped before the job finished; it may have partially run",
+                return (
+                    "failed",
+                    exc.result or {},
+                    _error(
+                        "relay_stopping",
+                        "relay stopped before the job finished; it may have partially run",
+                    ),
                 )
             if run.cancel_requested:
                 exc = exc if isinstance(exc, JobCanceled) else JobCanceled()
@@ -392,6 +412,7 @@ class JobExecutor:
                 if run.deadline is not None and now >= run.deadline and not run.timed_out:
                     run.timed_out = True
                     run.cancel_event.set()
-                    logger.warning("job timed out", extra={"job_id": run.key[0],
-                                                           "attempt": run.key[1]})  # fmt: skip
+                    logger.warning(
+                        "job timed out", extra={"job_id": run.key[0], "attempt": run.key[1]}
+                    )
             time.sleep(_TICK_S)

@@ -1,4 +1,4 @@
-"""The relay's sqlite ledger: received jobs, seen nonces, and the outbox of unacknowledged events."""
+"""The relay's sqlite ledger: received jobs, seen nonces, and the outbox of unacked events."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ class Ledger:
         """Record the nonce; True when it was already recorded (the envelope is a replay)."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at)
+                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)",
+                (nonce, expires_at),
             )
             return cursor.rowcount == 0
 
@@ -182,7 +183,8 @@ class Ledger:
             if cursor.rowcount == 0:
                 return False
             db.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at)
+                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)",
+                (nonce, expires_at),
             )
             db.execute(
                 "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (accepted_event, now)
@@ -270,7 +272,9 @@ class Ledger:
             depth, oldest = self._db.execute(
                 "SELECT count(*), min(created_at) FROM outbox"
             ).fetchone()
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'last_connect_at'").fetchone()
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'last_connect_at'"
+            ).fetchone()
         return LedgerSummary(
             accepted=int(counts.get("accepted", 0)),
             running=int(counts.get("running", 0)),
@@ -284,5 +288,10 @@ class Ledger:
 def _job_from_row(row: tuple[str, int, str, str, str | None, bytes | None]) -> LedgerJob:
     job_id, attempt, job_type, state, outcome, event = row
     return LedgerJob(
-        job_id, int(attempt), job_type, JobState(state), outcome, None if event is None else bytes(event)
+        job_id,
+        int(attempt),
+        job_type,
+        JobState(state),
+        outcome,
+        None if event is None else bytes(event),
     )

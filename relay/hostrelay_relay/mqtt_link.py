@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_relay import __version__
 from hostrelay_relay.events import encode_event, new_event
@@ -107,9 +108,18 @@ class MqttLink:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Publish `offline` (retained), disconnect cleanly and stop the network thread."""
+        with self._send_lock:
+            client = self._client
+        if client is not None:
+            info = client.publish(self._settings.status_topic(), STATUS_OFFLINE, qos=1, retain=True)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                info.wait_for_publish(_OFFLINE_ACK_TIMEOUT_S)
         self._closing.set()
+        if client is not None:
+            client.disconnect()  # also wakes the network thread out of its select()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        logger.info("disconnected from broker", extra={"outbox_depth": self._ledger.outbox_depth()})
 
     # --- network thread -------------------------------------------------------------------
 
@@ -134,9 +144,13 @@ class MqttLink:
                 delay = reconnect_delay(failures, broker.reconnect_min_s, broker.reconnect_max_s)
                 logger.warning(
                     "broker connect failed",
-                    extra={"broker": broker.host, "port": broker.port, "error": str(exc),
-                           "retry_in_s": round(delay, 2)},
-                )  # fmt: skip
+                    extra={
+                        "broker": broker.host,
+                        "port": broker.port,
+                        "error": str(exc),
+                        "retry_in_s": round(delay, 2),
+                    },
+                )
                 self._closing.wait(delay)
                 continue
             accepted_before = self._connected_events
@@ -151,7 +165,7 @@ class MqttLink:
     def _new_client(self) -> mqtt.Client:
         settings = self._settings
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=settings.host,
             clean_session=True,
             protocol=mqtt.MQTTv311,
@@ -185,12 +199,15 @@ class MqttLink:
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     return
                 if self._closing.is_set():
-                    self._say_goodbye(client)
                     return
                 if self._client is client and time.monotonic() >= next_heartbeat:
-                    self._publish_direct(client, "heartbeat", running=self._running_jobs(),
-                                         uptime_s=round(time.monotonic() - self._started_at, 1),
-                                         relay_version=__version__)  # fmt: skip
+                    self._publish_direct(
+                        client,
+                        "heartbeat",
+                        running=self._running_jobs(),
+                        uptime_s=round(time.monotonic() - self._started_at, 1),
+                        relay_version=__version__,
+                    )
                     next_heartbeat = time.monotonic() + self._settings.heartbeat_s
         finally:
             with self._send_lock:
@@ -202,8 +219,9 @@ class MqttLink:
 
     def _session_started(self, client: mqtt.Client) -> None:
         client.publish(self._settings.status_topic(), STATUS_ONLINE, qos=1, retain=True)
-        self._publish_direct(client, "hello", relay_version=__version__, jobs=self._hello_jobs(),
-                             clock=time.time())  # fmt: skip
+        self._publish_direct(
+            client, "hello", relay_version=__version__, jobs=self._hello_jobs(), clock=time.time()
+        )
         self._ledger.set_meta("last_connect_at", repr(time.time()))
         with self._send_lock:
             self._client = client
@@ -214,20 +232,12 @@ class MqttLink:
         self.connected.set()
         logger.info(
             "connected to broker",
-            extra={"broker": self._settings.broker.host, "port": self._settings.broker.port,
-                   "outbox_depth": self._ledger.outbox_depth()},
-        )  # fmt: skip
-
-    def _say_goodbye(self, client: mqtt.Client) -> None:
-        info = client.publish(self._settings.status_topic(), STATUS_OFFLINE, qos=1, retain=True)
-        deadline = time.monotonic() + _OFFLINE_ACK_TIMEOUT_S
-        while not info.is_published() and time.monotonic() < deadline:
-            if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
-                break
-            self._process_acks(client)
-        client.disconnect()
-        client.loop(timeout=0.1)
-        logger.info("disconnected from broker", extra={"outbox_depth": self._ledger.outbox_depth()})
+            extra={
+                "broker": self._settings.broker.host,
+                "port": self._settings.broker.port,
+                "outbox_depth": self._ledger.outbox_depth(),
+            },
+        )
 
     def _publish_direct(self, client: mqtt.Client, kind: str, **fields: Any) -> None:
         payload = encode_event(new_event(kind, **fields))
@@ -313,4 +323,4 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self._settings.jobs_topic():
-            self._on_job_message(message.payload)
+            self._on_job_message(bytes(message.payload))

@@ -42,12 +42,44 @@ class MacctSettings(_Section):
 
 
 class ExecSettings(_Section):
+    """Host policy for `exec` jobs; the defaults run nothing (no command is allowed)."""
+
+    # Glob patterns (fnmatch) an absolute argv[0] must match; empty = exec disabled.
     allowed_commands: list[str] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=lambda: ["nobody"])
     allowed_env: list[str] = Field(default_factory=lambda: ["LANG", "LC_ALL", "TZ"])
+    # Host paths a job may write to (every other host path is read-only inside the job).
     writable_paths: list[Path] = Field(default_factory=list)
     cgroup_root: Path = Path("/sys/fs/cgroup")
-    max_output_bytes: int = 10 * 1024 * 1024
+    max_output_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    path: str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    kill_grace_s: float = Field(default=5.0, ge=0, le=300)
+    allow_host_network: bool = False
+    allow_writable_root: bool = False
+    tmp_size_mb: int = Field(default=64, ge=1, le=65536)
+    # Limits for jobs that ask for none (None = unlimited), and the most a job may ask for.
+    default_memory_mb: int | None = Field(default=1024, ge=8)
+    default_cpu_percent: int | None = Field(default=100, ge=1)
+    default_pids: int | None = Field(default=512, ge=1)
+    max_memory_mb: int = Field(default=8192, ge=8)
+    max_pids: int = Field(default=4096, ge=1)
+
+    @field_validator("allowed_commands")
+    @classmethod
+    def _commands_are_absolute(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.startswith("/") or "\x00" in pattern:
+                raise ValueError(f"allowed command {pattern!r} must be an absolute path pattern")
+        return value
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _writable_paths_are_absolute(cls, value: list[Path]) -> list[Path]:
+        for path in value:
+            text = str(path)
+            if not path.is_absolute() or text == "/" or "\x00" in text or ".." in path.parts:
+                raise ValueError(f"writable path {text!r} must be an absolute path other than /")
+        return value
 
 
 class LdapCredential(_Section):
@@ -80,6 +112,12 @@ class LdapSettings(_Section):
     allow_plaintext_bind: bool = Field(
         default=False,
         description="allow a simple bind without TLS to a non-loopback server",
+    )
+    clock_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="max clock difference relay/OpenLDAP server; bounds modifyTimestamp overlap",
     )
 
 

@@ -35,6 +35,9 @@ class ApiSettings(TablesSettings):
         alias="BOOTSTRAP_ADMIN_TOKEN_SHA256",
         description="SHA-256 of an admin token accepted before any token exists (first login)",
     )
+    connectors_table: str = Field(default="", alias="CONNECTORS_TABLE")
+    inventory_table: str = Field(default="", alias="INVENTORY_TABLE")
+    cloud_jobs_queue_url: str = Field(default="", alias="CLOUD_JOBS_QUEUE_URL")
 
 
 class DispatchSettings(TablesSettings):
@@ -49,6 +52,13 @@ class ResultsSettings(TablesSettings):
     output_bucket: str = Field(alias="OUTPUT_BUCKET")
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
     retry_base_s: int = Field(default=5, alias="RETRY_BASE_S", ge=0, le=900)
+    connectors_table: str = Field(default="", alias="CONNECTORS_TABLE")
+    inventory_table: str = Field(default="", alias="INVENTORY_TABLE")
+    inventory_batch_writes: bool = Field(
+        default=True,
+        alias="INVENTORY_BATCH_WRITES",
+        description="BatchWriteItem (25 a call) for inventory; false: one UpdateItem per entity",
+    )
 
 
 class SweeperSettings(TablesSettings):
@@ -56,6 +66,21 @@ class SweeperSettings(TablesSettings):
     heartbeat_s: int = Field(default=30, alias="HEARTBEAT_S", ge=1)
     cancel_grace_s: int = Field(default=30, alias="CANCEL_GRACE_S", ge=0)
     timeout_grace_s: int = Field(default=15, alias="TIMEOUT_GRACE_S", ge=0)
+
+
+class SchedulerSettings(TablesSettings):
+    connectors_table: str = Field(alias="CONNECTORS_TABLE")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    cloud_jobs_queue_url: str = Field(alias="CLOUD_JOBS_QUEUE_URL")
+
+
+class DiscoverySettings(TablesSettings):
+    connectors_table: str = Field(alias="CONNECTORS_TABLE")
+    inventory_table: str = Field(alias="INVENTORY_TABLE")
+    role_session_name: str = Field(
+        default="hostrelay-discovery", alias="DISCOVERY_ROLE_SESSION_NAME", max_length=64
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from hostrelay.dal.aws_discovery import AwsAccount
+from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.dispatch_queue import DispatchQueue
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyRepository
+from hostrelay.dal.inventory_repo import InventoryRepository
+from hostrelay.dal.inventory_tables import ConnectorRecord, InventoryCountRecord, InventoryRecord
 from hostrelay.dal.iot_publisher import IotPublisher
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
@@ -18,14 +22,19 @@ from hostrelay.dal.tables import (
     bind_table,
 )
 from hostrelay.dal.tokens_repo import TokenRepository
+from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
+from hostrelay.logic.discovery_aws import AwsDiscovery
 from hostrelay.logic.dispatch import Dispatcher
 from hostrelay.logic.ingest import EventIngester
+from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.sweep import Sweeper
 from hostrelay.settings import (
     ApiSettings,
+    DiscoverySettings,
     DispatchSettings,
     ResultsSettings,
+    SchedulerSettings,
     SweeperSettings,
     TablesSettings,
 )
@@ -46,6 +55,56 @@ def build_job_service(settings: ApiSettings) -> JobService:
         HostRepository(),
         IdempotencyRepository(),
         DispatchQueue(settings.dispatch_queue_url),
+        cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
+    )
+
+
+def _cloud_queue(url: str) -> DispatchQueue | None:
+    return DispatchQueue(url) if url else None
+
+
+def _bind_connectors(settings: TablesSettings, connectors_table: str, inventory_table: str) -> None:
+    bind_table(ConnectorRecord, connectors_table, region=settings.aws_region)
+    if inventory_table:
+        bind_table(InventoryRecord, inventory_table, region=settings.aws_region)
+        bind_table(InventoryCountRecord, inventory_table, region=settings.aws_region)
+
+
+def build_connector_service(settings: ApiSettings, jobs: JobService) -> ConnectorService:
+    _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+    return ConnectorService(ConnectorRepository(), HostRepository(), jobs, JobRepository())
+
+
+def build_inventory_queries(settings: ApiSettings) -> InventoryQueries:
+    _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+    connectors = ConnectorRepository()
+    return InventoryQueries(
+        InventoryRepository(), lambda: [connector.id for connector in connectors.all()]
+    )
+
+
+def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
+    _bind_common(settings)
+    _bind_connectors(settings, settings.connectors_table, "")
+    bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
+    jobs = JobService(
+        JobRepository(),
+        HostRepository(),
+        IdempotencyRepository(),
+        DispatchQueue(settings.dispatch_queue_url),
+        cloud_queue=DispatchQueue(settings.cloud_jobs_queue_url),
+    )
+    return ConnectorScheduler(ConnectorRepository(), jobs, JobRepository())
+
+
+def build_discovery(settings: DiscoverySettings) -> AwsDiscovery:
+    _bind_common(settings)
+    _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+    return AwsDiscovery(
+        JobRepository(),
+        ConnectorRepository(),
+        InventoryService(InventoryRepository()),
+        lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
     )
 
 
@@ -68,12 +127,21 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 def build_ingester(settings: ResultsSettings) -> EventIngester:
     _bind_common(settings)
     bind_table(OutputChunkRecord, settings.output_table, region=settings.aws_region)
+    sink = None
+    if settings.connectors_table and settings.inventory_table:
+        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+        sink = InventorySink(
+            ConnectorRepository(),
+            JobRepository(),
+            InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
+        )
     return EventIngester(
         JobRepository(),
         HostRepository(),
         OutputStore(settings.output_bucket),
         DispatchQueue(settings.dispatch_queue_url),
         retry_base_s=settings.retry_base_s,
+        inventory_sink=sink,
     )
 
 

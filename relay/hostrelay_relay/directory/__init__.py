@@ -1,1 +1,1 @@
-"""Directory sync: read users, groups and OUs from LDAP/AD into inventory entities, incrementally."""
+"""Directory sync: users, groups and OUs from LDAP or AD into inventory entities, incrementally."""

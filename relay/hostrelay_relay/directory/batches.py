@@ -89,14 +89,14 @@ def _member_pages(entity: Entity, budget: int) -> list[tuple[Entity, int]]:
     """Split a group whose member list alone overflows a batch into pages that each fit."""
     members: list[str] = entity.get("members") or []
     head = {key: value for key, value in entity.items() if key != "members"}
-    head_size = len(json.dumps(head, ensure_ascii=False, separators=(",", ":")))
+    head_size = len(_json(head).encode())
     if head_size + 64 > budget:
         raise ValueError(f"entity {entity['id']} is too large to send even without its members")
     chunks: list[list[str]] = [[]]
     room = budget - head_size - 64
     used = 0
     for member in members:
-        size = len(json.dumps(member, ensure_ascii=False)) + 1
+        size = len(member) + 3 if _plain(member) else len(_json(member).encode()) + 1
         if chunks[-1] and used + size > room:
             chunks.append([])
             used = 0
@@ -109,7 +109,21 @@ def _member_pages(entity: Entity, budget: int) -> list[tuple[Entity, int]]:
         page: Entity = (
             {**head, "members": chunk, "members_page": paging}
             if index == 0
-            else {"id": entity["id"], "kind": entity["kind"], "members": chunk, "members_page": paging}
+            else {
+                "id": entity["id"],
+                "kind": entity["kind"],
+                "members": chunk,
+                "members_page": paging,
+            }
         )
-        pages.append((page, len(json.dumps(page, ensure_ascii=False, separators=(",", ":"))) + 1))
+        pages.append((page, len(_json(page).encode()) + 1))
     return pages
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(text: str) -> bool:
+    """True when JSON writes `text` as itself between quotes (no escapes, one byte a char)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text

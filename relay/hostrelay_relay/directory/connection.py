@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RawAttributes = dict[str, list[bytes]]
 RawEntry = tuple[str, RawAttributes]
+CHUNK_ENTRIES = 250
 
 
 @dataclass(frozen=True)
@@ -160,38 +161,45 @@ class LdapConnection:
         page_size: int,
         checkpoint: Callable[[], None] | None = None,
     ) -> Iterator[list[RawEntry]]:
-        """Yield pages of (dn, attributes) for a subtree search (RFC 2696 paged results).
+        """Yield chunks of (dn, attributes) of a subtree search (RFC 2696 paged results).
 
-        Referrals (AD's continuation references) are skipped: only entries are yielded.
+        Entries are taken one message at a time as they arrive, so the server produces the
+        next ones while the caller works on a chunk. Referrals are skipped.
         """
         control = SimplePagedResultsControl(True, size=page_size, cookie="")
+        chunk: list[RawEntry] = []
         while True:
             if checkpoint is not None:
                 checkpoint()
             with ldap_errors(self.spec, f"searching {base_dn!r}"):
                 msgid = self._raw.search_ext(
-                    base_dn,
-                    ldap.SCOPE_SUBTREE,
-                    search_filter,
-                    attributes,
-                    serverctrls=[control],
+                    base_dn, ldap.SCOPE_SUBTREE, search_filter, attributes, serverctrls=[control]
                 )
-                _, data, _, controls = self._raw.result3(msgid, all=1)
-            yield [(dn, attrs) for dn, attrs in data if dn is not None and isinstance(attrs, dict)]
-            cookie = next(
-                (c.cookie for c in controls if c.controlType == SimplePagedResultsControl.controlType),
-                b"",
-            )
+            while True:
+                # One message per call: cheaper than all=1 in python-ldap (which gathers the
+                # whole page first), and the server keeps sending while we work.
+                with ldap_errors(self.spec, f"searching {base_dn!r}"):
+                    kind, data, _, controls = self._raw.result3(msgid, all=0)
+                if kind == ldap.RES_SEARCH_ENTRY:
+                    chunk.extend(data)
+                    if len(chunk) >= CHUNK_ENTRIES:
+                        yield chunk
+                        chunk = []
+                elif kind != ldap.RES_SEARCH_REFERENCE:
+                    break
+            cookie = next((c.cookie for c in controls if c.controlType == control.controlType), b"")
             if not cookie:
-                return
+                break
             control.cookie = cookie
+        if chunk:
+            yield chunk
 
     def modify(self, dn: str, changes: list[tuple[int, str, list[bytes]]]) -> None:
         with ldap_errors(self.spec, f"modifying {dn!r}"):
             self._raw.modify_ext_s(dn, changes)
 
     def read_ranged(self, dn: str, attribute: str, first: int) -> Iterator[list[bytes]]:
-        """Read the rest of a multi-valued attribute AD returned in ranges (`member;range=0-1499`)."""
+        """The rest of a multi-valued attribute AD sent in ranges (`member;range=0-1499`)."""
         start = first
         while True:
             wanted = f"{attribute};range={start}-*"

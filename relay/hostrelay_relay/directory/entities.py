@@ -13,7 +13,7 @@ from hostrelay_relay.directory.names import dn_key, first_rdn_value
 
 AttributeValue = str | list[str]
 Entity = dict[str, Any]
-_ROLE_ID, _ROLE_CHANGE, _ROLE_MEMBER, _ROLE_LIST, _ROLE_BINARY, _ROLE_TEXT = range(6)
+_ROLE_TEXT, _ROLE_LIST, _ROLE_BINARY = range(3)
 
 
 @dataclass(slots=True)
@@ -38,72 +38,84 @@ class EntryParser:
         self.flavor = flavor
         self.kind = kind
         self.name_attribute = flavor.name_attribute[kind]
-        roles: dict[str, tuple[int, str]] = {
-            flavor.id_attribute.lower(): (_ROLE_ID, flavor.id_attribute),
-            flavor.change_attribute.lower(): (_ROLE_CHANGE, flavor.change_attribute),
-        }
-        for name in flavor.attributes[kind]:
-            lowered = name.lower()
-            if lowered in flavor.list_attributes:
-                roles[lowered] = (_ROLE_LIST, name)
-            elif lowered in flavor.binary_attributes:
-                roles[lowered] = (_ROLE_BINARY, name)
-            else:
-                roles[lowered] = (_ROLE_TEXT, name)
-        if kind == "group":
-            for name in flavor.member_attributes:
-                roles[name.lower()] = (_ROLE_MEMBER, name)
-        self._roles = roles
+        self._id = flavor.id_attribute
+        self._change = flavor.change_attribute
+        # Fixed order, so equal entries build equal dicts without sorting each one.
+        self._text = sorted(
+            name for name in flavor.attributes[kind] if _role_of(name, flavor) == _ROLE_TEXT
+        )
+        self._other = sorted(
+            (name, role)
+            for name in flavor.attributes[kind]
+            if (role := _role_of(name, flavor)) != _ROLE_TEXT
+        )
+        self._members = flavor.member_attributes if kind == "group" else ()
+        names = [self._id, self._change, *flavor.attributes[kind], *self._members]
+        self._exact = frozenset(names)
+        self._by_lower = {name.lower(): name for name in names}
+
+    def _canonical_keys(self, raw: RawAttributes) -> RawAttributes:
+        """Servers may spell attribute names in another case; map them to ours."""
+        return {self._by_lower.get(key.lower(), key): values for key, values in raw.items()}
 
     def parse(self, dn: str, raw: RawAttributes) -> DirectoryEntry | None:
         """The entry, or None when it carries no id (e.g. the server hid it from this account)."""
-        entity_id: str | None = None
-        change: str | None = None
-        attributes: dict[str, AttributeValue] = {}
+        unusual_keys = not self._exact.issuperset(raw)
+        if unusual_keys:
+            raw = self._canonical_keys(raw)
+        id_values = raw.get(self._id)
+        if not id_values:
+            return None
+        attributes: dict[str, AttributeValue] = {
+            name: values[0].decode("utf-8", "replace")
+            for name in self._text
+            if (values := raw.get(name))
+        }
+        for name, role in self._other:
+            values = raw.get(name)
+            if values and role == _ROLE_LIST:
+                attributes[name] = sorted(value.decode("utf-8", "replace") for value in values)
+            elif values:
+                attributes[name] = sid_to_str(values[0])
         members: list[str] = []
         ranged: tuple[str, int] | None = None
-        roles = self._roles
-        for key, values in raw.items():
-            if not values:
-                continue
-            lowered = key.lower()
-            role = roles.get(lowered)
-            if role is None:
-                base, _, option = lowered.partition(";")
-                if option.startswith("range=") and roles.get(base, (None,))[0] == _ROLE_MEMBER:
-                    members.extend(_member_dn(value) for value in values)
-                    end = option.rsplit("-", 1)[-1]
-                    if end != "*":
-                        ranged = (roles[base][1], int(end) + 1)
-                continue
-            kind_of_value, name = role
-            if kind_of_value == _ROLE_TEXT:
-                attributes[name] = values[0].decode("utf-8", "replace")
-            elif kind_of_value == _ROLE_MEMBER:
-                members.extend(_member_dn(value) for value in values)
-            elif kind_of_value == _ROLE_ID:
-                entity_id = self.flavor.decode_id(values[0])
-            elif kind_of_value == _ROLE_CHANGE:
-                change = values[0].decode("ascii", "replace")
-            elif kind_of_value == _ROLE_LIST:
-                attributes[name] = sorted(value.decode("utf-8", "replace") for value in values)
-            else:
-                attributes[name] = sid_to_str(values[0])
-        if entity_id is None:
-            return None
+        for name in self._members:
+            members.extend(_member_dn(value) for value in raw.get(name, ()))
+        if self._members and unusual_keys:
+            ranged = self._ranged_members(raw, members)
+        change_values = raw.get(self._change)
         name_value = attributes.get(self.name_attribute)
-        if not isinstance(name_value, str):
-            name_value = first_rdn_value(dn)
         return DirectoryEntry(
-            id=entity_id,
+            id=self.flavor.decode_id(id_values[0]),
             kind=self.kind,
             dn=dn,
-            name=name_value,
-            attributes=dict(sorted(attributes.items())),
+            name=name_value if isinstance(name_value, str) else first_rdn_value(dn),
+            attributes=attributes,
             member_dns=members,
-            change_marker=change,
+            change_marker=change_values[0].decode("ascii", "replace") if change_values else None,
             ranged_members=ranged,
         )
+
+    def _ranged_members(self, raw: RawAttributes, members: list[str]) -> tuple[str, int] | None:
+        """Collect `member;range=0-1499` values; say where to continue if AD has more."""
+        ranged: tuple[str, int] | None = None
+        for key, values in raw.items():
+            base, _, option = key.partition(";")
+            canonical = self._by_lower.get(base.lower())
+            if canonical in self._members and option.lower().startswith("range="):
+                members.extend(_member_dn(value) for value in values)
+                end = option.rsplit("-", 1)[-1]
+                if end != "*":
+                    ranged = (canonical, int(end) + 1)
+        return ranged
+
+
+def _role_of(name: str, flavor: Flavor) -> int:
+    if name.lower() in flavor.list_attributes:
+        return _ROLE_LIST
+    if name.lower() in flavor.binary_attributes:
+        return _ROLE_BINARY
+    return _ROLE_TEXT
 
 
 def _member_dn(value: bytes) -> str:
@@ -163,8 +175,11 @@ def build_entity(entry: DirectoryEntry, members: list[str] | None, member_of: li
     return entity
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def serialise(entity: Entity) -> str:
-    return json.dumps(entity, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(entity)
 
 
 def entity_hash(serialised: str) -> str:

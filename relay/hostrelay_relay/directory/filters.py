@@ -117,7 +117,9 @@ class _FilterParser:
 def check_filter(text: str) -> str:
     """Return `text` if it is one well-formed RFC 4515 filter, else raise DirectoryError."""
     if len(text) > MAX_FILTER_LENGTH:
-        raise DirectoryError("ldap_filter", f"LDAP filter longer than {MAX_FILTER_LENGTH} characters")
+        raise DirectoryError(
+            "ldap_filter", f"LDAP filter longer than {MAX_FILTER_LENGTH} characters"
+        )
     _FilterParser(text).parse()
     return text
 

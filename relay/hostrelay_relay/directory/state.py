@@ -1,4 +1,4 @@
-"""Per-connector sync state on disk: watermark plus id → (hash, kind, dn, members) of what was sent."""
+"""Per-connector sync state on disk: the watermark and what the inventory was last sent."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ class SyncState:
     fingerprint: str
     flavor: str
     watermark: str | None
-    lookback_s: int = 1
     runs_since_scan: int = 0
     entities: dict[str, KnownEntity] = field(default_factory=dict)
 
@@ -48,7 +47,6 @@ class SyncState:
             "fingerprint": self.fingerprint,
             "flavor": self.flavor,
             "watermark": self.watermark,
-            "lookback_s": self.lookback_s,
             "runs_since_scan": self.runs_since_scan,
             "entities": self.entities,
         }
@@ -59,7 +57,6 @@ class SyncState:
             fingerprint=str(data["fingerprint"]),
             flavor=str(data["flavor"]),
             watermark=None if data["watermark"] is None else str(data["watermark"]),
-            lookback_s=int(data["lookback_s"]),
             runs_since_scan=int(data["runs_since_scan"]),
             entities={key: KnownEntity(*row) for key, row in data["entities"].items()},
         )
@@ -82,7 +79,9 @@ class SyncStateStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            log.warning("directory sync state unreadable, doing a full sync", extra={"path": str(path)})
+            log.warning(
+                "directory sync state unreadable, doing a full sync", extra={"path": str(path)}
+            )
             return None
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             log.warning("directory sync state has another version, doing a full sync")
@@ -90,7 +89,9 @@ class SyncStateStore:
         try:
             return SyncState.from_json(data)
         except (KeyError, TypeError, ValueError):
-            log.warning("directory sync state malformed, doing a full sync", extra={"path": str(path)})
+            log.warning(
+                "directory sync state malformed, doing a full sync", extra={"path": str(path)}
+            )
             return None
 
     def save(self, connector: str, state: SyncState) -> None:
@@ -99,8 +100,10 @@ class SyncStateStore:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{connector}.", suffix=".tmp")
         try:
+            # json.dumps uses the C encoder; json.dump to a file would not.
+            text = json.dumps(state.to_json(), ensure_ascii=False, separators=(",", ":"))
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state.to_json(), handle, ensure_ascii=False, separators=(",", ":"))
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)

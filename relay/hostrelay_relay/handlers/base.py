@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -65,6 +66,10 @@ class JobCanceled(JobError):
         super().__init__("canceled", message, **kwargs)
 
 
+def _no_event_sink(kind: str, body: dict[str, Any]) -> None:
+    raise NotImplementedError("this relay cannot publish job events yet")
+
+
 @dataclass
 class JobContext:
     """What a running handler may know and do: its identity, deadline, cancel flag, reporters."""
@@ -78,6 +83,8 @@ class JobContext:
     report_output: Callable[[OutputStream, bytes], None]
     cancel_event: threading.Event = field(default_factory=threading.Event)
     started_monotonic: float = field(default_factory=time.monotonic)
+    # Publishes a job-scoped event of `kind` (e.g. "inventory" batches of ldap.sync).
+    report_event: Callable[[str, dict[str, Any]], None] = _no_event_sink
 
     @property
     def deadline(self) -> float:
@@ -115,7 +122,7 @@ class Handler(ABC, Generic[ParamsT]):
     """
 
     type: ClassVar[str]
-    params_model: ClassVar[type[BaseModel]]
+    params_model: ClassVar[builtins.type[BaseModel]]  # `type` is shadowed just above
 
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings

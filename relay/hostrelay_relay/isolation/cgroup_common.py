@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -9,8 +10,6 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-
-from hostrelay_relay.isolation.spec import ResourceLimits
 
 CGROUP_PARENT = "hostrelay"
 CPU_PERIOD_US = 100_000
@@ -40,7 +39,7 @@ class JobCgroup(ABC):
         self.directories = directories
 
     @property
-    def procs_files(self) -> tuple[str, ...]:
+    def join_files(self) -> tuple[str, ...]:
         """Files the job writes "0" to, to join the cgroup before it runs anything."""
         return tuple(str(directory / "cgroup.procs") for directory in self.directories)
 
@@ -54,10 +53,8 @@ class JobCgroup(ABC):
 
     def signal_all(self, signum: int) -> None:
         for pid in self.pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     def kill_all(self) -> None:
         self.signal_all(signal.SIGKILL)
@@ -93,10 +90,8 @@ def evict_and_remove(directory: Path) -> None:
         if not pids:
             break
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.005)
     remove_cgroup_dir(directory)
 

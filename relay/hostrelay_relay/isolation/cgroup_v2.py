@@ -13,8 +13,8 @@ from hostrelay_relay.isolation.cgroup_common import (
     block_devices,
     cpu_quota_us,
     make_job_dir,
-    read_keyed,
     read_int,
+    read_keyed,
     remove_cgroup_dir,
     write_control,
 )
@@ -95,6 +95,4 @@ def _enable_controllers(directory: Path, controllers: list[str]) -> None:
     enabled = set((directory / "cgroup.subtree_control").read_text().split())
     missing = [c for c in controllers if c not in enabled]
     if missing:
-        write_control(
-            directory / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing)
-        )
+        write_control(directory / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))

@@ -23,9 +23,9 @@ def build_filesystem_view(spec: SandboxSpec) -> None:
     sc.mount(None, b"/", None, sc.MS_REC | sc.MS_PRIVATE, None)
     node_fds = [os.open("/dev/" + name, os.O_PATH | os.O_CLOEXEC) for name in _DEV_NODES]
     if spec.readonly_root:
-        _make_readonly(spec.mount_points)
+        _make_readonly(spec)
         for path in spec.writable_paths:
-            _make_writable(path.encode())
+            _make_writable(path.encode(), spec.use_mount_setattr)
     _mount_private_dev(node_fds, spec.tmp_size_bytes)
     tmpfs_options = b"mode=1777,size=%d" % spec.tmp_size_bytes
     sc.mount(b"tmpfs", b"/tmp", b"tmpfs", sc.MS_NOSUID | sc.MS_NODEV, tmpfs_options)
@@ -35,20 +35,22 @@ def build_filesystem_view(spec: SandboxSpec) -> None:
     _replace_mount(b"/sys", b"sysfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
-def _make_readonly(mount_points: tuple[str, ...]) -> None:
-    readonly = sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID
-    if sc.mount_setattr_recursive(b"/", readonly, 0):
+def _make_readonly(spec: SandboxSpec) -> None:
+    if spec.use_mount_setattr:
+        sc.mount_setattr_recursive(b"/", sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID, 0)
         return
     # Kernels before 5.12: remount every mount point read-only, one by one.
-    for point in mount_points:
+    for point in spec.mount_points:
         flags = sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID
         sc.mount(None, point.encode(), None, flags, None)
 
 
-def _make_writable(path: bytes) -> None:
+def _make_writable(path: bytes, use_mount_setattr: bool) -> None:
     # A bind mount of the path onto itself is a mount of its own, whose flags we may change.
     sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC, None)
-    if not sc.mount_setattr_recursive(path, 0, sc.MOUNT_ATTR_RDONLY):
+    if use_mount_setattr:
+        sc.mount_setattr_recursive(path, 0, sc.MOUNT_ATTR_RDONLY)
+    else:
         sc.mount(None, path, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_NOSUID, None)
 
 
@@ -62,7 +64,7 @@ def _mount_private_dev(node_fds: list[int], shm_size: int) -> None:
         os.close(fd)
     for name, target in _DEV_LINKS:
         os.symlink(target, "/dev/" + name)
-    os.mkdir("/dev/shm")
+    os.mkdir("/dev/shm")  # noqa: S108 - inside the job's own fresh /dev
     shm_options = b"mode=1777,size=%d" % shm_size
     sc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", sc.MS_NOSUID | sc.MS_NODEV, shm_options)
     readonly = sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NOEXEC

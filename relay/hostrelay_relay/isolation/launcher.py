@@ -1,38 +1,13 @@
-"""Start a command in fresh namespaces: the relay forks a supervisor that forks the job as PID 1.
-
-Why fork from the relay process itself (and not something else):
-- A fresh `python -m ...launcher` interpreter per job costs 20-40 ms, over the 30 ms budget
-  for starting an isolated `/bin/true`; two forks of the relay cost about 1 ms each.
-- `unshare(CLONE_NEWNS)` is refused in a multi-threaded process, and `CLONE_NEWPID` only
-  applies to children of the caller, so a child has to unshare and fork again to get a
-  process that is PID 1 of the new namespace.
-- `subprocess.Popen(preexec_fn=...)` cannot host that second fork: the supervisor would keep
-  Popen's exec-status pipe open until the job ends, blocking the caller.
-
-The relay is multi-threaded, so between fork and execve both children obey the rules of a
-post-fork child: only system calls (os functions, ctypes pointers resolved at import), no
-lock another thread could have held (no logging, imports, NSS lookups, buffered files), the
-garbage collector off so no finalizer of a relay object runs, and leave only by execve or
-os._exit. Every name (user, paths, cgroup files) was resolved by the relay beforehand.
-
-Processes:
-- supervisor (child of the relay): new session, unshares the namespaces, forks the job, then
-  waits for it. A byte or EOF on the control pipe makes it SIGKILL the job through a pidfd,
-  which cannot hit a recycled pid. It writes one `exited ...` line to the report pipe.
-- job (PID 1 of the new PID namespace): joins the cgroup, builds its filesystem view, sets
-  the hostname, brings up `lo`, drops privileges and execs the command. A failure before
-  exec is reported as a `failed <step>: <message>` line and the job exits 127.
-When the job (PID 1) dies, the kernel kills everything else in its PID namespace.
-"""
+"""The forked side of a job launch: a supervisor that forks the job as PID 1 of new namespaces."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import os
 import select
 import signal
-from dataclasses import dataclass
 from typing import NoReturn
 
 from hostrelay_relay.isolation import syscalls as sc
@@ -40,6 +15,17 @@ from hostrelay_relay.isolation.filesystem_view import build_filesystem_view
 from hostrelay_relay.isolation.loopback import bring_up_loopback
 from hostrelay_relay.isolation.privileges import drop_privileges
 from hostrelay_relay.isolation.spec import SandboxSpec
+
+# Processes (forked by the spawner, see spawner.py):
+# - supervisor: new session, unshares the namespaces, forks the job, then waits for it. A
+#   byte or EOF on the control pipe (the relay asked, or died) makes it SIGKILL the job
+#   through a pidfd, which cannot hit a recycled pid. It writes one `exited ...` line to the
+#   report pipe: `exited <wait status> <utime> <stime> <maxrss_kb>`.
+# - job (PID 1 of the new PID namespace): joins the cgroup, builds its filesystem view, sets
+#   the hostname, brings up `lo`, drops privileges and execs the command. A failure before
+#   exec is reported as a `failed <step>: <message>` line and the job exits 127.
+# When the job (PID 1) dies, the kernel kills everything else in its PID namespace.
+# Both are forked children: they leave only through execve or os._exit, never by returning.
 
 EXIT_SETUP_FAILED = 127
 _MAX_FD = os.sysconf("SC_OPEN_MAX")
@@ -51,32 +37,6 @@ _RESETTABLE_SIGNALS = tuple(
 )
 
 
-@dataclass(frozen=True)
-class LaunchedJob:
-    """The relay's handles on a launched job."""
-
-    supervisor_pid: int
-    control_fd: int  # write any byte, or close, to SIGKILL the job
-    report_fd: int  # `failed <step>: <msg>` and `exited <status> <utime> <stime> <maxrss_kb>`
-
-
-def launch(spec: SandboxSpec, stdin_fd: int, stdout_fd: int, stderr_fd: int) -> LaunchedJob:
-    """Fork the supervisor; returns at once, the job may still be setting up."""
-    control_r, control_w = os.pipe()
-    report_r, report_w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        for fd in (control_r, control_w, report_r, report_w):
-            os.close(fd)
-        raise
-    if pid == 0:
-        _run_supervisor(spec, (stdin_fd, stdout_fd, stderr_fd), control_r, report_w)
-    os.close(control_r)
-    os.close(report_w)
-    return LaunchedJob(supervisor_pid=pid, control_fd=control_w, report_fd=report_r)
-
-
 def namespace_flags(spec: SandboxSpec) -> int:
     flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWPID
     if spec.isolate_network:
@@ -84,16 +44,16 @@ def namespace_flags(spec: SandboxSpec) -> int:
     return flags
 
 
-def _run_supervisor(
-    spec: SandboxSpec, stdio: tuple[int, int, int], control_fd: int, report_fd: int
+def run_supervisor(
+    spec_fd: int, stdio: tuple[int, int, int], control_fd: int, report_fd: int
 ) -> NoReturn:
+    """Run in a fresh fork of the spawner: read the spec, start the job, report its end."""
     try:
         gc.disable()
-        # The relay thread that forked us is gone: so are we (and, below, the job).
-        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         # Own session: a Ctrl-C meant for the relay's process group never reaches the job.
         os.setsid()
         _reset_signals()
+        spec = SandboxSpec.from_json(_read_all(spec_fd))
         control_fd, report_fd = _install_stdio(stdio, (control_fd, report_fd))
         sc.unshare(namespace_flags(spec))
         job_pid = os.fork()
@@ -104,7 +64,7 @@ def _run_supervisor(
         status, utime, stime, maxrss_kb = _supervise(job_pid, control_fd)
         _write_line(report_fd, f"exited {status} {utime:.6f} {stime:.6f} {maxrss_kb}")
         os._exit(0)
-    except BaseException as exc:  # noqa: BLE001 - a forked child must never return to the relay
+    except BaseException as exc:  # a forked child must never unwind into its parent's code
         _report_failure(report_fd, "supervisor", exc)
     finally:
         os._exit(EXIT_SETUP_FAILED)
@@ -113,8 +73,8 @@ def _run_supervisor(
 def _run_job(spec: SandboxSpec, report_fd: int) -> NoReturn:
     step = "cgroup"
     try:
-        for procs_file in spec.cgroup_procs_files:
-            _write_file(procs_file, b"0")
+        for join_file in spec.cgroup_join_files:
+            _write_file(join_file, b"0")
         step = "filesystem"
         build_filesystem_view(spec)
         step = "hostname"
@@ -130,8 +90,8 @@ def _run_job(spec: SandboxSpec, report_fd: int) -> NoReturn:
         os.chdir(spec.cwd)
         os.umask(0o022)
         step = "exec"
-        os.execve(spec.executable, list(spec.argv), spec.env)
-    except BaseException as exc:  # noqa: BLE001 - a forked child must never return to the relay
+        os.execve(spec.executable, list(spec.argv), spec.env)  # noqa: S606 - no shell, by design
+    except BaseException as exc:  # a forked child must never unwind into its parent's code
         _report_failure(report_fd, step, exc)
     finally:
         os._exit(EXIT_SETUP_FAILED)
@@ -155,8 +115,8 @@ def _supervise(job_pid: int, control_fd: int) -> tuple[int, float, float, int]:
 
 
 def _reset_signals() -> None:
-    # Handlers and the wakeup fd are the relay's: they must not fire in the children. The job
-    # inherits default dispositions and an empty mask (Python itself ignores SIGPIPE).
+    # The job must start with default dispositions and an empty mask: Python ignores SIGPIPE
+    # and the spawner ignores SIGCHLD (so the kernel reaps supervisors for it).
     signal.set_wakeup_fd(-1)
     for sig in _RESETTABLE_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
@@ -166,7 +126,7 @@ def _reset_signals() -> None:
 def _install_stdio(stdio: tuple[int, int, int], keep: tuple[int, int]) -> tuple[int, int]:
     """Put stdio on fds 0-2, keep `keep` (renumbered), close every other inherited fd.
 
-    Other jobs' pipes may have been open in the relay at fork time; holding them would delay
+    Other jobs' fds may have been open in the spawner at fork time; holding them would delay
     those jobs' end-of-output.
     """
     moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (*stdio, *keep)]
@@ -175,10 +135,20 @@ def _install_stdio(stdio: tuple[int, int, int], keep: tuple[int, int]) -> tuple[
     kept = sorted(moved[3:])
     low = 3
     for fd in kept:
-        os.closerange(low, fd)
+        if fd > low:
+            os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, _MAX_FD)
     return moved[3], moved[4]
+
+
+def _read_all(fd: int) -> bytes:
+    data = bytearray()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 16):
+        data += chunk
+    os.close(fd)
+    return bytes(data)
 
 
 def _write_file(path: str, data: bytes) -> None:
@@ -191,10 +161,8 @@ def _write_file(path: str, data: bytes) -> None:
 
 def _report_failure(report_fd: int, step: str, exc: BaseException) -> None:
     message = f"failed {step}: {exc}".replace("\n", " ")
-    try:
+    with contextlib.suppress(OSError):
         _write_line(report_fd, message[:_MAX_REPORT_LINE])
-    except OSError:
-        pass
 
 
 def _write_line(fd: int, line: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -23,10 +25,10 @@ class ResourceLimits:
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """Everything the forked child needs, resolved up front by the relay.
+    """Everything the job's processes need, resolved up front by the relay.
 
-    The child runs between fork and execve in a copy of a multi-threaded process, so it must
-    not look anything up (no NSS, no imports, no logging): every name is resolved here.
+    The children set up between fork and execve and look nothing up themselves (no NSS, no
+    probing): every name, path and kernel feature is decided here.
     """
 
     argv: tuple[str, ...]
@@ -34,19 +36,30 @@ class SandboxSpec:
     hostname: str
     uid: int
     gid: int
-    cwd: str = "/tmp"
+    cwd: str = "/tmp"  # noqa: S108 - the job's own private tmpfs
     isolate_network: bool = True
     readonly_root: bool = True
     writable_paths: tuple[str, ...] = ()
     tmp_size_bytes: int = 64 * 1024 * 1024
-    cgroup_procs_files: tuple[str, ...] = ()
+    cgroup_join_files: tuple[str, ...] = ()
     cap_last_cap: int = 40
-    # Mount points, deepest first, for kernels without mount_setattr (< 5.12).
-    mount_points: tuple[str, ...] = field(default=())
+    # Kernels before 5.12 lack mount_setattr: then every one of `mount_points` is remounted.
+    use_mount_setattr: bool = True
+    mount_points: tuple[str, ...] = ()
 
     @property
     def executable(self) -> str:
         return self.argv[0]
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SandboxSpec:
+        fields = json.loads(data)
+        for name in ("argv", "writable_paths", "cgroup_join_files", "mount_points"):
+            fields[name] = tuple(fields[name])
+        return cls(**fields)
 
 
 def read_mount_points(mountinfo: Path = Path("/proc/self/mountinfo")) -> tuple[str, ...]:

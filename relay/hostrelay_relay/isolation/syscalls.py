@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from pathlib import Path
 
-# Resolved once at import: a forked child must never call dlsym (it may take a lock that a
-# thread of the relay held at fork time).
+# Resolved once at import, so forked children never need the dynamic loader.
 _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS = 0x00020000
@@ -46,7 +46,13 @@ _unshare.argtypes = [ctypes.c_int]
 _unshare.restype = ctypes.c_int
 
 _mount = _libc.mount
-_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
 _mount.restype = ctypes.c_int
 
 _umount2 = _libc.umount2
@@ -99,7 +105,9 @@ def unshare(flags: int) -> None:
     _check(_unshare(flags), "unshare")
 
 
-def mount(source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
+def mount(
+    source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None
+) -> None:
     _check(_mount(source, target, fstype, flags, data), "mount " + target.decode(errors="replace"))
 
 
@@ -126,15 +134,10 @@ def mount_setattr_recursive(path: bytes, attr_set: int, attr_clr: int) -> bool:
     return True
 
 
-_mount_setattr_probe: bool | None = None
-
-
+@functools.cache
 def mount_setattr_supported() -> bool:
     """Whether the kernel has mount_setattr (5.12+); probed once with a no-op call."""
-    global _mount_setattr_probe  # noqa: PLW0603 - a process-wide fact, probed once
-    if _mount_setattr_probe is None:
-        _mount_setattr_probe = mount_setattr_recursive(b"/", 0, 0)
-    return _mount_setattr_probe
+    return mount_setattr_recursive(b"/", 0, 0)
 
 
 def sethostname(name: bytes) -> None:

@@ -145,7 +145,7 @@ class SamDb:
             returncode=returncode,
             modified=int(modified.group(1)) if modified else 0,
             failed_dn=failure["dn"].strip() if failure else None,
-            message=_redact(_trim(message), records),
+            message=_trim(_redact(message, records)),
         )
 
     def _search(
@@ -224,17 +224,28 @@ def _run_bytes(argv: list[str], stdin: bytes | None, limits: RunLimits) -> tuple
         )
     except OSError as exc:
         raise SamDbError(f"cannot run {tool}: {exc.strerror}") from exc
-    pending_input = stdin
-    while True:
+    # communicate() in a worker: retrying communicate() after a timeout would stop feeding
+    # stdin, so the main thread only waits on the worker and kills the tool when it must.
+    outcome: list[tuple[bytes, bytes]] = []
+    failure: list[BaseException] = []
+
+    def talk() -> None:
+        try:
+            outcome.append(proc.communicate(stdin))
+        except BaseException as exc:  # handed to the waiting thread and re-raised there
+            failure.append(exc)
+
+    worker = threading.Thread(target=talk, name=f"{tool}-io", daemon=True)
+    worker.start()
+    while worker.is_alive():
         try:
             limits.check(tool)
         except (StepTimedOut, StepCanceled):
             proc.kill()
-            proc.communicate()
+            worker.join()
             raise
-        try:
-            stdout, stderr = proc.communicate(pending_input, timeout=min(0.1, limits.remaining()))
-        except subprocess.TimeoutExpired:
-            pending_input = None
-            continue
-        return proc.returncode, stdout, stderr.decode("utf-8", "replace")
+        worker.join(max(0.0, min(0.1, limits.remaining())))
+    if failure:
+        raise failure[0]
+    stdout, stderr = outcome[0]
+    return proc.returncode, stdout, stderr.decode("utf-8", "replace")

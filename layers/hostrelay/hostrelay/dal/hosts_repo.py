@@ -93,6 +93,22 @@ class HostRepository:
             return False
         return True
 
+    def set_certificate(
+        self, name: str, cert_id: str, expires_at: datetime, roles: list[str] | None = None
+    ) -> None:
+        """A newly enrolled (or re-enrolled) host: its certificate, and not revoked any more."""
+        actions = [
+            HostRecord.cert_id.set(cert_id),
+            HostRecord.cert_expires_at.set(expires_at),
+            HostRecord.revoked_at.remove(),
+        ]
+        record = self.get(name)
+        if record.state == HostState.REVOKED:
+            actions.append(HostRecord.state.set(HostState.OFFLINE.value))
+        if roles is not None:
+            actions.append(HostRecord.roles.set(roles))
+        HostRecord(name=name).update(actions=actions)
+
     def revoke(self, name: str) -> HostRecord:
         record = self.get(name)
         HostRecord(name=name).update(

@@ -55,6 +55,7 @@ def to_domain(record: JobRecord) -> Job:
         result=record.result,
         error=JobErrorInfo.model_validate(record.error) if record.error else None,
         output=JobOutputInfo.model_validate(record.output) if record.output else None,
+        connector_id=record.connector_id,
         version=int(record.version or 0),
     )
 
@@ -78,6 +79,7 @@ def _to_record(job: Job, retention: timedelta) -> JobRecord:
         updated_at=job.updated_at,
         active=None if job.state.terminal else ACTIVE,
         deadline=isoformat(deadline) if deadline else None,
+        connector_id=job.connector_id,
     )
     if job.state.terminal:
         record.purge_at = job.updated_at + retention
@@ -196,6 +198,16 @@ class JobRepository:
                 raise StaleWrite(f"job {job.id} changed concurrently") from exc
             raise
         return updated.model_copy(update={"version": int(record.version or 0)})
+
+    def list_for_connector(
+        self, connector_id: str, *, limit: int = 50, start_key: dict[str, Any] | None = None
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        """A page of a connector's jobs, newest first; returns (jobs, next start key)."""
+        results = JobRecord.by_connector.query(
+            connector_id, limit=limit, last_evaluated_key=start_key, scan_index_forward=False
+        )
+        jobs = [to_domain(record) for record in results]
+        return jobs, results.last_evaluated_key
 
     def list(
         self,

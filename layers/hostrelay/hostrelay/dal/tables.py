@@ -40,6 +40,17 @@ class ActiveJobsByDeadline(GlobalSecondaryIndex["JobRecord"]):
     deadline = UnicodeAttribute(range_key=True)
 
 
+class JobsByConnector(GlobalSecondaryIndex["JobRecord"]):
+    """Sparse: only connector runs carry `connector_id`; newest first by created_at."""
+
+    class Meta:
+        index_name = "by_connector"
+        projection = AllProjection()
+
+    connector_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class JobRecord(Model):
     class Meta:
         table_name = _UNBOUND
@@ -69,10 +80,12 @@ class JobRecord(Model):
     active = UnicodeAttribute(null=True)
     deadline = UnicodeAttribute(null=True)
     purge_at = TTLAttribute(null=True)
+    connector_id = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     by_host_state = JobsByHostState()
     active_by_deadline = ActiveJobsByDeadline()
+    by_connector = JobsByConnector()
 
 
 class HostRecord(Model):

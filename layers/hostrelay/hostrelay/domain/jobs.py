@@ -95,4 +95,5 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     error: JobErrorInfo | None = None
     output: JobOutputInfo | None = None
+    connector_id: str | None = None
     version: int = 0

@@ -31,6 +31,7 @@ class NewJob:
     deliver_by: datetime | None = None
     max_attempts: int = 1
     idempotency_key: str | None = None
+    connector_id: str | None = None
 
 
 class JobService:
@@ -40,17 +41,28 @@ class JobService:
         hosts: HostRepository,
         idempotency: IdempotencyRepository,
         queue: DispatchQueue,
+        cloud_queue: DispatchQueue | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
         self._idempotency = idempotency
         self._queue = queue
+        self._cloud_queue = cloud_queue
+
+    def _queue_for(self, job_type: str) -> DispatchQueue:
+        """Cloud jobs go to the function that runs them, host jobs to the dispatcher."""
+        if JOB_TYPES[job_type].runs_in == "cloud":
+            if self._cloud_queue is None:
+                raise InvalidRequest(f"{job_type} jobs are not enabled in this deployment")
+            return self._cloud_queue
+        return self._queue
 
     def create(self, request: NewJob, principal: Principal) -> tuple[Job, bool]:
         """Queue a job; returns (job, created). An idempotent replay returns the first job."""
         params = validate_params(request.type, request.params)
         principal.require_job_create(request.type, request.host)
         self._check_target(request.type, request.host)
+        queue = self._queue_for(request.type)
         now = utcnow()
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
@@ -74,9 +86,10 @@ class JobService:
             created_by=principal.label,
             created_at=now,
             updated_at=now,
+            connector_id=request.connector_id,
         )
         job = self._jobs.create(job)
-        self._queue.send(job.id, job.attempt)
+        queue.send(job.id, job.attempt)
         return job, True
 
     def _check_target(self, job_type: str, host: str) -> None:
@@ -152,7 +165,7 @@ class JobService:
                     )
                 if job.cancel_requested_at is None:
                     job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
-                self._queue.send(job.id, job.attempt, action="cancel")
+                self._queue_for(job.type).send(job.id, job.attempt, action="cancel")
                 return job
             except StaleWrite:
                 job = self._jobs.get(job_id)

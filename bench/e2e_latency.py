@@ -1,0 +1,94 @@
+"""Bench: ping jobs through the local stack, API POST → SUCCEEDED visible via GET (p50/p95/p99)."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from hostrelay_local.stack_process import StackProcess
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "EXPIRED"}
+TARGET_P50_MS = 60.0
+TARGET_P99_MS = 200.0
+
+
+def run_ping(session: requests.Session, url: str, poll_s: float, timeout_s: float) -> float:
+    """Seconds from sending POST /v1/jobs until a GET shows the job SUCCEEDED."""
+    started = time.perf_counter()
+    created = session.post(f"{url}/v1/jobs", json={"type": "ping", "host": "dc01", "params": {}})
+    created.raise_for_status()
+    job_id = created.json()["id"]
+    deadline = started + timeout_s
+    while time.perf_counter() < deadline:
+        job = session.get(f"{url}/v1/jobs/{job_id}").json()
+        if job["state"] in TERMINAL:
+            if job["state"] != "SUCCEEDED":
+                raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('error')}")
+            return time.perf_counter() - started
+        if poll_s:
+            time.sleep(poll_s)
+    raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    rank = max(1, round(fraction * len(sorted_values) + 0.5))
+    return sorted_values[min(len(sorted_values), rank) - 1]
+
+
+def bench(url: str, token: str, jobs: int, warmup: int, poll_s: float) -> list[float]:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    for _ in range(warmup):
+        run_ping(session, url, poll_s, timeout_s=30)
+    return [run_ping(session, url, poll_s, timeout_s=30) * 1000 for _ in range(jobs)]
+
+
+def report(latencies_ms: list[float]) -> bool:
+    ordered = sorted(latencies_ms)
+    p50, p95, p99 = (percentile(ordered, f) for f in (0.50, 0.95, 0.99))
+    print(f"ping jobs: {len(ordered)}  (POST /v1/jobs → SUCCEEDED visible via GET)")
+    print(
+        f"  min {ordered[0]:.1f} ms  mean {statistics.fmean(ordered):.1f} ms  "
+        f"max {ordered[-1]:.1f} ms"
+    )
+    print(f"  p50 {p50:.1f} ms  (target ≤ {TARGET_P50_MS:.0f})")
+    print(f"  p95 {p95:.1f} ms")
+    print(f"  p99 {p99:.1f} ms  (target ≤ {TARGET_P99_MS:.0f})")
+    ok = p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS
+    print("  targets met" if ok else "  TARGETS MISSED")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10, help="jobs run first, not counted")
+    parser.add_argument("--poll-ms", type=float, default=0.0, help="pause between GETs")
+    parser.add_argument("--url", help="use a running stack (with --token) instead of booting one")
+    parser.add_argument("--token", help="admin token of the running stack")
+    parser.add_argument("--state-dir", type=Path, help="where the booted stack keeps its state")
+    args = parser.parse_args()
+    poll_s = args.poll_ms / 1000
+    if args.url:
+        if not args.token:
+            parser.error("--url needs --token")
+        latencies = bench(args.url, args.token, args.jobs, args.warmup, poll_s)
+        return 0 if report(latencies) else 1
+    with tempfile.TemporaryDirectory(prefix="hostrelay-bench-") as tmp:
+        state_dir = args.state_dir or Path(tmp)
+        started = time.perf_counter()
+        with StackProcess(state_dir, extra_args=["--no-samba"]) as stack:
+            print(f"stack up in {time.perf_counter() - started:.1f} s at {stack.api_url}")
+            latencies = bench(stack.api_url, stack.admin_token, args.jobs, args.warmup, poll_s)
+    return 0 if report(latencies) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Bench: resident memory of an idle relay process after it has been connected for a while."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hostrelay_local.broker import MosquittoBroker
+from hostrelay_local.local_relay import LocalRelay, RelayOptions
+from hostrelay_local.pki import LocalCA
+from hostrelay_relay.ledger import Ledger
+
+TARGET_RSS_MB = 45.0
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (peak resident) of a process, in MiB."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in {"VmRSS", "VmHWM"}:
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def wait_connected(relay: LocalRelay, timeout_s: float = 20.0) -> None:
+    ledger_path = relay.directory / "ledger.sqlite3"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not relay.is_running():
+            raise RuntimeError(f"relay exited:\n{relay.log_tail()}")
+        if ledger_path.exists():
+            ledger = Ledger(ledger_path, read_only=True)
+            connected = ledger.get_meta("last_connect_at")
+            ledger.close()
+            if connected:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"relay did not connect:\n{relay.log_tail()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60.0, help="idle time before measuring")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="relay-footprint-") as tmp:
+        work = Path(tmp)
+        ca = LocalCA(work / "pki")
+        key = Ed25519PrivateKey.generate().public_key()
+        public_pem = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        with MosquittoBroker(work / "broker", ca) as broker:
+            relay = LocalRelay("footprint01", work / "relay", RelayOptions(log_level="WARNING"))
+            relay.prepare(ca, broker.endpoint, public_pem)
+            relay.start()
+            try:
+                wait_connected(relay)
+                time.sleep(args.seconds)
+                assert relay.pid is not None
+                memory = memory_mb(relay.pid)
+            finally:
+                relay.stop()
+    rss = memory["VmRSS"]
+    print(f"relay idle for {args.seconds:.0f} s while connected to mosquitto (TLS):")
+    print(f"  RSS {rss:.1f} MiB   peak RSS {memory['VmHWM']:.1f} MiB   target <= {TARGET_RSS_MB} MiB")
+    print("PASS" if rss <= TARGET_RSS_MB else "FAIL")
+    return 0 if rss <= TARGET_RSS_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

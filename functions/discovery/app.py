@@ -1,0 +1,33 @@
+"""Lambda entry point of the discovery function: SQS batch of cloud jobs → AWS inventory."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hostrelay.logic.discovery_aws import CloudJobRequest
+from hostrelay.observability import logger, metrics, tracer
+from hostrelay.settings import DiscoverySettings, load_settings
+from hostrelay.wiring import build_discovery
+
+discovery = build_discovery(load_settings(DiscoverySettings))
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    outcome = discovery.handle(CloudJobRequest.model_validate_json(record.body))
+    metrics.add_metric(name=f"cloud_job_{outcome}", unit="Count", value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

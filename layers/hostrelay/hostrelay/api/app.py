@@ -1,0 +1,88 @@
+"""Builds the API's resolver: routers, auth, error mapping, body limits and OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from hostrelay import __version__
+from hostrelay.api import openapi
+from hostrelay.api.errors import PayloadTooLarge, register_error_handlers
+from hostrelay.api.routers.connectors import connectors_router
+from hostrelay.api.routers.hosts import hosts_router
+from hostrelay.api.routers.inventory import inventory_router
+from hostrelay.api.routers.jobs import jobs_router
+from hostrelay.api.routers.meta import meta_router
+from hostrelay.api.routers.tokens import tokens_router
+from hostrelay.api.services import ApiServices, build_api_services
+from hostrelay.settings import ApiSettings
+from hostrelay.wiring import build_connector_service, build_inventory_queries
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, and DynamoDB cannot store them either.
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def json_body_parser(max_body_bytes: int) -> Callable[[str], Any]:
+    """Parses request bodies as strict JSON, refusing oversized ones before parsing."""
+
+    def parse(body: str) -> Any:
+        if len(body) > max_body_bytes or len(body.encode()) > max_body_bytes:
+            raise PayloadTooLarge(
+                f"request body exceeds {max_body_bytes} bytes",
+                details=[{"limit_bytes": max_body_bytes}],
+            )
+        return json.loads(body, parse_constant=_reject_constant)
+
+    return parse
+
+
+def build_resolver(settings: ApiSettings) -> APIGatewayHttpResolver:
+    """The API for one container: called once at cold start."""
+    services = build_api_services(settings)
+    resolver = build_resolver_from(services)
+    if settings.connectors_table and settings.inventory_table:
+        connectors = build_connector_service(settings, services.jobs)
+        resolver.include_router(connectors_router(services, connectors))
+        resolver.include_router(inventory_router(services, build_inventory_queries(settings)))
+    return resolver
+
+
+def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
+    resolver = APIGatewayHttpResolver(
+        enable_validation=True,
+        # A response that does not match its model is our bug: a 500, not a 422.
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR.value,
+        json_body_deserializer=json_body_parser(services.max_body_bytes),
+    )
+    register_error_handlers(resolver)
+    resolver.include_router(meta_router())
+    resolver.include_router(jobs_router(services))
+    resolver.include_router(hosts_router(services))
+    resolver.include_router(tokens_router(services))
+
+    @cache
+    def openapi_json() -> str:
+        return resolver.get_openapi_json_schema(
+            title=openapi.TITLE,
+            version=__version__,
+            description=openapi.DESCRIPTION,
+            tags=list(openapi.TAGS),
+            security_schemes=openapi.security_schemes(),
+        )
+
+    @resolver.get("/v1/openapi.json", include_in_schema=False)
+    def openapi_document() -> Response[str]:
+        return Response(
+            status_code=HTTPStatus.OK.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=openapi_json(),
+        )
+
+    return resolver

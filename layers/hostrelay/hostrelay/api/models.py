@@ -1,0 +1,271 @@
+"""Request and response models of the HTTP API, converted explicitly from domain and storage."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.principal import Scope
+
+if TYPE_CHECKING:
+    from hostrelay.dal.tables import HostRecord, TokenRecord
+
+# A ULID: 26 characters of Crockford base32, the first at most 7 (48-bit timestamp).
+ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+# A DNS label: what a host is called in topics, certificates and the API.
+HOST_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+TOKEN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - not a secret
+
+HostName = Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)]
+JobTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorBody(_Response):
+    code: str = Field(description="Stable, machine-readable error code")
+    message: str = Field(description="What went wrong, for people")
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorResponse(_Response):
+    """The shape of every error the API returns."""
+
+    error: ErrorBody
+
+
+# ---------------------------------------------------------------- health
+
+
+class Health(_Response):
+    status: str = Field(description="Always `ok` when the API answers")
+    version: str = Field(description="Version of the control-plane code")
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class JobCreateRequest(_Request):
+    """A job to queue for one host (or `cloud` for job types the control plane runs)."""
+
+    type: JobTypeName = Field(description="Job type, e.g. `ping`, `exec`, `macct.repair`")
+    host: HostName = Field(description="Target host name, or `cloud`")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters; their shape depends on the type"
+    )
+    timeout_s: int | None = Field(
+        default=None, ge=1, le=86400, description="Run time limit; the type's default if unset"
+    )
+    deliver_by: AwareDatetime | None = Field(
+        default=None, description="Expire the job if the host has not received it by then"
+    )
+    max_attempts: int = Field(default=1, ge=1, le=10, description="Attempts before giving up")
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Retrying with the same key and body returns the first job",
+    )
+
+
+class JobErrorOut(_Response):
+    code: str
+    message: str
+
+
+class JobOutputOut(_Response):
+    tail: str = Field(description="The last few KiB of output, as text")
+    size: int = Field(description="Total output size in bytes")
+    sha256: str | None = None
+    location: str | None = Field(default=None, description="Where the full copy lives")
+    chunks: int = 0
+
+
+class JobOut(_Response):
+    """A job as the API shows it."""
+
+    id: str
+    type: str
+    host: str
+    params: dict[str, Any]
+    state: JobState
+    attempt: int
+    max_attempts: int
+    timeout_s: int
+    deliver_by: datetime | None
+    idempotency_key: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested_at: datetime | None
+    progress: dict[str, Any] | None
+    result: dict[str, Any] | None
+    error: JobErrorOut | None
+    output: JobOutputOut | None
+
+    @classmethod
+    def from_domain(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            type=job.type,
+            host=job.host,
+            params=job.params,
+            state=job.state,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            timeout_s=job.timeout_s,
+            deliver_by=job.deliver_by,
+            idempotency_key=job.idempotency_key,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            cancel_requested_at=job.cancel_requested_at,
+            progress=job.progress,
+            result=job.result,
+            error=JobErrorOut(code=job.error.code, message=job.error.message)
+            if job.error
+            else None,
+            output=JobOutputOut(
+                tail=job.output.tail,
+                size=job.output.size,
+                sha256=job.output.sha256,
+                location=job.output.location,
+                chunks=job.output.chunks,
+            )
+            if job.output
+            else None,
+        )
+
+
+class JobPage(_Response):
+    jobs: list[JobOut]
+    next_token: str | None = Field(
+        default=None, description="Pass as `next_token` for the next page; absent on the last"
+    )
+
+
+class OutputChunkOut(_Response):
+    seq: int = Field(description="0, 1, 2… within one attempt")
+    stream: str = Field(description="`stdout` or `stderr`")
+    data: str = Field(description="The chunk's bytes, base64")
+
+    @classmethod
+    def from_bytes(cls, seq: int, stream: str, data: bytes) -> OutputChunkOut:
+        return cls(seq=seq, stream=stream, data=base64.b64encode(data).decode("ascii"))
+
+
+class OutputPage(_Response):
+    job_id: str
+    attempt: int = Field(description="The attempt the chunks belong to (the job's current one)")
+    chunks: list[OutputChunkOut]
+    next_seq: int = Field(description="Pass as `after_seq` to read on from here")
+    complete: bool = Field(description="The job has ended and every chunk has been returned")
+
+
+# ---------------------------------------------------------------- hosts
+
+
+class HostOut(_Response):
+    name: str
+    state: str = Field(description="`online`, `offline` or `revoked`")
+    roles: list[str]
+    last_seen: datetime | None
+    connected_at: datetime | None
+    relay_version: str | None
+    cert_expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: HostRecord) -> HostOut:
+        return cls(
+            name=record.name,
+            state=record.state,
+            roles=[str(role) for role in record.roles or []],
+            last_seen=record.last_seen,
+            connected_at=record.connected_at,
+            relay_version=record.relay_version,
+            cert_expires_at=record.cert_expires_at,
+            revoked_at=record.revoked_at,
+        )
+
+
+class HostList(_Response):
+    hosts: list[HostOut]
+
+
+# ---------------------------------------------------------------- tokens
+
+
+class TokenCreateRequest(_Request):
+    """A new API token; its secret is returned once and never stored."""
+
+    name: str = Field(min_length=1, max_length=64, description="What the token is for")
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+    expires_in_s: int | None = Field(
+        default=None, ge=60, le=10 * 366 * 86400, description="Lifetime; no expiry if unset"
+    )
+    job_types: list[JobTypeName] | None = Field(
+        default=None, max_length=32, description="Service tokens: the job types they may create"
+    )
+    hosts: list[HostName] | None = Field(
+        default=None, max_length=1000, description="Service tokens: the hosts they may target"
+    )
+
+
+class TokenCreated(_Response):
+    id: str
+    token: str = Field(description="The secret: shown this once, store it now")
+    name: str
+    scopes: list[Scope]
+    expires_at: datetime | None
+
+
+class TokenOut(_Response):
+    """A token's metadata; never its secret or hash."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    job_types: list[str] | None
+    hosts: list[str] | None
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: TokenRecord) -> TokenOut:
+        return cls(
+            id=record.token_id,
+            name=record.name,
+            scopes=[str(scope) for scope in record.scopes or []],
+            job_types=[str(t) for t in record.job_types] if record.job_types is not None else None,
+            hosts=[str(h) for h in record.hosts] if record.hosts is not None else None,
+            created_by=record.created_by,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            last_used_at=record.last_used_at,
+            revoked_at=record.revoked_at,
+        )
+
+
+class TokenList(_Response):
+    tokens: list[TokenOut]

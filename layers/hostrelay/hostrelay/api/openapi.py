@@ -1,0 +1,52 @@
+"""OpenAPI metadata shared by the routers: the bearer scheme and the documented responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from hostrelay.api.models import ErrorResponse
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+TITLE = "hostrelay API"
+DESCRIPTION = (
+    "Queue jobs for on-premises hosts, follow their output, and manage hosts and API tokens. "
+    "Every route but /v1/health and /v1/openapi.json needs `Authorization: Bearer <token>`. "
+    'Errors are always `{"error": {"code", "message", "details"}}`.'
+)
+TAGS = ["meta", "jobs", "hosts", "tokens"]
+BEARER_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def security_schemes() -> dict[str, SecurityScheme]:
+    # Imported here: Powertools' OpenAPI models take ~100 ms to import, and only the
+    # /v1/openapi.json route needs them.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {"bearerAuth": HTTPBearer(description="An API token (`hostrelay tokens create`)")}
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request (bad JSON or next_token)",
+    401: "Missing, invalid, expired or revoked token",
+    403: "The token lacks the scope this needs",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "The request is well-formed but invalid",
+}
+
+
+def responses(success: dict[int, str], *errors: int) -> dict[int, OpenAPIResponse]:
+    """Success responses (their schema comes from the route's return type) plus error ones."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": text} for status, text in success.items()
+    }
+    for status in (*errors, 401, 422):
+        documented[status] = {
+            "description": _ERROR_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented

@@ -1,0 +1,83 @@
+"""Routes of /v1/tokens: issue, list and revoke API tokens (admin)."""
+
+# No `from __future__ import annotations`: Powertools reads these signatures at runtime.
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from hostrelay.api.models import (
+    TOKEN_ID_PATTERN,
+    TokenCreated,
+    TokenCreateRequest,
+    TokenList,
+    TokenOut,
+)
+from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.routers import new_router
+from hostrelay.api.services import ApiServices
+from hostrelay.api.token_admin import NewToken
+from hostrelay.domain.principal import Principal, Scope
+
+TokenId = Annotated[str, Path(pattern=TOKEN_ID_PATTERN, description="Token id")]
+
+
+def tokens_router(services: ApiServices) -> Router:
+    router = new_router()
+    access, tokens = services.access, services.tokens
+
+    @router.post(
+        "/v1/tokens",
+        summary="Create a token",
+        description="The secret is in the response only; it is stored as a SHA-256 hash.",
+        tags=["tokens"],
+        security=BEARER_AUTH,
+        status_code=HTTPStatus.CREATED.value,
+        responses=responses({201: "The token and its secret"}, 400, 403, 413),
+    )
+    def create_token(
+        body: TokenCreateRequest, principal: Annotated[Principal, Depends(access.admin)]
+    ) -> TokenCreated:
+        request = NewToken(
+            name=body.name,
+            scopes=body.scopes,
+            expires_in_s=body.expires_in_s,
+            job_types=body.job_types,
+            hosts=body.hosts,
+        )
+        secret, record = tokens.issue(request, principal)
+        return TokenCreated(
+            id=record.token_id,
+            token=secret,
+            name=record.name,
+            scopes=[Scope(str(scope)) for scope in record.scopes],
+            expires_at=record.expires_at,
+        )
+
+    @router.get(
+        "/v1/tokens",
+        summary="List tokens",
+        description="Metadata only: secrets and their hashes are never returned.",
+        tags=["tokens"],
+        security=BEARER_AUTH,
+        responses=responses({200: "Every token, oldest first"}, 403),
+    )
+    def list_tokens(principal: Annotated[Principal, Depends(access.admin)]) -> TokenList:
+        return TokenList(tokens=[TokenOut.from_record(r) for r in tokens.list(principal)])
+
+    @router.delete(
+        "/v1/tokens/<token_id>",
+        summary="Revoke a token",
+        tags=["tokens"],
+        security=BEARER_AUTH,
+        responses=responses({200: "The revoked token"}, 403, 404),
+    )
+    def revoke_token(
+        token_id: TokenId, principal: Annotated[Principal, Depends(access.admin)]
+    ) -> TokenOut:
+        return TokenOut.from_record(tokens.revoke(token_id, principal))
+
+    return router

@@ -1,0 +1,37 @@
+"""The services the API routes use, built once per container from validated settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hostrelay.api.auth import AccessControl, Authenticator
+from hostrelay.api.job_output import JobOutputReader
+from hostrelay.api.token_admin import TokenAdmin
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.dal.output_store import OutputStore
+from hostrelay.logic.jobs import JobService
+from hostrelay.settings import ApiSettings
+from hostrelay.wiring import build_job_service, build_token_repository
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    access: AccessControl
+    jobs: JobService
+    hosts: HostRepository
+    output: JobOutputReader
+    tokens: TokenAdmin
+    max_body_bytes: int
+
+
+def build_api_services(settings: ApiSettings) -> ApiServices:
+    jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
+    tokens = build_token_repository(settings)
+    return ApiServices(
+        access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
+        jobs=jobs,
+        hosts=HostRepository(),
+        output=JobOutputReader(jobs, OutputStore()),
+        tokens=TokenAdmin(tokens),
+        max_body_bytes=settings.max_body_bytes,
+    )

@@ -1,0 +1,72 @@
+"""Issuing, listing and revoking API tokens (admin only; secrets are shown once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ulid import ULID
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.tables import TokenRecord
+from hostrelay.dal.tokens_repo import TokenRepository
+from hostrelay.domain.errors import InvalidRequest, NotFound
+from hostrelay.domain.principal import Principal, Scope
+from hostrelay.job_types import JOB_TYPES
+
+
+@dataclass(frozen=True)
+class NewToken:
+    name: str
+    scopes: list[Scope]
+    expires_in_s: int | None = None
+    job_types: list[str] | None = None
+    hosts: list[str] | None = None
+
+
+class TokenAdmin:
+    def __init__(self, tokens: TokenRepository, clock: Callable[[], datetime] = utcnow) -> None:
+        self._tokens = tokens
+        self._clock = clock
+
+    def issue(self, request: NewToken, principal: Principal) -> tuple[str, TokenRecord]:
+        """Create a token; returns (secret, record). The secret is not stored anywhere."""
+        principal.require(Scope.ADMIN)
+        restricted = request.job_types is not None or request.hosts is not None
+        if restricted and Scope.SERVICE not in request.scopes:
+            raise InvalidRequest(
+                "job_types and hosts restrict service tokens only",
+                details=[{"field": "scopes", "message": "add the service scope"}],
+            )
+        unknown = sorted(set(request.job_types or []) - set(JOB_TYPES))
+        if unknown:
+            raise InvalidRequest(
+                f"unknown job types: {', '.join(unknown)}",
+                details=[{"field": "job_types", "allowed": sorted(JOB_TYPES)}],
+            )
+        expires_at = (
+            self._clock() + timedelta(seconds=request.expires_in_s)
+            if request.expires_in_s is not None
+            else None
+        )
+        return self._tokens.create(
+            token_id=str(ULID()),
+            name=request.name,
+            scopes=sorted({scope.value for scope in request.scopes}),
+            created_by=principal.label,
+            expires_at=expires_at,
+            job_types=request.job_types,
+            hosts=request.hosts,
+        )
+
+    def list(self, principal: Principal) -> list[TokenRecord]:
+        principal.require(Scope.ADMIN)
+        return sorted(self._tokens.all(), key=lambda record: record.created_at)
+
+    def revoke(self, token_id: str, principal: Principal) -> TokenRecord:
+        principal.require(Scope.ADMIN)
+        record = self._tokens.revoke(token_id)
+        if record is None:
+            raise NotFound(f"token {token_id} not found")
+        return record

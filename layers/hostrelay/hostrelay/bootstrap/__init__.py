@@ -1,0 +1,1 @@
+"""Shell scripts the control plane serves to hosts (enrollment bootstrap)."""

@@ -1,0 +1,57 @@
+"""The audit trail: append-only records of tokens, enrollments, revocations and jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ulid import ULID
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.security_tables import AuditRecord
+
+RETENTION = timedelta(days=400)
+
+
+class AuditRepository:
+    def __init__(self, enabled: bool = True) -> None:
+        self._enabled = enabled
+
+    def append(
+        self, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
+        if not self._enabled:
+            return
+        now = utcnow()
+        AuditRecord(
+            day=now.strftime("%Y-%m-%d"),
+            event_id=str(ULID.from_datetime(now)),
+            at=now,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details,
+            expires_at=now + RETENTION,
+        ).save()
+
+    def read(
+        self, since: datetime, until: datetime, limit: int, action: str | None = None
+    ) -> list[AuditRecord]:
+        """Newest first, day by day back from `until` to `since`."""
+        records: list[AuditRecord] = []
+        day = until
+        while day.date() >= since.date() and len(records) < limit:
+            condition = AuditRecord.action == action if action else None
+            for record in AuditRecord.query(
+                day.strftime("%Y-%m-%d"),
+                AuditRecord.event_id.between(
+                    str(ULID.from_datetime(since)), str(ULID.from_datetime(until + timedelta(seconds=1)))
+                ),
+                filter_condition=condition,
+                scan_index_forward=False,
+            ):
+                records.append(record)
+                if len(records) >= limit:
+                    break
+            day -= timedelta(days=1)
+        return records

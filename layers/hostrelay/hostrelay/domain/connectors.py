@@ -1,0 +1,149 @@
+"""Connectors: where inventory comes from (a directory via a relay, or an AWS account)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+
+# Same alphabet as the relay's connector ids (a ULID fits).
+CONNECTOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+CREDENTIAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+LDAP_URL_PATTERN = r"^ldaps?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$"
+AWS_REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+
+# Keys that would put a secret in DynamoDB: the relay holds passwords, connectors name them.
+SECRET_KEY_MARKERS = ("password", "passwd", "secret", "private_key", "api_key", "bind_pw")
+
+
+class ConnectorKind(StrEnum):
+    LDAP = "ldap"
+    AWS = "aws"
+
+
+class AwsResourceType(StrEnum):
+    EC2_VPC = "ec2.vpc"
+    EC2_SUBNET = "ec2.subnet"
+    EC2_SECURITY_GROUP = "ec2.security_group"
+    EC2_INSTANCE = "ec2.instance"
+    S3_BUCKET = "s3.bucket"
+    RDS_INSTANCE = "rds.instance"
+    LAMBDA_FUNCTION = "lambda.function"
+
+    @property
+    def kind(self) -> str:
+        """The inventory kind of entities of this type, e.g. `aws.ec2.instance`."""
+        return f"aws.{self.value}"
+
+
+SearchFilter = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LdapConnectorSettings(_Settings):
+    """What an `ldap.sync` job needs, minus the password (the relay config holds that)."""
+
+    url: Annotated[str, StringConstraints(pattern=LDAP_URL_PATTERN, max_length=512)]
+    base_dn: Annotated[str, StringConstraints(min_length=3, max_length=2048, pattern=r"=")]
+    credential: Annotated[str, StringConstraints(pattern=CREDENTIAL_NAME_PATTERN)] = Field(
+        description="Name of a credential in the relay's config, never a password"
+    )
+    start_tls: bool = False
+    verify_tls: bool = True
+    user_filter: SearchFilter | None = None
+    group_filter: SearchFilter | None = None
+    ou_filter: SearchFilter | None = None
+    page_size: int = Field(default=500, ge=1, le=5000)
+    flavor: Literal["ad", "openldap", "auto"] = "auto"
+    mode: Literal["auto", "full", "incremental"] = "auto"
+    full_scan_every: int = Field(default=10, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _start_tls_needs_plain_ldap(self) -> LdapConnectorSettings:
+        if self.start_tls and self.url.startswith("ldaps:"):
+            raise ValueError("start_tls applies to ldap:// URLs; ldaps:// is already TLS")
+        return self
+
+
+class AwsConnectorSettings(_Settings):
+    """Which regions of which account to discover, and how to get there."""
+
+    regions: list[Annotated[str, StringConstraints(pattern=AWS_REGION_PATTERN)]] = Field(
+        min_length=1, max_length=32
+    )
+    assume_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)] | None = None
+    resource_types: list[AwsResourceType] | None = Field(
+        default=None, min_length=1, description="Only these types; all of them when unset"
+    )
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> AwsConnectorSettings:
+        if len(set(self.regions)) != len(self.regions):
+            raise ValueError("regions must not repeat")
+        return self
+
+    def types(self) -> list[AwsResourceType]:
+        return list(self.resource_types or AwsResourceType)
+
+
+class Connector(BaseModel):
+    """A connector as users see it (GET /v1/connectors/{id})."""
+
+    id: str
+    name: str
+    kind: ConnectorKind
+    target: str = Field(description="Host that runs the sync, or `cloud`")
+    settings: dict[str, Any]
+    schedule: str | None = None
+    enabled: bool = True
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_job_id: str | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    @property
+    def scheduled(self) -> bool:
+        return self.enabled and self.schedule is not None
+
+
+class ConnectorRun(BaseModel):
+    """One job of a connector, summarised for its run history."""
+
+    job_id: str
+    state: JobState
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int]
+    error: JobErrorInfo | None
+
+    @classmethod
+    def from_job(cls, job: Job) -> ConnectorRun:
+        result = job.result or {}
+        counts = {
+            key: value
+            for key, value in result.items()
+            if isinstance(value, int) and not isinstance(value, bool)
+        }
+        return cls(
+            job_id=job.id,
+            state=job.state,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            counts=counts,
+            error=job.error,
+        )

@@ -1,0 +1,314 @@
+"""Connectors: validate and store them, start their runs (now or on schedule), list the runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ulid import ULID
+
+from hostrelay.clock import isoformat, utcnow
+from hostrelay.dal.connectors_repo import ConnectorRepository
+from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.domain.connectors import (
+    SECRET_KEY_MARKERS,
+    AwsConnectorSettings,
+    Connector,
+    ConnectorKind,
+    ConnectorRun,
+    LdapConnectorSettings,
+)
+from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, StaleWrite
+from hostrelay.domain.jobs import Job
+from hostrelay.domain.principal import Principal, Scope
+from hostrelay.job_types import CLOUD_HOST
+from hostrelay.logic.jobs import JobService, NewJob
+from hostrelay.logic.scheduling import parse_schedule
+from hostrelay.observability import logger
+
+SCHEDULER = Principal(token_id="scheduler", name="schedule", scopes=[Scope.OPERATOR])  # noqa: S106
+_SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {
+    ConnectorKind.LDAP: LdapConnectorSettings,
+    ConnectorKind.AWS: AwsConnectorSettings,
+}
+_JOB_TYPES = {ConnectorKind.LDAP: "ldap.sync", ConnectorKind.AWS: "discovery.aws"}
+
+
+@dataclass(frozen=True)
+class ConnectorDraft:
+    """What a client sends to create or replace a connector."""
+
+    name: str
+    kind: ConnectorKind
+    target: str
+    settings: dict[str, Any]
+    schedule: str | None = None
+    enabled: bool = True
+
+
+def _secret_paths(value: Any, path: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            here = f"{path}.{key}"
+            if any(marker in str(key).lower() for marker in SECRET_KEY_MARKERS):
+                found.append(here)
+            found += _secret_paths(inner, here)
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _secret_paths(inner, f"{path}[{index}]")
+    return found
+
+
+def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str, Any]:
+    """Clean settings of `kind`; secrets are refused outright, whatever they are called."""
+    secrets = _secret_paths(settings, "settings")
+    if secrets:
+        raise InvalidRequest(
+            "connector settings must not contain secrets: store the password in the relay's "
+            "config and name it in settings.credential",
+            details=[{"field": path, "message": "secrets are not accepted"} for path in secrets],
+        )
+    try:
+        model = _SETTINGS_MODELS[kind].model_validate(settings)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            f"invalid settings for a {kind.value} connector",
+            details=[
+                {
+                    "field": ".".join(str(p) for p in ("settings", *err["loc"])),
+                    "message": err["msg"],
+                }
+                for err in exc.errors()
+            ],
+        ) from None
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def run_request(connector: Connector) -> NewJob:
+    """The job one run of `connector` is: its settings become the job's params."""
+    if connector.kind is ConnectorKind.LDAP:
+        params = {**connector.settings, "connector": connector.id}
+    else:
+        aws = AwsConnectorSettings.model_validate(connector.settings)
+        params = {"connector": connector.id, "regions": aws.regions}
+        if aws.assume_role_arn:
+            params["assume_role_arn"] = aws.assume_role_arn
+    return NewJob(
+        type=_JOB_TYPES[connector.kind],
+        host=connector.target,
+        params=params,
+        connector_id=connector.id,
+    )
+
+
+class ConnectorService:
+    def __init__(
+        self,
+        connectors: ConnectorRepository,
+        hosts: HostRepository,
+        jobs: JobService,
+        job_records: JobRepository,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._connectors = connectors
+        self._hosts = hosts
+        self._jobs = jobs
+        self._job_records = job_records
+        self._clock = clock
+
+    def _validated(self, draft: ConnectorDraft) -> tuple[dict[str, Any], datetime | None]:
+        """(clean settings, first run) of a draft; raises InvalidRequest naming the field."""
+        now = self._clock()
+        if draft.kind is ConnectorKind.AWS and draft.target != CLOUD_HOST:
+            raise InvalidRequest(
+                f"aws connectors run in the cloud: target must be {CLOUD_HOST!r}",
+                details=[{"field": "target", "message": f"must be {CLOUD_HOST!r}"}],
+            )
+        if draft.kind is ConnectorKind.LDAP:
+            host = self._hosts.find(draft.target) if draft.target != CLOUD_HOST else None
+            if host is None or host.state == HostState.REVOKED:
+                raise InvalidRequest(
+                    f"target {draft.target!r} is not an enrolled host",
+                    details=[{"field": "target", "message": "must name an enrolled host"}],
+                )
+        settings = validate_settings(draft.kind, draft.settings)
+        next_run = None
+        if draft.schedule is not None:
+            next_run = parse_schedule(draft.schedule, now=now).next_after(now)
+        return settings, next_run
+
+    def create(self, draft: ConnectorDraft, principal: Principal) -> Connector:
+        settings, next_run = self._validated(draft)
+        now = self._clock()
+        connector = Connector(
+            id=str(ULID()),
+            name=draft.name,
+            kind=draft.kind,
+            target=draft.target,
+            settings=settings,
+            schedule=draft.schedule.strip() if draft.schedule else None,
+            enabled=draft.enabled,
+            next_run_at=next_run,
+            created_by=principal.label,
+            created_at=now,
+            updated_at=now,
+        )
+        created = self._connectors.create(connector)
+        logger.info("connector created", extra={"connector": created.id, "kind": draft.kind})
+        return created
+
+    def get(self, connector_id: str) -> Connector:
+        return self._connectors.get(connector_id)
+
+    def all(self) -> list[Connector]:
+        return sorted(self._connectors.all(), key=lambda c: (c.name.lower(), c.id))
+
+    def replace(self, connector_id: str, draft: ConnectorDraft) -> Connector:
+        """PUT: the draft replaces the connector; an unchanged schedule keeps its next run."""
+        settings, next_run = self._validated(draft)
+        schedule = draft.schedule.strip() if draft.schedule else None
+        for _ in range(5):
+            current = self._connectors.get(connector_id)
+            if current.kind is not draft.kind:
+                raise InvalidRequest(
+                    "a connector's kind cannot change; create a new connector",
+                    details=[{"field": "kind", "message": f"is {current.kind.value}"}],
+                )
+            keep_next = current.schedule == schedule and current.next_run_at is not None
+            updated = current.model_copy(
+                update={
+                    "name": draft.name,
+                    "target": draft.target,
+                    "settings": settings,
+                    "schedule": schedule,
+                    "enabled": draft.enabled,
+                    "next_run_at": current.next_run_at if keep_next else next_run,
+                    "updated_at": self._clock(),
+                }
+            )
+            try:
+                return self._connectors.replace(updated)
+            except StaleWrite:
+                continue
+        raise Conflict(f"connector {connector_id} keeps changing; try again")
+
+    def delete(self, connector_id: str) -> None:
+        """The connector goes; its inventory and past runs stay readable."""
+        self._connectors.delete(connector_id)
+        logger.info("connector deleted", extra={"connector": connector_id})
+
+    def run_now(self, connector_id: str, principal: Principal) -> Job:
+        """Queue a run at once, unless one is still queued or running (409)."""
+        connector = self._connectors.get(connector_id)
+        latest = self._latest_run(connector.id)
+        if latest is not None and not latest.state.terminal:
+            raise Conflict(
+                f"connector {connector.id} already has a run in progress ({latest.id})",
+                details=[{"job_id": latest.id, "state": latest.state.value}],
+            )
+        job, _ = self._jobs.create(run_request(connector), principal)
+        self._connectors.record_run(connector.id, job.id)
+        return job
+
+    def runs(
+        self, connector_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[ConnectorRun], dict[str, Any] | None]:
+        self._connectors.get(connector_id)
+        jobs, next_key = self._job_records.list_for_connector(
+            connector_id, limit=limit, start_key=start_key
+        )
+        return [ConnectorRun.from_job(job) for job in jobs], next_key
+
+    def _latest_run(self, connector_id: str) -> Job | None:
+        jobs, _ = self._job_records.list_for_connector(connector_id, limit=1)
+        return jobs[0] if jobs else None
+
+
+@dataclass
+class TickReport:
+    started: list[str] = field(default_factory=list)
+    skipped_busy: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    lost_race: int = 0
+
+
+class ConnectorScheduler:
+    """One scheduler tick: start every due connector's run, exactly once per period.
+
+    Concurrent ticks may both see a connector due. Each creates the run with the same
+    idempotency key (connector + due time), so both get the same job, and only one of them
+    wins the conditional write that moves next_run_at on.
+    """
+
+    def __init__(
+        self,
+        connectors: ConnectorRepository,
+        jobs: JobService,
+        job_records: JobRepository,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._connectors = connectors
+        self._jobs = jobs
+        self._job_records = job_records
+        self._clock = clock
+
+    def tick(self) -> TickReport:
+        now = self._clock()
+        report = TickReport()
+        for connector in self._connectors.due(now):
+            self._start(connector, now, report)
+        logger.info(
+            "scheduler tick finished",
+            extra={
+                "started": len(report.started),
+                "skipped_busy": len(report.skipped_busy),
+                "failed": len(report.failed),
+                "lost_race": report.lost_race,
+            },
+        )
+        return report
+
+    def _start(self, connector: Connector, now: datetime, report: TickReport) -> None:
+        due = connector.next_run_at
+        if due is None or connector.schedule is None:
+            return
+        following = parse_schedule(connector.schedule).following(due, now)
+        if following is None:  # a cron whose last firing has passed: park it far away
+            following = datetime(9999, 1, 1, tzinfo=UTC)
+        job_id: str | None = None
+        if self._busy(connector.id, due):
+            outcome = report.skipped_busy
+        else:
+            key = f"schedule:{connector.id}:{isoformat(due)}"
+            try:
+                job, _ = self._jobs.create(
+                    replace(run_request(connector), idempotency_key=key), SCHEDULER
+                )
+                job_id, outcome = job.id, report.started
+            except DomainError as exc:
+                outcome = report.failed
+                logger.warning(
+                    "scheduled run not started",
+                    extra={"connector": connector.id, "code": exc.code, "reason": exc.message},
+                )
+        if not self._connectors.claim_run(connector.id, due, following, job_id):
+            report.lost_race += 1
+            return
+        outcome.append(connector.id)
+
+    def _busy(self, connector_id: str, due: datetime) -> bool:
+        """A run is still going: a manual one, or the scheduler's of an earlier period.
+
+        The scheduler's own run of this period (a concurrent tick made it) is not "busy":
+        creating it again with the same idempotency key returns that same job.
+        """
+        latest, _ = self._job_records.list_for_connector(connector_id, limit=1)
+        if not latest or latest[0].state.terminal:
+            return False
+        job = latest[0]
+        return job.created_by != SCHEDULER.label or job.created_at < due

@@ -1,0 +1,418 @@
+"""`discovery.aws` cloud jobs: snapshot an AWS account's resources into the inventory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.aws_discovery import AwsAccount, RawResource
+from hostrelay.dal.connectors_repo import ConnectorRepository
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.domain.connectors import AwsConnectorSettings, AwsResourceType, ConnectorKind
+from hostrelay.domain.errors import NotFound, StaleWrite
+from hostrelay.domain.inventory import EntityUpsert, SourceReadError
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.job_types import DiscoveryAwsParams
+from hostrelay.logic.inventory import InventoryService
+from hostrelay.observability import logger
+
+DISCOVERY_JOB_TYPE = "discovery.aws"
+CloudJobOutcome = Literal[
+    "succeeded", "failed", "canceled", "stale", "missing", "ignored", "cancel_noted"
+]
+
+
+class CloudJobRequest(BaseModel):
+    """Body of a cloud-jobs queue message (the same shape as a dispatch-queue message)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    attempt: int
+    action: Literal["publish", "cancel"] = "publish"
+
+
+# ---------------------------------------------------------------- AWS resources → entities
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _tags(raw: RawResource) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in raw.get("Tags") or [] if "Key" in tag}
+
+
+def _entity(
+    resource_type: AwsResourceType,
+    entity_id: str,
+    name: str,
+    attributes: dict[str, Any],
+    relations: dict[str, list[str]],
+) -> EntityUpsert:
+    return EntityUpsert(
+        id=entity_id,
+        kind=resource_type.kind,
+        name=name,
+        attributes={k: _jsonable(v) for k, v in attributes.items() if v not in (None, "", {})},
+        relations={k: sorted(set(v)) for k, v in relations.items() if v},
+    )
+
+
+def vpc_entity(raw: RawResource, region: str) -> EntityUpsert:
+    tags = _tags(raw)
+    return _entity(
+        AwsResourceType.EC2_VPC,
+        raw["VpcId"],
+        tags.get("Name") or raw["VpcId"],
+        {
+            "region": region,
+            "account": raw.get("OwnerId"),
+            "cidr_block": raw.get("CidrBlock"),
+            "state": raw.get("State"),
+            "is_default": raw.get("IsDefault"),
+            "tags": tags,
+        },
+        {},
+    )
+
+
+def subnet_entity(raw: RawResource, region: str) -> EntityUpsert:
+    tags = _tags(raw)
+    return _entity(
+        AwsResourceType.EC2_SUBNET,
+        raw["SubnetId"],
+        tags.get("Name") or raw["SubnetId"],
+        {
+            "region": region,
+            "account": raw.get("OwnerId"),
+            "availability_zone": raw.get("AvailabilityZone"),
+            "cidr_block": raw.get("CidrBlock"),
+            "state": raw.get("State"),
+            "available_ips": raw.get("AvailableIpAddressCount"),
+            "tags": tags,
+        },
+        {"vpc": [raw["VpcId"]] if raw.get("VpcId") else []},
+    )
+
+
+def security_group_entity(raw: RawResource, region: str) -> EntityUpsert:
+    return _entity(
+        AwsResourceType.EC2_SECURITY_GROUP,
+        raw["GroupId"],
+        raw.get("GroupName") or raw["GroupId"],
+        {
+            "region": region,
+            "account": raw.get("OwnerId"),
+            "description": raw.get("Description"),
+            "inbound_rules": len(raw.get("IpPermissions") or []),
+            "outbound_rules": len(raw.get("IpPermissionsEgress") or []),
+            "tags": _tags(raw),
+        },
+        {"vpc": [raw["VpcId"]] if raw.get("VpcId") else []},
+    )
+
+
+def instance_entity(raw: RawResource, region: str) -> EntityUpsert:
+    tags = _tags(raw)
+    return _entity(
+        AwsResourceType.EC2_INSTANCE,
+        raw["InstanceId"],
+        tags.get("Name") or raw["InstanceId"],
+        {
+            "region": region,
+            "instance_type": raw.get("InstanceType"),
+            "state": (raw.get("State") or {}).get("Name"),
+            "image_id": raw.get("ImageId"),
+            "private_ip": raw.get("PrivateIpAddress"),
+            "public_ip": raw.get("PublicIpAddress"),
+            "availability_zone": (raw.get("Placement") or {}).get("AvailabilityZone"),
+            "launch_time": raw.get("LaunchTime"),
+            "tags": tags,
+        },
+        {
+            "subnet": [raw["SubnetId"]] if raw.get("SubnetId") else [],
+            "vpc": [raw["VpcId"]] if raw.get("VpcId") else [],
+            "security_groups": [g["GroupId"] for g in raw.get("SecurityGroups") or []],
+        },
+    )
+
+
+def bucket_entity(raw: RawResource, region: str) -> EntityUpsert:
+    return _entity(
+        AwsResourceType.S3_BUCKET,
+        f"arn:aws:s3:::{raw['Name']}",
+        raw["Name"],
+        {"region": region, "created_at": raw.get("CreationDate")},
+        {},
+    )
+
+
+def db_instance_entity(raw: RawResource, region: str) -> EntityUpsert:
+    subnet_group = raw.get("DBSubnetGroup") or {}
+    endpoint = raw.get("Endpoint") or {}
+    return _entity(
+        AwsResourceType.RDS_INSTANCE,
+        raw["DBInstanceArn"],
+        raw["DBInstanceIdentifier"],
+        {
+            "region": region,
+            "engine": raw.get("Engine"),
+            "engine_version": raw.get("EngineVersion"),
+            "instance_class": raw.get("DBInstanceClass"),
+            "status": raw.get("DBInstanceStatus"),
+            "endpoint": endpoint.get("Address"),
+            "port": endpoint.get("Port"),
+            "multi_az": raw.get("MultiAZ"),
+            "storage_gb": raw.get("AllocatedStorage"),
+        },
+        {
+            "vpc": [subnet_group["VpcId"]] if subnet_group.get("VpcId") else [],
+            "subnets": [
+                s["SubnetIdentifier"]
+                for s in subnet_group.get("Subnets") or []
+                if s.get("SubnetIdentifier")
+            ],
+            "security_groups": [
+                g["VpcSecurityGroupId"] for g in raw.get("VpcSecurityGroups") or []
+            ],
+        },
+    )
+
+
+def function_entity(raw: RawResource, region: str) -> EntityUpsert:
+    vpc = raw.get("VpcConfig") or {}
+    return _entity(
+        AwsResourceType.LAMBDA_FUNCTION,
+        raw["FunctionArn"],
+        raw["FunctionName"],
+        {
+            "region": region,
+            "runtime": raw.get("Runtime"),
+            "handler": raw.get("Handler"),
+            "memory_mb": raw.get("MemorySize"),
+            "timeout_s": raw.get("Timeout"),
+            "package_type": raw.get("PackageType"),
+            "last_modified": raw.get("LastModified"),
+        },
+        {
+            "vpc": [vpc["VpcId"]] if vpc.get("VpcId") else [],
+            "subnets": list(vpc.get("SubnetIds") or []),
+            "security_groups": list(vpc.get("SecurityGroupIds") or []),
+        },
+    )
+
+
+def _regional(
+    account: AwsAccount, resource_type: AwsResourceType, region: str
+) -> list[EntityUpsert]:
+    if resource_type is AwsResourceType.EC2_VPC:
+        return [vpc_entity(raw, region) for raw in account.vpcs(region)]
+    if resource_type is AwsResourceType.EC2_SUBNET:
+        return [subnet_entity(raw, region) for raw in account.subnets(region)]
+    if resource_type is AwsResourceType.EC2_SECURITY_GROUP:
+        return [security_group_entity(raw, region) for raw in account.security_groups(region)]
+    if resource_type is AwsResourceType.EC2_INSTANCE:
+        return [
+            instance_entity(raw, region)
+            for raw in account.instances(region)
+            # Terminated instances linger in describe calls for a while; they are gone.
+            if (raw.get("State") or {}).get("Name") != "terminated"
+        ]
+    if resource_type is AwsResourceType.RDS_INSTANCE:
+        return [db_instance_entity(raw, region) for raw in account.db_instances(region)]
+    if resource_type is AwsResourceType.LAMBDA_FUNCTION:
+        return [function_entity(raw, region) for raw in account.functions(region)]
+    raise ValueError(f"{resource_type} is not regional")
+
+
+@dataclass
+class Snapshot:
+    entities: list[EntityUpsert] = field(default_factory=list)
+    complete_kinds: set[str] = field(default_factory=set)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    scopes_read: int = 0
+    canceled: bool = False
+
+
+def take_snapshot(
+    account: AwsAccount,
+    regions: list[str],
+    types: list[AwsResourceType],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Snapshot:
+    """Read every (type, region); a failing one is recorded, and its kind not complete."""
+    snapshot = Snapshot()
+    for resource_type in types:
+        complete = True
+        if resource_type is AwsResourceType.S3_BUCKET:
+            scopes = [regions[0]]  # one global listing, filtered by the configured regions
+        else:
+            scopes = regions
+        for region in scopes:
+            if should_stop():
+                snapshot.canceled = True
+                return snapshot
+            try:
+                if resource_type is AwsResourceType.S3_BUCKET:
+                    found = [
+                        bucket_entity(raw, located)
+                        for raw, located in account.buckets(region)
+                        if located in regions
+                    ]
+                else:
+                    found = _regional(account, resource_type, region)
+            except SourceReadError as exc:
+                complete = False
+                snapshot.errors.append(
+                    {"resource_type": resource_type.value, "region": region, "error": exc.message}
+                )
+                continue
+            snapshot.scopes_read += 1
+            snapshot.entities.extend(found)
+        if complete:
+            snapshot.complete_kinds.add(resource_type.kind)
+    return snapshot
+
+
+# ---------------------------------------------------------------- the cloud job
+
+
+class AwsDiscovery:
+    """Runs discovery.aws jobs taken from the cloud-jobs queue; idempotent per message."""
+
+    def __init__(
+        self,
+        jobs: JobRepository,
+        connectors: ConnectorRepository,
+        inventory: InventoryService,
+        connect: Callable[[str | None], AwsAccount],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._jobs = jobs
+        self._connectors = connectors
+        self._inventory = inventory
+        self._connect = connect
+        self._clock = clock
+
+    def handle(self, request: CloudJobRequest) -> CloudJobOutcome:
+        try:
+            job = self._jobs.get(request.job_id)
+        except NotFound:
+            logger.warning("cloud job not found", extra={"job_id": request.job_id})
+            return "missing"
+        if job.type != DISCOVERY_JOB_TYPE:
+            return "ignored"
+        if job.attempt != request.attempt or job.state.terminal:
+            return "stale"
+        if request.action == "cancel":
+            return self._cancel(job)
+        if job.state in (JobState.QUEUED, JobState.DISPATCHED):
+            try:
+                job = self._jobs.transition(job, JobState.IN_PROGRESS, started_at=self._clock())
+            except StaleWrite:
+                return "stale"
+        return self._run(job)
+
+    def _cancel(self, job: Job) -> CloudJobOutcome:
+        """A running discovery checks for cancel requests itself; a stuck one ends here."""
+        if job.cancel_requested_at is None:
+            return "cancel_noted"
+        return self._finish(job, JobState.CANCELED, None, _error("canceled", "canceled on request"))
+
+    def _run(self, job: Job) -> CloudJobOutcome:
+        started = self._clock()
+        try:
+            params = DiscoveryAwsParams.model_validate(job.params)
+        except ValidationError:
+            return self._finish(job, JobState.FAILED, None, _error("invalid_params", "bad params"))
+        connector = self._connectors.find(params.connector)
+        if connector is None or connector.kind is not ConnectorKind.AWS:
+            return self._finish(
+                job,
+                JobState.FAILED,
+                None,
+                _error("connector_missing", f"no aws connector {params.connector}"),
+            )
+        settings = AwsConnectorSettings.model_validate(connector.settings)
+        regions = params.regions or settings.regions
+        try:
+            account = self._connect(params.assume_role_arn)
+        except SourceReadError as exc:
+            return self._finish(job, JobState.FAILED, None, _error(exc.code, exc.message))
+        snapshot = take_snapshot(
+            account, regions, settings.types(), should_stop=lambda: self._cancel_requested(job)
+        )
+        if snapshot.canceled:
+            return self._finish(
+                job, JobState.CANCELED, None, _error("canceled", "canceled on request")
+            )
+        report = self._inventory.replace_all(
+            connector.id, snapshot.entities, started, complete_kinds=snapshot.complete_kinds
+        )
+        result: dict[str, Any] = {
+            "connector": connector.id,
+            **report.counts(),
+            "total": len(snapshot.entities),
+            "by_kind": dict(sorted(Counter(e.kind for e in snapshot.entities).items())),
+            "regions": regions,
+            "errors": snapshot.errors,
+            "duration_s": round((self._clock() - started).total_seconds(), 3),
+        }
+        logger.info(
+            "aws discovery finished",
+            extra={"job_id": job.id, "connector": connector.id, **report.counts()},
+        )
+        if snapshot.scopes_read == 0 and snapshot.errors:
+            first = snapshot.errors[0]["error"]
+            return self._finish(
+                job, JobState.FAILED, result, _error("discovery_failed", f"nothing read: {first}")
+            )
+        return self._finish(job, JobState.SUCCEEDED, result, None)
+
+    def _cancel_requested(self, job: Job) -> bool:
+        try:
+            return self._jobs.get(job.id).cancel_requested_at is not None
+        except NotFound:
+            return True
+
+    def _finish(
+        self,
+        job: Job,
+        state: JobState,
+        result: dict[str, Any] | None,
+        error: JobErrorInfo | None,
+    ) -> CloudJobOutcome:
+        for _ in range(3):
+            try:
+                self._jobs.transition(
+                    job,
+                    state,
+                    started_at=job.started_at or self._clock(),
+                    finished_at=self._clock(),
+                    result=result,
+                    error=error,
+                )
+            except StaleWrite:
+                job = self._jobs.get(job.id)
+                if job.state.terminal:
+                    return "stale"
+                continue
+            return "succeeded" if state is JobState.SUCCEEDED else _outcome_of(state)
+        return "stale"
+
+
+def _outcome_of(state: JobState) -> CloudJobOutcome:
+    return "canceled" if state is JobState.CANCELED else "failed"
+
+
+def _error(code: str, message: str) -> JobErrorInfo:
+    return JobErrorInfo(code=code, message=message[:4096])

@@ -1,0 +1,235 @@
+"""Enrollment: a one-shot token becomes a host certificate, signed from a CSR the host made."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from string import Template
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from ulid import ULID
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.audit_repo import AuditRepository
+from hostrelay.dal.certificates import IotCertificateAuthority
+from hostrelay.dal.enrollments_repo import EnrollmentRepository
+from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.signing_keys import SigningKeyStore
+from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from hostrelay.domain.principal import Principal, Scope
+
+HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_CSR_BYTES = 16 * 1024
+
+
+def check_host_name(host: str) -> str:
+    if not HOST_LABEL.fullmatch(host):
+        raise InvalidRequest(
+            "host must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
+            details=[{"field": "host"}],
+        )
+    return host
+
+
+@dataclass(frozen=True)
+class EnrollmentOffer:
+    enrollment_id: str
+    host: str
+    token: str
+    command: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EnrollmentBundle:
+    """Everything a relay needs to connect, returned once for a valid CSR."""
+
+    host: str
+    certificate_pem: str
+    certificate_expires_at: datetime
+    ca_pem: str
+    broker_host: str
+    broker_port: int
+    envelope_public_key_pem: str
+    control_plane_url: str
+
+
+@dataclass(frozen=True)
+class EnrollmentConfig:
+    ttl: timedelta
+    public_url: str
+    relay_package: str
+    broker_ca_pem: str
+    broker_host: str = ""
+    broker_port: int = 8883
+
+
+class EnrollmentService:
+    def __init__(
+        self,
+        enrollments: EnrollmentRepository,
+        hosts: HostRepository,
+        authority: IotCertificateAuthority,
+        keys: SigningKeyStore,
+        audit: AuditRepository,
+        config: EnrollmentConfig,
+    ) -> None:
+        self._enrollments = enrollments
+        self._hosts = hosts
+        self._authority = authority
+        self._keys = keys
+        self._audit = audit
+        self._config = config
+
+    def offer(
+        self,
+        host: str,
+        principal: Principal,
+        *,
+        roles: list[str] | None = None,
+        replace: bool = False,
+        base_url: str = "",
+    ) -> EnrollmentOffer:
+        """Create a one-shot token and the single command an admin pastes on the host."""
+        principal.require(Scope.ADMIN)
+        check_host_name(host)
+        existing = self._hosts.find(host)
+        if existing is not None and existing.cert_id and not replace:
+            raise Conflict(f"host {host} is already enrolled; pass replace=true to re-enroll it")
+        now = utcnow()
+        token, record = self._enrollments.create(
+            enrollment_id=str(ULID()),
+            host=host,
+            roles=roles or [],
+            replace=replace,
+            created_by=principal.label,
+            now=now,
+            ttl=self._config.ttl,
+        )
+        url = (self._config.public_url or base_url).rstrip("/")
+        command = f"curl -fsSL {shlex.quote(f'{url}/v1/enroll/{token}.sh')} | sudo bash"
+        self._audit.append(
+            principal.label, "enrollment.create", f"host:{host}",
+            {"enrollment_id": record.enrollment_id, "replace": replace},
+        )  # fmt: skip
+        return EnrollmentOffer(
+            enrollment_id=record.enrollment_id,
+            host=host,
+            token=token,
+            command=command,
+            expires_at=record.valid_until,
+        )
+
+    def bootstrap_script(self, token: str, base_url: str = "") -> str:
+        """The shell script behind the pasted command, or one that refuses and changes nothing."""
+        record = self._enrollments.find(token)
+        now = utcnow()
+        if record is None or record.valid_until <= now:
+            return _refusal("this enrollment link is unknown or has expired; ask an admin for a new one")
+        if record.consumed_at is not None:
+            return _refusal("this enrollment link was already used; ask an admin for a new one")
+        template = Template(resources.files("hostrelay.bootstrap").joinpath("enroll.sh").read_text())
+        url = (self._config.public_url or base_url).rstrip("/")
+        return template.substitute(
+            host=shlex.quote(record.host),
+            url=shlex.quote(url),
+            token=shlex.quote(token),
+            relay_package=shlex.quote(self._config.relay_package),
+            valid_until=record.valid_until.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+
+    def complete(self, token: str, host: str, csr_pem: str, base_url: str = "") -> EnrollmentBundle:
+        """Check the token and the CSR, consume the token, and issue the host certificate."""
+        record = self._enrollments.find(token)
+        now = utcnow()
+        if record is None:
+            raise NotFound("unknown enrollment token")
+        if record.consumed_at is not None:
+            raise Conflict("this enrollment token was already used")
+        if record.valid_until <= now:
+            raise Forbidden("this enrollment token has expired")
+        if host != record.host:
+            raise Forbidden(f"this enrollment token is for host {record.host}, not {host}")
+        _check_csr(csr_pem, record.host)
+        if not self._enrollments.consume(record, now):
+            raise Conflict("this enrollment token was already used")
+        previous = self._hosts.find(record.host)
+        self._hosts.register(record.host, roles=list(record.roles))
+        issued = self._authority.issue(record.host, csr_pem)
+        if previous is not None and previous.cert_id and previous.cert_id != issued.certificate_id:
+            self._authority.deactivate(previous.cert_id)
+        self._hosts.set_certificate(
+            record.host, issued.certificate_id, issued.not_after, roles=list(record.roles)
+        )
+        self._audit.append(
+            f"enrollment:{record.enrollment_id}", "host.enroll", f"host:{record.host}",
+            {"certificate_id": issued.certificate_id, "replaced": previous is not None},
+        )  # fmt: skip
+        broker_host, broker_port = self._config.broker_host, self._config.broker_port
+        if not broker_host:
+            endpoint = self._authority.broker_endpoint()
+            broker_host, broker_port = endpoint.host, endpoint.port
+        public_key = self._keys.public_key_pem()
+        if public_key is None:
+            self._keys.load_or_create()
+            public_key = self._keys.public_key_pem() or ""
+        return EnrollmentBundle(
+            host=record.host,
+            certificate_pem=issued.certificate_pem,
+            certificate_expires_at=issued.not_after,
+            ca_pem=self._config.broker_ca_pem,
+            broker_host=broker_host,
+            broker_port=broker_port,
+            envelope_public_key_pem=public_key,
+            control_plane_url=(self._config.public_url or base_url).rstrip("/"),
+        )
+
+    def revoke_host(self, host: str, principal: Principal) -> None:
+        principal.require(Scope.ADMIN)
+        record = self._hosts.get(host)
+        if record.cert_id:
+            self._authority.deactivate(record.cert_id)
+        if record.state != HostState.REVOKED:
+            self._hosts.revoke(host)
+        self._audit.append(principal.label, "host.revoke", f"host:{host}", {"cert_id": record.cert_id})
+
+
+def _check_csr(csr_pem: str, host: str) -> None:
+    if len(csr_pem) > MAX_CSR_BYTES:
+        raise InvalidRequest("csr is too large")
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        raise InvalidRequest("csr is not a PEM certificate signing request") from None
+    if not csr.is_signature_valid:
+        raise InvalidRequest("csr signature does not verify")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1 or names[0].value != host:
+        raise Forbidden(f"csr common name must be exactly the enrolled host name {host!r}")
+    key = csr.public_key()
+    strong = (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size >= 256) or (
+        isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
+    )
+    if not strong:
+        raise InvalidRequest("csr key must be EC P-256 or stronger, or RSA 2048 or stronger")
+
+
+def _refusal(message: str) -> str:
+    template = Template(resources.files("hostrelay.bootstrap").joinpath("refuse.sh").read_text())
+    return template.substitute(message=shlex.quote(message))
+
+
+def amazon_root_ca() -> str:
+    """Amazon Root CA 1, which signs IoT Core's ATS endpoints, from botocore's bundle."""
+    import botocore
+
+    bundle = resources.files(botocore).joinpath("cacert.pem").read_text()
+    marker = '# Label: "Amazon Root CA 1"'
+    start = bundle.index("-----BEGIN CERTIFICATE-----", bundle.index(marker))
+    end = bundle.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+    return bundle[start:end] + "\n"

@@ -1,0 +1,480 @@
+"""Apply inventory batches idempotently, and read the inventory back (lists, relations, counts).
+
+Ordering rule: every batch carries the moment it was observed (`seen`). An upsert never
+overwrites an observation newer than its own and a delete never hides a later upsert, so
+re-delivered and reordered batches converge on the same state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.connectors_repo import ConnectorRepository
+from hostrelay.dal.inventory_repo import InventoryRepository
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.domain.connectors import CONNECTOR_ID_PATTERN, ConnectorKind
+from hostrelay.domain.errors import NotFound, StaleWrite
+from hostrelay.domain.inventory import (
+    KIND_PATTERN,
+    LDAP_KINDS,
+    MAX_ENTITY_ID,
+    MEMBER_OF,
+    MEMBERS,
+    ApplyReport,
+    EntitySummary,
+    EntityUpsert,
+    InventoryChanges,
+    InventoryCount,
+    InventoryEntity,
+    MemberPage,
+    RelatedEntity,
+    StoredItem,
+    Tombstone,
+)
+from hostrelay.logic.relay_events import InventoryEvent
+from hostrelay.observability import logger
+
+EntityId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTITY_ID)]
+Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombstone"]
+# Counter deltas per kind: (active, deleted).
+CountDeltas = dict[str, list[int]]
+MAX_RELATED = 500
+
+
+# ---------------------------------------------------------------- the relay's wire shape
+
+
+class _MembersPage(BaseModel):
+    index: int = Field(ge=0, le=100_000)
+    count: int = Field(ge=1, le=100_000)
+
+
+class RelayEntity(BaseModel):
+    """One upsert of an `inventory` event, as the relay's ldap.sync builds it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: EntityId
+    kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN)]
+    dn: str | None = Field(default=None, max_length=4096)
+    name: str | None = Field(default=None, max_length=1024)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    members: list[str] | None = None
+    member_of: list[str] = Field(default_factory=list)
+    members_page: _MembersPage | None = None
+
+
+class InventoryBatchBody(BaseModel):
+    """The fields an `inventory` event adds to the job event envelope."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    connector: Annotated[str, StringConstraints(pattern=CONNECTOR_ID_PATTERN)]
+    seq: int = Field(default=0, ge=0)
+    upserts: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    deletes: list[EntityId] = Field(default_factory=list, max_length=10_000)
+
+
+def changes_from_relay(
+    body: InventoryBatchBody, allowed_kinds: frozenset[str] = LDAP_KINDS
+) -> tuple[InventoryChanges, int]:
+    """Normalise a relay batch; returns (changes, number of upserts that were unreadable)."""
+    changes = InventoryChanges(deletes=list(body.deletes))
+    rejected = 0
+    for raw in body.upserts:
+        try:
+            entity = RelayEntity.model_validate(raw)
+        except ValidationError:
+            rejected += 1
+            continue
+        if entity.kind not in allowed_kinds:
+            rejected += 1
+            continue
+        page = entity.members_page
+        if page is not None and page.index > 0:
+            changes.pages.append(
+                MemberPage(
+                    id=entity.id,
+                    kind=entity.kind,
+                    index=page.index,
+                    count=page.count,
+                    members=entity.members or [],
+                )
+            )
+            continue
+        relations: dict[str, list[str]] = {MEMBER_OF: entity.member_of}
+        if entity.members is not None:
+            relations[MEMBERS] = entity.members
+        changes.upserts.append(
+            EntityUpsert(
+                id=entity.id,
+                kind=entity.kind,
+                name=entity.name or entity.dn or entity.id,
+                dn=entity.dn,
+                attributes=entity.attributes,
+                relations=relations,
+                member_pages=page.count if page is not None and page.count > 1 else None,
+            )
+        )
+    return changes, rejected
+
+
+# ---------------------------------------------------------------- deciding one change
+
+
+def _entity(
+    connector: str, upsert: EntityUpsert, first_seen: datetime, seen: datetime
+) -> InventoryEntity:
+    return InventoryEntity(
+        id=upsert.id,
+        connector=connector,
+        kind=upsert.kind,
+        name=upsert.name,
+        dn=upsert.dn,
+        attributes=upsert.attributes,
+        relations=upsert.relations,
+        member_pages=upsert.member_pages,
+        first_seen=first_seen,
+        last_seen=seen,
+    )
+
+
+def decide_upsert(
+    old: StoredItem | None, connector: str, upsert: EntityUpsert, seen: datetime
+) -> tuple[InventoryEntity | None, Outcome]:
+    """The entity to store for `upsert` (None: nothing to write) and what that means."""
+    if old is None:
+        return _entity(connector, upsert, seen, seen), "created"
+    if isinstance(old, Tombstone):
+        if old.deleted_at >= seen:
+            return None, "stale"
+        return _entity(connector, upsert, seen, seen), "created"
+    if old.last_seen > seen or (old.deleted_at is not None and old.deleted_at >= seen):
+        return None, "stale"
+    new = _entity(connector, upsert, min(old.first_seen, seen), seen)
+    if old.deleted_at is not None:
+        return new, "created"
+    if old.same_content(upsert):
+        # An exact replay changes nothing; a new observation only moves last_seen.
+        return (None if old.last_seen == seen else new), "unchanged"
+    return new, "updated"
+
+
+def decide_delete(
+    old: StoredItem | None, connector: str, entity_id: str, seen: datetime
+) -> tuple[StoredItem | None, Outcome]:
+    if old is None:
+        return Tombstone(id=entity_id, connector=connector, deleted_at=seen), "tombstone"
+    if isinstance(old, Tombstone) or old.deleted_at is not None:
+        return None, "unchanged"
+    if old.last_seen > seen:
+        return None, "stale"
+    return old.model_copy(update={"deleted_at": seen}), "deleted"
+
+
+def _count(
+    deltas: CountDeltas, outcome: Outcome, old: StoredItem | None, new_kind: str | None
+) -> None:
+    old_entity = old if isinstance(old, InventoryEntity) else None
+    if outcome == "deleted" and old_entity is not None:
+        deltas[old_entity.kind][0] -= 1
+        deltas[old_entity.kind][1] += 1
+    elif outcome in ("created", "updated") and new_kind is not None:
+        if old_entity is not None and old_entity.deleted_at is None:
+            deltas[old_entity.kind][0] -= 1
+        elif old_entity is not None:
+            deltas[old_entity.kind][1] -= 1
+        deltas[new_kind][0] += 1
+
+
+def _tally(report: ApplyReport, outcome: Outcome) -> None:
+    if outcome == "created":
+        report.created += 1
+    elif outcome == "updated":
+        report.updated += 1
+    elif outcome == "deleted":
+        report.deleted += 1
+    elif outcome == "stale":
+        report.stale += 1
+    elif outcome == "unchanged":
+        report.unchanged += 1
+
+
+# ---------------------------------------------------------------- applying batches
+
+
+class InventoryService:
+    """Applies changes: `batched` reads with BatchGetItem and writes with BatchWriteItem
+    (25 items a call); otherwise one conditional UpdateItem per entity."""
+
+    def __init__(self, repo: InventoryRepository, *, batched: bool = True) -> None:
+        self._repo = repo
+        self._batched = batched
+
+    def apply(self, connector: str, changes: InventoryChanges, seen: datetime) -> ApplyReport:
+        deletes = list(dict.fromkeys(changes.deletes))
+        deleted = set(deletes)
+        # The last upsert of an id in a batch wins; a delete in the same batch wins over it.
+        upserts = list({u.id: u for u in changes.upserts if u.id not in deleted}.values())
+        if self._batched:
+            return self._apply_batched(connector, upserts, changes.pages, deletes, seen)
+        return self._apply_one_by_one(connector, upserts, changes.pages, deletes, seen)
+
+    def _apply_batched(
+        self,
+        connector: str,
+        upserts: list[EntityUpsert],
+        pages: list[MemberPage],
+        deletes: list[str],
+        seen: datetime,
+    ) -> ApplyReport:
+        report = ApplyReport()
+        deltas: CountDeltas = defaultdict(lambda: [0, 0])
+        stored = self._repo.read(connector, [u.id for u in upserts] + deletes)
+        entities: list[InventoryEntity] = []
+        tombstones: list[Tombstone] = []
+        for upsert in upserts:
+            old = stored.get(upsert.id)
+            new, outcome = decide_upsert(old, connector, upsert, seen)
+            _tally(report, outcome)
+            _count(deltas, outcome, old, upsert.kind)
+            if new is not None:
+                entities.append(new)
+        for entity_id in deletes:
+            old = stored.get(entity_id)
+            item, outcome = decide_delete(old, connector, entity_id, seen)
+            _tally(report, outcome)
+            _count(deltas, outcome, old, None)
+            if isinstance(item, InventoryEntity):
+                entities.append(item)
+            elif isinstance(item, Tombstone):
+                tombstones.append(item)
+        page_items = [(p.id, connector, p.index, p.members, seen) for p in pages]
+        report.writes = self._repo.write(entities, tombstones, page_items)
+        self._repo.add_counts(connector, {k: (v[0], v[1]) for k, v in deltas.items()})
+        return report
+
+    def _apply_one_by_one(
+        self,
+        connector: str,
+        upserts: list[EntityUpsert],
+        pages: list[MemberPage],
+        deletes: list[str],
+        seen: datetime,
+    ) -> ApplyReport:
+        report = ApplyReport()
+        deltas: CountDeltas = defaultdict(lambda: [0, 0])
+        for upsert in upserts:
+            new = _entity(connector, upsert, seen, seen)
+            try:
+                old = self._repo.upsert_one(new)
+            except StaleWrite:
+                _tally(report, "stale")
+                continue
+            report.writes += 1
+            outcome: Outcome
+            if not isinstance(old, InventoryEntity) or old.deleted_at is not None:
+                outcome = "created"
+            elif old.same_content(upsert):
+                outcome = "unchanged"
+            else:
+                outcome = "updated"
+            _tally(report, outcome)
+            _count(deltas, outcome, old, upsert.kind)
+        for entity_id in deletes:
+            try:
+                old = self._repo.delete_one(entity_id, connector, seen)
+            except StaleWrite:
+                _tally(report, "unchanged")
+                continue
+            report.writes += 1
+            if isinstance(old, InventoryEntity):
+                _tally(report, "deleted")
+                _count(deltas, "deleted", old, None)
+        for page in pages:
+            self._repo.write_page(page.id, connector, page.index, page.members, seen)
+            report.writes += 1
+        self._repo.add_counts(connector, {k: (v[0], v[1]) for k, v in deltas.items()})
+        return report
+
+    def replace_all(
+        self,
+        connector: str,
+        upserts: list[EntityUpsert],
+        seen: datetime,
+        *,
+        complete_kinds: Iterable[str],
+        chunk: int = 500,
+    ) -> ApplyReport:
+        """A full snapshot: apply `upserts`, then delete live entities of `complete_kinds`
+        (kinds read without error everywhere) that the snapshot no longer has."""
+        complete = set(complete_kinds)
+        present = {u.id for u in upserts}
+        gone = [
+            entity_id
+            for entity_id, kind in self._repo.live_ids(connector)
+            if kind in complete and entity_id not in present
+        ]
+        report = ApplyReport()
+        for start in range(0, len(upserts), chunk):
+            part = InventoryChanges(upserts=upserts[start : start + chunk])
+            report.add(self.apply(connector, part, seen))
+        for start in range(0, len(gone), chunk):
+            part = InventoryChanges(deletes=gone[start : start + chunk])
+            report.add(self.apply(connector, part, seen))
+        return report
+
+
+# ---------------------------------------------------------------- relay events → inventory
+
+
+def seen_moment(sent_at: float, now: datetime | None = None) -> datetime:
+    """When the relay observed a batch; never in the future (a fast relay clock)."""
+    now = now or utcnow()
+    if sent_at <= 0:
+        return now
+    return min(datetime.fromtimestamp(sent_at, UTC), now)
+
+
+class InventorySink:
+    """The results function's hook for `inventory` events of ldap.sync jobs.
+
+    The ingester has already checked that the job is this host's; here the batch must also
+    name the job's own connector, and that connector must target this host.
+    """
+
+    def __init__(
+        self, connectors: ConnectorRepository, jobs: JobRepository, inventory: InventoryService
+    ) -> None:
+        self._connectors = connectors
+        self._jobs = jobs
+        self._inventory = inventory
+
+    def __call__(self, host: str, event: InventoryEvent) -> None:
+        self.apply(host, event)
+
+    def apply(self, host: str, event: InventoryEvent) -> str:
+        try:
+            body = InventoryBatchBody.model_validate(event.model_extra or {})
+        except ValidationError:
+            logger.warning(
+                "unreadable inventory batch", extra={"host": host, "job_id": event.job_id}
+            )
+            return "unreadable"
+        connector = self._connectors.find(body.connector)
+        if (
+            connector is None
+            or connector.kind is not ConnectorKind.LDAP
+            or connector.target != host
+        ):
+            logger.warning(
+                "inventory for a connector this host does not serve",
+                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+            )
+            return "foreign"
+        try:
+            job = self._jobs.get(event.job_id)
+        except NotFound:
+            return "unknown_job"
+        if job.connector_id != connector.id:
+            logger.warning(
+                "inventory for another connector than the job's",
+                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+            )
+            return "foreign"
+        changes, rejected = changes_from_relay(body)
+        report = self._inventory.apply(connector.id, changes, seen_moment(event.sent_at))
+        logger.info(
+            "inventory batch applied",
+            extra={
+                "host": host,
+                "connector": connector.id,
+                "job_id": job.id,
+                "seq": body.seq,
+                "rejected": rejected,
+                **report.counts(),
+                "stale": report.stale,
+            },
+        )
+        return "applied"
+
+
+# ---------------------------------------------------------------- reading the inventory
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    total: int
+    items: list[RelatedEntity]
+
+
+@dataclass(frozen=True)
+class EntityDetail:
+    entity: InventoryEntity
+    relations: list[Relation]
+
+
+class InventoryQueries:
+    def __init__(
+        self, repo: InventoryRepository, connector_ids: Callable[[], Iterable[str]]
+    ) -> None:
+        self._repo = repo
+        self._connector_ids = connector_ids
+
+    def search(
+        self,
+        *,
+        kind: str | None,
+        connector: str | None,
+        q: str | None,
+        include_deleted: bool,
+        limit: int,
+        start_key: dict[str, Any] | None,
+    ) -> tuple[list[EntitySummary], dict[str, Any] | None]:
+        return self._repo.list(
+            kind=kind,
+            connector=connector,
+            name_prefix=q,
+            include_deleted=include_deleted,
+            limit=limit,
+            start_key=start_key,
+        )
+
+    def get(self, entity_id: str, connector: str | None = None) -> EntityDetail:
+        """An entity with its relations resolved (up to MAX_RELATED per relation)."""
+        found = self._repo.find(entity_id, connector)
+        if not found:
+            raise NotFound(f"entity {entity_id} not found")
+        # Prefer what a connector still sees over what another one deleted.
+        entity = sorted(found, key=lambda e: (e.deleted_at is not None, e.connector))[0]
+        relations = dict(entity.relations)
+        if entity.member_pages:
+            pages = self._repo.member_pages(entity.id, entity.connector, entity.member_pages)
+            relations[MEMBERS] = [*relations.get(MEMBERS, []), *(m for p in pages for m in p)]
+            entity = entity.model_copy(update={"relations": relations})
+        resolved = []
+        for name, ids in sorted(relations.items()):
+            shown = ids[:MAX_RELATED]
+            known = self._repo.related(entity.connector, shown) if shown else {}
+            resolved.append(
+                Relation(
+                    name=name,
+                    total=len(ids),
+                    items=[known.get(i) or RelatedEntity(id=i) for i in shown],
+                )
+            )
+        return EntityDetail(entity=entity, relations=resolved)
+
+    def counts(self) -> list[InventoryCount]:
+        counts = self._repo.counts(self._connector_ids())
+        return sorted(
+            (c for c in counts if c.active or c.deleted), key=lambda c: (c.connector, c.kind)
+        )

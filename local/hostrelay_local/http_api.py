@@ -1,0 +1,259 @@
+"""Stands in for API Gateway (HTTP API, payload format 2.0) in front of the api function."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from hostrelay_local.functions import FunctionRuntime
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # HTTP API's payload quota
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+_TEXT_SUFFIXES = ("+json", "+xml", "javascript")
+_INTERNAL_ERROR = {"message": "Internal Server Error"}
+_NOT_FOUND = {"message": "Not Found"}
+
+
+def _is_text(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith(_TEXT_TYPES) or media.endswith(_TEXT_SUFFIXES)
+
+
+def build_event(
+    *,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    route_key: str = "ANY /{proxy+}",
+    api_id: str = "local",
+    domain_name: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The event API Gateway's HTTP API gives a Lambda proxy integration (format 2.0)."""
+    url = urlsplit(target)
+    raw_path = url.path or "/"
+    lowered: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    now = time.time()
+    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": url.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": api_id,
+            "domainName": domain_name,
+            "domainPrefix": domain_name.split(".", 1)[0],
+            "http": {
+                "method": method.upper(),
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if url.query:
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(url.query, keep_blank_values=True):
+            params[key] = f"{params[key]},{value}" if key in params else value
+        event["queryStringParameters"] = params
+    if route_key.endswith("/{proxy+}"):
+        event["pathParameters"] = {"proxy": unquote(raw_path.lstrip("/"))}
+    if body:
+        if _is_text(lowered.get("content-type", "")):
+            try:
+                event["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                event["body"] = base64.b64encode(body).decode("ascii")
+                event["isBase64Encoded"] = True
+        else:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return event
+
+
+def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) from a Lambda result, the way HTTP API format 2.0 reads it.
+
+    A dict with `statusCode` is a full response; anything else is JSON-encoded as a 200.
+    """
+    if not isinstance(result, dict) or "statusCode" not in result:
+        body = json.dumps(result).encode()
+        return 200, [("Content-Type", "application/json")], body
+    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((str(name), str(v)) for v in values)
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+    raw = result.get("body")
+    if raw is None:
+        data = b""
+    elif result.get("isBase64Encoded"):
+        data = base64.b64decode(raw)
+    else:
+        data = str(raw).encode()
+    return int(result["statusCode"]), headers, data
+
+
+class _ApiRequestHandler(BaseHTTPRequestHandler):
+    server: _ApiHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        if urlsplit(self.path).path in ("", "/"):
+            # `/{proxy+}` needs at least one path segment: API Gateway answers this itself.
+            self._send(404, [("Content-Type", "application/json")], json.dumps(_NOT_FOUND).encode())
+            return
+        event = build_event(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            domain_name=self.headers.get("Host", "127.0.0.1").split(":", 1)[0],
+        )
+        event["headers"].setdefault("x-forwarded-for", self.client_address[0])
+        event["headers"].setdefault("x-forwarded-proto", "http")
+        event["headers"].setdefault("x-forwarded-port", str(self.server.server_address[1]))
+        started = time.perf_counter()
+        try:
+            result = self.server.function.invoke(event)
+            status, headers, data = response_parts(result)
+        except Exception:
+            # API Gateway shows the client a bare 500; the traceback stays in our log.
+            logger.exception("api function failed", extra={"path": event["rawPath"]})
+            status = 500
+            headers = [("Content-Type", "application/json")]
+            data = json.dumps(_INTERNAL_ERROR).encode()
+        headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
+        self._send(status, headers, b"" if self.command == "HEAD" else data, len(data))
+        logger.debug(
+            "api request",
+            extra={
+                "method": self.command,
+                "path": event["rawPath"],
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            body = b"".join(chunks)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self.close_connection = True
+                self._send(
+                    413,
+                    [("Content-Type", "application/json")],
+                    b'{"message":"Request Entity Too Large"}',
+                )
+                return None
+            body = self.rfile.read(length) if length else b""
+        return body
+
+    def _send(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        length: int | None = None,
+    ) -> None:
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        lines = [f"HTTP/1.1 {status} {phrase}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in headers if name.lower() != "content-length"]
+        lines.append(f"Content-Length: {len(body) if length is None else length}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        # One write: header and body in a single segment, so Nagle never waits on a delayed ACK.
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _ApiHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], function: FunctionRuntime) -> None:
+        super().__init__(address, _ApiRequestHandler)
+        self.function = function
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
+
+
+class HttpApiGateway:
+    """The HTTP API: `ANY /{proxy+}` → the api function, on one local port."""
+
+    def __init__(self, function: FunctionRuntime, host: str = "127.0.0.1", port: int = 3000):
+        self._function = function
+        self._address = (host, port)
+        self._server: _ApiHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the HTTP API is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._server = _ApiHttpServer(self._address, self._function)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="http-api", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)

@@ -1,0 +1,255 @@
+"""Stands in for AWS IoT Core: the data-plane Publish API and the events → results-queue rule."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import queue
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from botocore.exceptions import BotoCoreError, ClientError
+
+logger = logging.getLogger(__name__)
+
+EVENTS_FILTER = "hostrelay/+/events"
+_CONNECT_TIMEOUT_S = 10.0
+_PUBACK_TIMEOUT_S = 5.0
+
+
+class BridgeFailed(RuntimeError):
+    """The bridge could not connect to the broker."""
+
+
+@dataclass(frozen=True)
+class MqttIdentity:
+    """Where the broker is and the client certificate to present (the control plane's)."""
+
+    host: str
+    port: int
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class _MqttSession:
+    """One paho client with mutual TLS, its network loop in a background thread."""
+
+    def __init__(self, identity: MqttIdentity, client_id: str) -> None:
+        self._identity = identity
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
+        self.client.tls_set(
+            ca_certs=str(identity.ca_file),
+            certfile=str(identity.cert_file),
+            keyfile=str(identity.key_file),
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.on_connected: list[Any] = []
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.warning("bridge connection refused", extra={"reason": str(reason)})
+            return
+        for callback in self.on_connected:
+            callback(client)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.connected.clear()
+
+    def start(self) -> None:
+        self.client.connect_async(self._identity.host, self._identity.port, keepalive=30)
+        self.client.loop_start()
+        if not self.connected.wait(_CONNECT_TIMEOUT_S):
+            self.stop()
+            raise BridgeFailed(
+                f"no MQTT session to {self._identity.host}:{self._identity.port} "
+                f"as {self._identity.cert_file.name}"
+            )
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class _PublishRequestHandler(BaseHTTPRequestHandler):
+    """`POST /topics/{topic}?qos=1` of the IoT data plane (what boto3 `iot-data` publish calls)."""
+
+    server: _PublishHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if not url.path.startswith("/topics/"):
+            self._reply(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", "no such API")
+            return
+        topic = unquote(url.path.removeprefix("/topics/"))
+        query = parse_qs(url.query)
+        qos = int(query.get("qos", ["0"])[0])
+        retain = query.get("retain", ["false"])[0] == "true"
+        if not topic or qos not in (0, 1):
+            self._reply(HTTPStatus.BAD_REQUEST, "InvalidRequestException", "bad topic or qos")
+            return
+        try:
+            self.server.publish(topic, body, qos, retain)
+        except BridgeFailed as exc:
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableException", str(exc))
+            return
+        self._reply(HTTPStatus.OK)
+
+    def _reply(self, status: HTTPStatus, error_type: str = "", message: str = "") -> None:
+        body = json.dumps({"message": message}).encode() if error_type else b"{}"
+        head = [
+            f"HTTP/1.1 {status.value} {status.phrase}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+        ]
+        if error_type:
+            head.append(f"x-amzn-ErrorType: {error_type}")
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _PublishHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], session: _MqttSession) -> None:
+        super().__init__(address, _PublishRequestHandler)
+        self._session = session
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if not self._session.connected.is_set():
+            raise BridgeFailed("not connected to the broker")
+        info = self._session.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise BridgeFailed(f"publish failed: {mqtt.error_string(info.rc)}")
+        if qos:
+            info.wait_for_publish(_PUBACK_TIMEOUT_S)
+            if not info.is_published():
+                raise BridgeFailed("the broker did not acknowledge the publish")
+
+
+class IotDataEndpoint:
+    """The IoT data-plane endpoint: publishes to the broker as the control plane.
+
+    Point boto3 at it with `AWS_ENDPOINT_URL_IOT_DATA_PLANE` (the service id of `iot-data`).
+    """
+
+    def __init__(self, identity: MqttIdentity, bind: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        self._session = _MqttSession(identity, client_id="hostrelay-local-iot-data")
+        self._bind = bind
+        self._server: _PublishHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the IoT data endpoint is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._session.start()
+        self._server = _PublishHttpServer(self._bind, self._session)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="iot-data-endpoint", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._session.stop()
+
+
+def rule_message(topic: str, payload: bytes) -> str:
+    """The topic rule's SQS message: `SELECT encode(*, 'base64') AS payload, topic() AS topic`."""
+    return json.dumps({"payload": base64.b64encode(payload).decode("ascii"), "topic": topic})
+
+
+class EventsTopicRule:
+    """The IoT topic rule: every message on `hostrelay/+/events` → the results queue.
+
+    Messages go to the error queue (the rule's ErrorAction) when the main action fails.
+    """
+
+    def __init__(
+        self, identity: MqttIdentity, sqs: Any, queue_url: str, error_queue_url: str | None = None
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._error_queue_url = error_queue_url
+        self._pending: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._session = _MqttSession(identity, client_id="hostrelay-local-topic-rule")
+        self._session.on_connected.append(self._subscribe)
+        self._session.client.on_message = self._on_message
+        self._worker = threading.Thread(target=self._deliver, name="events-topic-rule", daemon=True)
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        client.subscribe(EVENTS_FILTER, qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._pending.put((message.topic, bytes(message.payload)))
+
+    def start(self) -> None:
+        self._worker.start()
+        self._session.start()
+
+    def stop(self) -> None:
+        self._session.stop()
+        self._pending.put(None)
+        self._worker.join(10)
+
+    def _deliver(self) -> None:
+        while (item := self._pending.get()) is not None:
+            topic, payload = item
+            body = rule_message(topic, payload)
+            try:
+                self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
+            except (BotoCoreError, ClientError):  # the rule's ErrorAction takes it
+                logger.exception("topic rule action failed", extra={"topic": topic})
+                self._send_to_error_queue(topic, body)
+
+    def _send_to_error_queue(self, topic: str, body: str) -> None:
+        if self._error_queue_url is None:
+            return
+        try:
+            self._sqs.send_message(QueueUrl=self._error_queue_url, MessageBody=body)
+        except (BotoCoreError, ClientError):  # lost, like a failing ErrorAction in IoT
+            logger.exception("topic rule error action failed", extra={"topic": topic})

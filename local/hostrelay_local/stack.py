@@ -1,0 +1,587 @@
+"""The local stack (`make run`): moto, mosquitto, the IoT bridge, the HTTP API, pollers, a relay."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
+from hostrelay_local.broker import MosquittoBroker
+from hostrelay_local.event_sources import (
+    ScheduleEventSource,
+    SqsEventSource,
+    schedule_period_s,
+)
+from hostrelay_local.functions import FunctionRuntime
+from hostrelay_local.http_api import HttpApiGateway
+from hostrelay_local.iot_bridge import EventsTopicRule, IotDataEndpoint, MqttIdentity
+from hostrelay_local.local_relay import LocalRelay, RelayOptions
+from hostrelay_local.moto_endpoint import MotoMode, MotoServer
+from hostrelay_local.pki import LocalCA
+from hostrelay_local.template import REPO_ROOT, Template, load_template
+
+logger = logging.getLogger("hostrelay_local")
+
+REGION = "us-east-1"
+DEFAULT_API_PORT = 3000
+RELAY_HOST = "dc01"
+STATE_FILE = "stack.json"
+TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
+_API_FUNCTION = "ApiFunction"
+_DISPATCH_FUNCTION = "DispatchFunction"
+_HTTP_EVENT_TYPES = ("HttpApi", "Api")
+_SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
+_RELAY_ONLINE_TIMEOUT_S = 30.0
+
+
+class StackFailed(RuntimeError):
+    """A part of the local stack did not start."""
+
+
+def default_state_dir() -> Path:
+    """`$HOSTRELAY_STATE_DIR`, else `<repo>/.hostrelay` (git-ignored)."""
+    configured = os.environ.get("HOSTRELAY_STATE_DIR")
+    return Path(configured) if configured else REPO_ROOT / ".hostrelay"
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
+
+
+@dataclass
+class StackOptions:
+    """How to run the stack; every field has a default that suits `make run`."""
+
+    api_port: int = DEFAULT_API_PORT  # 0 = any free port
+    api_host: str = "127.0.0.1"
+    with_relay: bool = True
+    with_samba: bool = True
+    schedule_period_s: float | None = None  # override every rate(...) schedule
+    heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
+    moto_mode: MotoMode = "process"
+    api_concurrency: int = 4
+    pollers_per_queue: int = 2
+    sqs_wait_time_s: int = 1
+    stage: str = "dev"
+
+    @classmethod
+    def from_environment(cls) -> StackOptions:
+        """Defaults plus HOSTRELAY_PORT and HOSTRELAY_SWEEP_S."""
+        options = cls()
+        port = os.environ.get("HOSTRELAY_PORT")
+        if port:
+            options.api_port = int(port)
+        options.schedule_period_s = _env_float("HOSTRELAY_SWEEP_S")
+        return options
+
+
+class _ProcessEnvironment:
+    """os.environ changes the in-process functions need; undone on `restore`."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, key: str, value: str | None) -> None:
+        if key not in self._saved:
+            self._saved[key] = os.environ.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+    def restore(self) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved.clear()
+
+
+def _reset_control_plane_caches() -> None:
+    """Forget boto3 clients and settings bound to a stack's endpoints."""
+    from hostrelay.dal.aws_clients import client
+    from hostrelay.settings import load_settings
+
+    client.cache_clear()
+    load_settings.cache_clear()
+
+
+class LocalStack:
+    """Everything `make run` runs, in this process (plus moto, mosquitto and relay children).
+
+    `start()` returns once the API answers and the relay said hello; `stop()` undoes it all.
+    Use as a context manager in tests and benches.
+    """
+
+    def __init__(self, state_dir: Path | None = None, options: StackOptions | None = None):
+        self.state_dir = (state_dir or default_state_dir()).resolve()
+        self.options = options or StackOptions()
+        self.template: Template = load_template()
+        self.resources: LocalResources | None = None
+        self.functions: dict[str, FunctionRuntime] = {}
+        self.moto = MotoServer(
+            self.options.moto_mode, log_path=self.state_dir / "logs" / "moto.log"
+        )
+        self.ca: LocalCA | None = None
+        self.broker: MosquittoBroker | None = None
+        self.relay: LocalRelay | None = None
+        self.admin_token = ""
+        self.public_key_pem = ""
+        self._env = _ProcessEnvironment()
+        self._iot_data: IotDataEndpoint | None = None
+        self._topic_rule: EventsTopicRule | None = None
+        self._api: HttpApiGateway | None = None
+        self._sources: list[SqsEventSource | ScheduleEventSource] = []
+        self._stop_steps: list[Callable[[], None]] = []
+
+    # --- public ----------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        if self._api is None:
+            raise RuntimeError("the stack is not started")
+        return self._api.url
+
+    @property
+    def token_file(self) -> Path:
+        return self.state_dir / TOKEN_FILE
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything started, newest first; safe to call more than once."""
+        while self._stop_steps:
+            step = self._stop_steps.pop()
+            try:
+                step()
+            except Exception:
+                logger.exception("stopping a part of the stack failed")
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        self._env.restore()
+        _reset_control_plane_caches()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for the stack's moto (for tests and tools)."""
+        import boto3
+
+        make_client: Any = boto3.client
+        return make_client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.moto.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        )
+
+    def host_state(self, name: str) -> str | None:
+        """The control plane's view of a host (`online`, `offline`, `revoked`), None if unknown."""
+        from hostrelay.dal.hosts_repo import HostRepository
+
+        record = HostRepository().find(name)
+        return None if record is None else str(record.state)
+
+    def wait_host_state(self, name: str, state: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.host_state(name) == state:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def restart_relay(self) -> None:
+        """Stop and start the relay (a relay restart on the host: it says hello again)."""
+        if self.relay is None:
+            raise RuntimeError("this stack runs no relay")
+        self.relay.stop()
+        self.relay.start()
+
+    # --- start-up --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "logs").mkdir(exist_ok=True)
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        self._set_aws_environment()
+        self._start_moto()
+        self._start_broker()
+        self._start_iot_bridge()
+        self._load_functions()
+        self._prepare_control_plane()
+        self._start_event_sources()
+        self._start_api()
+        if self.options.with_relay:
+            self._start_relay()
+        self._write_state()
+
+    def _set_aws_environment(self) -> None:
+        env = self._env
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.set(key, None)
+        env.set("AWS_ACCESS_KEY_ID", "testing")
+        env.set("AWS_SECRET_ACCESS_KEY", "testing")
+        env.set("AWS_CONFIG_FILE", os.devnull)
+        env.set("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        env.set("AWS_EC2_METADATA_DISABLED", "true")
+        env.set("AWS_DEFAULT_REGION", REGION)
+        env.set("AWS_REGION", REGION)
+        env.set("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
+        if "POWERTOOLS_METRICS_DISABLED" not in os.environ:
+            env.set("POWERTOOLS_METRICS_DISABLED", "true")  # EMF blobs only clutter the console
+        _reset_control_plane_caches()
+
+    def _start_moto(self) -> None:
+        self.moto.start()
+        self._stop_steps.append(self.moto.stop)
+        self._env.set("AWS_ENDPOINT_URL", self.moto.endpoint_url)
+        import boto3
+
+        parameters = {}
+        if self.options.heartbeat_s is not None:
+            parameters["HeartbeatSeconds"] = str(self.options.heartbeat_s)
+        self.resources = create_resources(
+            boto3.session.Session(region_name=REGION),
+            stage=self.options.stage,
+            template=self.template,
+            parameters=parameters,
+        )
+        logger.info("aws resources created", extra={"endpoint": self.moto.endpoint_url})
+
+    def _start_broker(self) -> None:
+        self.ca = LocalCA(self.state_dir / "pki")
+        self.broker = MosquittoBroker(self.state_dir / "broker", self.ca)
+        self.broker.start()
+        self._stop_steps.append(self.broker.stop)
+        logger.info("broker started", extra={"port": self.broker.port})
+
+    def _control_plane_identity(self) -> MqttIdentity:
+        assert self.broker is not None
+        endpoint = self.broker.endpoint
+        return MqttIdentity(
+            endpoint.host,
+            endpoint.port,
+            endpoint.ca_file,
+            self.broker.control_plane.cert_path,
+            self.broker.control_plane.key_path,
+        )
+
+    def _start_iot_bridge(self) -> None:
+        assert self.resources is not None
+        identity = self._control_plane_identity()
+        self._iot_data = IotDataEndpoint(identity)
+        self._iot_data.start()
+        self._stop_steps.append(self._iot_data.stop)
+        # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
+        self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
+        rule = self.template.resources.get("EventsTopicRule")
+        queues = _rule_queue_urls(rule, self.resources) if rule else None
+        if queues is None:
+            logger.warning("no events topic rule with an sqs action in the template")
+            return
+        self._topic_rule = EventsTopicRule(identity, self.aws_client("sqs"), *queues)
+        self._topic_rule.start()
+        self._stop_steps.append(self._topic_rule.stop)
+
+    def _load_functions(self) -> None:
+        assert self.resources is not None
+        for spec in self.template.functions():
+            if not spec.code_uri.joinpath(spec.handler.rpartition(".")[0] + ".py").exists():
+                logger.warning("function code missing", extra={"function": spec.logical_id})
+                continue
+            environment = function_environment(self.template, spec.logical_id, self.resources)
+            concurrency = max(self.options.api_concurrency, self.options.pollers_per_queue)
+            runtime = FunctionRuntime(spec, environment, max_concurrency=concurrency)
+            runtime.warm_up()
+            self.functions[spec.logical_id] = runtime
+
+    def _prepare_control_plane(self) -> None:
+        """The signing key (so the relay can trust it), host dc01 and an admin token."""
+        from hostrelay.dal.hosts_repo import HostRepository
+        from hostrelay.dal.signing_keys import SigningKeyStore
+        from hostrelay.dal.tables import HostRecord, TokenRecord, bind_table
+        from hostrelay.dal.tokens_repo import TokenRepository
+        from ulid import ULID
+
+        assert self.resources is not None
+        dispatch_env = function_environment(self.template, _DISPATCH_FUNCTION, self.resources)
+        keys = SigningKeyStore(
+            dispatch_env["SIGNING_KEY_PARAM"], dispatch_env["SIGNING_PUBLIC_KEY_PARAM"]
+        )
+        keys.load_or_create()
+        self.public_key_pem = keys.public_key_pem() or ""
+        bind_table(HostRecord, self.resources.refs["HostsTable"], region=REGION)
+        bind_table(TokenRecord, self.resources.refs["TokensTable"], region=REGION)
+        if self.options.with_relay:
+            HostRepository().register(RELAY_HOST, roles=["dc"])
+        secret, _ = TokenRepository().create(
+            token_id=str(ULID()), name="local-admin", scopes=["admin"], created_by="hostrelay-local"
+        )
+        self.admin_token = secret
+        self.token_file.unlink(missing_ok=True)
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+
+    def _start_event_sources(self) -> None:
+        assert self.resources is not None
+        resolver = self.resources.resolver()
+        queue_urls = {
+            arn: self.resources.attrs[(logical_id, "QueueUrl")]
+            for (logical_id, attr), arn in self.resources.attrs.items()
+            if attr == "Arn" and (logical_id, "QueueUrl") in self.resources.attrs
+        }
+        for name, runtime in self.functions.items():
+            for event_name, event in runtime.spec.events.items():
+                source: SqsEventSource | ScheduleEventSource
+                kind = event.get("Type")
+                if kind in _HTTP_EVENT_TYPES:
+                    continue  # served by the HTTP API gateway
+                props = resolver.resolve(event.get("Properties", {}))
+                if kind == "SQS":
+                    source = SqsEventSource(
+                        runtime,
+                        self.aws_client("sqs"),
+                        queue_urls[props["Queue"]],
+                        props["Queue"],
+                        batch_size=int(props.get("BatchSize", 10)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in props.get("FunctionResponseTypes", []),
+                        pollers=self.options.pollers_per_queue,
+                        wait_time_s=self.options.sqs_wait_time_s,
+                        region=REGION,
+                    )
+                elif kind in _SCHEDULE_EVENT_TYPES:
+                    period = self.options.schedule_period_s or schedule_period_s(
+                        str(props.get("ScheduleExpression", ""))
+                    )
+                    if period is None:
+                        logger.warning("schedule not run locally", extra={"function": name})
+                        continue
+                    source = ScheduleEventSource(
+                        runtime, period, schedule_name=f"{name}-{event_name}", region=REGION
+                    )
+                else:
+                    logger.warning("event source not run locally", extra={"type": kind})
+                    continue
+                source.start()
+                self._sources.append(source)
+                self._stop_steps.append(source.stop)
+
+    def _start_api(self) -> None:
+        runtime = self.functions.get(_API_FUNCTION)
+        if runtime is None:
+            raise StackFailed(f"{_API_FUNCTION} has no code yet (functions/api/app.py)")
+        self._api = HttpApiGateway(runtime, self.options.api_host, self.options.api_port)
+        try:
+            self._api.start()
+        except OSError as exc:
+            self._api = None
+            raise StackFailed(
+                f"cannot listen on {self.options.api_host}:{self.options.api_port}: {exc} "
+                "(set HOSTRELAY_PORT)"
+            ) from None
+        self._stop_steps.append(self._api.stop)
+
+    def _start_relay(self) -> None:
+        assert self.ca is not None and self.broker is not None
+        options = RelayOptions(
+            heartbeat_s=float(self.options.heartbeat_s or 30),
+            sam_ldb=self._demo_sam_ldb() if self.options.with_samba else None,
+        )
+        self.relay = LocalRelay(RELAY_HOST, self.state_dir / "relays" / RELAY_HOST, options)
+        self.relay.prepare(self.ca, self.broker.endpoint, self.public_key_pem)
+        self.relay.start()
+        self._stop_steps.append(self._stop_relay)
+        if not self.wait_host_state(RELAY_HOST, "online", _RELAY_ONLINE_TIMEOUT_S):
+            logger.warning(
+                "relay did not say hello",
+                extra={"host": RELAY_HOST, "log": str(self.relay.log_path)},
+            )
+
+    def _stop_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+
+    def _demo_sam_ldb(self) -> Path | None:
+        try:
+            from hostrelay_local.samba_domain import SambaDomainError, ensure_demo_domain
+        except ImportError:
+            return None
+        try:
+            return ensure_demo_domain(self.state_dir).sam_ldb
+        except (SambaDomainError, OSError) as exc:
+            logger.warning("no demo samba domain", extra={"reason": str(exc)[:300]})
+            return None
+
+    def _write_state(self) -> None:
+        assert self.broker is not None
+        state = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "admin_token_file": str(self.token_file),
+            "aws_endpoint_url": self.moto.endpoint_url,
+            "broker": {"host": self.broker.endpoint.host, "port": self.broker.port},
+            "relay": None
+            if self.relay is None
+            else {
+                "host": self.relay.host,
+                "pid": self.relay.pid,
+                "config": str(self.relay.config_path),
+                "log": str(self.relay.log_path),
+            },
+        }
+        path = self.state_dir / STATE_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(path)
+
+
+def _rule_queue_urls(
+    rule: dict[str, Any], resources: LocalResources
+) -> tuple[str, str | None] | None:
+    """(queue, error queue) URLs of a topic rule's SQS action and ErrorAction."""
+    resolver = resources.resolver()
+    payload = rule["Properties"]["TopicRulePayload"]
+    actions = [a["Sqs"] for a in payload.get("Actions", []) if "Sqs" in a]
+    if not actions:
+        return None
+    error = payload.get("ErrorAction", {}).get("Sqs")
+    error_url = str(resolver.resolve(error["QueueUrl"])) if error else None
+    return str(resolver.resolve(actions[0]["QueueUrl"])), error_url
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """`time level logger message key=value ...`: the structured fields of each record."""
+
+    _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in record.__dict__.items() if k not in self._STANDARD}
+        if fields:
+            line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return line
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "pynamodb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def banner(stack: LocalStack) -> str:
+    url = stack.api_url
+    relay = (
+        f"relay {stack.relay.host}: {stack.relay.config_path} (log {stack.relay.log_path})"
+        if stack.relay
+        else "relay: not started"
+    )
+    return "\n".join(
+        [
+            "",
+            "hostrelay local stack is up",
+            f"  API          {url}",
+            f"  admin token  {stack.admin_token}",
+            f"               (also in {stack.token_file})",
+            f"  {relay}",
+            "",
+            "Try:",
+            f'  curl -s -H \'Authorization: Bearer {stack.admin_token}\' -d \'{{"type": "ping", '
+            f'"host": "{RELAY_HOST}", "params": {{}}}}\' {url}/v1/jobs',
+            f"  HOSTRELAY_URL={url} HOSTRELAY_TOKEN=$(cat {stack.token_file}) \\",
+            f"    hostrelay jobs run ping --host {RELAY_HOST} --wait",
+            "",
+            "Ctrl-C stops everything.",
+        ]
+    )
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="hostrelay-local", description="Runs the hostrelay control plane on this machine."
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run"])
+    parser.add_argument("--state-dir", type=Path, default=None, help="default: .hostrelay/")
+    parser.add_argument("--port", type=int, default=None, help="HTTP API port (default 3000)")
+    parser.add_argument("--no-relay", action="store_true", help="do not start relay dc01")
+    parser.add_argument("--no-samba", action="store_true", help="no demo Samba domain")
+    parser.add_argument(
+        "--moto", choices=["process", "thread"], default="process", help="where moto runs"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    _configure_logging(args.verbose)
+    options = StackOptions.from_environment()
+    if args.port is not None:
+        options.api_port = args.port
+    options.with_relay = not args.no_relay
+    options.with_samba = not args.no_samba
+    options.moto_mode = args.moto
+    stopping = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stack = LocalStack(args.state_dir, options)
+    try:
+        stack.start()
+    except StackFailed as exc:
+        print(f"hostrelay-local: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(banner(stack), flush=True)
+        relay_down_reported = False
+        while not stopping.wait(1.0):
+            if stack.relay and not stack.relay.is_running() and not relay_down_reported:
+                logger.warning("relay exited", extra={"log": str(stack.relay.log_path)})
+                relay_down_reported = True
+    finally:
+        print("stopping ...", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Fixtures for directory tests: real slapd servers with a generated directory, and job runners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hostrelay_local.slapd import DirectoryShape, SlapdServer
+from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
+from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
+from hostrelay_relay.settings import RelaySettings
+
+from tests.integration.ldap.ldap_support import InventoryMirror, JobRun, make_context
+
+# 5,000 users, 10 department OUs, 200 team groups + 10 department groups + `everyone` +
+# `all-staff` (nested: its members are the department groups).
+SHAPE = DirectoryShape(users=5000, departments=10, team_size=25)
+
+
+@pytest.fixture(scope="session")
+def directory() -> Iterator[SlapdServer]:
+    """Given a slapd (ldap:// and ldaps:// with a test CA) that tests only read from."""
+    with SlapdServer(SHAPE, tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_directory() -> Iterator[SlapdServer]:
+    """Given a slapd of its own, for a test that changes the directory."""
+    with SlapdServer(SHAPE, tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def run_sync() -> Callable[..., JobRun]:
+    """Run an ldap.sync job through its handler, as the relay would, applying it to `mirror`."""
+
+    def run(
+        settings: RelaySettings,
+        mirror: InventoryMirror | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        **params: Any,
+    ) -> JobRun:
+        handler = LdapSyncHandler(settings)
+        events: list[tuple[str, dict[str, Any]]] = []
+        progress: list[tuple[int, int | None, str]] = []
+        context = make_context(settings, events, progress, on_event)
+        result = handler.run(handler.validate(params), context)
+        if mirror is not None:
+            for kind, body in events:
+                assert kind == "inventory"
+                mirror.apply(body)
+        return JobRun(result, events, progress)
+
+    return run
+
+
+@pytest.fixture
+def run_group_members() -> Callable[..., dict[str, Any]]:
+    def run(settings: RelaySettings, **params: Any) -> dict[str, Any]:
+        handler = LdapGroupMembersHandler(settings)
+        context = make_context(settings, [], [])
+        return handler.run(handler.validate(params), context)
+
+    return run

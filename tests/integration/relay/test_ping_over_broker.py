@@ -1,0 +1,64 @@
+"""A signed ping travels control plane → broker → relay → broker → control plane."""
+
+from __future__ import annotations
+
+import pytest
+from hostrelay_relay import __version__
+
+pytestmark = pytest.mark.integration
+
+
+def test_ping_job_runs_end_to_end(new_host, start_relay, control_plane, signer):
+    # Given a relay connected to the broker with its own client certificate
+    host = new_host()
+    start_relay(host)
+    hello = control_plane.wait_event(host.name, "hello")
+    assert hello["relay_version"] == __version__
+    assert hello["jobs"] == []
+
+    # When the control plane publishes a signed ping for that host
+    envelope = signer.envelope(host.name, "ping", {"message": "hi there"})
+    control_plane.publish(host.jobs_topic, signer.sign(envelope))
+
+    # Then the relay accepts it and reports a successful result with the echoed message
+    job_id = envelope["job_id"]
+    accepted = control_plane.wait_event(host.name, "accepted", job_id=job_id)
+    result = control_plane.wait_event(host.name, "result", job_id=job_id)
+    assert accepted["attempt"] == 1
+    assert result["outcome"] == "succeeded"
+    assert result["error"] is None
+    assert result["result"]["pong"] is True
+    assert result["result"]["message"] == "hi there"
+    assert result["output"] is None
+    # and events name the job but never the host (the topic does)
+    assert "host" not in result
+    kinds = [event["kind"] for event in control_plane.job_events(host.name, job_id)]
+    assert kinds == ["accepted", "result"]
+
+
+def test_relay_announces_itself_online_and_offline(new_host, start_relay, control_plane):
+    # Given a running relay
+    host = new_host()
+    relay = start_relay(host)
+    control_plane.wait_until(lambda: b"online" in control_plane.statuses(host.name))
+
+    # When it stops cleanly
+    relay.stop()
+
+    # Then its retained status says offline
+    control_plane.wait_until(lambda: control_plane.statuses(host.name)[-1:] == [b"offline"])
+
+
+def test_relay_sends_heartbeats_while_connected(new_host, start_relay, control_plane):
+    # Given a relay configured to beat every 0.2 s
+    host = new_host(heartbeat_s=0.2)
+    start_relay(host)
+
+    # When a moment passes
+    beats = control_plane.wait_until(
+        lambda: [e for e in control_plane.events(host.name) if e["kind"] == "heartbeat"][2:]
+    )
+
+    # Then heartbeats arrive, each with the relay version and its running job count
+    assert all(beat["running"] == 0 and beat["relay_version"] == __version__ for beat in beats)
+    assert all(beat["uptime_s"] >= 0 for beat in beats)

@@ -1,0 +1,128 @@
+"""Bearer parsing and token → principal, with an in-memory token store (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from hostrelay.api.auth import Authenticator, bearer_secret
+from hostrelay.dal.tables import TokenRecord
+from hostrelay.dal.tokens_repo import hash_token
+from hostrelay.domain.errors import Unauthorized
+from hostrelay.domain.principal import Scope
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self.records: dict[str, TokenRecord] = {}
+        self.touched: list[str] = []
+
+    def add(self, secret: str, *scopes: str, **fields: Any) -> TokenRecord:
+        record = TokenRecord(
+            token_hash=hash_token(secret),
+            token_id=fields.pop("token_id", "t1"),
+            name=fields.pop("name", "ci"),
+            scopes=list(scopes),
+            created_by="test",
+            created_at=NOW - timedelta(days=1),
+            **fields,
+        )
+        self.records[record.token_hash] = record
+        return record
+
+    def find_by_secret(self, secret: str) -> TokenRecord | None:
+        return self.records.get(hash_token(secret))
+
+    def touch(self, record: TokenRecord, now: datetime) -> None:
+        self.touched.append(record.token_id)
+
+
+def authenticator(tokens: MemoryTokens, bootstrap: str = "") -> Authenticator:
+    return Authenticator(tokens, bootstrap, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("header", "secret"),
+    [
+        ("Bearer hr_abc", "hr_abc"),
+        ("bearer hr_abc", "hr_abc"),
+        ("Bearer   hr_a-b.c~d+e/f==", "hr_a-b.c~d+e/f=="),
+    ],
+)
+def test_bearer_secret_reads_the_token(header: str, secret: str) -> None:
+    assert bearer_secret(header) == secret
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer a b", "Token abc", "Bearer " + "a" * 600],
+)
+def test_bearer_secret_refuses_missing_or_malformed_headers(header: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        bearer_secret(header)
+
+
+def test_known_token_becomes_its_principal_and_is_touched() -> None:
+    # Given a service token limited to ping on dc01
+    tokens = MemoryTokens()
+    tokens.add("hr_s", "service", token_id="svc", name="linbo", job_types=["ping"], hosts=["dc01"])
+    # When it authenticates
+    principal = authenticator(tokens).authenticate("Bearer hr_s")
+    # Then the principal carries its identity and limits, and its use is recorded
+    assert principal.token_id == "svc"
+    assert principal.label == "token:svc/linbo"
+    assert principal.scopes == [Scope.SERVICE]
+    assert principal.job_types == ["ping"] and principal.hosts == ["dc01"]
+    assert tokens.touched == ["svc"]
+
+
+def test_unknown_scopes_grant_nothing() -> None:
+    tokens = MemoryTokens()
+    tokens.add("hr_x", "reader", "superuser")
+    assert authenticator(tokens).authenticate("Bearer hr_x").scopes == [Scope.READER]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"expires_at": NOW - timedelta(seconds=1)}, "token expired"),
+        ({"expires_at": NOW}, "token expired"),
+        ({"revoked_at": NOW - timedelta(hours=1)}, "token revoked"),
+    ],
+)
+def test_expired_or_revoked_tokens_are_refused(fields: dict[str, Any], message: str) -> None:
+    tokens = MemoryTokens()
+    tokens.add("hr_old", "admin", **fields)
+    with pytest.raises(Unauthorized, match=message):
+        authenticator(tokens).authenticate("Bearer hr_old")
+    assert tokens.touched == []
+
+
+def test_token_expiring_later_is_accepted() -> None:
+    tokens = MemoryTokens()
+    tokens.add("hr_ok", "reader", expires_at=NOW + timedelta(minutes=1))
+    assert authenticator(tokens).authenticate("Bearer hr_ok").has(Scope.READER)
+
+
+def test_unknown_token_is_refused() -> None:
+    with pytest.raises(Unauthorized, match="invalid token"):
+        authenticator(MemoryTokens()).authenticate("Bearer hr_nope")
+
+
+def test_bootstrap_token_is_an_admin_without_a_record() -> None:
+    auth = authenticator(MemoryTokens(), bootstrap=hash_token("hr_boot").upper())
+    principal = auth.authenticate("Bearer hr_boot")
+    assert principal.token_id == "bootstrap"
+    assert principal.has(Scope.ADMIN)
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer hr_boot2")
+
+
+def test_no_bootstrap_hash_accepts_no_bootstrap_token() -> None:
+    # An empty hash must not match anything, including an empty-looking token
+    with pytest.raises(Unauthorized):
+        authenticator(MemoryTokens(), bootstrap="").authenticate("Bearer hr_boot")

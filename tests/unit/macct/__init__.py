@@ -1,0 +1,1 @@
+"""Unit tests of the macct building blocks (no Samba needed)."""

@@ -1,0 +1,173 @@
+"""The relay ledger: jobs recorded once, nonces remembered, outbox kept in order until acked."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from hostrelay_relay.ledger import JobState, Ledger
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    opened = Ledger(tmp_path / "state" / "ledger.sqlite3")
+    yield opened
+    opened.close()
+
+
+def _accept(ledger, job_id, attempt=1, nonce=None):
+    return ledger.accept_job(
+        job_id,
+        attempt,
+        "ping",
+        nonce=nonce or f"n-{job_id}-{attempt}",
+        expires_at=2_000_000_000,
+        accepted_event=f"accepted {job_id}".encode(),
+    )
+
+
+def test_job_is_recorded_once_per_attempt(ledger):
+    # Given a job accepted once
+    assert _accept(ledger, "J1") is True
+
+    # When the same job and attempt is accepted again, and a second attempt arrives
+    again = _accept(ledger, "J1", nonce="other")
+    second_attempt = _accept(ledger, "J1", attempt=2)
+
+    # Then the repeat changes nothing, while the new attempt is a new job
+    assert again is False
+    assert second_attempt is True
+    assert [e.payload for e in ledger.pending(0, 10)] == [b"accepted J1", b"accepted J1"]
+    assert ledger.job("J1", 1).state is JobState.ACCEPTED
+
+
+def test_accepting_a_job_uses_up_its_nonce(ledger):
+    # Given an unseen nonce
+    assert ledger.nonce_seen("abc") is False
+
+    # When a job with that nonce is accepted
+    _accept(ledger, "J1", nonce="abc")
+
+    # Then the nonce counts as seen
+    assert ledger.nonce_seen("abc") is True
+
+
+def test_job_moves_from_accepted_to_running_to_finished(ledger):
+    # Given an accepted job
+    _accept(ledger, "J1")
+
+    # When it runs and finishes
+    ledger.mark_running("J1", 1)
+    running = ledger.job("J1", 1)
+    ledger.finish_job("J1", 1, "succeeded", b"result J1")
+
+    # Then the ledger keeps its outcome and result event, and queued that event
+    assert running.state is JobState.RUNNING
+    finished = ledger.job("J1", 1)
+    assert (finished.state, finished.outcome, finished.result_event) == (
+        JobState.FINISHED,
+        "succeeded",
+        b"result J1",
+    )
+    assert [e.payload for e in ledger.pending(0, 10)][-1] == b"result J1"
+
+
+def test_a_finished_job_keeps_its_first_outcome(ledger):
+    # Given a finished job
+    _accept(ledger, "J1")
+    ledger.finish_job("J1", 1, "succeeded", b"first")
+
+    # When something tries to finish it again
+    ledger.finish_job("J1", 1, "failed", b"second")
+
+    # Then nothing changes and nothing more is queued
+    assert ledger.job("J1", 1).outcome == "succeeded"
+    assert b"second" not in [e.payload for e in ledger.pending(0, 10)]
+
+
+def test_outbox_returns_events_in_order_until_acknowledged(ledger):
+    # Given five queued events
+    seqs = [ledger.enqueue(f"event {i}".encode()) for i in range(5)]
+
+    # When the broker acknowledges the second and fourth
+    ledger.acknowledge([seqs[1], seqs[3]])
+
+    # Then the rest stay queued, oldest first, and paging continues after a sequence number
+    assert [e.payload for e in ledger.pending(0, 10)] == [b"event 0", b"event 2", b"event 4"]
+    assert [e.payload for e in ledger.pending(seqs[2], 10)] == [b"event 4"]
+    assert ledger.outbox_depth() == 3
+
+
+def test_outbox_survives_reopening(tmp_path):
+    # Given an event queued by a relay process that then went away
+    path = tmp_path / "ledger.sqlite3"
+    first = Ledger(path)
+    first.enqueue(b"not yet acknowledged")
+    first.close()
+
+    # When the ledger is opened again
+    reopened = Ledger(path)
+
+    # Then the event is still waiting
+    assert [e.payload for e in reopened.pending(0, 10)] == [b"not yet acknowledged"]
+    reopened.close()
+
+
+def test_prune_forgets_expired_nonces_and_old_finished_jobs(ledger):
+    # Given a nonce that expired, one that did not, an old finished job and a running one
+    ledger.remember_nonce("old", 100)
+    ledger.remember_nonce("fresh", 2_000_000_000)
+    _accept(ledger, "DONE")
+    ledger.finish_job("DONE", 1, "succeeded", b"r")
+    _accept(ledger, "RUNNING")
+    ledger.mark_running("RUNNING", 1)
+
+    # When pruning everything expired before "now" and finished before "now"
+    ledger.prune(nonces_expired_before=1_000, finished_before=3_000_000_000)
+
+    # Then only the expired nonce and the finished job are gone
+    assert ledger.nonce_seen("old") is False
+    assert ledger.nonce_seen("fresh") is True
+    assert ledger.job("DONE", 1) is None
+    assert ledger.job("RUNNING", 1) is not None
+
+
+def test_summary_counts_jobs_and_outbox(ledger):
+    # Given one job of each state and a connect time
+    for job_id in ("A", "B", "C"):
+        _accept(ledger, job_id)
+    ledger.mark_running("B", 1)
+    ledger.finish_job("C", 1, "failed", b"r")
+    ledger.set_meta("last_connect_at", "1700000000.5")
+
+    # When summarised
+    summary = ledger.summary()
+
+    # Then each state is counted and the outbox depth includes every unacked event
+    assert (summary.accepted, summary.running, summary.finished) == (1, 1, 1)
+    assert summary.outbox_depth == 4
+    assert summary.last_connect_at == 1700000000.5
+
+
+def test_read_only_ledger_cannot_change_anything(tmp_path):
+    # Given a ledger written by the relay
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+
+    # When `status` opens it read-only and something tries to write
+    reader = Ledger(path, read_only=True)
+
+    # Then the write fails and reading works
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.enqueue(b"nope")
+    assert reader.outbox_depth() == 0
+    reader.close()
+
+
+def test_ledger_file_is_private(tmp_path):
+    # When a ledger is created
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+
+    # Then only its owner can read it (it holds job results)
+    assert path.stat().st_mode & 0o077 == 0
