@@ -1,13 +1,22 @@
 """Times the cold import of every function's handler module, each in a fresh interpreter.
 
 For each function in template.yaml this starts a new Python with the function's environment
-(resource names replaced by dummies: nothing is contacted at import), and the child measures
-only `exec_module` of the handler file with time.perf_counter, so interpreter start-up is
-excluded. Each function is measured --runs times (after one warm-up run that writes .pyc
-files) and the median is reported against --target-ms.
+(intrinsics resolved to parameter defaults and dummy resource names: nothing is contacted at
+import) and the variables Lambda sets. The child measures only `exec_module` of the handler
+file with time.perf_counter, so interpreter start-up is excluded. Each function is measured
+--runs times after one warm-up run (which writes .pyc files) and the median is compared with
+--target-ms.
 
-    python bench/cold_import.py                 # table for every function
-    python bench/cold_import.py --profile Api   # plus the slowest imports (-X importtime)
+Packages come from this virtualenv by default. It holds dev tools Lambda does not have (awscrt,
+pyOpenSSL), which botocore picks up when present and which slow its import; for figures that
+match Lambda, point --site at a directory holding only the layer's requirements, such as what
+`sam build` leaves in .aws-sam/deps/<id>, or `pip install --target DIR -r
+layers/hostrelay/requirements.txt`. The child then runs isolated (-I -S) with just the stdlib,
+that directory and the layer code on its path.
+
+    python bench/cold_import.py                          # table for every function
+    python bench/cold_import.py --site .aws-sam/deps/X   # Lambda-like packages
+    python bench/cold_import.py --profile Api            # plus the slowest imports
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ from hostrelay_local.template import FunctionSpec, Resolver, Template, load_temp
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYER_DIR = REPO_ROOT / "layers" / "hostrelay"
 
-# Runs in the child: import the handler file the way Lambda does and report the time.
+# Runs in the child: put the code on the path as Lambda does, import the handler file, report.
 CHILD = """
 import importlib.util, json, sys, time
 path = sys.argv[1]
+sys.path[:0] = sys.argv[2:]
 start = time.perf_counter()
 spec = importlib.util.spec_from_file_location("handler_module", path)
 module = importlib.util.module_from_spec(spec)
@@ -45,12 +55,45 @@ class Measurement:
     function: str
     handler: str
     runs_ms: list[float]
-    modules: int
+    modules: int = 0
     error: str = ""
 
     @property
     def median_ms(self) -> float:
         return statistics.median(self.runs_ms) if self.runs_ms else float("nan")
+
+
+@dataclass
+class Child:
+    """How to start the child interpreter for one function."""
+
+    spec: FunctionSpec
+    env: dict[str, str]
+    site: Path | None
+
+    @property
+    def handler_path(self) -> Path:
+        module_name = self.spec.handler.rpartition(".")[0]
+        return self.spec.code_uri / f"{module_name.replace('.', '/')}.py"
+
+    def command(self, *python_flags: str) -> list[str]:
+        # Lambda's path: the function's code, then the layer (/opt/python).
+        paths = [str(self.spec.code_uri), str(LAYER_DIR)]
+        flags = list(python_flags)
+        if self.site is not None:
+            paths.append(str(self.site))
+            flags += ["-I", "-S"]  # no virtualenv, no site-packages, no PYTHON* variables
+        return [sys.executable, *flags, "-c", CHILD, str(self.handler_path), *paths]
+
+    def run(self, *python_flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*python_flags),
+            env=self.env,
+            cwd=self.spec.code_uri,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
 
 def dummy_resolver(template: Template) -> Resolver:
@@ -72,20 +115,19 @@ def function_env(spec: FunctionSpec, resolver: Resolver) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("POWERTOOLS_", "AWS_")) and key != "PYTHONPATH"
+        if not key.startswith(("POWERTOOLS_", "AWS_", "PYTHON"))
     }
     env.update(
         {
-            # What Lambda sets: makes Powertools behave as in a real cold start.
+            # What Lambda sets: Powertools behaves as in a real cold start (tracing on).
             "AWS_LAMBDA_FUNCTION_NAME": f"bench-{spec.logical_id}",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "LAMBDA_TASK_ROOT": str(spec.code_uri),
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
-            # The layer first on the path, as /opt/python is in Lambda.
-            "PYTHONPATH": str(LAYER_DIR),
         }
     )
     resolved = resolver.resolve(spec.environment)
@@ -93,53 +135,32 @@ def function_env(spec: FunctionSpec, resolver: Resolver) -> dict[str, str]:
     return env
 
 
-def handler_path(spec: FunctionSpec) -> Path:
-    module_name = spec.handler.rpartition(".")[0]
-    return spec.code_uri / f"{module_name.replace('.', '/')}.py"
-
-
-def measure(spec: FunctionSpec, env: dict[str, str], runs: int) -> Measurement:
-    path = handler_path(spec)
-    result = Measurement(spec.logical_id, str(path.relative_to(REPO_ROOT)), [], 0)
+def measure(child: Child, runs: int) -> Measurement:
+    handler = str(child.handler_path.relative_to(REPO_ROOT))
+    result = Measurement(child.spec.logical_id, handler, [])
     for attempt in range(runs + 1):
-        child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)],
-            env=env,
-            cwd=spec.code_uri,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if child.returncode != 0:
-            result.error = (child.stderr.strip().splitlines() or ["failed"])[-1]
+        done = child.run()
+        if done.returncode != 0:
+            result.error = (done.stderr.strip().splitlines() or ["failed"])[-1]
             return result
-        report = json.loads(child.stdout.strip().splitlines()[-1])
-        if attempt > 0:  # the first run writes .pyc files; Lambda's layer has them
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        if attempt > 0:  # the first run writes .pyc files, which a deployed layer would have
             result.runs_ms.append(report["import_ms"])
         result.modules = report["modules"]
     return result
 
 
-def import_profile(spec: FunctionSpec, env: dict[str, str], top: int) -> list[tuple[float, str]]:
+def import_profile(child: Child, top: int) -> list[tuple[float, str]]:
     """The modules with the largest cumulative import time (-X importtime), in ms."""
-    path = handler_path(spec)
-    child = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", CHILD, str(path)],
-        env=env,
-        cwd=spec.code_uri,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
     rows: list[tuple[float, str]] = []
-    for line in child.stderr.splitlines():
+    for line in child.run("-X", "importtime").stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
-        depth = (len(name) - len(name.lstrip())) // 2
-        if depth <= 2:
-            rows.append((int(cumulative) / 1000, name.strip()))
-    return sorted(rows, reverse=True)[:top]
+        _, cumulative, name = (part for part in line[len("import time:") :].split("|"))
+        depth = (len(name) - len(name.lstrip()) - 1) // 2
+        if depth <= 3:
+            rows.append((int(cumulative) / 1000, "  " * depth + name.strip()))
+    return sorted(rows, key=lambda row: row[0], reverse=True)[:top]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,37 +168,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="measured runs per function")
     parser.add_argument("--target-ms", type=float, default=300.0)
     parser.add_argument(
+        "--site", type=Path, help="packages dir to use instead of this virtualenv (isolated)"
+    )
+    parser.add_argument(
         "--profile",
         action="append",
         default=[],
         metavar="FUNCTION",
         help="also list the slowest imports of a function (prefix of its logical id)",
     )
-    parser.add_argument("--top", type=int, default=15, help="rows of --profile output")
+    parser.add_argument("--top", type=int, default=20, help="rows of --profile output")
     args = parser.parse_args(argv)
 
     template = load_template()
     resolver = dummy_resolver(template)
-    specs = template.functions()
-    envs = {spec.logical_id: function_env(spec, resolver) for spec in specs}
-    results = [measure(spec, envs[spec.logical_id], args.runs) for spec in specs]
-    print(f"{'function':<20} {'handler':<28} {'median ms':>9} {'min ms':>7} {'modules':>7}  ")
-    for r in results:
+    site = args.site.resolve() if args.site else None
+    children = [Child(spec, function_env(spec, resolver), site) for spec in template.functions()]
+    print(f"packages: {site or sys.prefix}")
+    print(f"{'function':<20} {'handler':<28} {'median ms':>9} {'min ms':>7} {'modules':>7}")
+    failed = False
+    for child in children:
+        r = measure(child, args.runs)
         if r.error:
+            failed = True
             print(f"{r.function:<20} {r.handler:<28} {'-':>9} {'-':>7} {'-':>7}  ERROR {r.error}")
             continue
-        verdict = "ok" if r.median_ms <= args.target_ms else f"SLOW (> {args.target_ms:.0f})"
+        slow = r.median_ms > args.target_ms
+        failed |= slow
+        verdict = f"SLOW (> {args.target_ms:.0f})" if slow else "ok"
         print(
             f"{r.function:<20} {r.handler:<28} {r.median_ms:>9.0f} {min(r.runs_ms):>7.0f} "
             f"{r.modules:>7}  {verdict}"
         )
     for prefix in args.profile:
-        for spec in specs:
-            if spec.logical_id.lower().startswith(prefix.lower()):
-                print(f"\nslowest imports of {spec.logical_id} (cumulative ms, top levels):")
-                for ms, name in import_profile(spec, envs[spec.logical_id], args.top):
+        for child in children:
+            if child.spec.logical_id.lower().startswith(prefix.lower()):
+                print(f"\nslowest imports of {child.spec.logical_id} (cumulative ms):")
+                for ms, name in import_profile(child, args.top):
                     print(f"  {ms:>7.1f}  {name}")
-    failed = any(r.error or r.median_ms > args.target_ms for r in results)
     return 1 if failed else 0
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import ldap
 from hostrelay_local.slapd import DirectoryShape, SlapdServer, count_entries, user_dn
 from hostrelay_relay.directory.batches import InventoryBatch
 from hostrelay_relay.directory.flavors import KINDS, OPENLDAP
@@ -18,6 +19,7 @@ from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import SyncStateStore
 from hostrelay_relay.directory.sync import SyncSummary, sync_directory
 from hostrelay_relay.settings import LdapCredential, LdapSettings
+from ldap.controls import SimplePagedResultsControl
 
 
 def best_of(runs: int, action: Callable[[], object]) -> tuple[float, float]:
@@ -56,6 +58,38 @@ def ldapsearch_all(server: SlapdServer, password_file: Path) -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+
+def python_ldap_search_all(server: SlapdServer) -> int:
+    """The floor for any python-ldap client: the same searches, entries converted, nothing else."""
+    connection = ldap.initialize(server.url)
+    connection.simple_bind_s(server.service_dn, server.service_password)
+    count = 0
+    try:
+        for kind in KINDS:
+            control = SimplePagedResultsControl(True, size=1000, cookie="")
+            while True:
+                msgid = connection.search_ext(
+                    server.base_dn,
+                    ldap.SCOPE_SUBTREE,
+                    OPENLDAP.default_filters[kind],
+                    OPENLDAP.requested_attributes(kind),
+                    serverctrls=[control],
+                )
+                while True:
+                    rtype, data, _, controls = connection.result3(msgid, all=0)
+                    if rtype != ldap.RES_SEARCH_ENTRY:
+                        break
+                    count += len(data)
+                cookie = next(
+                    (c.cookie for c in controls if c.controlType == control.controlType), b""
+                )
+                if not cookie:
+                    break
+                control.cookie = cookie
+    finally:
+        connection.unbind_s()
+    return count
 
 
 def change_users(server: SlapdServer, indexes: range, stamp: str) -> None:
@@ -111,11 +145,16 @@ def main() -> None:
         search_best, search_median = best_of(
             args.runs, lambda: ldapsearch_all(server, password_file)
         )
+        floor_best, floor_median = best_of(args.runs, lambda: python_ldap_search_all(server))
         sync_best, sync_median = best_of(args.runs, full_sync)
         full = summaries[-1]
         print(
             f"ldapsearch -E pr=1000 (3 searches): best {search_best:.3f} s,"
             f" median {search_median:.3f} s"
+        )
+        print(
+            f"python-ldap search only (floor):  best {floor_best:.3f} s,"
+            f" median {floor_median:.3f} s"
         )
         print(
             f"relay full sync:                  best {sync_best:.3f} s, median {sync_median:.3f} s"

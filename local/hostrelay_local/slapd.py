@@ -102,9 +102,9 @@ def _ssha(password: str) -> str:
 def generate_directory_ldif(shape: DirectoryShape, service_password: str) -> Iterator[str]:
     """Yield the LDIF entries of the demo directory, parents first.
 
-    Layout: ou=people with one sub-OU per department holding the users, ou=groups with one
-    group per team (users), one per department (users) and `all-staff` whose members are the
-    department groups (nested), ou=services with the relay's service account.
+    Layout: ou=people with one sub-OU per department holding the users; ou=groups with one
+    group per team and one per department (users), `everyone` (all users) and `all-staff`
+    (nested: its members are the department groups); ou=services with the relay's account.
     """
     base = shape.base_dn
     first_rdn_value = base.split(",", 1)[0].split("=", 1)[1]
@@ -269,6 +269,14 @@ def make_test_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0
     )
     files.key_file.chmod(0o600)
     return files
+
+
+def _secret_file(path: Path, secret: str) -> Path:
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret)
+    return path
 
 
 class SlapdServer:
@@ -441,12 +449,12 @@ class SlapdServer:
         )
 
     def _admin_pw_file(self) -> Path:
-        path = self.workdir / "admin.pw"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(self.admin_password)
-        return path
+        return _secret_file(self.workdir / "admin.pw", self.admin_password)
+
+    @property
+    def service_password_file(self) -> Path:
+        """The service account's password in a 0600 file (for relay `password_file` config)."""
+        return _secret_file(self.workdir / "service.pw", self.service_password)
 
     def __enter__(self) -> SlapdServer:
         return self.start()
@@ -458,3 +466,20 @@ class SlapdServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Run a demo directory in the foreground until Ctrl-C (`python -m hostrelay_local.slapd`)."""
+    with SlapdServer(DirectoryShape()) as server:
+        print(f"slapd: {server.url} and {server.ldaps_url}, base {server.base_dn}")
+        print(f"service account: {server.service_dn} (password in {server.service_password_file})")
+        print(f"CA: {server.ca_file}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

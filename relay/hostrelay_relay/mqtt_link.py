@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
-_LOOP_TIMEOUT_S = 1.0
+_SUPERVISE_TICK_S = 1.0
+_CONNACK_TIMEOUT_S = 30.0
 _OFFLINE_ACK_TIMEOUT_S = 2.0
 
 
@@ -41,8 +42,9 @@ class MqttLink:
     oldest first. `hello` and `heartbeat` describe the present, so they are published
     directly on each connection and never replayed later.
 
-    Each connection attempt uses a fresh paho client, so nothing from a dead connection
-    is retransmitted behind the outbox's back.
+    Each connection attempt uses a fresh paho client (its own network thread, no automatic
+    reconnect), so nothing from a dead connection is retransmitted behind the outbox's back,
+    and reconnecting follows our jittered backoff.
     """
 
     def __init__(
@@ -65,6 +67,8 @@ class MqttLink:
         self._window = window
         self._started_at = time.monotonic()
         self._closing = threading.Event()
+        self._wakeup = threading.Event()  # PUBACKs arrived, a session started, or it ended
+        self._session_lost = threading.Event()
         self._thread = threading.Thread(target=self._run_guarded, name="mqtt-link", daemon=True)
         self._acks: queue.SimpleQueue[tuple[mqtt.Client, int]] = queue.SimpleQueue()
         self._send_lock = threading.Lock()
@@ -73,7 +77,8 @@ class MqttLink:
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_through = 0  # highest outbox seq handed to the current client
         self._connected_events = 0
-        self._fresh: mqtt.Client | None = None
+        self._attempt: mqtt.Client | None = None  # the client of the current connection
+        self._fresh: mqtt.Client | None = None  # set by on_connect until the session starts
         self.connected = threading.Event()
         self.crashed = threading.Event()
 
@@ -115,8 +120,9 @@ class MqttLink:
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 info.wait_for_publish(_OFFLINE_ACK_TIMEOUT_S)
         self._closing.set()
+        self._wakeup.set()
         if client is not None:
-            client.disconnect()  # also wakes the network thread out of its select()
+            client.disconnect()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         logger.info("disconnected from broker", extra={"outbox_depth": self._ledger.outbox_depth()})
@@ -154,7 +160,13 @@ class MqttLink:
                 self._closing.wait(delay)
                 continue
             accepted_before = self._connected_events
-            self._serve(client)
+            self._session_lost.clear()
+            self._attempt = client
+            client.loop_start()  # paho's thread owns the socket; publish() is safe from any thread
+            try:
+                self._supervise(client)
+            finally:
+                self._session_ended(client)
             failures = 0 if self._connected_events > accepted_before else failures + 1
             if not self._closing.is_set():
                 delay = reconnect_delay(
@@ -169,6 +181,7 @@ class MqttLink:
             client_id=settings.host,
             clean_session=True,
             protocol=mqtt.MQTTv311,
+            reconnect_on_failure=False,  # reconnecting is ours: fresh client, jittered backoff
         )
         client.tls_set(
             ca_certs=str(settings.broker.ca_file),
@@ -184,38 +197,50 @@ class MqttLink:
         client.on_subscribe = self._on_subscribe
         return client
 
-    def _serve(self, client: mqtt.Client) -> None:
-        """Run one connection until it drops or the link is closing."""
+    def _supervise(self, client: mqtt.Client) -> None:
+        """Look after one connection until it drops or the link is closing.
+
+        Paho's thread does the I/O; this thread starts the session, turns PUBACKs into
+        outbox deletions in batches, tops up the in-flight window, and sends heartbeats.
+        """
+        connect_deadline = time.monotonic() + _CONNACK_TIMEOUT_S
         next_heartbeat = time.monotonic() + self._settings.heartbeat_s
-        try:
-            while True:
-                timeout = min(_LOOP_TIMEOUT_S, max(0.01, next_heartbeat - time.monotonic()))
-                rc = client.loop(timeout=timeout)
-                if self._fresh is client:
-                    self._fresh = None
-                    self._session_started(client)
-                    next_heartbeat = time.monotonic() + self._settings.heartbeat_s
-                self._process_acks(client)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
+        while True:
+            wait = min(_SUPERVISE_TICK_S, max(0.0, next_heartbeat - time.monotonic()))
+            self._wakeup.wait(wait)
+            self._wakeup.clear()
+            if self._fresh is client:
+                self._fresh = None
+                self._session_started(client)
+                next_heartbeat = time.monotonic() + self._settings.heartbeat_s
+            self._process_acks(client)
+            if self._closing.is_set() or self._session_lost.is_set():
+                return
+            if self._client is not client:
+                if time.monotonic() > connect_deadline:
+                    logger.warning("broker did not accept the session in time")
                     return
-                if self._closing.is_set():
-                    return
-                if self._client is client and time.monotonic() >= next_heartbeat:
-                    self._publish_direct(
-                        client,
-                        "heartbeat",
-                        running=self._running_jobs(),
-                        uptime_s=round(time.monotonic() - self._started_at, 1),
-                        relay_version=__version__,
-                    )
-                    next_heartbeat = time.monotonic() + self._settings.heartbeat_s
-        finally:
-            with self._send_lock:
-                self._client = None
-                self._inflight.clear()
-                self._handed_through = 0
-            self.connected.clear()
-            client.disconnect()
+                continue
+            if not client.is_connected():
+                return
+            if time.monotonic() >= next_heartbeat:
+                self._publish_direct(
+                    client,
+                    "heartbeat",
+                    running=self._running_jobs(),
+                    uptime_s=round(time.monotonic() - self._started_at, 1),
+                    relay_version=__version__,
+                )
+                next_heartbeat = time.monotonic() + self._settings.heartbeat_s
+
+    def _session_ended(self, client: mqtt.Client) -> None:
+        with self._send_lock:
+            self._client = None
+            self._inflight.clear()
+            self._handed_through = 0
+        self.connected.clear()
+        client.disconnect()
+        client.loop_stop()
 
     def _session_started(self, client: mqtt.Client) -> None:
         client.publish(self._settings.status_topic(), STATUS_ONLINE, qos=1, retain=True)
@@ -294,6 +319,7 @@ class MqttLink:
             return
         client.subscribe(self._settings.jobs_topic(), qos=1)
         self._fresh = client
+        self._wakeup.set()
 
     def _on_disconnect(
         self,
@@ -303,6 +329,10 @@ class MqttLink:
         reason_code: Any,
         properties: Any,
     ) -> None:
+        if client is not self._attempt:
+            return
+        self._session_lost.set()
+        self._wakeup.set()
         if not self._closing.is_set():
             logger.warning("connection to broker lost", extra={"reason": str(reason_code)})
 
@@ -320,6 +350,7 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
         self._acks.put((client, mid))
+        self._wakeup.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self._settings.jobs_topic():

@@ -16,7 +16,8 @@ from ldap.controls import SimplePagedResultsControl  # type: ignore[import-untyp
 
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.names import is_loopback_url
-from hostrelay_relay.settings import LdapCredential
+from hostrelay_relay.directory.params import LdapConnectionParams
+from hostrelay_relay.settings import LdapCredential, LdapSettings
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,25 @@ class LdapConnection:
             if end == "*":
                 return
             start = int(end) + 1
+
+
+def connection_spec(
+    params: LdapConnectionParams, credential: LdapCredential, settings: LdapSettings
+) -> ConnectionSpec:
+    """How to reach the server a job names, with the relay's TLS and timeout settings."""
+    if settings.ca_file is not None and not settings.ca_file.is_file():
+        raise DirectoryError("ldap_tls", f"ldap.ca_file {str(settings.ca_file)!r} does not exist")
+    return ConnectionSpec(
+        url=params.url,
+        credential_name=params.credential,
+        credential=credential,
+        start_tls=params.start_tls,
+        verify_tls=params.verify_tls,
+        ca_file=settings.ca_file,
+        connect_timeout_s=settings.connect_timeout_s,
+        operation_timeout_s=settings.operation_timeout_s,
+        allow_plaintext_bind=settings.allow_plaintext_bind,
+    )
 
 
 def open_connection(spec: ConnectionSpec) -> LdapConnection:

@@ -7,11 +7,15 @@ from typing import Any
 
 import ldap  # type: ignore[import-untyped]
 
-from hostrelay_relay.directory.connection import LdapConnection, RawAttributes, open_connection
+from hostrelay_relay.directory.connection import (
+    LdapConnection,
+    RawAttributes,
+    connection_spec,
+    open_connection,
+)
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.names import dn_key
 from hostrelay_relay.directory.params import LdapGroupMembersParams
-from hostrelay_relay.directory.sync import connection_spec
 from hostrelay_relay.settings import LdapCredential, LdapSettings
 
 _MEMBER_ATTRIBUTE_BY_CLASS = {
@@ -77,7 +81,7 @@ def change_group_members(
     params: LdapGroupMembersParams, credential: LdapCredential, settings: LdapSettings
 ) -> MembershipChange:
     """Apply params.add/params.remove to the group; nothing changes unless every check passes."""
-    spec = connection_spec(params, params.credential, credential, settings)
+    spec = connection_spec(params, credential, settings)
     with open_connection(spec) as connection:
         group = connection.read_entry(params.group_dn, ["objectClass"])
         if group is None:

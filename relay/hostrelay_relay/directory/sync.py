@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from hostrelay_relay.directory.batches import BatchCutter, InventoryBatch
-from hostrelay_relay.directory.connection import ConnectionSpec, LdapConnection, open_connection
+from hostrelay_relay.directory.connection import LdapConnection, connection_spec, open_connection
 from hostrelay_relay.directory.entities import (
     DirectoryEntry,
     EntryParser,
@@ -254,15 +254,15 @@ class _Inventory:
         counts = {"created": 0, "updated": 0}
         for position, (entity_id, entry) in enumerate(entries.items()):
             group_members = members_of_group.get(entity_id) if entry.kind == "group" else None
-            entity = build_entity(entry, group_members, sorted(set(member_of.get(entity_id, ()))))
-            text = serialise(entity)
-            digest = entity_hash(text)
+            entity = build_entity(entry, group_members, sorted(member_of.get(entity_id, ())))
+            data = serialise(entity).encode()
+            digest = entity_hash(data)
             previous = self.old.get(entity_id)
             known[entity_id] = KnownEntity(digest, entry.kind, entry.dn, group_members)
             if previous is not None and previous.hash == digest:
                 continue
             counts["updated" if previous is not None else "created"] += 1
-            cutter.upsert(entity, len(text) if text.isascii() else len(text.encode()))
+            cutter.upsert(entity, len(data))
             if position % 1000 == 0:
                 checkpoint()
         for entity_id in sorted(deleted):
@@ -423,24 +423,6 @@ def _no_progress(done: int, total: int | None, message: str) -> None:
     return None
 
 
-def connection_spec(
-    params: Any, credential_name: str, credential: LdapCredential, settings: LdapSettings
-) -> ConnectionSpec:
-    if settings.ca_file is not None and not settings.ca_file.is_file():
-        raise DirectoryError("ldap_tls", f"ldap.ca_file {str(settings.ca_file)!r} does not exist")
-    return ConnectionSpec(
-        url=params.url,
-        credential_name=credential_name,
-        credential=credential,
-        start_tls=params.start_tls,
-        verify_tls=params.verify_tls,
-        ca_file=settings.ca_file,
-        connect_timeout_s=settings.connect_timeout_s,
-        operation_timeout_s=settings.operation_timeout_s,
-        allow_plaintext_bind=settings.allow_plaintext_bind,
-    )
-
-
 def sync_directory(
     params: LdapSyncParams,
     credential: LdapCredential,
@@ -457,7 +439,7 @@ def sync_directory(
     settings = settings or LdapSettings()
     if params.flavor != "auto":
         effective_filters(params, FLAVORS[params.flavor])  # a bad filter fails before any I/O
-    spec = connection_spec(params, params.credential, credential, settings)
+    spec = connection_spec(params, credential, settings)
     with state_store.locked(params.connector):
         with open_connection(spec) as connection:
             flavor = _resolve_flavor(params, connection)

@@ -26,6 +26,7 @@ from hostrelay_relay.handlers.base import (
 )
 from hostrelay_relay.isolation.cgroup_common import CgroupError, LimitUnsupported
 from hostrelay_relay.isolation.runner import RunOutcome, RunRequest, run_isolated
+from hostrelay_relay.isolation.spawner_client import SpawnerUnavailable
 from hostrelay_relay.isolation.spec import ResourceLimits, SandboxSpec, read_mount_points
 from hostrelay_relay.isolation.syscalls import cap_last_cap, mount_setattr_supported
 from hostrelay_relay.settings import ExecSettings
@@ -45,7 +46,8 @@ class ExecLimits(StrictParams):
     memory_mb: int | None = Field(default=None, ge=8, le=1_048_576)
     cpu_percent: int | None = Field(default=None, ge=1, le=25_600)  # 100 = one full CPU
     pids: int | None = Field(default=None, ge=1, le=1_000_000)
-    io_bps: int | None = Field(default=None, ge=4096)  # per disk, read and write each
+    # Per disk, reads and writes each; cgroup v1 throttles direct and sync I/O only.
+    io_bps: int | None = Field(default=None, ge=4096)
 
 
 class ExecIsolation(StrictParams):
@@ -136,7 +138,15 @@ def check_policy(params: ExecParams, policy: ExecSettings) -> None:
 
 
 class ExecHandler(Handler[ExecParams]):
-    """Thread-safe: no state beyond the settings; every run owns its pipes and cgroup."""
+    """Runs `argv` as PID 1 of fresh PID/mount/UTS/IPC/network namespaces, in a per-job cgroup.
+
+    Result: `{exit_code, signal?, max_rss_kb, cpu_s, wall_s, oom_kills, output: {stdout_bytes,
+    stderr_bytes, delivered_bytes, chunks, sha256, truncated}}` (see OutputPump for sha256).
+    Errors (all with that result attached once the command started): `exit_code`,
+    `killed_by_signal`, `memory_limit`, `timeout`, `canceled`, `exec_failed`, `sandbox_failed`;
+    before it starts: `invalid_params`, `unknown_user`, `limit_unsupported`, `cgroup_failed`,
+    `spawner_unavailable`. Thread-safe: every run owns its pipes, cgroup and namespaces.
+    """
 
     type = "exec"
     params_model = ExecParams
@@ -166,6 +176,8 @@ class ExecHandler(Handler[ExecParams]):
             raise JobError("limit_unsupported", str(exc)) from exc
         except CgroupError as exc:
             raise JobError("cgroup_failed", str(exc), retryable=True) from exc
+        except SpawnerUnavailable as exc:
+            raise JobError("spawner_unavailable", str(exc), retryable=True) from exc
         logger.info(
             "exec job finished",
             extra={
@@ -191,6 +203,7 @@ class ExecHandler(Handler[ExecParams]):
             user = pwd.getpwnam(params.isolation.user)
         except KeyError as exc:
             raise JobError("unknown_user", f"no user {params.isolation.user!r} here") from exc
+        use_mount_setattr = mount_setattr_supported()
         deadline = ctx.deadline
         if params.timeout_s is not None:
             deadline = min(deadline, time.monotonic() + params.timeout_s)
@@ -206,7 +219,8 @@ class ExecHandler(Handler[ExecParams]):
             writable_paths=tuple(str(path) for path in policy.writable_paths),
             tmp_size_bytes=policy.tmp_size_mb * _MB,
             cap_last_cap=_cap_last_cap(),
-            mount_points=() if mount_setattr_supported() else read_mount_points(),
+            use_mount_setattr=use_mount_setattr,
+            mount_points=() if use_mount_setattr else read_mount_points(),
         )
         return RunRequest(
             spec=spec,
@@ -250,7 +264,6 @@ def _result_or_raise(outcome: RunOutcome, limits: ResourceLimits) -> dict[str, A
         "max_rss_kb": outcome.max_rss_kb,
         "cpu_s": outcome.cpu_s,
         "wall_s": outcome.wall_s,
-        "memory_peak_kb": outcome.memory_peak_kb,
         "oom_kills": outcome.oom_kills,
         "output": outcome.output.as_result(),
     }

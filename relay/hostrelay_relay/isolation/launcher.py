@@ -29,7 +29,8 @@ from hostrelay_relay.isolation.spec import SandboxSpec
 
 EXIT_SETUP_FAILED = 127
 _MAX_FD = os.sysconf("SC_OPEN_MAX")
-_MAX_REPORT_LINE = 2000
+# Report lines stay below PIPE_BUF (4096), so two writers on the pipe never interleave.
+_MAX_REPORT_BYTES = 4000
 _RESETTABLE_SIGNALS = tuple(
     sig
     for sig in signal.valid_signals()
@@ -162,9 +163,8 @@ def _write_file(path: str, data: bytes) -> None:
 def _report_failure(report_fd: int, step: str, exc: BaseException) -> None:
     message = f"failed {step}: {exc}".replace("\n", " ")
     with contextlib.suppress(OSError):
-        _write_line(report_fd, message[:_MAX_REPORT_LINE])
+        _write_line(report_fd, message)
 
 
 def _write_line(fd: int, line: str) -> None:
-    # One write of less than PIPE_BUF bytes: atomic even with two writers on the pipe.
-    os.write(fd, line.encode("utf-8", "replace") + b"\n")
+    os.write(fd, line.encode("utf-8", "replace")[:_MAX_REPORT_BYTES] + b"\n")

@@ -62,10 +62,9 @@ class RunOutcome:
     signal: int | None
     stopped: StopReason | None  # set when the relay killed the job
     failure: SetupFailure | None
-    max_rss_kb: int
-    cpu_s: float
+    max_rss_kb: int  # peak memory of the job's cgroup, else its largest process's max RSS
+    cpu_s: float  # CPU of every process of the job (cgroup), else of those PID 1 reaped
     wall_s: float
-    memory_peak_kb: int | None
     oom_kills: int
     output: OutputSummary
 
@@ -90,8 +89,7 @@ class _Pipes:
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         os.set_blocking(self.stdin_w, False)
 
-    def close_all(self) -> None:
-        self.close_child_ends()
+    def close_relay_ends(self) -> None:
         for fd in (self.stdin_w, self.stdout_r, self.stderr_r):
             os.close(fd)
 
@@ -107,7 +105,6 @@ def run_isolated(
 ) -> RunOutcome:
     """Run the command; returns once every process of the job is gone and the cgroup removed."""
     cgroup = create_job_cgroup(request.cgroup_root, request.cgroup_name, request.limits)
-    session: _Session | None = None
     try:
         started = time.monotonic()
         session = _start(request, cgroup, emit, cancel_event)
@@ -123,24 +120,21 @@ def run_isolated(
             cgroup.remove()
         else:
             logger.error("exec cgroup did not empty", extra={"job": request.cgroup_name})
-        # Reaped last: the supervisor's exit (tearing down its copy of the relay's memory and
-        # the mount namespace) overlaps the cgroup cleanup above.
-        if session is not None:
-            session.reap_supervisor()
-    exit_report = session.exit_report
-    status = exit_report.status if exit_report else None
-    exit_code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
-    signum = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
-    cpu_s = usage.cpu_s if usage.cpu_s is not None else (exit_report.cpu_s if exit_report else 0.0)
+    report = session.exit_report
+    status = report.status if report else None
+    cpu_s = usage.cpu_s if usage.cpu_s is not None else (report.cpu_s if report else 0.0)
+    if usage.memory_peak_bytes is not None:
+        max_rss_kb = usage.memory_peak_bytes // 1024
+    else:
+        max_rss_kb = report.max_rss_kb if report else 0
     return RunOutcome(
-        exit_code=exit_code,
-        signal=signum,
+        exit_code=os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
+        signal=os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None,
         stopped=session.stopped,
         failure=session.failure,
-        max_rss_kb=exit_report.max_rss_kb if exit_report else 0,
+        max_rss_kb=max_rss_kb,
         cpu_s=round(cpu_s, 6),
         wall_s=round(wall_s, 6),
-        memory_peak_kb=None if usage.memory_peak_bytes is None else usage.memory_peak_bytes // 1024,
         oom_kills=usage.oom_kills,
         output=session.output.summary(),
     )
@@ -156,9 +150,11 @@ def _start(
     pipes = _Pipes()
     try:
         launched = default_spawner().launch(spec, pipes.stdin_r, pipes.stdout_w, pipes.stderr_w)
+    except BaseException:
+        pipes.close_relay_ends()
+        raise
     finally:
         pipes.close_child_ends()
-    
     return _Session(
         request=request,
         launched=launched,
@@ -191,7 +187,7 @@ class _Session:
         self.failure: SetupFailure | None = None
         self.exit_report: _ExitReport | None = None
         self._kill_at: float | None = None
-        self._killed = False
+        self._killed_at: float | None = None
         self._report_buffer = bytearray()
         self._ended_at: float | None = None  # when the exit report came (or the pipe closed)
         self._stdin = memoryview(request.stdin)
@@ -219,6 +215,14 @@ class _Session:
                     "exec output pipe open after exit", extra={"job": self.request.cgroup_name}
                 )
                 break
+            if self._killed_at is not None and now > self._killed_at + _GIVE_UP_AFTER_KILL_S:
+                logger.error(
+                    "exec job did not end after kill", extra={"job": self.request.cgroup_name}
+                )
+                self.failure = self.failure or SetupFailure(
+                    "supervisor", "job did not end after SIGKILL"
+                )
+                break
             for fd, events in self._poller.poll(self._poll_timeout_ms(now)):
                 self._handle(fd, events)
             self.output.flush_if_due(time.monotonic())
@@ -235,27 +239,23 @@ class _Session:
         for fd in (self.launched.report_fd, self.launched.control_fd):
             os.close(fd)
 
-    def reap_supervisor(self) -> None:
-        _, status = os.waitpid(self.launched.supervisor_pid, 0)
-        if self.exit_report is None and self.failure is None:
-            self.failure = SetupFailure("supervisor", f"supervisor ended with wait status {status}")
-
     def _enforce_deadline_and_cancel(self, now: float) -> None:
         if self.exit_report is None and self.stopped is None:
-            if self.cancel_event.is_set():
+            # The deadline first: a relay core may also set cancel_event when it passes.
+            if now >= self.request.deadline:
+                self.stopped = "timeout"
+                self._kill_at = now
+            elif self.cancel_event.is_set():
                 self.stopped = "canceled"
                 # PID 1 of the namespace only gets SIGTERM if it handles it; the rest do.
                 self.cgroup.signal_all(signal.SIGTERM)
                 self._kill_at = now + self.request.kill_grace_s
-            elif now >= self.request.deadline:
-                self.stopped = "timeout"
-                self._kill_at = now
-        if self._kill_at is not None and not self._killed and now >= self._kill_at:
+        if self._kill_at is not None and self._killed_at is None and now >= self._kill_at:
             self._kill()
 
     def _kill(self) -> None:
         """SIGKILL the job's PID 1, which takes the whole PID namespace with it."""
-        self._killed = True
+        self._killed_at = time.monotonic()
         with contextlib.suppress(OSError):  # the supervisor may be gone already
             os.write(self.launched.control_fd, b"K")
         self.cgroup.kill_all()
@@ -267,7 +267,7 @@ class _Session:
         flush_in = self.output.seconds_until_flush(now)
         if flush_in is not None:
             waits.append(flush_in)
-        if self._kill_at is not None and not self._killed:
+        if self._kill_at is not None and self._killed_at is None:
             waits.append(max(0.0, self._kill_at - now))
         return max(1, int(min(waits) * 1000))
 
@@ -315,7 +315,10 @@ class _Session:
     def _on_report(self, data: bytes) -> None:
         if not data:
             self._poller.unregister(self.launched.report_fd)
-            self._ended_at = self._ended_at or time.monotonic()
+            self._ended_at = time.monotonic()
+            if self.failure is None:
+                message = "the supervisor ended without reporting the job's exit"
+                self.failure = SetupFailure("supervisor", message)
             return
         self._report_buffer += data
         while b"\n" in self._report_buffer:
@@ -331,7 +334,7 @@ class _Session:
                 status=int(status), cpu_s=float(utime) + float(stime), max_rss_kb=int(maxrss)
             )
             self._ended_at = time.monotonic()
-            # Nothing follows the exit report; the supervisor's exit is not worth waiting for.
+            # Nothing follows the exit report; the supervisor's own exit is not waited for.
             self._poller.unregister(self.launched.report_fd)
         elif kind == "failed" and self.failure is None:
             step, _, message = rest.partition(": ")

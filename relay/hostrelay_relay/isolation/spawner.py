@@ -57,7 +57,7 @@ def _fork_supervisor(fds: list[int]) -> None:
 
 def main() -> int:
     if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-        print("usage: python -m hostrelay_relay.isolation.spawner <socket fd>", file=sys.stderr)
+        sys.stderr.write("usage: python -m hostrelay_relay.isolation.spawner <socket fd>\n")
         return 2
     # Interrupts are for the relay; the spawner ends when the relay closes the channel.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -9,7 +9,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from hostrelay_relay.isolation.spawner import FDS_PER_REQUEST, REQUEST
+from hostrelay_relay.isolation.spawner import REQUEST
 from hostrelay_relay.isolation.spec import SandboxSpec
 
 
@@ -33,7 +33,9 @@ class Spawner:
         self._channel: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def launch(self, spec: SandboxSpec, stdin_fd: int, stdout_fd: int, stderr_fd: int) -> LaunchedJob:
+    def launch(
+        self, spec: SandboxSpec, stdin_fd: int, stdout_fd: int, stderr_fd: int
+    ) -> LaunchedJob:
         """Start the job; returns at once (it may still be setting up). The caller keeps and
         closes its stdio fds; the spawner got copies."""
         spec_fd = os.memfd_create("hostrelay-job-spec", os.MFD_CLOEXEC)
@@ -41,9 +43,7 @@ class Spawner:
         report_r, report_w = os.pipe()
         try:
             os.write(spec_fd, spec.to_json())
-            fds = [spec_fd, stdin_fd, stdout_fd, stderr_fd, control_r, report_w]
-            assert len(fds) == FDS_PER_REQUEST
-            self._send(fds)
+            self._send([spec_fd, stdin_fd, stdout_fd, stderr_fd, control_r, report_w])
         except BaseException:
             for fd in (control_w, report_r):
                 os.close(fd)
@@ -52,6 +52,11 @@ class Spawner:
             for fd in (spec_fd, control_r, report_w):
                 os.close(fd)
         return LaunchedJob(control_fd=control_w, report_fd=report_r)
+
+    @property
+    def pid(self) -> int | None:
+        """The spawner's pid, when it has been started."""
+        return None if self._process is None else self._process.pid
 
     def close(self) -> None:
         """Stop the spawner; jobs already running are unaffected (the relay holds their pipes)."""
@@ -73,10 +78,13 @@ class Spawner:
     def _start_locked(self) -> socket.socket:
         relay_end, spawner_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # -I: no current directory, PYTHONPATH or user site on sys.path of a root process.
+            command = [sys.executable, "-I", "-m", "hostrelay_relay.isolation.spawner"]
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "hostrelay_relay.isolation.spawner", str(spawner_end.fileno())],
+                [*command, str(spawner_end.fileno())],
                 pass_fds=[spawner_end.fileno()],
                 stdin=subprocess.DEVNULL,
+                cwd="/",
                 start_new_session=True,
             )
         except OSError as exc:

@@ -17,11 +17,6 @@ class ResourceLimits:
     pids: int | None = None
     io_bps: int | None = None
 
-    def is_empty(self) -> bool:
-        return all(
-            value is None for value in (self.memory_bytes, self.cpu_percent, self.pids, self.io_bps)
-        )
-
 
 @dataclass(frozen=True)
 class SandboxSpec:
@@ -69,7 +64,11 @@ def read_mount_points(mountinfo: Path = Path("/proc/self/mountinfo")) -> tuple[s
         fields = line.split(" ")
         if len(fields) > 4:
             points.append(_unescape_mountinfo(fields[4]))
-    return tuple(sorted(set(points), key=lambda point: point.count("/"), reverse=True))
+    return tuple(sorted(set(points), key=_depth, reverse=True))
+
+
+def _depth(point: str) -> tuple[int, int]:
+    return point.rstrip("/").count("/"), len(point)
 
 
 def _unescape_mountinfo(value: str) -> str:

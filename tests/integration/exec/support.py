@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hostrelay_relay.handlers.base import JobContext, JobError, OutputStream
-from hostrelay_relay.handlers.exec import ExecHandler
+from hostrelay_relay.handlers.exec import ExecHandler, ExecParams
 from hostrelay_relay.settings import RelaySettings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -91,10 +91,11 @@ class ExecJobs:
         settings: RelaySettings | None = None,
         timeout_s: float = 30.0,
         validate: bool = True,
+        job_id: str | None = None,
     ) -> tuple[ExecRun, threading.Thread]:
         """Run in a thread (for cancel tests); join the thread to wait for the end."""
         handler = ExecHandler(settings or make_settings())
-        run = ExecRun(job_id=new_job_id())
+        run = ExecRun(job_id=job_id or new_job_id())
         self.job_ids.append(run.job_id)
         lock = threading.Lock()
 
@@ -116,8 +117,10 @@ class ExecJobs:
         def work() -> None:
             started = time.monotonic()
             try:
-                parsed = handler.validate(params) if validate else handler.params_model(**params)
-                run.result = handler.run(parsed, ctx)  # type: ignore[arg-type]
+                # Without validate(): what a relay core that skipped the policy check would pass.
+                schema_only = ExecParams.model_validate
+                parsed = handler.validate(params) if validate else schema_only(params)
+                run.result = handler.run(parsed, ctx)
             except JobError as exc:
                 run.error = exc
             finally:

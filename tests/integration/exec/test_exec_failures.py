@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from hostrelay_relay.handlers import HandlerRegistry
+from hostrelay_relay.isolation.cgroups import remove_stale_job_cgroups
 
-from tests.integration.exec.support import ExecJobs, job_cgroup_dirs, make_settings
+from tests.integration.exec.support import ExecJobs, job_cgroup_dirs, make_settings, new_job_id
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +78,45 @@ def test_registry_loads_the_exec_handler_enabled_on_this_host() -> None:
 
     assert handler.type == "exec"
     assert handler.enabled() is None
+
+
+def test_stale_cgroup_of_a_crashed_attempt_is_cleared_first(exec_jobs: ExecJobs) -> None:
+    """Given a cgroup left by a crashed relay with a process still in it, when the job runs
+    again under the same id, then the leftover process is killed and the job runs cleanly."""
+    job_id = new_job_id()
+    stale_dir = Path("/sys/fs/cgroup/pids/hostrelay") / job_id
+    stale_dir.mkdir(parents=True)
+    leftover = subprocess.Popen(["/bin/sleep", "600"])
+    try:
+        (stale_dir / "cgroup.procs").write_text(str(leftover.pid))
+
+        run = exec_jobs.run({"argv": ["/bin/sh", "-c", "echo fresh"]}, job_id=job_id)
+
+        assert run.stdout == "fresh\n"
+        assert leftover.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        leftover.kill()
+        leftover.wait()
+
+
+def test_relay_start_up_clears_cgroups_left_by_a_crash() -> None:
+    """Given job cgroups left behind by a crashed relay, one with a live process, when the
+    relay starts and clears stale cgroups, then the process is killed and the cgroups gone."""
+    job_id = new_job_id()
+    stale = [Path("/sys/fs/cgroup", c, "hostrelay", job_id) for c in ("pids", "memory")]
+    for directory in stale:
+        directory.mkdir(parents=True)
+    leftover = subprocess.Popen(["/bin/sleep", "600"])
+    try:
+        (stale[0] / "cgroup.procs").write_text(str(leftover.pid))
+
+        # Cgroups of other jobs (concurrent test runs on this host) are kept.
+        others = {p.name for p in stale[0].parent.iterdir() if p.name != job_id}
+        removed = remove_stale_job_cgroups(Path("/sys/fs/cgroup"), keep=others)
+
+        assert removed == [job_id]
+        assert leftover.wait(timeout=5) == -signal.SIGKILL
+        assert not any(directory.exists() for directory in stale)
+    finally:
+        leftover.kill()
+        leftover.wait()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from hostrelay_relay.handlers import exec as exec_handler
-from hostrelay_relay.isolation import syscalls
 
 from tests.integration.exec.support import ExecJobs, make_settings
 
@@ -64,8 +63,6 @@ def test_read_only_root_without_mount_setattr(
     """Given a kernel older than 5.12 (no mount_setattr), when a job writes to the host, then
     every mount was remounted read-only one by one and only /tmp is writable."""
     monkeypatch.setattr(exec_handler, "mount_setattr_supported", lambda: False)
-    # The job is forked from this process: it inherits the patched syscall wrapper.
-    monkeypatch.setattr(syscalls, "mount_setattr_recursive", lambda *args: False)
     run = exec_jobs.run(
         {
             "argv": [

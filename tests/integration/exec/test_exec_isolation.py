@@ -204,3 +204,24 @@ def test_jobs_run_concurrently_each_in_its_own_namespaces(exec_jobs: ExecJobs) -
     for run, _ in started:
         assert run.error is None, run.error
         assert run.stdout.split() == ["1", run.job_id]
+
+
+def test_writable_root_when_the_relay_allows_it(exec_jobs: ExecJobs) -> None:
+    """Given allow_writable_root, when a job asks for readonly_root false, then it may write
+    where its user may (here the world-writable /var/tmp), while /tmp stays private."""
+    name = f"hostrelay-rw-{uuid.uuid4().hex}"
+    settings = make_settings(allow_writable_root=True)
+    try:
+        run = exec_jobs.run(
+            {
+                "argv": ["/bin/sh", "-c", f"echo rw > /var/tmp/{name}; echo tmp > /tmp/{name}"],
+                "isolation": {"readonly_root": False},
+            },
+            settings=settings,
+        )
+
+        assert run.error is None, run.stderr
+        assert Path("/var/tmp", name).read_text() == "rw\n"
+        assert not Path("/tmp", name).exists()
+    finally:
+        Path("/var/tmp", name).unlink(missing_ok=True)

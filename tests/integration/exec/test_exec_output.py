@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.integration.exec.support import PYTHON, ExecJobs, make_settings
+from tests.integration.exec.support import PYTHON, ExecJobs, make_settings, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_output_is_streamed_while_the_job_runs(exec_jobs: ExecJobs) -> None:
     """Given a job that prints then sleeps, then its first line arrives before it finishes."""
     script = "import time\nprint('early', flush=True)\ntime.sleep(1.5)\nprint('late')\n"
     run, thread = exec_jobs.start({"argv": [PYTHON, "-c", script]})
-    thread.join(timeout=1.2)
+    wait_for(lambda: b"early" in run.data())
 
     assert thread.is_alive()
     assert run.stdout == "early\n"

@@ -11,6 +11,7 @@ from tests.integration.exec.support import (
     PYTHON,
     ExecJobs,
     job_cgroup_dirs,
+    make_settings,
     processes_with,
     wait_for,
 )
@@ -88,14 +89,17 @@ def test_cancel_kills_children_grandchildren_and_daemons(exec_jobs: ExecJobs) ->
 
 
 def test_cancel_lets_a_cooperative_job_end_on_sigterm(exec_jobs: ExecJobs) -> None:
-    """Given a job whose PID 1 handles SIGTERM, when canceled, then it exits within the grace."""
+    """Given a job whose PID 1 handles SIGTERM, when canceled, then it exits on SIGTERM, long
+    before the 5 s grace would have ended in SIGKILL."""
     script = (
         "import signal, sys, time\n"
         "signal.signal(signal.SIGTERM, lambda *a: (print('bye', flush=True), sys.exit(0)))\n"
         "print('ready', flush=True)\n"
         "time.sleep(600)\n"
     )
-    run, thread = exec_jobs.start({"argv": [PYTHON, "-c", script]})
+    run, thread = exec_jobs.start(
+        {"argv": [PYTHON, "-c", script]}, settings=make_settings(kill_grace_s=5.0)
+    )
     wait_for(lambda: b"ready" in run.data("stdout"))
     canceled_at = time.monotonic()
 
@@ -104,7 +108,7 @@ def test_cancel_lets_a_cooperative_job_end_on_sigterm(exec_jobs: ExecJobs) -> No
 
     assert isinstance(run.error, JobCanceled)
     assert run.stdout == "ready\nbye\n"
-    assert time.monotonic() - canceled_at < 0.5
+    assert time.monotonic() - canceled_at < 3.0
 
 
 def test_cancel_after_the_job_ended_does_not_change_its_outcome(exec_jobs: ExecJobs) -> None:

@@ -11,7 +11,13 @@ from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
 from hostrelay_relay.settings import RelaySettings
 
-from tests.integration.ldap.ldap_support import InventoryMirror, JobRun, make_context
+from tests.integration.ldap.ldap_support import (
+    InventoryMirror,
+    JobRun,
+    SambaDirectory,
+    make_context,
+    port_is_free,
+)
 
 # 5,000 users, 10 department OUs, 200 team groups + 10 department groups + `everyone` +
 # `all-staff` (nested: its members are the department groups).
@@ -64,3 +70,13 @@ def run_group_members() -> Callable[..., dict[str, Any]]:
         return handler.run(handler.validate(params), context)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def samba_ad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDirectory]:
+    """Given a real Samba AD DC serving LDAP on 127.0.0.1:389 with a certificate for that IP."""
+    if not port_is_free(389):
+        pytest.skip("127.0.0.1:389 is taken; the Samba AD test needs it")
+    root = tmp_path_factory.mktemp("samba-ad")
+    with SambaDirectory.start(root) as running:
+        yield running

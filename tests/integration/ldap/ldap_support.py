@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import os
+import socket
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ldap
-from hostrelay_local.slapd import SlapdServer
+from hostrelay_local.samba_domain import SambaDomain, provision_domain
+from hostrelay_local.slapd import SlapdServer, TlsFiles, make_test_tls
 from hostrelay_relay.handlers.base import JobContext
 from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
 
@@ -106,3 +111,96 @@ def members_in_directory(server: SlapdServer, group_dn: str) -> set[str]:
     finally:
         connection.unbind_s()
     return {value.decode().lower() for value in found[0][1].get("member", [])}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class SambaDirectory:
+    """`samba` running as an AD DC with only its LDAP server, for the Active Directory flavor."""
+
+    domain: SambaDomain
+    tls: TlsFiles
+    process: subprocess.Popen[bytes]
+    url: str = "ldaps://127.0.0.1"
+
+    @property
+    def base_dn(self) -> str:
+        return self.domain.domain_dn
+
+    @property
+    def admin_dn(self) -> str:
+        return f"CN=Administrator,CN=Users,{self.domain.domain_dn}"
+
+    @classmethod
+    def start(cls, root: Path) -> SambaDirectory:
+        domain = provision_domain(root / "dc")
+        tls = make_test_tls(root / "tls")
+        options = {
+            "server services": "ldap",
+            "interfaces": "127.0.0.1",
+            "bind interfaces only": "yes",
+            "tls keyfile": str(tls.key_file),
+            "tls certfile": str(tls.cert_file),
+            "tls cafile": str(tls.ca_file),
+            "pid directory": str(root / "run"),
+            "log file": str(root / "samba.log"),
+        }
+        (root / "run").mkdir()
+        argv = ["samba", "-i", "-M", "single", "-s", str(domain.smb_conf)]
+        for name, value in options.items():
+            argv.append(f"--option={name}={value}")
+        log = (root / "samba.out").open("wb")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        running = cls(domain, tls, process)
+        deadline = time.monotonic() + 60
+        while port_is_free(636):
+            if process.poll() is not None or time.monotonic() > deadline:
+                running.stop()
+                raise RuntimeError((root / "samba.out").read_text(errors="replace")[-2000:])
+            time.sleep(0.2)
+        return running
+
+    def modify(self, ldif: str) -> None:
+        password_file = self.domain.target_dir / "admin.pw"
+        if not password_file.exists():
+            password_file.write_text(self.domain.admin_password)
+            password_file.chmod(0o600)
+        subprocess.run(
+            [
+                "ldapmodify",
+                "-x",
+                "-H",
+                self.url,
+                "-D",
+                self.admin_dn,
+                "-y",
+                str(password_file),
+            ],
+            input=ldif.encode(),
+            check=True,
+            capture_output=True,
+            env={**os.environ, "LDAPTLS_CACERT": str(self.tls.ca_file)},
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> SambaDirectory:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

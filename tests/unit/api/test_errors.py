@@ -108,7 +108,7 @@ def test_body_parser_refuses_oversize_before_parsing() -> None:
         parse('"éééééé"')  # 8 characters, 14 bytes
 
 
-@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', '[-Infinity]'])
+@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
 def test_body_parser_refuses_non_json_numbers(text: str) -> None:
     with pytest.raises(json.JSONDecodeError):
         json_body_parser(1024)(text)

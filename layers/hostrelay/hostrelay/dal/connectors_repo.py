@@ -43,7 +43,7 @@ def to_domain(record: ConnectorRecord) -> Connector:
 
 def _to_record(connector: Connector) -> ConnectorRecord:
     scheduled = connector.scheduled and connector.next_run_at is not None
-    return ConnectorRecord(
+    record = ConnectorRecord(
         id=connector.id,
         name=connector.name,
         kind=connector.kind.value,
@@ -58,8 +58,10 @@ def _to_record(connector: Connector) -> ConnectorRecord:
         created_by=connector.created_by,
         created_at=connector.created_at,
         updated_at=connector.updated_at,
-        version=connector.version or None,
     )
+    if connector.version:
+        record.version = connector.version
+    return record
 
 
 class ConnectorRepository:

@@ -251,6 +251,17 @@ class JobRepository:
         ):
             yield to_domain(record)
 
+    def by_host_and_state(
+        self, host: str, state: JobState, job_type: str | None = None
+    ) -> Iterator[Job]:
+        """Every job of a host in one state (optionally of one type)."""
+        for record in JobRecord.by_host_state.query(
+            host,
+            JobRecord.state_key.startswith(f"{state.value}#"),
+            filter_condition=(JobRecord.type == job_type) if job_type else None,
+        ):
+            yield to_domain(record)
+
     def pending_for_host(self, host: str) -> Iterator[Job]:
         """QUEUED and DISPATCHED jobs of a host: what a relay saying hello should receive."""
         for state in (JobState.QUEUED, JobState.DISPATCHED):

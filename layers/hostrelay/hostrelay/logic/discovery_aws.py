@@ -369,7 +369,7 @@ class AwsDiscovery:
         }
         logger.info(
             "aws discovery finished",
-            extra={"job_id": job.id, "connector": connector.id, **report.counts()},
+            extra={"job_id": job.id, "connector": connector.id, "counts": report.counts()},
         )
         if snapshot.scopes_read == 0 and snapshot.errors:
             first = snapshot.errors[0]["error"]

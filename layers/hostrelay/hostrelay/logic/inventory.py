@@ -399,7 +399,7 @@ class InventorySink:
                 "job_id": job.id,
                 "seq": body.seq,
                 "rejected": rejected,
-                **report.counts(),
+                "counts": report.counts(),
                 "stale": report.stale,
             },
         )

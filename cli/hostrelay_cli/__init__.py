@@ -1,0 +1,1 @@
+"""`hostrelay`: the operator CLI of the hostrelay HTTP API."""

@@ -1,0 +1,224 @@
+"""Inventory events of ldap.sync through the real results handler, read back through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hostrelay.dal.hosts_repo import HostRepository
+from tests.integration.connectors.conftest import ConnectorStack, entity, inventory_event
+
+pytestmark = pytest.mark.integration
+
+ALICE = entity("u-alice", "user", "Alice", member_of=["g-staff"], mail="alice@example.test")
+BOB = entity("u-bob", "user", "bob", member_of=["g-staff"], mail="bob@example.test")
+STAFF = entity(
+    "g-staff", "group", "Staff", members=["u-alice", "u-bob", "CN=ext,O=other"], member_of=[]
+)
+PEOPLE = entity("ou-people", "ou", "People")
+
+
+@pytest.fixture
+def sync(stack: ConnectorStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Given an ldap connector on dc01 and a running ldap.sync job of it."""
+    connector = stack.create_connector()
+    job = stack.operator.post(f"/v1/connectors/{connector['id']}/run").body
+    stack.send_events("dc01", {"kind": "accepted", "job_id": job["id"], "attempt": 1})
+    return connector, job
+
+
+def entities(stack: ConnectorStack, **query: Any) -> dict[str, Any]:
+    response = stack.reader.get("/v1/inventory/entities", query=query)
+    assert response.status == 200, response.body
+    return response.body  # type: ignore[no-any-return]
+
+
+def snapshot(stack: ConnectorStack, *ids: str) -> list[Any]:
+    return [stack.reader.get(f"/v1/inventory/entities/{i}").body for i in ids]
+
+
+def test_a_batch_becomes_entities_with_resolved_relations(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    # When the relay publishes a batch of users, a group and an OU
+    stack.send_events(
+        "dc01", inventory_event(job, connector["id"], upserts=[ALICE, BOB, STAFF, PEOPLE])
+    )
+    # Then the group lists its members by id, kind and name; unknown DNs stay unresolved
+    staff = stack.reader.get("/v1/inventory/entities/g-staff").body
+    assert (staff["kind"], staff["name"], staff["connector"]) == ("group", "Staff", connector["id"])
+    assert staff["relations"]["members"] == {
+        "total": 3,
+        "items": [
+            {"id": "u-alice", "kind": "user", "name": "Alice", "deleted": False},
+            {"id": "u-bob", "kind": "user", "name": "bob", "deleted": False},
+            {"id": "CN=ext,O=other", "kind": None, "name": None, "deleted": False},
+        ],
+    }
+    alice = stack.reader.get("/v1/inventory/entities/u-alice").body
+    assert alice["attributes"] == {"mail": "alice@example.test"}
+    assert alice["relations"]["member_of"]["items"][0]["name"] == "Staff"
+    assert alice["first_seen"] == alice["last_seen"] and alice["deleted_at"] is None
+    # And counts are per kind and per connector
+    counts = stack.reader.get("/v1/inventory/counts").body
+    assert counts["by_kind"] == {"group": 1, "ou": 1, "user": 2}
+    assert counts["by_connector"] == {connector["id"]: 4}
+
+
+def test_the_same_batch_twice_leaves_the_same_state(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    batch = inventory_event(job, connector["id"], upserts=[ALICE, BOB, STAFF])
+    stack.send_events("dc01", batch)
+    before = snapshot(stack, "u-alice", "u-bob", "g-staff")
+    counts = stack.reader.get("/v1/inventory/counts").body
+    # When the same event is delivered again (SQS at-least-once)
+    stack.send_events("dc01", batch, batch)
+    # Then entities and counts are exactly as before
+    assert snapshot(stack, "u-alice", "u-bob", "g-staff") == before
+    assert stack.reader.get("/v1/inventory/counts").body == counts
+
+
+def test_deletes_set_deleted_at_and_later_batches_update_last_seen(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    stack.send_events("dc01", inventory_event(job, connector["id"], upserts=[ALICE, BOB]))
+    # When a later batch changes Alice and deletes Bob
+    changed = {**ALICE, "attributes": {"mail": "alice@new.test"}}
+    stack.send_events(
+        "dc01",
+        inventory_event(
+            job, connector["id"], seq=1, upserts=[changed], deletes=["u-bob"],
+            sent_at=1_700_000_600.0,
+        ),
+    )  # fmt: skip
+    alice, bob = snapshot(stack, "u-alice", "u-bob")
+    # Then Alice keeps first_seen and moves last_seen; Bob is marked deleted, not removed
+    assert alice["attributes"] == {"mail": "alice@new.test"}
+    assert alice["first_seen"] < alice["last_seen"]
+    assert bob["deleted_at"] is not None and bob["name"] == "bob"
+    # And listings hide deleted entities unless asked
+    assert [e["id"] for e in entities(stack, kind="user")["entities"]] == ["u-alice"]
+    shown = entities(stack, kind="user", include_deleted="true")["entities"]
+    assert sorted(e["id"] for e in shown) == ["u-alice", "u-bob"]
+    counts = stack.reader.get("/v1/inventory/counts").body["counts"]
+    assert counts == [{"connector": connector["id"], "kind": "user", "active": 1, "deleted": 1}]
+
+
+def test_an_old_batch_arriving_late_changes_nothing(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    # Given Bob was deleted by the newer batch, which arrived first
+    stack.send_events(
+        "dc01", inventory_event(job, connector["id"], seq=1, deletes=["u-bob"], sent_at=2e9)
+    )
+    # When the older batch that still had him arrives
+    stack.send_events("dc01", inventory_event(job, connector["id"], seq=0, upserts=[BOB]))
+    # Then Bob does not come back
+    assert stack.reader.get("/v1/inventory/entities/u-bob").status == 404
+    assert entities(stack, kind="user")["entities"] == []
+
+
+def test_big_group_members_arrive_in_pages_and_are_joined(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    head = {**STAFF, "members": ["u-alice"], "members_page": {"index": 0, "count": 2}}
+    tail = {"id": "g-staff", "kind": "group", "members": ["u-bob"],
+            "members_page": {"index": 1, "count": 2}}  # fmt: skip
+    # Pages may arrive in any order
+    stack.send_events("dc01", inventory_event(job, connector["id"], seq=1, upserts=[tail]))
+    stack.send_events("dc01", inventory_event(job, connector["id"], seq=0, upserts=[head, ALICE]))
+    members = stack.reader.get("/v1/inventory/entities/g-staff").body["relations"]["members"]
+    assert [m["id"] for m in members["items"]] == ["u-alice", "u-bob"]
+    assert members["total"] == 2
+
+
+def test_listing_filters_by_kind_connector_and_name_prefix_with_pages(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    users = [entity(f"u-{n}", "user", n.title()) for n in ("ann", "andy", "anton", "zoe", "max")]
+    stack.send_events(
+        "dc01", inventory_event(job, connector["id"], upserts=[*users, STAFF, PEOPLE])
+    )
+    # Name prefix search is case-insensitive and sorted by name within a kind
+    found = entities(stack, kind="user", q="AN")["entities"]
+    assert [e["name"] for e in found] == ["Andy", "Ann", "Anton"]
+    # Within a connector, by kind then name
+    by_connector = entities(stack, connector=connector["id"])["entities"]
+    assert [e["kind"] for e in by_connector] == ["group", "ou", *["user"] * 5]
+    assert [e["name"] for e in entities(stack, connector=connector["id"], q="an")["entities"]] == [
+        "Andy",
+        "Ann",
+        "Anton",
+    ]
+    # Everything, in pages of two, with every entity exactly once
+    for query in ({}, {"kind": "user"}, {"connector": connector["id"]}):
+        seen: list[str] = []
+        token = None
+        while True:
+            page = entities(stack, limit=2, **query, **({"next_token": token} if token else {}))
+            assert len(page["entities"]) <= 2
+            seen += [e["id"] for e in page["entities"]]
+            token = page["next_token"]
+            if token is None:
+                break
+        expected = 5 if query.get("kind") else 7
+        assert len(seen) == len(set(seen)) == expected, query
+    # A token of another listing is refused
+    token = entities(stack, kind="user", limit=1)["next_token"]
+    response = stack.reader.get(
+        "/v1/inventory/entities", query={"kind": "group", "next_token": token}
+    )
+    assert response.status == 400
+
+
+def test_an_inventory_event_from_the_wrong_host_is_ignored(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    # Given a second host with a connector and a running job of its own
+    hosts = HostRepository()
+    hosts.register("dc02")
+    hosts.seen("dc02", connected=True)
+    other = stack.create_connector(name="branch", target="dc02")
+    other_job = stack.operator.post(f"/v1/connectors/{other['id']}/run").body
+    # When dc02 sends inventory for dc01's job, or names dc01's connector in its own job
+    stack.send_events("dc02", inventory_event(job, connector["id"], upserts=[ALICE]))
+    stack.send_events("dc02", inventory_event(other_job, connector["id"], upserts=[BOB]))
+    # And dc01 names dc02's connector in its own job
+    stack.send_events("dc01", inventory_event(job, other["id"], upserts=[STAFF]))
+    # Then nothing was written anywhere
+    assert entities(stack, include_deleted="true")["entities"] == []
+    assert stack.reader.get("/v1/inventory/counts").body["counts"] == []
+    # While dc02 writing its own connector's inventory works
+    stack.send_events("dc02", inventory_event(other_job, other["id"], upserts=[PEOPLE]))
+    assert [e["id"] for e in entities(stack)["entities"]] == ["ou-people"]
+
+
+def test_the_job_result_carries_the_relay_counts(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    stack.send_events("dc01", inventory_event(job, connector["id"], upserts=[ALICE, BOB]))
+    summary = {"connector": connector["id"], "mode": "full", "created": 2, "updated": 0,
+               "deleted": 0, "unchanged": 0, "total": 2, "batches": 1}  # fmt: skip
+    stack.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job["id"], "attempt": 1, "outcome": "succeeded",
+         "result": summary},
+    )  # fmt: skip
+    assert stack.reader.get(f"/v1/jobs/{job['id']}").body["result"] == summary
+    [run] = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert run["counts"] == {k: v for k, v in summary.items() if isinstance(v, int)}
+
+
+def test_unknown_entity_is_404_and_readers_need_a_token(stack: ConnectorStack) -> None:
+    assert stack.reader.get("/v1/inventory/entities/nope").status == 404
+    assert stack.reader.get("/v1/inventory/entities", token="").status == 401
