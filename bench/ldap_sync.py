@@ -170,7 +170,7 @@ def main() -> None:
             batches.append,
             settings=LdapSettings(clock_skew_s=1),
         )
-        time.sleep(1.1)
+        time.sleep(2.5)
         for label, scan_every in (("incremental, 100 changed", 1000), ("incremental + id scan", 1)):
             times = []
             for round_no in range(args.runs):
@@ -187,7 +187,9 @@ def main() -> None:
                     settings=LdapSettings(clock_skew_s=1),
                 )
                 times.append(time.perf_counter() - started)
-                time.sleep(1.1)  # the next round's changes get a later modifyTimestamp second
+                # Runs re-read changes from the second or two before the newest change they saw
+                # (modifyTimestamp has whole seconds); pause so each round measures 100 changes.
+                time.sleep(2.5)
             print(
                 f"{label}: best {min(times):.3f} s, median {statistics.median(times):.3f} s"
                 f"  (read {summary.entries_read}, updated {summary.updated},"

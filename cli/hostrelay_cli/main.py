@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeAlias
 
 from hostrelay_cli import output
 from hostrelay_cli.client import ApiError, HostrelayClient
@@ -280,7 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hostrelay {cli_version()}")
     parser.add_argument("--url", help="API base URL (overrides HOSTRELAY_URL)")
     resources = parser.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
+    _add_jobs_commands(resources)
+    _add_hosts_commands(resources)
+    _add_tokens_commands(resources)
+    return parser
 
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_jobs_commands(resources: Subparsers) -> None:
     jobs = resources.add_parser("jobs", help="queue, follow and cancel jobs")
     job_cmds = jobs.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -334,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="until the job has ended")
     logs.set_defaults(func=cmd_jobs_logs)
 
+
+def _add_hosts_commands(resources: Subparsers) -> None:
     hosts = resources.add_parser("hosts", help="list, show and revoke hosts")
     host_cmds = hosts.add_subparsers(dest="command", required=True, metavar="COMMAND")
     host_cmds.add_parser("list", help="list hosts").set_defaults(func=cmd_hosts_list)
@@ -344,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     host_revoke.add_argument("name")
     host_revoke.set_defaults(func=cmd_hosts_revoke)
 
+
+def _add_tokens_commands(resources: Subparsers) -> None:
     tokens = resources.add_parser("tokens", help="create, list and revoke API tokens")
     token_cmds = tokens.add_subparsers(dest="command", required=True, metavar="COMMAND")
     create = token_cmds.add_parser("create", help="create a token (its secret is shown once)")
@@ -359,7 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
     token_revoke = token_cmds.add_parser("revoke", help="revoke a token")
     token_revoke.add_argument("id")
     token_revoke.set_defaults(func=cmd_tokens_revoke)
-    return parser
 
 
 Command = Callable[[argparse.Namespace, HostrelayClient, Console], int]

@@ -100,6 +100,10 @@ class Ledger:
         self.path = path
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._starts = threading.Condition()
+        self._starts_pending: set[tuple[str, int]] = set()
+        self._starts_committing = False
+        self._starts_failed: dict[tuple[str, int], sqlite3.Error] = {}
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _connect(path, read_only=read_only)
@@ -203,17 +207,47 @@ class Ledger:
             return True
 
     def mark_running(self, job_id: str, attempt: int) -> None:
-        """Durably note that the job is about to run (synchronous=FULL for this commit)."""
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._db.execute(
-                    "UPDATE jobs SET state = 'running', started_at = ?"
-                    " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
-                    (time.time(), job_id, attempt),
-                )
-            finally:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        """Durably note that the job is about to run; returns once that is on disk.
+
+        Jobs starting at the same time share one synchronous=FULL commit (group commit):
+        whoever finds no commit in progress writes every pending mark, the others wait.
+        """
+        key = (job_id, attempt)
+        with self._starts:
+            self._starts_pending.add(key)
+            while key in self._starts_pending and self._starts_committing:
+                self._starts.wait()
+            if key not in self._starts_pending:  # another thread's commit included ours
+                failure = self._starts_failed.pop(key, None)
+                if failure is not None:
+                    raise failure
+                return
+            batch, self._starts_pending = self._starts_pending, set()
+            self._starts_committing = True
+        try:
+            now = time.time()
+            with self._lock:
+                self._db.execute("PRAGMA synchronous=FULL")
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.executemany(
+                        "UPDATE jobs SET state = 'running', started_at = ?"
+                        " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
+                        [(now, jid, att) for jid, att in batch],
+                    )
+                    self._db.execute("COMMIT")
+                finally:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            with self._starts:
+                self._starts_failed.update({other: exc for other in batch if other != key})
+            raise
+        finally:
+            with self._starts:
+                self._starts_committing = False
+                self._starts.notify_all()
 
     def finish_job(self, job_id: str, attempt: int, outcome: str, result_event: bytes) -> None:
         """Store the job's outcome and result event, and queue the event, atomically.

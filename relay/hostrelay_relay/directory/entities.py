@@ -143,6 +143,12 @@ class MemberResolver:
         if self._by_key is not None:
             self._by_key.pop(_safe_key(dn), None)
 
+    def resolve_all(self, dns: list[str]) -> list[str]:
+        """Sorted, de-duplicated ids (or DNs) of a group's member values."""
+        by_dn = self._by_dn
+        found = {by_dn.get(dn.lower()) or self.resolve(dn) for dn in dns}
+        return sorted(found)
+
     def resolve(self, dn: str) -> str:
         found = self._by_dn.get(dn.lower())
         if found is not None:

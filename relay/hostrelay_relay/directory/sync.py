@@ -224,8 +224,7 @@ class _Inventory:
         self.resolver = MemberResolver()
 
     def group_members(self, entry: DirectoryEntry) -> list[str]:
-        resolve = self.resolver.resolve
-        return sorted({resolve(dn) for dn in entry.member_dns})
+        return self.resolver.resolve_all(entry.member_dns)
 
     def finish(
         self,

@@ -149,7 +149,7 @@ def test_run_exec_wait_streams_output_then_summarises_on_stderr(
 
 
 def test_command_after_double_dash_needs_exec(cli: Cli, api: responses.RequestsMock) -> None:
-    code, out, err = cli("jobs", "run", "ping", "--host", "dc01", "--", "ls")
+    code, _, err = cli("jobs", "run", "ping", "--host", "dc01", "--", "ls")
     assert code == 2
     assert "only for exec" in err
     assert not api.calls

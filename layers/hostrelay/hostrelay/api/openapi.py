@@ -28,6 +28,7 @@ def security_schemes() -> dict[str, SecurityScheme]:
 
     return {"bearerAuth": HTTPBearer(description="An API token (`hostrelay tokens create`)")}
 
+
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request (bad JSON or next_token)",
     401: "Missing, invalid, expired or revoked token",

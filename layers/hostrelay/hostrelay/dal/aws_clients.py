@@ -10,4 +10,5 @@ from typing import Any
 def client(service: str, endpoint_url: str | None = None) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=endpoint_url or None)
+    factory: Any = boto3.client
+    return factory(service, endpoint_url=endpoint_url or None)

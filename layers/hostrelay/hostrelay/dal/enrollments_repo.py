@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from hostrelay.dal.security_tables import EnrollmentRecord
 
-ENROLLMENT_TOKEN_PREFIX = "hre_"
+ENROLLMENT_TOKEN_PREFIX = "hre_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_enrollment_token(token: str) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.tables import HostRecord
@@ -63,7 +64,7 @@ class HostRepository:
         if record is None or record.state == HostState.REVOKED:
             return False
         was_offline = record.state != HostState.ONLINE
-        actions = [HostRecord.last_seen.set(now), HostRecord.state.set(HostState.ONLINE.value)]
+        actions: list[Action] = [HostRecord.last_seen.set(now), HostRecord.state.set(HostState.ONLINE.value)]
         if relay_version:
             actions.append(HostRecord.relay_version.set(relay_version))
         if connected:
@@ -97,7 +98,7 @@ class HostRepository:
         self, name: str, cert_id: str, expires_at: datetime, roles: list[str] | None = None
     ) -> None:
         """A newly enrolled (or re-enrolled) host: its certificate, and not revoked any more."""
-        actions = [
+        actions: list[Action] = [
             HostRecord.cert_id.set(cert_id),
             HostRecord.cert_expires_at.set(expires_at),
             HostRecord.revoked_at.remove(),
@@ -106,7 +107,7 @@ class HostRepository:
         if record.state == HostState.REVOKED:
             actions.append(HostRecord.state.set(HostState.OFFLINE.value))
         if roles is not None:
-            actions.append(HostRecord.roles.set(roles))
+            actions.append(HostRecord.roles.set(roles))  # type: ignore[arg-type]
         HostRecord(name=name).update(actions=actions)
 
     def revoke(self, name: str) -> HostRecord:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.tables import JobRecord
@@ -149,7 +150,7 @@ class JobRepository:
                 changes[name] = value
         updated = job.model_copy(update=changes)
         deadline = next_deadline(updated)
-        actions = [
+        actions: list[Action] = [
             JobRecord.state.set(target.value),
             JobRecord.state_key.set(_state_key(target, job.created_at, job.id)),
             JobRecord.updated_at.set(now),

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist
 from hostrelay.clock import utcnow
 from hostrelay.dal.tables import TokenRecord
 
-TOKEN_PREFIX = "hr_"
+TOKEN_PREFIX = "hr_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(secret: str) -> str:

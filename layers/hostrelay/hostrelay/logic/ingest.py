@@ -186,12 +186,9 @@ class EventIngester:
         if job is None:
             return "ignored"
         error = JobErrorInfo(code=f"rejected_{event.reason}", message=event.message)
-        return self._with_retries(
-            job,
-            lambda current: (
-                self._jobs.transition(
-                    current, JobState.REJECTED, finished_at=utcnow(), error=error
-                )
-                and "rejected"
-            ),
-        )
+
+        def reject(current: Job) -> str:
+            self._jobs.transition(current, JobState.REJECTED, finished_at=utcnow(), error=error)
+            return "rejected"
+
+        return self._with_retries(job, reject)
