@@ -4,8 +4,9 @@ For each function in template.yaml this starts a new Python with the function's 
 (intrinsics resolved to parameter defaults and dummy resource names: nothing is contacted at
 import) and the variables Lambda sets. The child measures only `exec_module` of the handler
 file with time.perf_counter, so interpreter start-up is excluded. Each function is measured
---runs times after one warm-up run (which writes .pyc files) and the median is compared with
---target-ms.
+--runs times after one warm-up run (which writes .pyc files); the median CPU time of the
+import is compared with --target-ms (wall time is shown too, but on a busy machine it also
+counts waiting for a CPU).
 
 Packages come from this virtualenv by default. It holds dev tools Lambda does not have (awscrt,
 pyOpenSSL), which botocore picks up when present and which slow its import; for figures that
@@ -27,7 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostrelay_local.template import FunctionSpec, Resolver, Template, load_template
@@ -40,13 +41,13 @@ CHILD = """
 import importlib.util, json, sys, time
 path = sys.argv[1]
 sys.path[:0] = sys.argv[2:]
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location("handler_module", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["handler_module"] = module
 spec.loader.exec_module(module)
-elapsed = time.perf_counter() - start
-print(json.dumps({"import_ms": elapsed * 1000, "modules": len(sys.modules)}))
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+print(json.dumps({"import_ms": elapsed * 1000, "cpu_ms": cpu * 1000, "modules": len(sys.modules)}))
 """
 
 
@@ -55,12 +56,17 @@ class Measurement:
     function: str
     handler: str
     runs_ms: list[float]
+    cpu_ms: list[float] = field(default_factory=list)
     modules: int = 0
     error: str = ""
 
     @property
     def median_ms(self) -> float:
         return statistics.median(self.runs_ms) if self.runs_ms else float("nan")
+
+    @property
+    def median_cpu_ms(self) -> float:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else float("nan")
 
 
 @dataclass
@@ -146,6 +152,7 @@ def measure(child: Child, runs: int) -> Measurement:
         report = json.loads(done.stdout.strip().splitlines()[-1])
         if attempt > 0:  # the first run writes .pyc files, which a deployed layer would have
             result.runs_ms.append(report["import_ms"])
+            result.cpu_ms.append(report["cpu_ms"])
         result.modules = report["modules"]
     return result
 
@@ -185,20 +192,24 @@ def main(argv: list[str] | None = None) -> int:
     site = args.site.resolve() if args.site else None
     children = [Child(spec, function_env(spec, resolver), site) for spec in template.functions()]
     print(f"packages: {site or sys.prefix}")
-    print(f"{'function':<20} {'handler':<28} {'median ms':>9} {'min ms':>7} {'modules':>7}")
+    header = f"{'function':<20} {'handler':<28} {'median ms':>9} {'min ms':>7} {'cpu ms':>7}"
+    print(f"{header} {'modules':>7}")
     failed = False
     for child in children:
         r = measure(child, args.runs)
         if r.error:
             failed = True
-            print(f"{r.function:<20} {r.handler:<28} {'-':>9} {'-':>7} {'-':>7}  ERROR {r.error}")
+            print(
+                f"{r.function:<20} {r.handler:<28} {'-':>9} {'-':>7} {'-':>7} {'-':>7}  {r.error}"
+            )
             continue
-        slow = r.median_ms > args.target_ms
+        # CPU time decides: wall time also counts waiting for a busy CPU.
+        slow = r.median_cpu_ms > args.target_ms
         failed |= slow
         verdict = f"SLOW (> {args.target_ms:.0f})" if slow else "ok"
         print(
             f"{r.function:<20} {r.handler:<28} {r.median_ms:>9.0f} {min(r.runs_ms):>7.0f} "
-            f"{r.modules:>7}  {verdict}"
+            f"{r.median_cpu_ms:>7.0f} {r.modules:>7}  {verdict}"
         )
     for prefix in args.profile:
         for child in children:

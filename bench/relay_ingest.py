@@ -63,10 +63,17 @@ def signed_pings(key: Ed25519PrivateKey, count: int) -> list[tuple[str, bytes]]:
     wires = []
     for _ in range(count):
         envelope = {
-            "v": 1, "job_id": secrets.token_hex(13), "attempt": 1, "type": "ping", "host": HOST,
-            "params": {}, "issued_at": now, "expires_at": now + 600,
-            "nonce": secrets.token_hex(16), "timeout_s": 60,
-        }  # fmt: skip
+            "v": 1,
+            "job_id": secrets.token_hex(13),
+            "attempt": 1,
+            "type": "ping",
+            "host": HOST,
+            "params": {},
+            "issued_at": now,
+            "expires_at": now + 600,
+            "nonce": secrets.token_hex(16),
+            "timeout_s": 60,
+        }
         signature = base64.b64encode(key.sign(canonical_json(envelope))).decode()
         wire = json.dumps({"envelope": envelope, "signature": signature}).encode()
         wires.append((envelope["job_id"], wire))
@@ -91,8 +98,7 @@ def main() -> int:
         .decode()
     )
     counter = EventCounter()
-    if True:
-        tmp = tempfile.mkdtemp(prefix="relay-ingest-")
+    with tempfile.TemporaryDirectory(prefix="relay-ingest-") as tmp:
         work = Path(tmp)
         ca = LocalCA(work / "pki")
         with MosquittoBroker(work / "broker", ca, max_queued_messages=1_000_000) as broker:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -282,8 +283,10 @@ class LocalCA:
     def revoke(self, cert_pem: bytes) -> int:
         """Revoke a certificate this CA issued, rewrite the CRL, and return its serial."""
         cert = x509.load_pem_x509_certificate(cert_pem)
-        if cert.issuer != self._cert.subject:
-            raise ValueError("the certificate was not issued by this CA")
+        try:
+            cert.verify_directly_issued_by(self._cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise ValueError("the certificate was not issued by this CA") from None
         self.revoke_serial(cert.serial_number)
         return cert.serial_number
 

@@ -44,6 +44,13 @@ class DirectoryShape:
     team_size: int = 25
     base_dn: str = "dc=example,dc=org"
 
+    def __post_init__(self) -> None:
+        # Every group needs a member (groupOfNames requires one), so each count must be >= 1.
+        if min(self.users, self.departments, self.team_size) < 1:
+            raise ValueError("users, departments and team_size must be at least 1")
+        if not self.base_dn.lower().startswith("dc="):
+            raise ValueError("base_dn must start with a dc= component, e.g. dc=example,dc=org")
+
     @property
     def teams(self) -> int:
         return max(1, self.users // self.team_size)
@@ -326,6 +333,12 @@ class SlapdServer:
         if self.tls_files is None:
             raise RuntimeError("this slapd was started without TLS")
         return self.tls_files.ca_file
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("slapd is not running")
+        return self._process.pid
 
     def _config(self) -> str:
         base = self.shape.base_dn

@@ -25,17 +25,22 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def _load(config: Path | None) -> RelaySettings:
-    try:
-        return load_settings(config)
-    except ValidationError as exc:
+def _config_problem(exc: ValidationError | OSError | ValueError) -> str:
+    """What is wrong with the config, naming keys but never echoing values (secrets)."""
+    if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         )
-        raise SystemExit(_fail(f"invalid relay configuration: {problems}", EXIT_CONFIG)) from None
-    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
-        raise SystemExit(_fail(f"cannot read relay configuration: {exc}", EXIT_CONFIG)) from None
+        return f"invalid relay configuration: {problems}"
+    return f"cannot read relay configuration: {exc}"  # unreadable file, TOML syntax error
+
+
+def _load(config: Path | None) -> RelaySettings:
+    try:
+        return load_settings(config)
+    except (ValidationError, OSError, ValueError) as exc:
+        raise SystemExit(_fail(_config_problem(exc), EXIT_CONFIG)) from None
 
 
 def _say(text: str) -> None:
@@ -127,7 +132,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
     except (ValidationError, OSError, ValueError) as exc:
-        checks = [Check("configuration", False, str(exc).replace("\n", " "))]
+        checks = [Check("configuration", False, _config_problem(exc))]
     else:
         checks = [Check("configuration", True, f"host {settings.host}"), *run_checks(settings)]
     failed = [check for check in checks if not check.ok]

@@ -110,7 +110,7 @@ class RelayDaemon:
             running_jobs=self._running_jobs,
             on_fatal=self._stop_requested.set,
         )
-        self.executor = JobExecutor(self.settings, ledger, link.wake)
+        self.executor = JobExecutor(self.settings, ledger, link.send)
         link.start()
         logger.info("relay started", extra={"host": self.settings.host, "pid": os.getpid()})
 
@@ -211,17 +211,20 @@ class RelayDaemon:
         except EnvelopeRejected as exc:
             self._refuse(exc, payload)
             return
-        accepted = new_event("accepted", job_id=envelope.job_id, attempt=envelope.attempt)
-        if not ledger.accept_job(
+        accepted = encode_event(
+            new_event("accepted", job_id=envelope.job_id, attempt=envelope.attempt)
+        )
+        seq = ledger.accept_job(
             envelope.job_id,
             envelope.attempt,
             envelope.type,
             nonce=envelope.nonce,
             expires_at=envelope.expires_at,
-            accepted_event=encode_event(accepted),
-        ):
+            accepted_event=accepted,
+        )
+        if seq is None:
             return
-        self._wake()
+        self._publish(seq, accepted)
         logger.info(
             "job accepted",
             extra={"job_id": envelope.job_id, "attempt": envelope.attempt, "type": envelope.type},
@@ -326,9 +329,8 @@ class RelayDaemon:
 
     def _send(self, payload: bytes) -> None:
         assert self.ledger is not None
-        self.ledger.enqueue(payload)
-        self._wake()
+        self._publish(self.ledger.enqueue(payload), payload)
 
-    def _wake(self) -> None:
+    def _publish(self, seq: int, payload: bytes) -> None:
         if self.link is not None:
-            self.link.wake()
+            self.link.send(seq, payload)

@@ -168,13 +168,16 @@ class _JobRun:
 class JobExecutor:
     """A pool of `max_concurrent_jobs` workers; jobs beyond that wait in order.
 
-    Events go to the ledger's outbox; `wake` is called after each so the link publishes.
+    Events go to the ledger's outbox; `send(seq, payload)` is called after each so the link
+    publishes it.
     """
 
-    def __init__(self, settings: RelaySettings, ledger: Ledger, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, settings: RelaySettings, ledger: Ledger, send: Callable[[int, bytes], None]
+    ) -> None:
         self._settings = settings
         self._ledger = ledger
-        self._wake = wake
+        self._send = send
         self._pool = ThreadPoolExecutor(settings.max_concurrent_jobs, thread_name_prefix="job")
         self._runs: dict[JobKey, _JobRun] = {}
         self._running: set[JobKey] = set()
@@ -219,8 +222,8 @@ class JobExecutor:
             return len(self._runs) - len(self._running)
 
     def emit(self, event: dict[str, Any]) -> None:
-        self._ledger.enqueue(encode_event(event))
-        self._wake()
+        payload = encode_event(event)
+        self._send(self._ledger.enqueue(payload), payload)
 
     def shutdown(self, drain_timeout_s: float, cancel_grace_s: float = 5.0) -> bool:
         """Stop taking jobs; let running ones finish for drain_timeout_s, then cancel them.
@@ -285,8 +288,7 @@ class JobExecutor:
                 payload = encode_event(
                     result_event(job_id, attempt, outcome, error=error, output=output)
                 )
-            self._ledger.finish_job(job_id, attempt, outcome, payload)
-            self._wake()
+            self._finish(job_id, attempt, outcome, payload)
             logger.info(
                 "job finished",
                 extra={
@@ -310,8 +312,12 @@ class JobExecutor:
             outcome = "failed"
             error = _error("relay_stopped", "relay stopped before the job started", retryable=True)
         payload = encode_event(result_event(job_id, attempt, outcome, error=error))
-        self._ledger.finish_job(job_id, attempt, outcome, payload)
-        self._wake()
+        self._finish(job_id, attempt, outcome, payload)
+
+    def _finish(self, job_id: str, attempt: int, outcome: str, payload: bytes) -> None:
+        seq = self._ledger.finish_job(job_id, attempt, outcome, payload)
+        if seq is not None:
+            self._send(seq, payload)
 
     def _context(self, run: _JobRun) -> JobContext:
         job_id, attempt = run.key

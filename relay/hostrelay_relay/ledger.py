@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from hostrelay_relay.start_journal import StartJournal
 
 FINISHED_RETENTION_S = 7 * 24 * 3600
 
@@ -89,21 +92,15 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
 class Ledger:
     """One sqlite database in WAL mode, shared by the relay's threads.
 
-    Writes go through one connection behind one lock; reads use a second connection, so
-    the intake never waits behind a commit that is syncing to disk. Writes are
-    synchronous=NORMAL (safe against a crashed process) except the step that marks a job
-    running, which is synchronous=FULL: after a power cut the relay must still know that
-    a job may have partially run.
+    Writes go through one connection behind one lock, reads through a second. Writes are
+    synchronous=NORMAL: safe against a crashed relay, and fast. The one fact that must
+    also survive a power cut, that a job began running, goes to the StartJournal first.
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._starts = threading.Condition()
-        self._starts_pending: set[tuple[str, int]] = set()
-        self._starts_committing = False
-        self._starts_failed: dict[tuple[str, int], sqlite3.Error] = {}
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _connect(path, read_only=read_only)
@@ -113,11 +110,16 @@ class Ledger:
             self._db.executescript(_SCHEMA)
             path.chmod(0o600)
         self._reader = _connect(path, read_only=read_only)
+        self._journal = (
+            None if read_only else StartJournal(path.with_name(f"{path.stem}-starts{path.suffix}"))
+        )
 
     def close(self) -> None:
         with self._lock, self._read_lock:
             self._db.close()
             self._reader.close()
+        if self._journal is not None:
+            self._journal.close()
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
         with self._read_lock:
@@ -156,6 +158,9 @@ class Ledger:
             db.execute(
                 "DELETE FROM jobs WHERE state = 'finished' AND finished_at < ?", (finished_before,)
             )
+        if self._journal is not None:
+            unfinished = {(job.job_id, job.attempt) for job in self.unfinished_jobs()}
+            self._journal.forget(self._journal.started() - unfinished)
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -168,11 +173,20 @@ class Ledger:
         return _job_from_row(rows[0]) if rows else None
 
     def unfinished_jobs(self) -> list[LedgerJob]:
+        """Jobs not finished, oldest first. One whose start is in the start journal counts
+        as running even if the ledger's own note of it did not survive a power cut."""
         rows = self._read(
             "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
             " WHERE state != 'finished' ORDER BY received_at"
         )
-        return [_job_from_row(row) for row in rows]
+        jobs = [_job_from_row(row) for row in rows]
+        started = self._journal.started() if self._journal is not None else set()
+        return [
+            dataclasses.replace(job, state=JobState.RUNNING)
+            if (job.job_id, job.attempt) in started
+            else job
+            for job in jobs
+        ]
 
     def accept_job(
         self,
@@ -183,10 +197,11 @@ class Ledger:
         nonce: str,
         expires_at: int,
         accepted_event: bytes,
-    ) -> bool:
+    ) -> int | None:
         """Record a new job as accepted, its nonce as used, and queue `accepted`, atomically.
 
-        False (and nothing changes) when the ledger already has this job and attempt.
+        Returns the event's outbox seq; None (and nothing changes) when the ledger already
+        has this job and attempt.
         """
         now = time.time()
         with self._transaction() as db:
@@ -196,63 +211,34 @@ class Ledger:
                 (job_id, attempt, job_type, now),
             )
             if cursor.rowcount == 0:
-                return False
+                return None
             db.execute(
                 "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)",
                 (nonce, expires_at),
             )
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (accepted_event, now)
             )
-            return True
+            return int(cursor.lastrowid or 0)
 
     def mark_running(self, job_id: str, attempt: int) -> None:
-        """Durably note that the job is about to run; returns once that is on disk.
+        """Note that the job is about to run; returns once that is safely on disk."""
+        assert self._journal is not None, "the ledger is open read-only"
+        self._journal.record(job_id, attempt)
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state = 'running', started_at = ?"
+                " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
+                (time.time(), job_id, attempt),
+            )
 
-        Jobs starting at the same time share one synchronous=FULL commit (group commit):
-        whoever finds no commit in progress writes every pending mark, the others wait.
-        """
-        key = (job_id, attempt)
-        with self._starts:
-            self._starts_pending.add(key)
-            while key in self._starts_pending and self._starts_committing:
-                self._starts.wait()
-            if key not in self._starts_pending:  # another thread's commit included ours
-                failure = self._starts_failed.pop(key, None)
-                if failure is not None:
-                    raise failure
-                return
-            batch, self._starts_pending = self._starts_pending, set()
-            self._starts_committing = True
-        try:
-            now = time.time()
-            with self._lock:
-                self._db.execute("PRAGMA synchronous=FULL")
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._db.executemany(
-                        "UPDATE jobs SET state = 'running', started_at = ?"
-                        " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
-                        [(now, jid, att) for jid, att in batch],
-                    )
-                    self._db.execute("COMMIT")
-                finally:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    self._db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as exc:
-            with self._starts:
-                self._starts_failed.update({other: exc for other in batch if other != key})
-            raise
-        finally:
-            with self._starts:
-                self._starts_committing = False
-                self._starts.notify_all()
-
-    def finish_job(self, job_id: str, attempt: int, outcome: str, result_event: bytes) -> None:
+    def finish_job(
+        self, job_id: str, attempt: int, outcome: str, result_event: bytes
+    ) -> int | None:
         """Store the job's outcome and result event, and queue the event, atomically.
 
-        A job that is already finished keeps its first outcome and nothing is queued.
+        Returns the event's outbox seq; None when the job was already finished (it keeps
+        its first outcome and nothing is queued).
         """
         now = time.time()
         with self._transaction() as db:
@@ -261,10 +247,12 @@ class Ledger:
                 " WHERE job_id = ? AND attempt = ? AND state != 'finished'",
                 (outcome, result_event, now, job_id, attempt),
             )
-            if cursor.rowcount == 1:
-                db.execute(
-                    "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (result_event, now)
-                )
+            if cursor.rowcount != 1:
+                return None
+            cursor = db.execute(
+                "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (result_event, now)
+            )
+            return int(cursor.lastrowid or 0)
 
     # --- outbox ---------------------------------------------------------------------------
 

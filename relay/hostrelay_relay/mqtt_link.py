@@ -37,7 +37,7 @@ class MqttLink:
     """Keeps one MQTT session to the broker alive and publishes the ledger's outbox in order.
 
     Every job event is written to the ledger's outbox first (by whoever produces it) and
-    `wake()` hands it to the broker; a row leaves the outbox only when its PUBACK arrives.
+    `send()` hands it to the broker; a row leaves the outbox only when its PUBACK arrives.
     After a reconnect (or a relay restart) everything still in the outbox is sent again,
     oldest first. `hello` and `heartbeat` describe the present, so they are published
     directly on each connection and never replayed later.
@@ -76,6 +76,7 @@ class MqttLink:
         self._client: mqtt.Client | None = None  # set while a session is up (CONNACK seen)
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_through = 0  # highest outbox seq handed to the current client
+        self._backlog = True  # rows may be in the outbox that were not handed over yet
         self._connected_events = 0
         self._attempt: mqtt.Client | None = None  # the client of the current connection
         self._fresh: mqtt.Client | None = None  # set by on_connect until the session starts
@@ -87,10 +88,27 @@ class MqttLink:
     def start(self) -> None:
         self._thread.start()
 
-    def wake(self) -> None:
-        """New rows are in the outbox: publish them now if the broker is connected."""
+    def send(self, seq: int, payload: bytes) -> None:
+        """Outbox row `seq` was just committed: publish it now if the broker is connected.
+
+        The row is published directly when it is next in line; otherwise (a backlog, a
+        full window, a row committed by another thread just before) the outbox is read
+        in order from where the broker left off.
+        """
         with self._send_lock:
-            self._pump_locked()
+            client = self._client
+            if (
+                client is None
+                or seq != self._handed_through + 1
+                or len(self._inflight) >= self._window
+            ):
+                self._backlog = True
+                self._pump_locked()
+                return
+            info = client.publish(self._settings.events_topic(), payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                self._inflight[info.mid] = seq
+                self._handed_through = seq
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)
@@ -238,6 +256,7 @@ class MqttLink:
             self._client = None
             self._inflight.clear()
             self._handed_through = 0
+            self._backlog = True  # the next session re-sends whatever is unacknowledged
         self.connected.clear()
         client.disconnect()
         client.loop_stop()
@@ -277,12 +296,14 @@ class MqttLink:
         if room <= 0:
             return
         topic = self._settings.events_topic()
-        for entry in self._ledger.pending(self._handed_through, room):
+        entries = self._ledger.pending(self._handed_through, room)
+        for entry in entries:
             info = client.publish(topic, entry.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return  # the connection is going away; the next session re-sends from here
             self._inflight[info.mid] = entry.seq
             self._handed_through = entry.seq
+        self._backlog = len(entries) == room  # a full page: there may be more
 
     def _process_acks(self, client: mqtt.Client) -> None:
         mids: list[int] = []
@@ -300,7 +321,8 @@ class MqttLink:
         if seqs:
             self._ledger.acknowledge(seqs)
             with self._send_lock:
-                self._pump_locked()
+                if self._backlog:
+                    self._pump_locked()
             with self._drained:
                 self._drained.notify_all()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 RawAttributes = dict[str, list[bytes]]
 RawEntry = tuple[str, RawAttributes]
 CHUNK_ENTRIES = 250
+CANCEL_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,8 @@ class LdapConnection:
     ) -> Iterator[list[RawEntry]]:
         """Yield chunks of (dn, attributes) of a subtree search (RFC 2696 paged results).
 
-        Entries are taken one message at a time as they arrive, so the server produces the
-        next ones while the caller works on a chunk. Referrals are skipped.
+        Entries are taken as they arrive, so the server produces the next ones while the
+        caller works on a chunk. Referrals are skipped.
         """
         control = SimplePagedResultsControl(True, size=page_size, cookie="")
         chunk: list[RawEntry] = []
@@ -177,10 +179,7 @@ class LdapConnection:
                     base_dn, ldap.SCOPE_SUBTREE, search_filter, attributes, serverctrls=[control]
                 )
             while True:
-                # One message per call: cheaper than all=1 in python-ldap (which gathers the
-                # whole page first), and the server keeps sending while we work.
-                with ldap_errors(self.spec, f"searching {base_dn!r}"):
-                    kind, data, _, controls = self._raw.result3(msgid, all=0)
+                kind, data, controls = self._next_message(msgid, base_dn, checkpoint)
                 if kind == ldap.RES_SEARCH_ENTRY:
                     chunk.extend(data)
                     if len(chunk) >= CHUNK_ENTRIES:
@@ -194,6 +193,36 @@ class LdapConnection:
             control.cookie = cookie
         if chunk:
             yield chunk
+
+    def _next_message(
+        self, msgid: int, base_dn: str, checkpoint: Callable[[], None] | None
+    ) -> tuple[int, list[RawEntry], list[Any]]:
+        """One search message; waits at most operation_timeout_s, checking for cancellation.
+
+        One message per call is cheaper than all=1 in python-ldap (which gathers a whole page
+        first), and the server keeps sending while the caller works.
+        """
+        deadline = time.monotonic() + self.spec.operation_timeout_s
+        while True:
+            # Never 0: python-ldap treats a zero timeout as a poll that returns no message.
+            wait = max(0.05, min(CANCEL_POLL_S, deadline - time.monotonic()))
+            try:
+                kind, data, _, controls = self._raw.result3(msgid, all=0, timeout=wait)
+            except ldap.TIMEOUT:
+                if time.monotonic() >= deadline:
+                    self._raw.abandon(msgid)
+                    raise DirectoryError(
+                        "ldap_timeout",
+                        f"{self.spec.url} sent nothing for {self.spec.operation_timeout_s:g} s"
+                        f" while searching {base_dn!r}",
+                        retryable=True,
+                    ) from None
+                if checkpoint is not None:
+                    checkpoint()
+                continue
+            except ldap.LDAPError as error:
+                raise translate_error(error, self.spec, f"searching {base_dn!r}") from None
+            return kind, data, controls
 
     def modify(self, dn: str, changes: list[tuple[int, str, list[bytes]]]) -> None:
         with ldap_errors(self.spec, f"modifying {dn!r}"):
@@ -274,6 +303,7 @@ def open_connection(spec: ConnectionSpec) -> LdapConnection:
         if spec.ca_file is not None:
             raw.set_option(ldap.OPT_X_TLS_CACERTFILE, str(spec.ca_file))
         raw.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # must come last: applies the TLS options
+        raw.timeout = spec.operation_timeout_s  # python-ldap's limit for every *_s call
     connection = LdapConnection(spec, raw)
     try:
         if spec.start_tls:

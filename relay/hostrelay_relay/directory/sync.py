@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
-import math
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -30,6 +27,12 @@ from hostrelay_relay.directory.flavors import FLAVORS, KINDS, Flavor, Kind, dete
 from hostrelay_relay.directory.names import dn_key
 from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
+from hostrelay_relay.directory.watermarks import (
+    change_filter,
+    highest_usn,
+    later_timestamp,
+    next_since,
+)
 from hostrelay_relay.settings import LdapCredential, LdapSettings
 
 log = logging.getLogger(__name__)
@@ -37,8 +40,6 @@ log = logging.getLogger(__name__)
 # Bump when the entity mapping changes: states written by older code then force a full sync.
 MAPPING_VERSION = 1
 IDS_PER_FILTER = 50
-EPOCH_WATERMARK = "19700101000000Z"
-_GENERALIZED_TIME = re.compile(r"\d{14}(?:[.,]\d+)?Z")
 
 Progress = Callable[[int, int | None, str], None]
 
@@ -167,55 +168,6 @@ def _fingerprint(params: LdapSyncParams, flavor: Flavor, filters: dict[Kind, str
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _change_filter(flavor: Flavor, state: SyncState) -> str:
-    watermark = state.watermark or EPOCH_WATERMARK
-    if flavor.name == "ad":
-        if not watermark.isdigit():
-            raise DirectoryError("ldap_state", "stored AD watermark is not a USN; run a full sync")
-        return f"(uSNChanged>={int(watermark) + 1})"
-    if _GENERALIZED_TIME.fullmatch(watermark) is None:
-        raise DirectoryError("ldap_state", "stored watermark is not a timestamp; run a full sync")
-    return f"({flavor.change_attribute}>={watermark})"
-
-
-def _epoch_seconds(stamp: str) -> float:
-    moment = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
-    return moment.timestamp()
-
-
-def _next_since(
-    newest: str | None, previous: str | None, started_wall: float, read_s: float, skew_s: float
-) -> str:
-    """The modifyTimestamp the next run reads from (inclusive).
-
-    A change made while this run searched may have been missed; it carries a timestamp no
-    older than the search start, which is (a) at most `read_s` before the newest timestamp this
-    run saw and (b) after the relay's clock at the start minus the allowed clock skew.
-    """
-    candidates = [started_wall - skew_s]
-    if newest is not None:
-        candidates.append(_epoch_seconds(newest) - math.ceil(read_s) - 1)
-    if previous is not None:
-        candidates.append(_epoch_seconds(previous))
-    since = dt.datetime.fromtimestamp(max(candidates), dt.UTC)
-    return since.strftime("%Y%m%d%H%M%SZ")
-
-
-def _highest_usn(connection: LdapConnection) -> str:
-    values = connection.root_dse(["highestCommittedUSN"]).get("highestCommittedUSN") or [b""]
-    text = values[0].decode("ascii", "replace")
-    if not text.isdigit():
-        raise DirectoryError("ldap_error", "the server's root DSE has no highestCommittedUSN")
-    return text
-
-
-def _later_timestamp(current: str | None, marker: str | None) -> str | None:
-    """The later of two GeneralizedTime values (same format, so string order is time order)."""
-    if marker is None or (current is not None and marker <= current):
-        return current
-    return marker if _GENERALIZED_TIME.fullmatch(marker) else current
-
-
 class _Inventory:
     """Resolves members, derives member_of and diffs the entities a run produced."""
 
@@ -291,7 +243,7 @@ def _full_read(run: _Run, inventory: _Inventory) -> tuple[dict[str, DirectoryEnt
                 continue  # matched two kinds' filters: the first kind wins
             entries[entry.id] = entry
             inventory.resolver.add(entry.dn, entry.id)
-            newest = _later_timestamp(newest, entry.change_marker)
+            newest = later_timestamp(newest, entry.change_marker)
     return entries, newest
 
 
@@ -325,9 +277,9 @@ class _ChangeReader:
             self.resolver.add(known.dn, known_id)
 
     def read(self, scan: bool) -> tuple[dict[str, DirectoryEntry], set[str], str | None]:
-        change_filter = _change_filter(self.run.flavor, self.state)
+        changed_since = change_filter(self.run.flavor, self.state)
         for kind in KINDS:
-            for entry in self.run.read_kind(kind, change_filter):
+            for entry in self.run.read_kind(kind, changed_since):
                 self.take(entry)
         if scan:
             self.scan()
@@ -347,7 +299,7 @@ class _ChangeReader:
         if entry.id in self.entries:
             return
         self.entries[entry.id] = entry
-        self.newest = _later_timestamp(self.newest, entry.change_marker)
+        self.newest = later_timestamp(self.newest, entry.change_marker)
         previous = self.old.get(entry.id)
         if previous is None or previous.dn.lower() != entry.dn.lower():
             if previous is not None:
@@ -454,7 +406,7 @@ def sync_directory(
                 )
             # Read the AD watermark before searching: changes made during the search get a
             # higher USN and are read again next time.
-            usn = _highest_usn(connection) if flavor.name == "ad" else None
+            usn = highest_usn(connection) if flavor.name == "ad" else None
             read_started, read_started_wall = time.monotonic(), time.time()
             run = _Run(connection, flavor, params, filters, checkpoint, progress)
             old = state.entities if state is not None else {}
@@ -473,7 +425,7 @@ def sync_directory(
             read_s = time.monotonic() - read_started
         cutter = BatchCutter(_handing_over(emit_batch, checkpoint, progress))
         known, counts = inventory.finish(entries, deleted, groups_by_member, cutter, checkpoint)
-        watermark = usn or _next_since(
+        watermark = usn or next_since(
             newest,
             state.watermark if incremental and state is not None else None,
             read_started_wall,

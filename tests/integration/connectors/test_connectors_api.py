@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from hostrelay.dal.hosts_repo import HostRepository
+
 from tests.integration.connectors.conftest import LDAP_SETTINGS, ConnectorStack
 
 pytestmark = pytest.mark.integration
@@ -108,13 +108,14 @@ def test_ldap_target_must_be_an_enrolled_host(stack: ConnectorStack) -> None:
 
 
 def test_aws_connector_targets_the_cloud_with_valid_settings(stack: ConnectorStack) -> None:
+    east = ["us-east-1"]
     bad = [
-        ("dc01", {"regions": ["us-east-1"]}, "target"),
+        ("dc01", {"regions": east}, "target"),
         ("cloud", {"regions": []}, "settings.regions"),
         ("cloud", {"regions": ["mars-1"]}, "settings.regions.0"),
-        ("cloud", {"regions": ["us-east-1"], "assume_role_arn": "nope"}, "settings.assume_role_arn"),
-        ("cloud", {"regions": ["us-east-1"], "resource_types": ["ec2.nat"]}, "settings.resource_types.0"),
-    ]  # fmt: skip
+        ("cloud", {"regions": east, "assume_role_arn": "nope"}, "settings.assume_role_arn"),
+        ("cloud", {"regions": east, "resource_types": ["ec2.nat"]}, "settings.resource_types.0"),
+    ]
     for target, settings, field in bad:
         response = stack.admin.post(
             "/v1/connectors",

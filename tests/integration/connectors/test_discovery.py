@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from hostrelay_local.lambda_runtime import FakeLambdaContext
+
 from tests.conftest import sqs_event
 from tests.integration.connectors.conftest import ConnectorStack
 
@@ -39,18 +39,22 @@ def _lambda_zip() -> bytes:
     return buffer.getvalue()
 
 
+def name_tag(resource_type: str, name: str, region: str) -> dict[str, Any]:
+    return {"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": f"{name}-{region}"}]}
+
+
 def build_region(region: str, role_arn: str) -> RegionResources:
     """A VPC with a subnet, a security group, an instance in both, a bucket, a database
     and a function in the VPC, all in one region."""
     ec2 = boto3.client("ec2", region_name=region)
     vpc = ec2.create_vpc(
-        CidrBlock="10.20.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": f"main-{region}"}]}],
-    )["Vpc"]["VpcId"]  # fmt: skip
+        CidrBlock="10.20.0.0/16", TagSpecifications=[name_tag("vpc", "main", region)]
+    )
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{region}{zone}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc["Vpc"]["VpcId"], CidrBlock=cidr, AvailabilityZone=region + zone)
         for cidr, zone in (("10.20.1.0/24", "a"), ("10.20.2.0/24", "b"))
-    ]  # fmt: skip
+    ]
+    vpc, subnets = vpc["Vpc"]["VpcId"], [s["Subnet"]["SubnetId"] for s in subnets]
     group = ec2.create_security_group(GroupName=f"web-{region}", Description="web", VpcId=vpc)[
         "GroupId"
     ]
@@ -58,7 +62,7 @@ def build_region(region: str, role_arn: str) -> RegionResources:
     instance = ec2.run_instances(
         ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
         SubnetId=subnets[0], SecurityGroupIds=[group],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": f"web-{region}"}]}],
+        TagSpecifications=[name_tag("instance", "web", region)],
     )["Instances"][0]["InstanceId"]  # fmt: skip
     bucket = f"hostrelay-test-{region}"
     s3 = boto3.client("s3", region_name=region)

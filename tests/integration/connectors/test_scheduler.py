@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.inventory_tables import ConnectorRecord
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay_local.lambda_runtime import FakeLambdaContext
+
 from tests.integration.connectors.conftest import ConnectorStack
 
 pytestmark = pytest.mark.integration
@@ -76,12 +76,8 @@ def test_concurrent_ticks_start_exactly_one_run_per_period(
         assert sum(connector["id"] in r["started"] for r in reports) == 1
     assert sum(len(r["started"]) for r in reports) == 2
     # And the ldap run went to the dispatcher, the aws one to the cloud-jobs queue
-    assert [b["job_id"] for b in stack.queue_bodies("DispatchQueue")] == [
-        runs_of(ldap["id"])[0].id
-    ]
-    assert [b["job_id"] for b in stack.queue_bodies("CloudJobsQueue")] == [
-        runs_of(aws["id"])[0].id
-    ]
+    assert [b["job_id"] for b in stack.queue_bodies("DispatchQueue")] == [runs_of(ldap["id"])[0].id]
+    assert [b["job_id"] for b in stack.queue_bodies("CloudJobsQueue")] == [runs_of(aws["id"])[0].id]
     # And next_run_at moved one period past the due time
     stored = stack.reader.get(f"/v1/connectors/{ldap['id']}").body
     assert stored["last_job_id"] == runs_of(ldap["id"])[0].id

@@ -18,8 +18,9 @@ from hostrelay_local.slapd import (
     user_dn,
 )
 from hostrelay_relay.directory.state import SyncStateStore
-from hostrelay_relay.handlers.base import JobError
+from hostrelay_relay.handlers.base import JobContext, JobError
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
+from hostrelay_relay.settings import RelaySettings
 from pydantic import ValidationError
 
 from tests.integration.ldap.conftest import SHAPE
@@ -268,7 +269,30 @@ def test_invalid_params_are_rejected_before_the_job_runs(
 
 
 def test_a_relay_without_ldap_credentials_does_not_take_sync_jobs(tmp_path: Path) -> None:
-    from hostrelay_relay.settings import RelaySettings
-
     handler = LdapSyncHandler(RelaySettings(host="dc01", state_dir=tmp_path))
     assert handler.enabled() == "no ldap.credentials are configured on this relay"
+
+
+def test_a_relay_that_cannot_publish_inventory_fails_the_job_cleanly(
+    directory: SlapdServer, tmp_path: Path
+) -> None:
+    # Given a job context without an event sink (an older executor)
+    settings = relay_settings(tmp_path, directory)
+    handler = LdapSyncHandler(settings)
+    context = JobContext(
+        job_id="01JTESTJOB0000000000000000",
+        attempt=1,
+        host="dc01",
+        settings=settings,
+        timeout_s=60,
+        report_progress=lambda done, total, message: None,
+        report_output=lambda stream, data: None,
+    )
+
+    # When a sync has entities to publish
+    with pytest.raises(JobError) as failure:
+        handler.run(handler.validate(sync_params(directory)), context)
+
+    # Then it fails clearly and commits no state
+    assert failure.value.code == "inventory_unsupported"
+    assert not state_file(tmp_path).exists()

@@ -21,6 +21,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
 from hostrelay_local.broker import BrokerEndpoint, MosquittoBroker
 from hostrelay_local.pki import IssuedCert, LocalCA
 from hostrelay_relay.daemon import RelayDaemon
@@ -28,7 +30,6 @@ from hostrelay_relay.envelope import canonical_json
 from hostrelay_relay.events import new_ulid
 from hostrelay_relay.handlers import HANDLERS, HandlerRegistry
 from hostrelay_relay.settings import RelaySettings
-from paho.mqtt.enums import CallbackAPIVersion
 
 pytestmark = pytest.mark.integration
 

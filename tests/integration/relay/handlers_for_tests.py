@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
 from pydantic import Field
+
+from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
 
 
 class TickerParams(StrictParams):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 
 import pytest
+
 from hostrelay_relay.ledger import Ledger
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hostrelay_relay import __version__
 
 pytestmark = pytest.mark.integration
@@ -62,3 +63,18 @@ def test_relay_sends_heartbeats_while_connected(new_host, start_relay, control_p
     # Then heartbeats arrive, each with the relay version and its running job count
     assert all(beat["running"] == 0 and beat["relay_version"] == __version__ for beat in beats)
     assert all(beat["uptime_s"] >= 0 for beat in beats)
+
+
+def test_second_relay_on_the_same_state_directory_refuses_to_start(new_host, start_relay):
+    # Given a relay running for a host
+    host = new_host()
+    start_relay(host)
+
+    # When a second relay process is started with the same configuration
+    from hostrelay_relay.daemon import RelayAlreadyRunning, RelayDaemon
+
+    second = RelayDaemon(host.settings)
+
+    # Then it refuses instead of sharing the ledger
+    with pytest.raises(RelayAlreadyRunning, match="another relay is using"):
+        second.start()

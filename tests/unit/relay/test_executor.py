@@ -54,7 +54,7 @@ def ledger(settings):
 
 @pytest.fixture
 def executor(settings, ledger):
-    running = JobExecutor(settings, ledger, wake=lambda: None)
+    running = JobExecutor(settings, ledger, send=lambda seq, payload: None)
     yield running
     running.shutdown(drain_timeout_s=5)
 
@@ -317,7 +317,7 @@ def test_no_more_than_max_concurrent_jobs_run_at_once(executor, ledger, settings
 
 def test_shutdown_drains_running_jobs_and_does_not_start_queued_ones(settings, ledger):
     # Given two running jobs that need 0.3 s and a third one waiting for a worker
-    executor = JobExecutor(settings, ledger, wake=lambda: None)
+    executor = JobExecutor(settings, ledger, send=lambda seq, payload: None)
     both_started = threading.Barrier(3)
 
     def short(params, ctx):
@@ -345,7 +345,7 @@ def test_shutdown_drains_running_jobs_and_does_not_start_queued_ones(settings, l
 
 def test_shutdown_cancels_jobs_still_running_after_the_drain_timeout(settings, ledger):
     # Given a job that runs until canceled
-    executor = JobExecutor(settings, ledger, wake=lambda: None)
+    executor = JobExecutor(settings, ledger, send=lambda seq, payload: None)
     started = threading.Event()
 
     def until_canceled(params, ctx):

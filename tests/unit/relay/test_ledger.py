@@ -28,15 +28,15 @@ def _accept(ledger, job_id, attempt=1, nonce=None):
 
 def test_job_is_recorded_once_per_attempt(ledger):
     # Given a job accepted once
-    assert _accept(ledger, "J1") is True
+    assert _accept(ledger, "J1") is not None
 
     # When the same job and attempt is accepted again, and a second attempt arrives
     again = _accept(ledger, "J1", nonce="other")
     second_attempt = _accept(ledger, "J1", attempt=2)
 
     # Then the repeat changes nothing, while the new attempt is a new job
-    assert again is False
-    assert second_attempt is True
+    assert again is None
+    assert second_attempt is not None
     assert [e.payload for e in ledger.pending(0, 10)] == [b"accepted J1", b"accepted J1"]
     assert ledger.job("J1", 1).state is JobState.ACCEPTED
 
@@ -171,3 +171,36 @@ def test_ledger_file_is_private(tmp_path):
 
     # Then only its owner can read it (it holds job results)
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_a_started_job_is_remembered_even_if_its_ledger_update_was_lost(ledger):
+    # Given a job that started, but whose ledger row fell back to "accepted" (as an
+    # unsynced write can after a power cut)
+    _accept(ledger, "J1")
+    ledger.mark_running("J1", 1)
+    raw = sqlite3.connect(ledger.path)
+    raw.execute("UPDATE jobs SET state = 'accepted' WHERE job_id = 'J1'")
+    raw.commit()
+    raw.close()
+
+    # When the relay asks which jobs were left unfinished
+    [job] = ledger.unfinished_jobs()
+
+    # Then the start journal still says it was running
+    assert job.state is JobState.RUNNING
+
+
+def test_prune_forgets_starts_of_finished_jobs_only(ledger, tmp_path):
+    # Given one started job that finished and one still running
+    for job_id in ("DONE", "RUNNING"):
+        _accept(ledger, job_id)
+        ledger.mark_running(job_id, 1)
+    ledger.finish_job("DONE", 1, "succeeded", b"r")
+
+    # When pruning
+    ledger.prune(nonces_expired_before=0, finished_before=0)
+
+    # Then the running job is still known to have started
+    assert [(j.job_id, j.state) for j in ledger.unfinished_jobs()] == [
+        ("RUNNING", JobState.RUNNING)
+    ]

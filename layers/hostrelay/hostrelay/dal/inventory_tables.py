@@ -19,7 +19,7 @@ _SUMMARY = ["name", "dn", "first_seen", "last_seen", "deleted_at"]
 SCHEDULED = "1"
 
 
-class ConnectorsDueByNextRun(GlobalSecondaryIndex["ConnectorRecord"]):  # type: ignore[no-untyped-call]
+class ConnectorsDueByNextRun(GlobalSecondaryIndex["ConnectorRecord"]):
     """Sparse: only enabled connectors with a schedule carry `scheduled`."""
 
     class Meta:
@@ -53,7 +53,7 @@ class ConnectorRecord(Model):
     due_by_next_run = ConnectorsDueByNextRun()
 
 
-class InventoryByConnectorKind(GlobalSecondaryIndex["InventoryRecord"]):  # type: ignore[no-untyped-call]
+class InventoryByConnectorKind(GlobalSecondaryIndex["InventoryRecord"]):
     """Entities of a connector, by kind then name (`kind_name` = kind#lowercase name)."""
 
     class Meta:
@@ -64,7 +64,7 @@ class InventoryByConnectorKind(GlobalSecondaryIndex["InventoryRecord"]):  # type
     kind_name = UnicodeAttribute(range_key=True)
 
 
-class InventoryByKindName(GlobalSecondaryIndex["InventoryRecord"]):  # type: ignore[no-untyped-call]
+class InventoryByKindName(GlobalSecondaryIndex["InventoryRecord"]):
     """Entities of a kind across connectors, by lowercase name (prefix search)."""
 
     class Meta:

@@ -253,10 +253,8 @@ def take_snapshot(
     snapshot = Snapshot()
     for resource_type in types:
         complete = True
-        if resource_type is AwsResourceType.S3_BUCKET:
-            scopes = [regions[0]]  # one global listing, filtered by the configured regions
-        else:
-            scopes = regions
+        # S3 is one global listing, filtered by the configured regions.
+        scopes = [regions[0]] if resource_type is AwsResourceType.S3_BUCKET else regions
         for region in scopes:
             if should_stop():
                 snapshot.canceled = True
