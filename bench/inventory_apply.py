@@ -32,12 +32,13 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import boto3
+from moto import mock_aws
+
 from hostrelay.dal.aws_clients import client
 from hostrelay.settings import load_settings
 from hostrelay_local.aws_resources import create_resources, function_environment
 from hostrelay_local.lambda_runtime import FakeLambdaContext, load_handler
 from hostrelay_local.template import load_template
-from moto import mock_aws
 
 CALLS: Counter[str] = Counter()
 BATCH_ENTITIES = 100  # the relay's MAX_BATCH_ITEMS

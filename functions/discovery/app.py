@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from hostrelay.logic.discovery_aws import CloudJobRequest
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import DiscoverySettings, load_settings

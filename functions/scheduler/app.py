@@ -4,6 +4,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import SchedulerSettings, load_settings
 from hostrelay.wiring import build_scheduler

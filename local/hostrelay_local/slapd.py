@@ -299,10 +299,12 @@ class SlapdServer:
         shape: DirectoryShape | None = None,
         *,
         tls: bool = True,
+        syncprov: bool = True,
         workdir: Path | None = None,
     ) -> None:
         self.shape = shape or DirectoryShape()
         self.tls = tls
+        self.syncprov = syncprov
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="hostrelay-slapd-"))
         self.admin_dn = f"cn=admin,{self.shape.base_dn}"
@@ -357,6 +359,7 @@ class SlapdServer:
                 f"argsfile {self.workdir / 'slapd.args'}",
                 f"modulepath {MODULE_DIR}",
                 "moduleload back_mdb",
+                "moduleload syncprov" if self.syncprov else "",
                 tls,
                 "database mdb",
                 "maxsize 2147483648",
@@ -369,11 +372,14 @@ class SlapdServer:
                 "index entryUUID eq",
                 "index uid,cn,mail eq",
                 "index member eq",
+                "index entryCSN eq",
                 "sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited",
                 "access to attrs=userPassword by self write by anonymous auth by * none",
                 f'access to dn.subtree="ou=groups,{base}" attrs=member,uniqueMember'
                 f' by dn.exact="{self.service_dn}" write by users read by * none',
                 "access to * by users read by * none",
+                # Keeps contextCSN on the suffix current: what relays use as a change watermark.
+                "overlay syncprov" if self.syncprov else "",
                 "",
             ]
         )

@@ -113,13 +113,13 @@ class MqttLink:
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)
 
-    @property
-    def connections(self) -> int:
-        """How many sessions the broker has accepted since start (reconnects included)."""
-        return self._connected_events
-
     def flush(self, timeout_s: float) -> bool:
-        """Wait until the outbox is empty (every event acknowledged); False on timeout."""
+        """Wait until the outbox is empty (every event acknowledged); False on timeout.
+
+        Returns False at once when the broker is not connected: the events stay queued.
+        """
+        if not self.connected.is_set():
+            return self._ledger.outbox_depth() == 0
         deadline = time.monotonic() + timeout_s
         with self._drained:
             while self._ledger.outbox_depth() > 0:
@@ -375,5 +375,14 @@ class MqttLink:
         self._wakeup.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.topic == self._settings.jobs_topic():
+        if message.topic != self._settings.jobs_topic():
+            return
+        try:
             self._on_job_message(bytes(message.payload))
+        except Exception:
+            # A bug in the intake: stop the relay (exit non-zero, systemd restarts it) rather
+            # than keep a connection that no longer reads its jobs.
+            logger.exception("job message handling crashed")
+            self.crashed.set()
+            self._on_fatal()
+            raise

@@ -29,6 +29,7 @@ from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
 from hostrelay_relay.directory.watermarks import (
     change_filter,
+    context_csn,
     highest_usn,
     later_timestamp,
     next_since,
@@ -404,9 +405,13 @@ def sync_directory(
                     f"connector {params.connector!r} has no full sync with these settings yet;"
                     " run it with mode 'full' or 'auto' first",
                 )
-            # Read the AD watermark before searching: changes made during the search get a
-            # higher USN and are read again next time.
-            usn = highest_usn(connection) if flavor.name == "ad" else None
+            # Read the exact watermark (AD: USN, OpenLDAP: contextCSN) before searching: changes
+            # made during the search come after it and are read again next time.
+            exact_watermark = (
+                highest_usn(connection)
+                if flavor.name == "ad"
+                else context_csn(connection, params.base_dn)
+            )
             read_started, read_started_wall = time.monotonic(), time.time()
             run = _Run(connection, flavor, params, filters, checkpoint, progress)
             old = state.entities if state is not None else {}
@@ -425,7 +430,7 @@ def sync_directory(
             read_s = time.monotonic() - read_started
         cutter = BatchCutter(_handing_over(emit_batch, checkpoint, progress))
         known, counts = inventory.finish(entries, deleted, groups_by_member, cutter, checkpoint)
-        watermark = usn or next_since(
+        watermark = exact_watermark or next_since(
             newest,
             state.watermark if incremental and state is not None else None,
             read_started_wall,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.tokens_repo import TokenRepository
 from hostrelay_local.aws_resources import function_environment
 from hostrelay_local.lambda_runtime import FakeLambdaContext, LambdaHandler
-
 from tests.conftest import AwsStack, sqs_event
 from tests.integration.api.conftest import Api, Tokens
 from tests.integration.control_plane.conftest import rule_message

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hostrelay.dal.hosts_repo import HostRepository
 
+from hostrelay.dal.hosts_repo import HostRepository
 from tests.integration.connectors.conftest import LDAP_SETTINGS, ConnectorStack
 
 pytestmark = pytest.mark.integration
@@ -217,3 +217,17 @@ def _defaults() -> dict[str, object]:
         "mode": "auto",
         "full_scan_every": 10,
     }
+
+
+def test_openapi_documents_the_connector_and_inventory_routes(stack: ConnectorStack) -> None:
+    document = stack.reader.get("/v1/openapi.json").body
+    for path in (
+        "/v1/connectors",
+        "/v1/connectors/{connector_id}",
+        "/v1/connectors/{connector_id}/run",
+        "/v1/connectors/{connector_id}/runs",
+        "/v1/inventory/entities",
+        "/v1/inventory/entities/{entity_id}",
+        "/v1/inventory/counts",
+    ):
+        assert path in document["paths"], path

@@ -10,8 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
-from hostrelay_local.lambda_runtime import FakeLambdaContext
 
+from hostrelay_local.lambda_runtime import FakeLambdaContext
+from hostrelay_local.template import REPO_ROOT
 from tests.conftest import sqs_event
 from tests.integration.connectors.conftest import ConnectorStack
 
@@ -228,3 +229,9 @@ def test_a_redelivered_cloud_job_message_runs_the_job_once(
     # Then the finished job is left alone
     assert response == {"batchItemFailures": []}
     assert stack.reader.get(f"/v1/jobs/{job['id']}").body == done
+
+
+def test_the_sample_event_for_an_unknown_job_is_dropped_not_retried(stack: ConnectorStack) -> None:
+    event = json.loads((REPO_ROOT / "events" / "discovery_sqs.json").read_text())
+    response = stack.handler("DiscoveryFunction")(event, FakeLambdaContext("discovery"))
+    assert response == {"batchItemFailures": []}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hostrelay.dal.hosts_repo import HostRepository
 
+from hostrelay.dal.hosts_repo import HostRepository
 from tests.integration.connectors.conftest import ConnectorStack, entity, inventory_event
 
 pytestmark = pytest.mark.integration

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.inventory_tables import ConnectorRecord
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay_local.lambda_runtime import FakeLambdaContext
-
+from hostrelay_local.template import REPO_ROOT
 from tests.integration.connectors.conftest import ConnectorStack
 
 pytestmark = pytest.mark.integration
@@ -138,3 +140,12 @@ def test_a_run_that_cannot_start_is_reported_and_the_schedule_moves_on(
     assert report["failed"] == [connector["id"]]
     assert runs_of(connector["id"]) == []
     assert stack.reader.get(f"/v1/connectors/{connector['id']}").body["next_run_at"] > due
+
+
+def test_the_sample_event_runs_a_tick(stack: ConnectorStack) -> None:
+    # Given the sample EventBridge Scheduler event used by `sam local invoke`
+    event = json.loads((REPO_ROOT / "events" / "scheduler_tick.json").read_text())
+    connector = stack.create_connector(schedule="rate(5 minutes)")
+    make_due(connector["id"])
+    report = stack.handler("SchedulerFunction")(event, FakeLambdaContext("scheduler"))
+    assert report["started"] == [connector["id"]]

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from hostrelay_local.slapd import DirectoryShape, SlapdServer
 from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
 from hostrelay_relay.settings import RelaySettings
-
 from tests.integration.ldap.ldap_support import (
     InventoryMirror,
     JobRun,
@@ -32,9 +32,13 @@ def directory() -> Iterator[SlapdServer]:
 
 
 @pytest.fixture
-def fresh_directory() -> Iterator[SlapdServer]:
-    """Given a slapd of its own, for a test that changes the directory."""
-    with SlapdServer(SHAPE, tls=True) as server:
+def fresh_directory(request: pytest.FixtureRequest) -> Iterator[SlapdServer]:
+    """Given a slapd of its own, for a test that changes the directory.
+
+    Parametrize indirectly with False for a server without the syncprov overlay (no
+    contextCSN): the relay then tracks changes by modifyTimestamp.
+    """
+    with SlapdServer(SHAPE, tls=True, syncprov=getattr(request, "param", True)) as server:
         yield server
 
 

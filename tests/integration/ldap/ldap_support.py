@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ldap
+
 from hostrelay_local.samba_domain import SambaDomain, provision_domain
 from hostrelay_local.slapd import SlapdServer, TlsFiles, make_test_tls
 from hostrelay_relay.handlers.base import JobContext

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from hostrelay_local.slapd import SlapdServer, team_dn, user_dn
 from hostrelay_relay.handlers.base import JobError
 from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
-from pydantic import ValidationError
-
 from tests.integration.ldap.conftest import SHAPE
 from tests.integration.ldap.ldap_support import members_in_directory, relay_settings
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
 
+from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
 from tests.integration.ldap.ldap_support import InventoryMirror, JobRun, SambaDirectory
 
 pytestmark = pytest.mark.integration

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from hostrelay_local.slapd import (
     SlapdServer,
     count_entries,
@@ -21,8 +23,6 @@ from hostrelay_relay.directory.state import SyncStateStore
 from hostrelay_relay.handlers.base import JobContext, JobError
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
 from hostrelay_relay.settings import RelaySettings
-from pydantic import ValidationError
-
 from tests.integration.ldap.conftest import SHAPE
 from tests.integration.ldap.ldap_support import (
     InventoryMirror,

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hostrelay_local.slapd import SlapdServer
 from hostrelay_relay.directory.state import SyncStateStore
 from hostrelay_relay.handlers.base import JobCanceled, JobError
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
-
 from tests.integration.ldap.ldap_support import make_context, relay_settings, sync_params
 
 pytestmark = pytest.mark.integration

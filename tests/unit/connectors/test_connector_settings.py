@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from hostrelay.domain.connectors import Connector, ConnectorKind
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.job_types import validate_params

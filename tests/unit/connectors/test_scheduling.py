@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.logic.scheduling import parse_schedule
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.filters import all_of, check_filter, escape_bytes, escape_value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hostrelay_relay.directory.names import (
     check_connector_id,
     check_dn,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
 from hostrelay_relay.settings import LdapCredential
-from pydantic import ValidationError
 
 
 def test_state_round_trips_through_the_file(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.flavors import ACTIVE_DIRECTORY, OPENLDAP
 from hostrelay_relay.directory.state import SyncState
