@@ -136,12 +136,15 @@ def run(mode: str, entities: list[dict[str, Any]], replay: bool) -> Result:
         results = load_handler(spec, results_env)
 
         from hostrelay.dal.hosts_repo import HostRepository
-        from hostrelay.dal.inventory_tables import InventoryRecord
         from hostrelay.domain.connectors import ConnectorKind
         from hostrelay.domain.principal import Principal, Scope
         from hostrelay.logic.connectors import ConnectorDraft
         from hostrelay.settings import ApiSettings
-        from hostrelay.wiring import build_connector_service, build_job_service
+        from hostrelay.wiring import (
+            build_connector_service,
+            build_inventory_queries,
+            build_job_service,
+        )
 
         settings = load_settings(ApiSettings)
         hosts = HostRepository()
@@ -182,8 +185,7 @@ def run(mode: str, entities: list[dict[str, Any]], replay: bool) -> Result:
             timings.append(time.perf_counter() - started)
             if len(timings) == 1:
                 calls = CALLS - calls
-        live = InventoryRecord.scan(filter_condition=InventoryRecord.kind.exists())
-        stored = sum(1 for _ in live)
+        stored = sum(c.active for c in build_inventory_queries(settings).counts())
         client.cache_clear()
         load_settings.cache_clear()
     result = Result(mode, len(entities), timings[0], stored, calls)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from hostrelay_local.broker import MosquittoBroker
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
 import sys
 import tempfile
@@ -16,11 +17,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
 from hostrelay_local.broker import MosquittoBroker
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA
 from hostrelay_relay.envelope import canonical_json
-from paho.mqtt.enums import CallbackAPIVersion
 
 TARGET_PER_S = 1000.0
 HOST = "ingest01"
@@ -80,6 +82,12 @@ def signed_pings(key: Ed25519PrivateKey, count: int) -> list[tuple[str, bytes]]:
     return wires
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def publish_all(client: mqtt.Client, wires: list[tuple[str, bytes]]) -> None:
     infos = [client.publish(f"hostrelay/{HOST}/jobs", wire, qos=1) for _, wire in wires]
     for info in infos:
@@ -124,6 +132,8 @@ def main() -> int:
                 counter.wait_for([j for j, _ in warmup], "results", 60)
 
                 wires = signed_pings(key, args.jobs)
+                assert relay.pid is not None
+                cpu_before = cpu_seconds(relay.pid)
                 started = time.perf_counter()
                 publish_all(client, wires)
                 published = time.perf_counter()
@@ -132,6 +142,7 @@ def main() -> int:
                 last_accepted = max(counter.accepted[j] for j in job_ids)
                 counter.wait_for(job_ids, "results", 120)
                 finished = time.perf_counter()
+                cpu_ms = (cpu_seconds(relay.pid) - cpu_before) * 1000 / args.jobs
             finally:
                 relay.stop()
                 client.loop_stop()
@@ -144,6 +155,11 @@ def main() -> int:
         f"(target >= {TARGET_PER_S:,.0f}/s)"
     )
     print(f"  ran to a `result` event: {args.jobs / (finished - started):,.0f} jobs/s")
+    print(
+        f"  relay CPU per job (intake, run, result, acks): {cpu_ms:.2f} ms, i.e. "
+        f"{1000 / cpu_ms:,.0f} jobs/s on one otherwise idle core; "
+        f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     if failed:
         print(f"  {len(failed)} jobs did not succeed")
     ok = accept_rate >= TARGET_PER_S and not failed

@@ -1,23 +1,26 @@
-"""moto's server (DynamoDB, SQS, S3, IoT, SSM, ...) on a free local port, as a thread or process."""
+"""moto (DynamoDB, SQS, S3, IoT, SSM, ...) for the local stack, served on a free local port."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from hostrelay_local.broker import free_port
 
 logger = logging.getLogger(__name__)
 
-MotoMode = Literal["process", "thread"]
+MotoMode = Literal["inprocess", "process"]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -25,128 +28,197 @@ class MotoFailed(RuntimeError):
     """moto's server did not come up."""
 
 
-class _CountingInput:
-    """wsgi.input that remembers how much of the request body the app read."""
-
-    def __init__(self, stream: Any, length: int) -> None:
-        self._stream = stream
-        self.remaining = length
-
-    def read(self, size: int = -1) -> bytes:
-        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self._stream.read(size) if size else b""
-        self.remaining -= len(data)
-        return bytes(data)
-
-    def readline(self, size: int = -1) -> bytes:
-        limit = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self._stream.readline(limit) if limit else b""
-        self.remaining -= len(data)
-        return bytes(data)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-    def drain(self) -> None:
-        while self.remaining > 0 and self.read(64 * 1024):
-            pass
+_serialize_lock = threading.Lock()
 
 
-class LocalMotoApp:
-    """moto's WSGI app as the local stack serves it.
+def serialize_dynamodb() -> None:
+    """Make moto handle one DynamoDB request at a time (idempotent).
 
-    One DynamoDB request at a time: moto applies a conditional write as check-then-update
-    without a lock, so two concurrent UpdateItems with the same condition could both succeed;
-    DynamoDB never lets that happen and the control plane's optimistic versioning relies on it.
-    The request body is always read to its end, so the connection can serve the next request.
+    moto applies a conditional write as check-then-update without a lock, so two concurrent
+    UpdateItems with the same condition could both succeed; DynamoDB never lets that happen and
+    the control plane's optimistic versioning relies on it.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    with _serialize_lock:
+        if getattr(DynamoHandler, "_one_at_a_time", False):
+            return
+        lock = threading.RLock()
+        call_action = DynamoHandler.call_action
+
+        def one_at_a_time(self: Any) -> Any:
+            with lock:
+                return call_action(self)
+
+        DynamoHandler.call_action = one_at_a_time
+        DynamoHandler._one_at_a_time = True
+
+
+class _WsgiRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive in front of a WSGI app.
+
+    werkzeug's development server closes every connection (and lingers 10 ms draining it), so
+    each AWS call would pay for a new connection and thread; botocore keeps connections open.
     """
 
-    def __init__(self, app: WsgiApp) -> None:
-        self._app = app
-        self._dynamodb = threading.Lock()
+    server: _WsgiHttpServer
+    protocol_version = "HTTP/1.1"
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        body: _CountingInput | None = None
-        if not environ.get("wsgi.input_terminated"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = _CountingInput(environ["wsgi.input"], length)
-            environ["wsgi.input"] = body
-        try:
-            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
-                with self._dynamodb:
-                    return list(self._app(environ, start_response))
-            return list(self._app(environ, start_response))
-        finally:
-            if body is not None:
-                body.drain()
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-
-def make_moto_server(host: str, port: int) -> Any:
-    """A threaded werkzeug server for moto's app: keep-alive, TCP_NODELAY, the DynamoDB lock."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    class _RequestHandler(MotoRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes; never let Nagle hold the body.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def send_header(self, keyword: str, value: str) -> None:
-            # werkzeug closes every connection; LocalMotoApp reads each body to its end, so
-            # keep-alive is safe and spares every AWS call a new connection and thread.
-            if keyword.lower() == "connection" and value.lower() == "close":
-                return
-            super().send_header(keyword, value)
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
             return
+        if not self.parse_request():
+            return
+        self._run_app(self._read_body())
 
-    app = LocalMotoApp(DomainDispatcherApplication(create_backend_app))
-    return make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _environ(self, body: bytes) -> dict[str, Any]:
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": self.path,
+            "REQUEST_URI": self.path,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": str(host),
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": self.client_address[1],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
+
+    def _run_app(self, body: bytes) -> None:
+        response: dict[str, Any] = {}
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            response["status"], response["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            result = self.server.app(self._environ(body), start_response)
+            try:
+                data = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            logger.exception("moto failed on a request", extra={"path": self.path})
+            response = {"status": "500 Internal Server Error", "headers": []}
+            data = b""
+        headers = [(k, v) for k, v in response["headers"] if k.lower() != "content-length"]
+        lines = [f"HTTP/1.1 {response['status']}", *(f"{k}: {v}" for k, v in headers)]
+        lines.append(f"Content-Length: {len(data)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        payload = b"" if self.command == "HEAD" else data
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _WsgiHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: WsgiApp) -> None:
+        super().__init__(address, _WsgiRequestHandler)
+        self.app = app
+
+
+def make_moto_server(host: str, port: int) -> ThreadingHTTPServer:
+    """moto's app behind a keep-alive HTTP/1.1 server, one DynamoDB request at a time."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    # moto lists its package directory on every request to route it; the list is fixed.
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    serialize_dynamodb()
+    return _WsgiHttpServer((host, port), DomainDispatcherApplication(create_backend_app))
 
 
 class MotoServer:
-    """moto's HTTP server; every AWS service on one endpoint, state in memory.
+    """moto for the local stack: every AWS service, state in memory, on one HTTP endpoint.
 
-    `process` (default) runs it as a child process so its request handling does not compete
-    for this process's GIL with the functions it serves; `thread` runs it in-process.
+    `inprocess` (default): boto3 calls made in this process go straight into moto (its
+    `mock_aws`, no HTTP), and the same state is served on `endpoint_url` for everything else.
+    `process`: moto runs as a child process and every call goes over HTTP.
     """
 
-    def __init__(self, mode: MotoMode = "process", log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        mode: MotoMode = "inprocess",
+        log_path: Path | None = None,
+        switch_interval_s: float | None = None,
+    ) -> None:
         self.mode = mode
         self.log_path = log_path
+        self.switch_interval_s = switch_interval_s
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._server: Any = None
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._mock: Any = None
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def intercepts_in_process(self) -> bool:
+        """True when boto3 in this process reaches moto without an endpoint URL."""
+        return self._mock is not None
+
     def start(self, timeout_s: float = 30.0) -> None:
-        if self.mode == "thread":
-            self._server = make_moto_server("127.0.0.1", 0)
-            self.port = int(self._server.server_address[1])
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="moto", daemon=True
-            )
-            self._thread.start()
+        if self.mode == "inprocess":
+            self._start_in_process()
             return
+        extra = []
+        if self.switch_interval_s:
+            extra = ["--switch-interval-s", str(self.switch_interval_s)]
         for _ in range(3):
             self.port = free_port()
             log = self.log_path.open("ab") if self.log_path else None
             try:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", __name__, "--port", str(self.port)],
+                    [sys.executable, "-m", __name__, "--port", str(self.port), *extra],
                     stdin=subprocess.DEVNULL,
                     stdout=log or subprocess.DEVNULL,
                     stderr=subprocess.STDOUT,
@@ -159,6 +231,17 @@ class MotoServer:
                 return
             self.stop()
         raise MotoFailed(f"moto server did not start (log: {self.log_path})")
+
+    def _start_in_process(self) -> None:
+        from moto import mock_aws
+
+        serialize_dynamodb()
+        self._mock = mock_aws()
+        self._mock.start()
+        self._server = make_moto_server("127.0.0.1", 0)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
 
     def _wait_listening(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -181,6 +264,9 @@ class MotoServer:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        mock, self._mock = self._mock, None
+        if mock is not None:
+            mock.stop()
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
@@ -196,7 +282,10 @@ def main(argv: list[str] | None = None) -> None:
     """Serve moto on 127.0.0.1:PORT until terminated (the `process` mode's child)."""
     parser = argparse.ArgumentParser(description="moto server for the hostrelay local stack")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--switch-interval-s", type=float, default=None)
     args = parser.parse_args(argv)
+    if args.switch_interval_s:
+        sys.setswitchinterval(args.switch_interval_s)
     make_moto_server("127.0.0.1", args.port).serve_forever()
 
 

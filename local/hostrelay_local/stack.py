@@ -70,11 +70,14 @@ class StackOptions:
     with_samba: bool = True
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
-    moto_mode: MotoMode = "process"
+    moto_mode: MotoMode = "inprocess"
     api_concurrency: int = 4
     pollers_per_queue: int = 2
     sqs_wait_time_s: int = 1
     stage: str = "dev"
+    # Threads that wake on I/O wait for the GIL up to this long (Python's default is 5 ms);
+    # a short interval keeps each hop of a job quick while other threads are busy.
+    switch_interval_s: float | None = 0.0005
 
     @classmethod
     def from_environment(cls) -> StackOptions:
@@ -133,7 +136,9 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.functions: dict[str, FunctionRuntime] = {}
         self.moto = MotoServer(
-            self.options.moto_mode, log_path=self.state_dir / "logs" / "moto.log"
+            self.options.moto_mode,
+            log_path=self.state_dir / "logs" / "moto.log",
+            switch_interval_s=self.options.switch_interval_s,
         )
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
@@ -146,6 +151,7 @@ class LocalStack:
         self._api: HttpApiGateway | None = None
         self._sources: list[SqsEventSource | ScheduleEventSource] = []
         self._stop_steps: list[Callable[[], None]] = []
+        self._saved_switch_interval: float | None = None
 
     # --- public ----------------------------------------------------------------------------
 
@@ -178,6 +184,9 @@ class LocalStack:
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         self._env.restore()
         _reset_control_plane_caches()
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -198,7 +207,7 @@ class LocalStack:
         return make_client(
             service,
             region_name=REGION,
-            endpoint_url=self.moto.endpoint_url,
+            endpoint_url=None if self.moto.intercepts_in_process else self.moto.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
         )
@@ -228,6 +237,9 @@ class LocalStack:
     # --- start-up --------------------------------------------------------------------------
 
     def _start(self) -> None:
+        if self.options.switch_interval_s:
+            self._saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self.options.switch_interval_s)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
@@ -247,6 +259,8 @@ class LocalStack:
         env = self._env
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             env.set(key, None)
+        for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+            env.set(key, None)  # only moto and the local IoT endpoint may answer
         env.set("AWS_ACCESS_KEY_ID", "testing")
         env.set("AWS_SECRET_ACCESS_KEY", "testing")
         env.set("AWS_CONFIG_FILE", os.devnull)
@@ -262,7 +276,8 @@ class LocalStack:
     def _start_moto(self) -> None:
         self.moto.start()
         self._stop_steps.append(self.moto.stop)
-        self._env.set("AWS_ENDPOINT_URL", self.moto.endpoint_url)
+        if not self.moto.intercepts_in_process:
+            self._env.set("AWS_ENDPOINT_URL", self.moto.endpoint_url)
         import boto3
 
         parameters = {}
@@ -542,7 +557,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-relay", action="store_true", help="do not start relay dc01")
     parser.add_argument("--no-samba", action="store_true", help="no demo Samba domain")
     parser.add_argument(
-        "--moto", choices=["process", "thread"], default="process", help="where moto runs"
+        "--moto",
+        choices=["inprocess", "process"],
+        default="inprocess",
+        help="moto inside this process (fast) or as a child process",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)

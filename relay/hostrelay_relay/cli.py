@@ -6,8 +6,6 @@ import argparse
 import dataclasses
 import fcntl
 import json
-import logging
-import os
 import sqlite3
 import sys
 import time
@@ -62,14 +60,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail(f"cannot load the envelope public key: {exc}", EXIT_CONFIG)
     try:
-        code = daemon.run_until_signal()
+        return daemon.run_until_signal()
     except RelayAlreadyRunning as exc:
         return _fail(str(exc), EXIT_FAILED)
-    if code != EXIT_OK:
-        # A handler that ignored cancellation still holds a worker thread; do not wait for it.
-        logging.shutdown()
-        os._exit(code)
-    return code
 
 
 def _relay_pid(state_dir: Path) -> int | None:

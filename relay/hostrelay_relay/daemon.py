@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 10.0
 PRUNE_INTERVAL_S = 600.0
+HELLO_MAX_JOBS = 1000  # ~70 KB: AWS IoT Core refuses messages over 128 KB
 
 
 class RelayAlreadyRunning(RuntimeError):
@@ -91,12 +92,13 @@ class RelayDaemon:
         """Open the ledger, report jobs a previous run left behind, and connect."""
         state_dir = self.settings.state_dir
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_file = (state_dir / "relay.lock").open("wb")
+        self._lock_file = (state_dir / "relay.lock").open("a+b")  # not truncated: the holder's pid
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
             raise RelayAlreadyRunning(f"another relay is using {state_dir}") from None
+        self._lock_file.truncate(0)
         self._lock_file.write(f"{os.getpid()}\n".encode())
         self._lock_file.flush()
         ledger = self.ledger = Ledger(self.settings.ledger_path)
@@ -106,7 +108,7 @@ class RelayDaemon:
             self.settings,
             ledger,
             on_job_message=self.handle_message,
-            hello_jobs=self._unfinished_jobs,
+            hello_fields=self._hello_fields,
             running_jobs=self._running_jobs,
             on_fatal=self._stop_requested.set,
         )
@@ -165,13 +167,14 @@ class RelayDaemon:
             finished_before=now - FINISHED_RETENTION_S,
         )
 
-    def _unfinished_jobs(self) -> list[dict[str, Any]]:
-        if self.ledger is None:
-            return []
-        return [
+    def _hello_fields(self) -> dict[str, Any]:
+        """The unfinished jobs for `hello`, oldest first, capped to keep the event small."""
+        jobs = [] if self.ledger is None else self.ledger.unfinished_jobs()
+        listed = [
             {"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)}
-            for job in self.ledger.unfinished_jobs()
+            for job in jobs[:HELLO_MAX_JOBS]
         ]
+        return {"jobs": listed, "jobs_omitted": len(jobs) - len(listed)}
 
     def _running_jobs(self) -> int:
         return 0 if self.executor is None else self.executor.running_count()

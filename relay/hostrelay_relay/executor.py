@@ -7,10 +7,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
@@ -83,12 +83,6 @@ def finish_interrupted_jobs(ledger: Ledger) -> list[LedgerJob]:
             extra={"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)},
         )
     return interrupted
-
-
-def _log_worker_failure(future: Future[None]) -> None:
-    exc = future.exception()
-    if exc is not None:
-        logger.error("job worker failed", exc_info=exc)
 
 
 class _OutputBuffer:
@@ -166,7 +160,7 @@ class _JobRun:
 
 
 class JobExecutor:
-    """A pool of `max_concurrent_jobs` workers; jobs beyond that wait in order.
+    """`max_concurrent_jobs` worker threads (started with the first job); others wait in order.
 
     Events go to the ledger's outbox; `send(seq, payload)` is called after each so the link
     publishes it.
@@ -178,13 +172,12 @@ class JobExecutor:
         self._settings = settings
         self._ledger = ledger
         self._send = send
-        self._pool = ThreadPoolExecutor(settings.max_concurrent_jobs, thread_name_prefix="job")
+        self._queue: queue.SimpleQueue[_JobRun | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._runs: dict[JobKey, _JobRun] = {}
         self._running: set[JobKey] = set()
         self._lock = threading.Condition()
         self._closing = False
-        self._ticker = threading.Thread(target=self._tick, name="job-ticker", daemon=True)
-        self._ticker.start()
 
     # --- public API -----------------------------------------------------------------------
 
@@ -198,10 +191,24 @@ class JobExecutor:
             closing = self._closing
             if not closing:
                 self._runs[key] = run
+                self._start_threads()
         if closing:  # lost a race with shutdown: it never starts, and says so
             self._finish_unstarted(run)
             return
-        self._pool.submit(self._run, run).add_done_callback(_log_worker_failure)
+        self._queue.put(run)
+
+    def _start_threads(self) -> None:
+        """Workers and the watchdog, once (lock held). Daemon threads: a handler that
+        ignores cancellation must not keep a stopping relay alive."""
+        if self._threads:
+            return
+        self._threads = [
+            threading.Thread(target=self._work, name=f"job-{n}", daemon=True)
+            for n in range(self._settings.max_concurrent_jobs)
+        ]
+        self._threads.append(threading.Thread(target=self._tick, name="job-ticker", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def cancel(self, job_id: str, attempt: int) -> bool:
         """Ask a queued or running job to stop; False when this executor does not have it."""
@@ -244,7 +251,8 @@ class JobExecutor:
                     run.cancel_event.set()
             logger.warning("canceling jobs still running after drain timeout")
             drained = self._wait_idle(cancel_grace_s)
-        self._pool.shutdown(wait=drained, cancel_futures=False)
+        for _ in range(self._settings.max_concurrent_jobs):
+            self._queue.put(None)  # each worker exits when it takes one
         with self._lock:
             self._lock.notify_all()
         return drained
@@ -260,6 +268,18 @@ class JobExecutor:
         return True
 
     # --- workers --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (run := self._queue.get()) is not None:
+            try:
+                self._run(run)
+            except Exception:
+                # A relay bug (e.g. the ledger failing), not a handler's: those end as
+                # handler_crashed. Logged with its traceback; the job is reported unfinished
+                # at the next start, and this worker keeps serving the queue.
+                logger.exception(
+                    "job worker failed", extra={"job_id": run.key[0], "attempt": run.key[1]}
+                )
 
     def _run(self, run: _JobRun) -> None:
         job_id, attempt = run.key

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import threading
 import time
@@ -22,20 +21,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     type TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('accepted', 'running', 'finished')),
+    state TEXT NOT NULL CHECK (state IN ('accepted', 'finished')),
     outcome TEXT,
     result_event BLOB,
     received_at REAL NOT NULL,
-    started_at REAL,
     finished_at REAL,
     PRIMARY KEY (job_id, attempt)
 );
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, finished_at);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (received_at) WHERE state = 'accepted';
 CREATE TABLE IF NOT EXISTS nonces (
     nonce TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     payload BLOB NOT NULL,
@@ -94,7 +91,8 @@ class Ledger:
 
     Writes go through one connection behind one lock, reads through a second. Writes are
     synchronous=NORMAL: safe against a crashed relay, and fast. The one fact that must
-    also survive a power cut, that a job began running, goes to the StartJournal first.
+    also survive a power cut, that a job began running, lives in the StartJournal; a job
+    counts as running when it is unfinished here and started there.
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
@@ -110,9 +108,10 @@ class Ledger:
             self._db.executescript(_SCHEMA)
             path.chmod(0o600)
         self._reader = _connect(path, read_only=read_only)
-        self._journal = (
-            None if read_only else StartJournal(path.with_name(f"{path.stem}-starts{path.suffix}"))
-        )
+        journal_path = path.with_name(f"{path.stem}-starts{path.suffix}")
+        self._journal: StartJournal | None = None
+        if not read_only or journal_path.exists():
+            self._journal = StartJournal(journal_path, read_only=read_only)
 
     def close(self) -> None:
         with self._lock, self._read_lock:
@@ -164,29 +163,28 @@ class Ledger:
 
     # --- jobs -----------------------------------------------------------------------------
 
+    def _started(self) -> set[tuple[str, int]]:
+        return self._journal.started() if self._journal is not None else set()
+
     def job(self, job_id: str, attempt: int) -> LedgerJob | None:
         rows = self._read(
             "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
             " WHERE job_id = ? AND attempt = ?",
             (job_id, attempt),
         )
-        return _job_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        started = rows[0][3] == "accepted" and (job_id, attempt) in self._started()
+        return _job_from_row(rows[0], started=started)
 
     def unfinished_jobs(self) -> list[LedgerJob]:
-        """Jobs not finished, oldest first. One whose start is in the start journal counts
-        as running even if the ledger's own note of it did not survive a power cut."""
+        """Jobs accepted and not finished (queued or running), oldest first."""
         rows = self._read(
             "SELECT job_id, attempt, type, state, outcome, result_event FROM jobs"
-            " WHERE state != 'finished' ORDER BY received_at"
+            " WHERE state = 'accepted' ORDER BY received_at"
         )
-        jobs = [_job_from_row(row) for row in rows]
-        started = self._journal.started() if self._journal is not None else set()
-        return [
-            dataclasses.replace(job, state=JobState.RUNNING)
-            if (job.job_id, job.attempt) in started
-            else job
-            for job in jobs
-        ]
+        started = self._started()
+        return [_job_from_row(row, started=(row[0], row[1]) in started) for row in rows]
 
     def accept_job(
         self,
@@ -223,14 +221,9 @@ class Ledger:
 
     def mark_running(self, job_id: str, attempt: int) -> None:
         """Note that the job is about to run; returns once that is safely on disk."""
-        assert self._journal is not None, "the ledger is open read-only"
+        if self._journal is None:
+            raise sqlite3.OperationalError("attempt to write a readonly ledger")
         self._journal.record(job_id, attempt)
-        with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET state = 'running', started_at = ?"
-                " WHERE job_id = ? AND attempt = ? AND state = 'accepted'",
-                (time.time(), job_id, attempt),
-            )
 
     def finish_job(
         self, job_id: str, attempt: int, outcome: str, result_event: bytes
@@ -294,21 +287,27 @@ class Ledger:
         return str(rows[0][0]) if rows else None
 
     def summary(self) -> LedgerSummary:
-        counts = dict(self._read("SELECT state, count(*) FROM jobs GROUP BY state"))
+        unfinished = self.unfinished_jobs()
+        running = sum(job.state is JobState.RUNNING for job in unfinished)
+        [(finished,)] = self._read("SELECT count(*) FROM jobs WHERE state = 'finished'")
         [(depth, oldest)] = self._read("SELECT count(*), min(created_at) FROM outbox")
         connected = self.get_meta("last_connect_at")
         return LedgerSummary(
-            accepted=int(counts.get("accepted", 0)),
-            running=int(counts.get("running", 0)),
-            finished=int(counts.get("finished", 0)),
+            accepted=len(unfinished) - running,
+            running=running,
+            finished=int(finished),
             outbox_depth=int(depth),
             oldest_outbox_at=None if oldest is None else float(oldest),
             last_connect_at=None if connected is None else float(connected),
         )
 
 
-def _job_from_row(row: tuple[str, int, str, str, str | None, bytes | None]) -> LedgerJob:
+def _job_from_row(
+    row: tuple[str, int, str, str, str | None, bytes | None], *, started: bool
+) -> LedgerJob:
     job_id, attempt, job_type, state, outcome, event = row
+    if state == "accepted" and started:
+        state = JobState.RUNNING
     return LedgerJob(
         job_id,
         int(attempt),

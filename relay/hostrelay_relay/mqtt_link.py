@@ -24,6 +24,7 @@ STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
 _SUPERVISE_TICK_S = 1.0
 _CONNACK_TIMEOUT_S = 30.0
+_ACK_BATCH_S = 0.01
 _OFFLINE_ACK_TIMEOUT_S = 2.0
 
 
@@ -53,7 +54,7 @@ class MqttLink:
         ledger: Ledger,
         *,
         on_job_message: Callable[[bytes], None],
-        hello_jobs: Callable[[], list[dict[str, Any]]],
+        hello_fields: Callable[[], dict[str, Any]],
         running_jobs: Callable[[], int],
         on_fatal: Callable[[], None] = lambda: None,
         window: int = 500,
@@ -61,7 +62,7 @@ class MqttLink:
         self._settings = settings
         self._ledger = ledger
         self._on_job_message = on_job_message
-        self._hello_jobs = hello_jobs
+        self._hello_fields = hello_fields
         self._running_jobs = running_jobs
         self._on_fatal = on_fatal
         self._window = window
@@ -79,7 +80,7 @@ class MqttLink:
         self._backlog = True  # rows may be in the outbox that were not handed over yet
         self._connected_events = 0
         self._attempt: mqtt.Client | None = None  # the client of the current connection
-        self._fresh: mqtt.Client | None = None  # set by on_connect until the session starts
+        self._fresh: mqtt.Client | None = None  # subscribed, until the session is started
         self.connected = threading.Event()
         self.crashed = threading.Event()
 
@@ -225,7 +226,9 @@ class MqttLink:
         next_heartbeat = time.monotonic() + self._settings.heartbeat_s
         while True:
             wait = min(_SUPERVISE_TICK_S, max(0.0, next_heartbeat - time.monotonic()))
-            self._wakeup.wait(wait)
+            if self._wakeup.wait(wait) and not (self._closing.is_set() or self._fresh):
+                # Let PUBACKs gather: one outbox delete per batch instead of one per event.
+                time.sleep(_ACK_BATCH_S)
             self._wakeup.clear()
             if self._fresh is client:
                 self._fresh = None
@@ -264,7 +267,7 @@ class MqttLink:
     def _session_started(self, client: mqtt.Client) -> None:
         client.publish(self._settings.status_topic(), STATUS_ONLINE, qos=1, retain=True)
         self._publish_direct(
-            client, "hello", relay_version=__version__, jobs=self._hello_jobs(), clock=time.time()
+            client, "hello", relay_version=__version__, clock=time.time(), **self._hello_fields()
         )
         self._ledger.set_meta("last_connect_at", repr(time.time()))
         with self._send_lock:
@@ -340,8 +343,6 @@ class MqttLink:
             logger.error("broker refused the connection", extra={"reason": str(reason_code)})
             return
         client.subscribe(self._settings.jobs_topic(), qos=1)
-        self._fresh = client
-        self._wakeup.set()
 
     def _on_disconnect(
         self,
@@ -361,12 +362,18 @@ class MqttLink:
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
     ) -> None:
-        for code in reason_codes:
-            if code.is_failure:
-                logger.error(
-                    "broker refused the jobs subscription",
-                    extra={"topic": self._settings.jobs_topic(), "reason": str(code)},
-                )
+        # The session starts (hello, outbox) only once jobs can reach us: a job the control
+        # plane re-publishes after our hello must find the subscription in place.
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            logger.error(
+                "broker refused the jobs subscription",
+                extra={"topic": self._settings.jobs_topic(), "reason": str(refused[0])},
+            )
+            self._session_lost.set()
+        else:
+            self._fresh = client
+        self._wakeup.set()
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any

@@ -21,16 +21,22 @@ class StartJournal:
     whoever finds no commit in progress writes every pending mark, the others wait for it.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS started (job_id TEXT NOT NULL, attempt INTEGER NOT NULL,"
-            " started_at REAL NOT NULL, PRIMARY KEY (job_id, attempt))"
-        )
-        path.chmod(0o600)
+        if read_only:
+            self._db = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+            )
+        else:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS started (job_id TEXT NOT NULL,"
+                " attempt INTEGER NOT NULL, started_at REAL NOT NULL,"
+                " PRIMARY KEY (job_id, attempt)) WITHOUT ROWID"
+            )
+            path.chmod(0o600)
         self._lock = threading.Lock()
         self._turn = threading.Condition()
         self._pending: set[JobKey] = set()

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import ldap  # type: ignore[import-untyped]
-from ldap.controls import SimplePagedResultsControl  # type: ignore[import-untyped]
+import ldap
+from ldap.controls import SimplePagedResultsControl
 
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.names import is_loopback_url

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import ldap  # type: ignore[import-untyped]
+import ldap
 
 from hostrelay_relay.directory.connection import (
     LdapConnection,

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-import ldap.dn  # type: ignore[import-untyped]
+import ldap.dn
 
 MAX_DN_LENGTH = 2048
 CONNECTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")

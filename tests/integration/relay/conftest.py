@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.broker import BrokerEndpoint, MosquittoBroker
+from hostrelay_local.local_relay import render_toml
 from hostrelay_local.pki import IssuedCert, LocalCA
 from hostrelay_relay.daemon import RelayDaemon
 from hostrelay_relay.envelope import canonical_json
@@ -275,23 +276,6 @@ class RelayHost:
         return f"hostrelay/{self.name}/jobs"
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def write_relay_config(path: Path, values: dict[str, Any]) -> None:
-    lines = [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
-    for section, body in values.items():
-        if isinstance(body, dict):
-            lines.append(f"\n[{section}]")
-            lines += [f"{k} = {_toml_value(v)}" for k, v in body.items()]
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture
 def new_host(
     broker: MosquittoBroker, signer: EnvelopeSigner, tmp_path: Path
@@ -323,7 +307,7 @@ def new_host(
             },
         }
         config_path = home / "relay.toml"
-        write_relay_config(config_path, values)
+        config_path.write_text(render_toml(values))
         settings = RelaySettings.model_validate(values)
         return RelayHost(name, settings, config_path)
 

@@ -167,6 +167,31 @@ def test_events_queued_during_broker_outage_arrive_in_order(
     assert len(hellos) >= 2, "the relay says hello on every connection"
 
 
+def test_hello_after_reconnect_lists_the_running_job(
+    own_broker, persistent_control_plane, new_host, start_relay, signer
+):
+    control_plane = persistent_control_plane
+    # Given a relay running a long job (cut short when the test ends)
+    host = new_host(own_broker, drain_timeout_s=0.2)
+    relay = start_relay(host)
+    job = signer.envelope(host.name, "ping", {"sleep_s": 30})
+    control_plane.publish(host.jobs_topic, signer.sign(job))
+    control_plane.wait_event(host.name, "accepted", job_id=job["job_id"])
+
+    # When the broker restarts and the relay reconnects
+    own_broker.stop()
+    control_plane.wait_until(lambda: not relay.link.connected.is_set())
+    own_broker.start()
+
+    # Then its hello tells the control plane the job is still running
+    def hello_listing_the_job():
+        return [e for e in control_plane.events(host.name) if e["kind"] == "hello" and e["jobs"]]
+
+    [hello] = control_plane.wait_until(hello_listing_the_job, timeout=15)
+    assert hello["jobs"] == [{"job_id": job["job_id"], "attempt": 1, "state": "running"}]
+    assert hello["jobs_omitted"] == 0
+
+
 def test_sigterm_drains_a_running_job_and_exits_zero(new_host, spawn_relay, control_plane, signer):
     # Given a relay process running a short job
     host = new_host()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from hostrelay_relay import __version__
+from hostrelay_relay.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +20,7 @@ def test_ping_job_runs_end_to_end(new_host, start_relay, control_plane, signer):
     hello = control_plane.wait_event(host.name, "hello")
     assert hello["relay_version"] == __version__
     assert hello["jobs"] == []
+    assert hello["jobs_omitted"] == 0
 
     # When the control plane publishes a signed ping for that host
     envelope = signer.envelope(host.name, "ping", {"message": "hi there"})
@@ -65,7 +70,7 @@ def test_relay_sends_heartbeats_while_connected(new_host, start_relay, control_p
     assert all(beat["uptime_s"] >= 0 for beat in beats)
 
 
-def test_second_relay_on_the_same_state_directory_refuses_to_start(new_host, start_relay):
+def test_second_relay_on_the_same_state_directory_refuses_to_start(new_host, start_relay, capsys):
     # Given a relay running for a host
     host = new_host()
     start_relay(host)
@@ -75,6 +80,8 @@ def test_second_relay_on_the_same_state_directory_refuses_to_start(new_host, sta
 
     second = RelayDaemon(host.settings)
 
-    # Then it refuses instead of sharing the ledger
+    # Then it refuses instead of sharing the ledger, and status still names the first one
     with pytest.raises(RelayAlreadyRunning, match="another relay is using"):
         second.start()
+    assert main(["status", "--config", str(host.config_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["relay_pid"] == os.getpid()

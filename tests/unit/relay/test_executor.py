@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import Field
+
 from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
 from hostrelay_relay.handlers.base import (
     Handler,
@@ -19,7 +21,6 @@ from hostrelay_relay.handlers.base import (
 )
 from hostrelay_relay.ledger import Ledger
 from hostrelay_relay.settings import RelaySettings
-from pydantic import Field
 
 
 class FnParams(StrictParams):
@@ -84,6 +85,21 @@ def wait_result(ledger, job_id, timeout=10.0):
             return results[0]
         time.sleep(0.01)
     raise AssertionError(f"no result for {job_id}")
+
+
+def start_job_that_runs_until_canceled(executor, ledger, settings):
+    """Submit a job that polls for cancellation forever; return once it is running."""
+    started = threading.Event()
+
+    def until_canceled(params, ctx):
+        started.set()
+        while True:
+            ctx.check_cancel_or_timeout()
+            ctx.cancel_event.wait(1)
+
+    job_id = submit(executor, ledger, settings, until_canceled)
+    assert started.wait(5)
+    return job_id
 
 
 def test_returned_object_becomes_a_succeeded_result(executor, ledger, settings):
@@ -193,16 +209,7 @@ def test_handler_ignoring_its_timeout_is_reported_timed_out_when_it_returns(
 
 def test_cancel_stops_a_running_job(executor, ledger, settings):
     # Given a job that runs until canceled
-    started = threading.Event()
-
-    def until_canceled(params, ctx):
-        started.set()
-        while True:
-            ctx.check_cancel_or_timeout()
-            ctx.cancel_event.wait(1)
-
-    job_id = submit(executor, ledger, settings, until_canceled)
-    assert started.wait(5)
+    job_id = start_job_that_runs_until_canceled(executor, ledger, settings)
 
     # When it is canceled
     assert executor.cancel(job_id, 1) is True
@@ -346,16 +353,7 @@ def test_shutdown_drains_running_jobs_and_does_not_start_queued_ones(settings, l
 def test_shutdown_cancels_jobs_still_running_after_the_drain_timeout(settings, ledger):
     # Given a job that runs until canceled
     executor = JobExecutor(settings, ledger, send=lambda seq, payload: None)
-    started = threading.Event()
-
-    def until_canceled(params, ctx):
-        started.set()
-        while True:
-            ctx.check_cancel_or_timeout()
-            ctx.cancel_event.wait(1)
-
-    job_id = submit(executor, ledger, settings, until_canceled)
-    assert started.wait(5)
+    job_id = start_job_that_runs_until_canceled(executor, ledger, settings)
 
     # When the executor shuts down with a 0.2 s drain timeout
     assert executor.shutdown(drain_timeout_s=0.2) is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from hostrelay_relay.ledger import JobState, Ledger
 
 
@@ -173,21 +174,22 @@ def test_ledger_file_is_private(tmp_path):
     assert path.stat().st_mode & 0o077 == 0
 
 
-def test_a_started_job_is_remembered_even_if_its_ledger_update_was_lost(ledger):
-    # Given a job that started, but whose ledger row fell back to "accepted" (as an
-    # unsynced write can after a power cut)
-    _accept(ledger, "J1")
-    ledger.mark_running("J1", 1)
-    raw = sqlite3.connect(ledger.path)
-    raw.execute("UPDATE jobs SET state = 'accepted' WHERE job_id = 'J1'")
-    raw.commit()
-    raw.close()
+def test_a_started_job_is_still_known_as_started_after_reopening(tmp_path):
+    # Given a job that was marked started by a relay process that then died
+    path = tmp_path / "ledger.sqlite3"
+    first = Ledger(path)
+    _accept(first, "J1")
+    _accept(first, "J2")
+    first.mark_running("J1", 1)
+    first.close()
 
-    # When the relay asks which jobs were left unfinished
-    [job] = ledger.unfinished_jobs()
+    # When the next process opens the ledger
+    reopened = Ledger(path)
 
-    # Then the start journal still says it was running
-    assert job.state is JobState.RUNNING
+    # Then it knows J1 may have run and J2 never started
+    states = {job.job_id: job.state for job in reopened.unfinished_jobs()}
+    assert states == {"J1": JobState.RUNNING, "J2": JobState.ACCEPTED}
+    reopened.close()
 
 
 def test_prune_forgets_starts_of_finished_jobs_only(ledger, tmp_path):

@@ -383,7 +383,11 @@ class InventorySink:
             job = self._jobs.get(event.job_id)
         except NotFound:
             return "unknown_job"
-        if job.connector_id != connector.id:
+        # A run the connector started, or an ldap.sync job made by hand for this connector.
+        if (
+            job.type != "ldap.sync"
+            or (job.connector_id or job.params.get("connector")) != connector.id
+        ):
             logger.warning(
                 "inventory for another connector than the job's",
                 extra={"host": host, "connector": body.connector, "job_id": event.job_id},
