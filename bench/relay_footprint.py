@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import time
@@ -37,9 +38,12 @@ def wait_connected(relay: LocalRelay, timeout_s: float = 20.0) -> None:
         if not relay.is_running():
             raise RuntimeError(f"relay exited:\n{relay.log_tail()}")
         if ledger_path.exists():
-            ledger = Ledger(ledger_path, read_only=True)
-            connected = ledger.get_meta("last_connect_at")
-            ledger.close()
+            try:
+                ledger = Ledger(ledger_path, read_only=True)
+                connected = ledger.get_meta("last_connect_at")
+                ledger.close()
+            except sqlite3.Error:  # created a moment ago: the schema is not there yet
+                connected = None
             if connected:
                 return
         time.sleep(0.1)

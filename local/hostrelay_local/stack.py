@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from ulid import ULID
+
 from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
 from hostrelay_local.broker import MosquittoBroker
 from hostrelay_local.event_sources import (
@@ -344,7 +346,6 @@ class LocalStack:
         from hostrelay.dal.signing_keys import SigningKeyStore
         from hostrelay.dal.tables import HostRecord, TokenRecord, bind_table
         from hostrelay.dal.tokens_repo import TokenRepository
-        from ulid import ULID
 
         assert self.resources is not None
         dispatch_env = function_environment(self.template, _DISPATCH_FUNCTION, self.resources)
@@ -562,6 +563,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="inprocess",
         help="moto inside this process (fast) or as a child process",
     )
+    parser.add_argument(
+        "--pollers", type=int, default=None, help="concurrent pollers per SQS event source"
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -575,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     options.with_relay = not args.no_relay
     options.with_samba = not args.no_samba
     options.moto_mode = args.moto
+    if args.pollers:
+        options.pollers_per_queue = args.pollers
     stopping = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

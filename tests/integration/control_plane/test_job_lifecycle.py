@@ -280,3 +280,31 @@ def test_idempotency_key_returns_same_job_and_conflicts_on_other_body(pipeline: 
         pipeline.jobs.create(
             NewJob(type="ping", host="dc01", params={"message": "x"}, idempotency_key="k"), ADMIN
         )
+
+
+def test_output_chunk_arriving_after_the_result_is_still_assembled(pipeline: Pipeline) -> None:
+    import base64
+    import hashlib
+
+    # Given a job whose result overtook its last output chunk on the results queue
+    job = pipeline.create()
+    pipeline.run_dispatch()
+
+    def chunk(seq: int, data: bytes) -> dict[str, object]:
+        return {"kind": "output", "job_id": job.id, "attempt": 1, "seq": seq,
+                "stream": "stdout", "data": base64.b64encode(data).decode()}  # fmt: skip
+
+    pipeline.send_events(
+        "dc01",
+        chunk(0, b"first\n"),
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+         "output": {"size": 12, "chunks": 2}},
+    )  # fmt: skip
+    # When the late chunk arrives
+    pipeline.send_events("dc01", chunk(1, b"second"))
+    # Then the stored log and its digest include it, and the job stays SUCCEEDED
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.SUCCEEDED
+    assert final.output is not None
+    assert final.output.sha256 == hashlib.sha256(b"first\nsecond").hexdigest()
+    assert final.output.chunks == 2

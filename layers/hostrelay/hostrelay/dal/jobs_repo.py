@@ -210,6 +210,19 @@ class JobRepository:
         jobs = [to_domain(record) for record in results]
         return jobs, results.last_evaluated_key
 
+    def replace_output(self, job: Job, output: JobOutputInfo) -> None:
+        """Refresh the output summary of a finished job (a late chunk arrived); state stays."""
+        record = JobRecord(id=job.id, version=job.version)
+        try:
+            record.update(
+                actions=[JobRecord.output.set(output.model_dump())],
+                condition=JobRecord.state == job.state.value,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            raise StaleWrite(f"job {job.id} changed concurrently") from exc
+
     def list(
         self,
         *,

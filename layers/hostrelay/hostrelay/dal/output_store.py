@@ -44,7 +44,7 @@ class OutputStore:
             )
         )
 
-    def finalize(self, job_id: str, attempt: int, expected_chunks: int) -> JobOutputInfo:
+    def finalize(self, job_id: str, attempt: int) -> JobOutputInfo:
         """Assemble the chunks into one S3 object; report size, sha256 and a text tail."""
         digest = hashlib.sha256()
         parts: list[bytes] = []
@@ -66,5 +66,5 @@ class OutputStore:
             size=len(body),
             sha256=digest.hexdigest(),
             location=location,
-            chunks=count if count == expected_chunks else count,
+            chunks=count,
         )

@@ -68,11 +68,16 @@ class EventIngester:
             return "bad_message"
         if isinstance(event, RejectedEvent):
             return self._rejected(host, event)
-        job = self._job_of(host, event.job_id, event.attempt)
+        # Data events may arrive after the result (SQS does not keep order): they still count.
+        data_event = isinstance(event, OutputEvent | InventoryEvent)
+        job = self._job_of(host, event.job_id, event.attempt, allow_terminal=data_event)
         if job is None:
             return "ignored"
         if isinstance(event, OutputEvent):
             self._outputs.put_chunk(job.id, event.attempt, event.seq, event.stream, event.raw())
+            if job.state.terminal and job.output is not None:
+                self._jobs.replace_output(job, self._outputs.finalize(job.id, job.attempt))
+                return "output_late"
             return "output"
         if isinstance(event, InventoryEvent):
             if self._inventory_sink is None:
@@ -90,7 +95,9 @@ class EventIngester:
         logger.info("relay said hello", extra={"host": host, "republished": republished})
         return "hello"
 
-    def _job_of(self, host: str, job_id: str, attempt: int) -> Job | None:
+    def _job_of(
+        self, host: str, job_id: str, attempt: int, *, allow_terminal: bool = False
+    ) -> Job | None:
         try:
             job = self._jobs.get(job_id)
         except NotFound:
@@ -100,7 +107,7 @@ class EventIngester:
             # A host may only speak for its own jobs: the topic names the sender.
             logger.warning("event for another host's job", extra={"host": host, "job_id": job_id})
             return None
-        if job.attempt != attempt or job.state.terminal:
+        if job.attempt != attempt or (job.state.terminal and not allow_terminal):
             return None
         return job
 
@@ -163,7 +170,7 @@ class EventIngester:
             return "retrying"
         output = None
         if event.output is not None and event.output.chunks > 0:
-            output = self._outputs.finalize(job.id, job.attempt, event.output.chunks)
+            output = self._outputs.finalize(job.id, job.attempt)
         self._jobs.transition(
             job,
             _OUTCOMES[event.outcome],

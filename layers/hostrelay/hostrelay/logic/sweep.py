@@ -11,6 +11,7 @@ from hostrelay.dal.hosts_repo import HostRepository, HostState
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import StaleWrite
 from hostrelay.domain.jobs import JobErrorInfo, JobState
+from hostrelay.job_types import CLOUD_HOST
 from hostrelay.observability import logger
 
 SILENT_HEARTBEATS = 3
@@ -81,8 +82,9 @@ class Sweeper:
                                 message=f"no result within timeout_s={job.timeout_s}",
                             ),
                         )
-                        # Tell the relay to stop whatever is still running.
-                        self._queue.send(job.id, job.attempt, action="cancel")
+                        if job.host != CLOUD_HOST:
+                            # Tell the relay to stop whatever is still running.
+                            self._queue.send(job.id, job.attempt, action="cancel")
                         report.timed_out += 1
             except StaleWrite:
                 continue  # somebody else moved it; next tick sees the new state

@@ -1,0 +1,144 @@
+"""The local stand-ins for AWS glue produce exactly the shapes AWS does (no stack needed)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tomllib
+from pathlib import Path
+
+from hostrelay_local.event_sources import failed_message_ids, schedule_period_s, sqs_event
+from hostrelay_local.http_api import build_event, response_parts
+from hostrelay_local.iot_bridge import rule_message
+from hostrelay_local.local_relay import render_toml
+from hostrelay_relay.settings import RelaySettings
+
+
+def test_http_api_event_is_payload_format_2() -> None:
+    # Given a request with a query string, repeated headers and a JSON body
+    # When it becomes a Lambda event
+    event = build_event(
+        method="post",
+        target="/v1/jobs?host=dc01&state=QUEUED&host=dc02",
+        headers=[
+            ("Content-Type", "application/json"),
+            ("X-Trace", "a"),
+            ("x-trace", "b"),
+            ("Cookie", "a=1; b=2"),
+        ],
+        body=b'{"type": "ping"}',
+        source_ip="127.0.0.1",
+    )
+
+    # Then it has the fields HTTP API's format 2.0 gives, lower-cased and comma-joined
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "ANY /{proxy+}"
+    assert event["rawPath"] == "/v1/jobs"
+    assert event["rawQueryString"] == "host=dc01&state=QUEUED&host=dc02"
+    assert event["queryStringParameters"] == {"host": "dc01,dc02", "state": "QUEUED"}
+    assert event["pathParameters"] == {"proxy": "v1/jobs"}
+    assert event["headers"]["x-trace"] == "a,b"
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    assert event["body"] == '{"type": "ping"}'
+    assert event["isBase64Encoded"] is False
+
+
+def test_binary_bodies_are_base64_and_empty_ones_absent() -> None:
+    binary = build_event(
+        method="PUT",
+        target="/v1/blob",
+        headers=[("Content-Type", "application/octet-stream")],
+        body=b"\x00\xff",
+        source_ip="::1",
+    )
+    empty = build_event(method="GET", target="/v1/health", headers=[], body=b"", source_ip="::1")
+
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\x00\xff"
+    assert "body" not in empty and "queryStringParameters" not in empty
+
+
+def test_lambda_results_become_http_responses_like_api_gateway() -> None:
+    full = response_parts(
+        {
+            "statusCode": 201,
+            "headers": {"Content-Type": "application/json"},
+            "cookies": ["s=1"],
+            "body": "{}",
+        }
+    )
+    inferred = response_parts({"ok": True})
+    binary = response_parts({"statusCode": 200, "body": "AAE=", "isBase64Encoded": True})
+
+    assert full == (201, [("Content-Type", "application/json"), ("Set-Cookie", "s=1")], b"{}")
+    assert inferred == (200, [("Content-Type", "application/json")], b'{"ok": true}')
+    assert binary[2] == b"\x00\x01"
+
+
+def test_topic_rule_message_is_the_rules_select() -> None:
+    # SELECT encode(*, 'base64') AS payload, topic() AS topic FROM 'hostrelay/+/events'
+    message = json.loads(rule_message("hostrelay/dc01/events", b'{"kind":"hello"}'))
+
+    assert list(message) == ["payload", "topic"]
+    assert base64.b64decode(message["payload"]) == b'{"kind":"hello"}'
+    assert message["topic"] == "hostrelay/dc01/events"
+
+
+def test_sqs_event_records_look_like_lambdas() -> None:
+    event = sqs_event(
+        [
+            {
+                "MessageId": "m1",
+                "ReceiptHandle": "r1",
+                "Body": "{}",
+                "Attributes": {"ApproximateReceiveCount": "1"},
+                "MessageAttributes": {"k": {"StringValue": "v", "DataType": "String"}},
+            }
+        ],
+        "arn:aws:sqs:us-east-1:123456789012:q",
+        "us-east-1",
+    )
+
+    (record,) = event["Records"]
+    assert record["messageId"] == "m1" and record["receiptHandle"] == "r1"
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:q"
+    assert record["attributes"] == {"ApproximateReceiveCount": "1"}
+    assert record["messageAttributes"]["k"]["stringValue"] == "v"
+    assert record["md5OfBody"] == "99914b932bd37a50b983c5e7c90ae93b"
+
+
+def test_partial_batch_response_keeps_only_the_failed_messages() -> None:
+    ids = ["a", "b", "c"]
+
+    assert failed_message_ids({"batchItemFailures": []}, ids) == set()
+    assert failed_message_ids(None, ids) == set()
+    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "b"}]}, ids) == {"b"}
+    # An identifier that is not in the batch fails the whole batch, as Lambda does.
+    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "x"}]}, ids) == set(ids)
+
+
+def test_rate_schedules_become_periods_and_cron_is_not_run() -> None:
+    assert schedule_period_s("rate(1 minute)") == 60
+    assert schedule_period_s("rate(5 minutes)") == 300
+    assert schedule_period_s("rate(2 hours)") == 7200
+    assert schedule_period_s("cron(0 3 * * ? *)") is None
+
+
+def test_relay_config_is_valid_relay_settings(tmp_path: Path) -> None:
+    text = render_toml(
+        {
+            "host": "dc01",
+            "state_dir": tmp_path,
+            "heartbeat_s": 5.0,
+            "broker": {"host": "127.0.0.1", "port": 8883, "ca_file": tmp_path / 'ca "x".pem'},
+            "exec": {"allowed_commands": ["/bin/echo", "/usr/bin/id"]},
+        }
+    )
+
+    settings = RelaySettings.model_validate(tomllib.loads(text))
+    assert settings.host == "dc01"
+    assert settings.broker.ca_file == tmp_path / 'ca "x".pem'
+    assert settings.exec.allowed_commands == ["/bin/echo", "/usr/bin/id"]

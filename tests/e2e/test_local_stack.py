@@ -1,0 +1,104 @@
+"""Jobs through the whole local stack: HTTP API → dispatch → mosquitto → relay dc01 → results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hostrelay_local.stack import LocalStack
+from tests.e2e.conftest import ApiClient
+
+pytestmark = pytest.mark.e2e
+
+
+def test_ping_job_reaches_succeeded(api: ApiClient) -> None:
+    # Given relay dc01 is online
+    # When an operator queues a ping for dc01
+    job_id = api.create_job("ping", "dc01", {"message": "hello from e2e"})
+
+    # Then the job ends SUCCEEDED with the relay's pong
+    job = api.wait_finished(job_id)
+    assert job["state"] == "SUCCEEDED", job
+    assert job["result"]["pong"] is True
+    assert job["result"]["message"] == "hello from e2e"
+    assert job["started_at"] and job["finished_at"]
+
+
+def test_unknown_route_and_health_answer_like_api_gateway(
+    stack: LocalStack, api: ApiClient
+) -> None:
+    # Given the HTTP API
+    # When a client calls the root, which no route (`/{proxy+}`) covers, and the health check
+    root = api.session.get(stack.api_url + "/", timeout=10)
+    health = api.session.get(stack.api_url + "/v1/health", timeout=10)
+
+    # Then API Gateway's own 404 comes back for the root, and the function answers the rest
+    assert root.status_code == 404
+    assert root.json() == {"message": "Not Found"}
+    assert health.status_code == 200
+    assert health.headers["apigw-requestid"]
+
+
+def test_job_for_a_stopped_relay_waits_queued_and_runs_after_its_hello(
+    stack: LocalStack, api: ApiClient
+) -> None:
+    assert stack.relay is not None
+    # Given relay dc01 was stopped and the sweeper has since marked the host offline
+    stack.relay.stop()
+    try:
+        deadline = time.monotonic() + 60
+        while api.host_state("dc01") != "offline" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert api.host_state("dc01") == "offline"
+
+        # When a ping is queued for it
+        job_id = api.create_job("ping", "dc01")
+
+        # Then it stays QUEUED while the relay is away
+        time.sleep(3)
+        assert api.job(job_id)["state"] == "QUEUED"
+
+        # When the relay comes back and says hello
+        stack.relay.start()
+
+        # Then the job is delivered and succeeds, and the host is online again
+        job = api.wait_finished(job_id, timeout_s=60)
+        assert job["state"] == "SUCCEEDED", job
+        assert api.host_state("dc01") == "online"
+    finally:
+        stack.relay.start()  # harmless when already running
+
+
+def _hostrelay_cli() -> list[str]:
+    script = Path(sys.executable).with_name("hostrelay")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("hostrelay")
+    if found is None:
+        pytest.skip("the hostrelay CLI is not installed")
+    return [found]
+
+
+def test_cli_runs_ping_and_waits_for_success(stack: LocalStack) -> None:
+    pytest.importorskip("hostrelay_cli.main")
+    # Given the CLI pointed at the local stack with the admin token
+    env = dict(os.environ, HOSTRELAY_URL=stack.api_url, HOSTRELAY_TOKEN=stack.admin_token)
+
+    # When an operator runs a ping and waits for it
+    done = subprocess.run(
+        [*_hostrelay_cli(), "jobs", "run", "ping", "--host", "dc01", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then the command exits 0
+    assert done.returncode == 0, done.stdout + done.stderr
