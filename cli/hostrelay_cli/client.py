@@ -76,6 +76,14 @@ class HostrelayClient:
         job: dict[str, Any] = self._request("POST", "/v1/jobs", body=body)
         return job
 
+    def macct_repair(self, body: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self._request("POST", "/v1/macct/repair", body=body)
+        return response
+
+    def macct_capture(self, body: dict[str, Any]) -> dict[str, Any]:
+        job: dict[str, Any] = self._request("POST", "/v1/macct/capture", body=body)
+        return job
+
     def get_job(self, job_id: str) -> dict[str, Any]:
         job: dict[str, Any] = self._request("GET", f"/v1/jobs/{_segment(job_id)}")
         return job

@@ -15,6 +15,7 @@ from typing import Any, TextIO, TypeAlias
 from hostrelay_cli import output
 from hostrelay_cli.client import ApiError, HostrelayClient
 from hostrelay_cli.follow import print_output, wait_for_job
+from hostrelay_cli.macct_commands import add_macct_commands
 from hostrelay_cli.settings import CliSettings
 from hostrelay_cli.version import cli_version
 
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs_commands(resources)
     _add_hosts_commands(resources)
     _add_tokens_commands(resources)
+    add_macct_commands(resources)
     return parser
 
 

@@ -30,9 +30,7 @@ def test_ping_job_reaches_succeeded(api: ApiClient) -> None:
     assert job["started_at"] and job["finished_at"]
 
 
-def test_unknown_route_and_health_answer_like_api_gateway(
-    stack: LocalStack, api: ApiClient
-) -> None:
+def test_root_and_health_answer_like_api_gateway(stack: LocalStack, api: ApiClient) -> None:
     # Given the HTTP API
     # When a client calls the root, which no route (`/{proxy+}`) covers, and the health check
     root = api.session.get(stack.api_url + "/", timeout=10)

@@ -17,6 +17,7 @@ from hostrelay.api.routers.connectors import connectors_router
 from hostrelay.api.routers.hosts import hosts_router
 from hostrelay.api.routers.inventory import inventory_router
 from hostrelay.api.routers.jobs import jobs_router
+from hostrelay.api.routers.macct import macct_router
 from hostrelay.api.routers.meta import meta_router
 from hostrelay.api.routers.tokens import tokens_router
 from hostrelay.api.services import ApiServices, build_api_services
@@ -66,6 +67,7 @@ def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
     resolver.include_router(jobs_router(services))
     resolver.include_router(hosts_router(services))
     resolver.include_router(tokens_router(services))
+    resolver.include_router(macct_router(services, services.macct))
 
     @cache
     def openapi_json() -> str:

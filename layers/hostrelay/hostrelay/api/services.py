@@ -9,7 +9,9 @@ from hostrelay.api.job_output import JobOutputReader
 from hostrelay.api.token_admin import TokenAdmin
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.output_store import OutputStore
+from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.logic.jobs import JobService
+from hostrelay.logic.macct import MacctService
 from hostrelay.settings import ApiSettings
 from hostrelay.wiring import build_job_service, build_token_repository
 
@@ -21,6 +23,7 @@ class ApiServices:
     hosts: HostRepository
     output: JobOutputReader
     tokens: TokenAdmin
+    macct: MacctService
     max_body_bytes: int
 
 
@@ -33,5 +36,6 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         hosts=HostRepository(),
         output=JobOutputReader(jobs, OutputStore()),
         tokens=TokenAdmin(tokens),
+        macct=MacctService(jobs, JobRepository()),
         max_body_bytes=settings.max_body_bytes,
     )
