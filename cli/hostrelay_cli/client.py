@@ -134,6 +134,24 @@ class HostrelayClient:
         host: dict[str, Any] = self._request("DELETE", f"/v1/hosts/{_segment(name)}")
         return host
 
+    def create_enrollment(self, body: dict[str, Any]) -> dict[str, Any]:
+        offer: dict[str, Any] = self._request("POST", "/v1/enrollments", body=body)
+        return offer
+
+    # ------------------------------------------------------------ audit
+
+    def read_audit(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        params = {"since": since, "until": until, "action": action, "limit": limit}
+        events: list[dict[str, Any]] = self._request("GET", "/v1/audit", params=params)["events"]
+        return events
+
     # ------------------------------------------------------------ tokens
 
     def create_token(self, body: dict[str, Any]) -> dict[str, Any]:

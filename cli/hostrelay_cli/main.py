@@ -16,6 +16,7 @@ from hostrelay_cli import output
 from hostrelay_cli.client import ApiError, HostrelayClient
 from hostrelay_cli.follow import print_output, wait_for_job
 from hostrelay_cli.macct_commands import add_macct_commands
+from hostrelay_cli.security_commands import add_audit_commands, add_host_enroll_command
 from hostrelay_cli.settings import CliSettings
 from hostrelay_cli.version import cli_version
 
@@ -257,7 +258,11 @@ def cmd_tokens_create(args: argparse.Namespace, client: HostrelayClient, console
 
 
 def cmd_tokens_list(args: argparse.Namespace, client: HostrelayClient, console: Console) -> int:
-    rows = output.token_rows(client.list_tokens(), console.clock())
+    tokens = client.list_tokens()
+    if args.json:
+        console.out(json.dumps(tokens, indent=2, sort_keys=True))
+        return EXIT_OK
+    rows = output.token_rows(tokens, console.clock())
     console.out(output.format_table(output.TOKEN_HEADERS, rows))
     return EXIT_OK
 
@@ -285,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hosts_commands(resources)
     _add_tokens_commands(resources)
     add_macct_commands(resources)
+    add_audit_commands(resources)
     return parser
 
 
@@ -347,15 +353,18 @@ def _add_jobs_commands(resources: Subparsers) -> None:
 
 
 def _add_hosts_commands(resources: Subparsers) -> None:
-    hosts = resources.add_parser("hosts", help="list, show and revoke hosts")
+    hosts = resources.add_parser("hosts", help="enroll, list, show and revoke hosts")
     host_cmds = hosts.add_subparsers(dest="command", required=True, metavar="COMMAND")
     host_cmds.add_parser("list", help="list hosts").set_defaults(func=cmd_hosts_list)
     host_show = host_cmds.add_parser("show", help="show a host")
     host_show.add_argument("name")
     host_show.set_defaults(func=cmd_hosts_show)
-    host_revoke = host_cmds.add_parser("revoke", help="revoke a host for good")
+    host_revoke = host_cmds.add_parser(
+        "revoke", help="revoke a host: its certificate is deactivated and it cannot connect"
+    )
     host_revoke.add_argument("name")
     host_revoke.set_defaults(func=cmd_hosts_revoke)
+    add_host_enroll_command(host_cmds)
 
 
 def _add_tokens_commands(resources: Subparsers) -> None:
@@ -370,7 +379,11 @@ def _add_tokens_commands(resources: Subparsers) -> None:
         "--expires-in", type=parse_duration, metavar="S", help="lifetime: seconds, or 12h, 30d"
     )
     create.set_defaults(func=cmd_tokens_create)
-    token_cmds.add_parser("list", help="list tokens").set_defaults(func=cmd_tokens_list)
+    token_list = token_cmds.add_parser(
+        "list", help="list tokens: scopes, limits, expiry, last use (never the secrets)"
+    )
+    token_list.add_argument("--json", action="store_true", help="print JSON")
+    token_list.set_defaults(func=cmd_tokens_list)
     token_revoke = token_cmds.add_parser("revoke", help="revoke a token")
     token_revoke.add_argument("id")
     token_revoke.set_defaults(func=cmd_tokens_revoke)

@@ -12,6 +12,8 @@ from hostrelay_local.template import FunctionSpec
 
 logger = logging.getLogger(__name__)
 FUNCTION_ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:"
+# A cold start swaps os.environ for the function's environment: one at a time per process.
+_cold_start_lock = threading.Lock()
 
 
 class FunctionRuntime:
@@ -27,8 +29,6 @@ class FunctionRuntime:
         self.environment = dict(environment)
         self._max = max(1, max_concurrency)
         self._idle: queue.LifoQueue[LambdaHandler] = queue.LifoQueue()
-        self._created = 0
-        self._lock = threading.Lock()
         self._slots = threading.Semaphore(self._max)
 
     @property
@@ -40,8 +40,7 @@ class FunctionRuntime:
         self._idle.put(self._new_container())
 
     def _new_container(self) -> LambdaHandler:
-        with self._lock:
-            self._created += 1
+        with _cold_start_lock:
             handler = load_handler(self.spec, self.environment)
         logger.debug("function container started", extra={"function": self.name})
         return handler

@@ -1,4 +1,4 @@
-"""Stands in for AWS IoT Core: the data-plane Publish API and the events → results-queue rule."""
+"""Stands in for AWS IoT Core's data plane: the Publish API, and topic rules that feed SQS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -20,15 +21,58 @@ import paho.mqtt.client as mqtt
 from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hostrelay_local.aws_resources import LocalResources
+from hostrelay_local.template import Template
+
 logger = logging.getLogger(__name__)
 
-EVENTS_FILTER = "hostrelay/+/events"
+# The one SELECT the local bridge knows how to apply: the whole payload, base64, and the topic.
+_RULE_SQL = re.compile(
+    r"^\s*SELECT\s+encode\(\s*\*\s*,\s*'base64'\s*\)\s+AS\s+payload\s*,"
+    r"\s*topic\(\)\s+AS\s+topic\s+FROM\s+'([^']+)'\s*$",
+    re.IGNORECASE,
+)
 _CONNECT_TIMEOUT_S = 10.0
 _PUBACK_TIMEOUT_S = 5.0
 
 
 class BridgeFailed(RuntimeError):
     """The bridge could not connect to the broker."""
+
+
+@dataclass(frozen=True)
+class SqsTopicRule:
+    """A topic rule of the template that sends matching messages to an SQS queue."""
+
+    name: str
+    topic_filter: str
+    queue_url: str
+    error_queue_url: str | None = None
+
+
+def sqs_topic_rules(template: Template, resources: LocalResources) -> list[SqsTopicRule]:
+    """The template's enabled topic rules the bridge can run; others are logged and skipped."""
+    resolver = resources.resolver()
+    rules = []
+    for name, resource in template.of_type("AWS::IoT::TopicRule").items():
+        payload = resource["Properties"]["TopicRulePayload"]
+        if payload.get("RuleDisabled"):
+            continue
+        match = _RULE_SQL.fullmatch(str(payload.get("Sql", "")))
+        actions = [a["Sqs"] for a in payload.get("Actions", []) if "Sqs" in a]
+        if match is None or len(actions) != 1 or actions[0].get("UseBase64"):
+            logger.warning("topic rule not run locally", extra={"rule": name})
+            continue
+        error = payload.get("ErrorAction", {}).get("Sqs")
+        rules.append(
+            SqsTopicRule(
+                name=name,
+                topic_filter=match.group(1),
+                queue_url=str(resolver.resolve(actions[0]["QueueUrl"])),
+                error_queue_url=str(resolver.resolve(error["QueueUrl"])) if error else None,
+            )
+        )
+    return rules
 
 
 @dataclass(frozen=True)
@@ -203,26 +247,23 @@ def rule_message(topic: str, payload: bytes) -> str:
     return json.dumps({"payload": base64.b64encode(payload).decode("ascii"), "topic": topic})
 
 
-class EventsTopicRule:
-    """The IoT topic rule: every message on `hostrelay/+/events` → the results queue.
+class TopicRuleBridge:
+    """Runs one topic rule: every message on its topic filter → its SQS queue.
 
     Messages go to the error queue (the rule's ErrorAction) when the main action fails.
     """
 
-    def __init__(
-        self, identity: MqttIdentity, sqs: Any, queue_url: str, error_queue_url: str | None = None
-    ) -> None:
+    def __init__(self, identity: MqttIdentity, sqs: Any, rule: SqsTopicRule) -> None:
+        self.rule = rule
         self._sqs = sqs
-        self._queue_url = queue_url
-        self._error_queue_url = error_queue_url
         self._pending: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
-        self._session = _MqttSession(identity, client_id="hostrelay-local-topic-rule")
+        self._session = _MqttSession(identity, client_id=f"hostrelay-local-rule-{rule.name}")
         self._session.on_connected.append(self._subscribe)
         self._session.client.on_message = self._on_message
-        self._worker = threading.Thread(target=self._deliver, name="events-topic-rule", daemon=True)
+        self._worker = threading.Thread(target=self._deliver, name=f"rule-{rule.name}", daemon=True)
 
     def _subscribe(self, client: mqtt.Client) -> None:
-        client.subscribe(EVENTS_FILTER, qos=1)
+        client.subscribe(self.rule.topic_filter, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._pending.put((message.topic, bytes(message.payload)))
@@ -241,15 +282,15 @@ class EventsTopicRule:
             topic, payload = item
             body = rule_message(topic, payload)
             try:
-                self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
+                self._sqs.send_message(QueueUrl=self.rule.queue_url, MessageBody=body)
             except (BotoCoreError, ClientError):  # the rule's ErrorAction takes it
                 logger.exception("topic rule action failed", extra={"topic": topic})
                 self._send_to_error_queue(topic, body)
 
     def _send_to_error_queue(self, topic: str, body: str) -> None:
-        if self._error_queue_url is None:
+        if self.rule.error_queue_url is None:
             return
         try:
-            self._sqs.send_message(QueueUrl=self._error_queue_url, MessageBody=body)
+            self._sqs.send_message(QueueUrl=self.rule.error_queue_url, MessageBody=body)
         except (BotoCoreError, ClientError):  # lost, like a failing ErrorAction in IoT
             logger.exception("topic rule error action failed", extra={"topic": topic})

@@ -1,53 +1,37 @@
-"""One relay of the local stack: its key, certificate and TOML config, run as a subprocess."""
+"""One relay of the local stack: enrolled through the API like a real host, run as a subprocess."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hostrelay_local.broker import BrokerEndpoint, free_port
 from hostrelay_local.pki import LocalCA, new_host_key_and_csr
+from hostrelay_relay.enrollment import (
+    CA_FILE,
+    CERT_FILE,
+    CONFIG_FILE,
+    KEY_FILE,
+    PUBLIC_KEY_FILE,
+    render_toml,
+)
 
 logger = logging.getLogger(__name__)
 
 DEMO_EXEC_COMMANDS = ("/usr/bin/id", "/bin/hostname", "/bin/echo", "/bin/sleep", "/usr/bin/env")
+_ENROLL_TIMEOUT_S = 60.0
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))  # JSON's escapes are valid TOML basic-string escapes
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def render_toml(document: Mapping[str, Any]) -> str:
-    """TOML for a document of scalars, lists and one level of tables (the relay config)."""
-    lines = [f"{key} = {_toml_value(v)}" for key, v in document.items() if not isinstance(v, dict)]
-    for table, body in document.items():
-        if isinstance(body, dict):
-            lines += ["", f"[{table}]"]
-            lines += [f"{key} = {_toml_value(v)}" for key, v in body.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+class RelayEnrollmentFailed(RuntimeError):
+    """`hostrelay-relay enroll` did not enroll the relay; the message quotes its output."""
 
 
 def relay_command() -> list[str]:
@@ -61,7 +45,7 @@ def relay_command() -> list[str]:
 
 @dataclass
 class RelayOptions:
-    """What the local stack configures for its relay beyond broker and keys."""
+    """What the local stack sets in relay.toml besides what enrollment writes."""
 
     heartbeat_s: float = 30.0
     sam_ldb: Path | None = None
@@ -70,21 +54,31 @@ class RelayOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class LocalRelay:
-    """The relay of one host under `directory`: relay.toml, tls/, its ledger and relay.log.
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.touch(mode=0o600)
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
-    The host's private key is generated in its own directory (once) and only a CSR goes to
-    the CA, as in enrollment; the certificate is signed again on every `prepare`.
+
+class LocalRelay:
+    """The relay of one host under `directory`: config/ (relay.toml, key, certificates),
+    state/ (its ledger) and relay.log.
+
+    `enroll` runs `hostrelay-relay enroll` with a one-shot token, as the enrollment script
+    does on a real host: the key is made in config/ and only a CSR goes to the API.
+    `prepare` is the shortcut when the API cannot enroll: the local CA signs a CSR directly.
     """
 
     def __init__(self, host: str, directory: Path, options: RelayOptions | None = None) -> None:
         self.host = host
         self.directory = directory
         self.options = options or RelayOptions()
-        self.config_path = directory / "relay.toml"
+        self.config_dir = directory / "config"
+        self.state_dir = directory / "state"
+        self.config_path = self.config_dir / CONFIG_FILE
         self.log_path = directory / "relay.log"
-        self.public_key_path = directory / "envelope-signing.pub"
-        self._tls_dir = directory / "tls"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,44 +88,78 @@ class LocalRelay:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def prepare(self, ca: LocalCA, broker: BrokerEndpoint, public_key_pem: str) -> None:
-        """Write key (if missing), certificate, CA, envelope public key and relay.toml."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o700)
-        self._tls_dir.mkdir(exist_ok=True)
-        key_path = self._tls_dir / f"{self.host}.key"
-        cert_path = self._tls_dir / f"{self.host}.pem"
-        ca_path = self._tls_dir / "ca.pem"
-        if key_path.exists():
-            csr_pem = _csr_for_existing_key(self.host, key_path.read_bytes())
-        else:
-            key_pem, csr_pem = new_host_key_and_csr(self.host)
-            _write_private(key_path, key_pem)
-        cert_path.write_bytes(ca.sign_host_csr(csr_pem, self.host))
-        ca_path.write_bytes(broker.ca_file.read_bytes())
-        self.public_key_path.write_text(public_key_pem)
+    def _local_settings(self) -> dict[str, Any]:
+        """The keys of relay.toml the stack decides (enrollment keeps them)."""
         document: dict[str, Any] = {
-            "host": self.host,
-            "state_dir": self.directory,
-            "public_key_file": self.public_key_path,
             "heartbeat_s": float(self.options.heartbeat_s),
             "log_level": self.options.log_level,
-            "broker": {
-                "host": broker.host,
-                "port": broker.port,
-                "ca_file": ca_path,
-                "cert_file": cert_path,
-                "key_file": key_path,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 5.0,
-            },
+            "broker": {"reconnect_min_s": 0.2, "reconnect_max_s": 5.0},
             "exec": {"allowed_commands": list(self.options.allowed_commands)},
             "health": {"listen": f"127.0.0.1:{free_port()}"},
         }
         if self.options.sam_ldb is not None:
-            document["macct"] = {"sam_ldb": self.options.sam_ldb}
+            document["macct"] = {"sam_ldb": str(self.options.sam_ldb)}
         document.update(self.options.extra)
-        self.config_path.write_text(render_toml(document))
+        return document
+
+    def _make_dirs(self) -> None:
+        for path in (self.directory, self.config_dir, self.state_dir):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o700)
+
+    def enroll(self, api_url: str, token: str) -> None:
+        """Write the stack's settings, then enroll with `hostrelay-relay enroll`."""
+        self._make_dirs()
+        _write_private(self.config_path, render_toml(self._local_settings()).encode())
+        done = subprocess.run(
+            [
+                *relay_command(),
+                "enroll",
+                "--url",
+                api_url,
+                "--host",
+                self.host,
+                "--token-stdin",
+                "--config-dir",
+                str(self.config_dir),
+                "--state-dir",
+                str(self.state_dir),
+            ],
+            input=(token + "\n").encode(),
+            capture_output=True,
+            timeout=_ENROLL_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = (done.stderr or done.stdout).decode(errors="replace").strip()
+            raise RelayEnrollmentFailed(output[-1000:] or f"exit code {done.returncode}")
+
+    def prepare(self, ca: LocalCA, broker: BrokerEndpoint, public_key_pem: str) -> None:
+        """Without the API: a key made here, its CSR signed by the CA, relay.toml written."""
+        self._make_dirs()
+        key_pem, csr_pem = new_host_key_and_csr(self.host)
+        _write_private(self.config_dir / KEY_FILE, key_pem)
+        _write_private(self.config_dir / CERT_FILE, ca.sign_host_csr(csr_pem, self.host))
+        _write_private(self.config_dir / CA_FILE, broker.ca_file.read_bytes())
+        _write_private(self.config_dir / PUBLIC_KEY_FILE, public_key_pem.encode())
+        document = self._local_settings()
+        document.update(
+            host=self.host,
+            state_dir=str(self.state_dir),
+            public_key_file=str(self.config_dir / PUBLIC_KEY_FILE),
+        )
+        document["broker"].update(
+            host=broker.host,
+            port=broker.port,
+            ca_file=str(self.config_dir / CA_FILE),
+            cert_file=str(self.config_dir / CERT_FILE),
+            key_file=str(self.config_dir / KEY_FILE),
+        )
+        _write_private(self.config_path, render_toml(document).encode())
+
+    def settings_document(self) -> dict[str, Any]:
+        with self.config_path.open("rb") as handle:
+            return tomllib.load(handle)
 
     def start(self) -> None:
         if self.is_running():
@@ -165,20 +193,3 @@ class LocalRelay:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _csr_for_existing_key(host: str, key_pem: bytes) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
-
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise ValueError(f"the key of {host} must be EC or RSA")
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
 import logging
 import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote
-
-from hostrelay_local.broker import free_port
 
 logger = logging.getLogger(__name__)
 
-MotoMode = Literal["inprocess", "process"]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class MotoFailed(RuntimeError):
-    """moto's server did not come up."""
 
 
 _FAST_JSON_ACTIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
 _tune_lock = threading.Lock()
+_tuned = threading.Event()
 
 
 def _json_default(value: object) -> str:
@@ -57,7 +47,7 @@ def tune_moto() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
     with _tune_lock:
-        if getattr(DynamoHandler, "_hostrelay_tuned", False):
+        if _tuned.is_set():
             return
         lock = threading.RLock()
         call_action = DynamoHandler.call_action
@@ -78,11 +68,11 @@ def tune_moto() -> None:
                 return 200, headers, body
             return serialized(self, action_result)
 
-        DynamoHandler.call_action = one_at_a_time
-        DynamoHandler.serialized = json_serialized
-        DynamoHandler._hostrelay_tuned = True
+        DynamoHandler.call_action = one_at_a_time  # type: ignore[method-assign]
+        DynamoHandler.serialized = json_serialized  # type: ignore[method-assign]
         modules = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = lambda: modules
+        _tuned.set()
 
 
 class _WsgiRequestHandler(BaseHTTPRequestHandler):
@@ -202,24 +192,15 @@ def make_moto_server(host: str, port: int) -> ThreadingHTTPServer:
 
 
 class MotoServer:
-    """moto for the local stack: every AWS service, state in memory, on one HTTP endpoint.
+    """moto for the local stack: every AWS service, state in memory.
 
-    `inprocess` (default): boto3 calls made in this process go straight into moto (its
-    `mock_aws`, no HTTP), and the same state is served on `endpoint_url` for everything else.
-    `process`: moto runs as a child process and every call goes over HTTP.
+    boto3 calls made in this process go straight into moto (its `mock_aws`: no HTTP, which
+    makes each call several times cheaper), and the same state is served over HTTP on
+    `endpoint_url` for everything else (the aws CLI, scripts, tests in other processes).
     """
 
-    def __init__(
-        self,
-        mode: MotoMode = "inprocess",
-        log_path: Path | None = None,
-        switch_interval_s: float | None = None,
-    ) -> None:
-        self.mode = mode
-        self.log_path = log_path
-        self.switch_interval_s = switch_interval_s
+    def __init__(self) -> None:
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._mock: Any = None
@@ -228,38 +209,7 @@ class MotoServer:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def intercepts_in_process(self) -> bool:
-        """True when boto3 in this process reaches moto without an endpoint URL."""
-        return self._mock is not None
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        if self.mode == "inprocess":
-            self._start_in_process()
-            return
-        extra = []
-        if self.switch_interval_s:
-            extra = ["--switch-interval-s", str(self.switch_interval_s)]
-        for _ in range(3):
-            self.port = free_port()
-            log = self.log_path.open("ab") if self.log_path else None
-            try:
-                self._process = subprocess.Popen(
-                    [sys.executable, "-m", __name__, "--port", str(self.port), *extra],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log or subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C reaches the stack, which stops it in order
-                )
-            finally:
-                if log is not None:
-                    log.close()
-            if self._wait_listening(timeout_s):
-                return
-            self.stop()
-        raise MotoFailed(f"moto server did not start (log: {self.log_path})")
-
-    def _start_in_process(self) -> None:
+    def start(self) -> None:
         from moto import mock_aws
 
         tune_moto()
@@ -270,20 +220,8 @@ class MotoServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
 
-    def _wait_listening(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the server; harmless when it is not running. Its state is gone afterwards."""
+        """Stop serving and end the mock; harmless when not running. The state is gone."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -294,27 +232,3 @@ class MotoServer:
         mock, self._mock = self._mock, None
         if mock is not None:
             mock.stop()
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve moto on 127.0.0.1:PORT until terminated (the `process` mode's child)."""
-    parser = argparse.ArgumentParser(description="moto server for the hostrelay local stack")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--switch-interval-s", type=float, default=None)
-    args = parser.parse_args(argv)
-    if args.switch_interval_s:
-        sys.setswitchinterval(args.switch_interval_s)
-    make_moto_server("127.0.0.1", args.port).serve_forever()
-
-
-if __name__ == "__main__":
-    main()

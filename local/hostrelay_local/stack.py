@@ -10,16 +10,18 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+import requests
 from ulid import ULID
 
 from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
-from hostrelay_local.broker import MosquittoBroker
+from hostrelay_local.broker import BrokerFailed, MosquittoBroker
 from hostrelay_local.event_sources import (
     ScheduleEventSource,
     SqsEventSource,
@@ -27,9 +29,16 @@ from hostrelay_local.event_sources import (
 )
 from hostrelay_local.functions import FunctionRuntime
 from hostrelay_local.http_api import HttpApiGateway
-from hostrelay_local.iot_bridge import EventsTopicRule, IotDataEndpoint, MqttIdentity
-from hostrelay_local.local_relay import LocalRelay, RelayOptions
-from hostrelay_local.moto_endpoint import MotoMode, MotoServer
+from hostrelay_local.iot_bridge import (
+    BridgeFailed,
+    IotDataEndpoint,
+    MqttIdentity,
+    TopicRuleBridge,
+    sqs_topic_rules,
+)
+from hostrelay_local.iot_registry import LocalIotRegistry
+from hostrelay_local.local_relay import LocalRelay, RelayEnrollmentFailed, RelayOptions
+from hostrelay_local.moto_endpoint import MotoServer
 from hostrelay_local.pki import LocalCA
 from hostrelay_local.template import REPO_ROOT, Template, load_template
 
@@ -38,6 +47,7 @@ logger = logging.getLogger("hostrelay_local")
 REGION = "us-east-1"
 DEFAULT_API_PORT = 3000
 RELAY_HOST = "dc01"
+RELAY_ROLE = "dc"
 STATE_FILE = "stack.json"
 TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 _API_FUNCTION = "ApiFunction"
@@ -72,23 +82,25 @@ class StackOptions:
     with_samba: bool = True
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
-    moto_mode: MotoMode = "inprocess"
     api_concurrency: int = 4
-    pollers_per_queue: int = 2
+    pollers_per_queue: int = 1
     sqs_wait_time_s: int = 1
     stage: str = "dev"
+    relay_package: str = ""  # what enrolled hosts pip-install; "" = this checkout's relay/
     # Threads that wake on I/O wait for the GIL up to this long (Python's default is 5 ms);
     # a short interval keeps each hop of a job quick while other threads are busy.
-    switch_interval_s: float | None = 0.0005
+    switch_interval_s: float | None = 0.001
 
     @classmethod
     def from_environment(cls) -> StackOptions:
-        """Defaults plus HOSTRELAY_PORT and HOSTRELAY_SWEEP_S."""
+        """Defaults plus HOSTRELAY_PORT, HOSTRELAY_SWEEP_S (seconds between ticks of every
+        schedule) and HOSTRELAY_RELAY_PACKAGE."""
         options = cls()
         port = os.environ.get("HOSTRELAY_PORT")
         if port:
             options.api_port = int(port)
         options.schedule_period_s = _env_float("HOSTRELAY_SWEEP_S")
+        options.relay_package = os.environ.get("HOSTRELAY_RELAY_PACKAGE", "")
         return options
 
 
@@ -125,7 +137,8 @@ def _reset_control_plane_caches() -> None:
 
 
 class LocalStack:
-    """Everything `make run` runs, in this process (plus moto, mosquitto and relay children).
+    """Everything `make run` runs: moto and the functions in this process, mosquitto and the
+    relay as children.
 
     `start()` returns once the API answers and the relay said hello; `stop()` undoes it all.
     Use as a context manager in tests and benches.
@@ -137,11 +150,7 @@ class LocalStack:
         self.template: Template = load_template()
         self.resources: LocalResources | None = None
         self.functions: dict[str, FunctionRuntime] = {}
-        self.moto = MotoServer(
-            self.options.moto_mode,
-            log_path=self.state_dir / "logs" / "moto.log",
-            switch_interval_s=self.options.switch_interval_s,
-        )
+        self.moto = MotoServer()
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
@@ -149,7 +158,6 @@ class LocalStack:
         self.public_key_pem = ""
         self._env = _ProcessEnvironment()
         self._iot_data: IotDataEndpoint | None = None
-        self._topic_rule: EventsTopicRule | None = None
         self._api: HttpApiGateway | None = None
         self._sources: list[SqsEventSource | ScheduleEventSource] = []
         self._stop_steps: list[Callable[[], None]] = []
@@ -202,14 +210,13 @@ class LocalStack:
         self.stop()
 
     def aws_client(self, service: str) -> Any:
-        """A boto3 client for the stack's moto (for tests and tools)."""
+        """A boto3 client for the stack's moto, in this process (outside: `moto.endpoint_url`)."""
         import boto3
 
         make_client: Any = boto3.client
         return make_client(
             service,
             region_name=REGION,
-            endpoint_url=None if self.moto.intercepts_in_process else self.moto.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
         )
@@ -243,7 +250,6 @@ class LocalStack:
             self._saved_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(self.options.switch_interval_s)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "logs").mkdir(exist_ok=True)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         self._set_aws_environment()
         self._start_moto()
@@ -278,11 +284,10 @@ class LocalStack:
     def _start_moto(self) -> None:
         self.moto.start()
         self._stop_steps.append(self.moto.stop)
-        if not self.moto.intercepts_in_process:
-            self._env.set("AWS_ENDPOINT_URL", self.moto.endpoint_url)
         import boto3
 
-        parameters = {}
+        # Hosts enrolled from this stack install the relay from this checkout, not PyPI.
+        parameters = {"RelayPackage": self.options.relay_package or str(REPO_ROOT / "relay")}
         if self.options.heartbeat_s is not None:
             parameters["HeartbeatSeconds"] = str(self.options.heartbeat_s)
         self.resources = create_resources(
@@ -299,6 +304,10 @@ class LocalStack:
         self.broker.start()
         self._stop_steps.append(self.broker.stop)
         logger.info("broker started", extra={"port": self.broker.port})
+        # IoT Core signs and revokes host certificates; here the broker's CA does.
+        registry = LocalIotRegistry(self.ca, self.broker).start()
+        self._stop_steps.append(registry.stop)
+        self._env.set("AWS_ENDPOINT_URL_IOT", registry.endpoint_url)  # boto3's `iot` client
 
     def _control_plane_identity(self) -> MqttIdentity:
         assert self.broker is not None
@@ -319,14 +328,10 @@ class LocalStack:
         self._stop_steps.append(self._iot_data.stop)
         # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
-        rule = self.template.resources.get("EventsTopicRule")
-        queues = _rule_queue_urls(rule, self.resources) if rule else None
-        if queues is None:
-            logger.warning("no events topic rule with an sqs action in the template")
-            return
-        self._topic_rule = EventsTopicRule(identity, self.aws_client("sqs"), *queues)
-        self._topic_rule.start()
-        self._stop_steps.append(self._topic_rule.stop)
+        for rule in sqs_topic_rules(self.template, self.resources):
+            bridge = TopicRuleBridge(identity, self.aws_client("sqs"), rule)
+            bridge.start()
+            self._stop_steps.append(bridge.stop)
 
     def _load_functions(self) -> None:
         assert self.resources is not None
@@ -335,14 +340,19 @@ class LocalStack:
                 logger.warning("function code missing", extra={"function": spec.logical_id})
                 continue
             environment = function_environment(self.template, spec.logical_id, self.resources)
+            environment.update(self._local_function_environment())
             concurrency = max(self.options.api_concurrency, self.options.pollers_per_queue)
             runtime = FunctionRuntime(spec, environment, max_concurrency=concurrency)
             runtime.warm_up()
             self.functions[spec.logical_id] = runtime
 
+    def _local_function_environment(self) -> dict[str, str]:
+        """The broker's CA, which enrolled hosts must trust (on AWS: Amazon Root CA 1)."""
+        assert self.ca is not None
+        return {"BROKER_CA_FILE": str(self.ca.cert_path)}
+
     def _prepare_control_plane(self) -> None:
         """The signing key (so the relay can trust it), host dc01 and an admin token."""
-        from hostrelay.dal.hosts_repo import HostRepository
         from hostrelay.dal.signing_keys import SigningKeyStore
         from hostrelay.dal.tables import HostRecord, TokenRecord, bind_table
         from hostrelay.dal.tokens_repo import TokenRepository
@@ -356,8 +366,6 @@ class LocalStack:
         self.public_key_pem = keys.public_key_pem() or ""
         bind_table(HostRecord, self.resources.refs["HostsTable"], region=REGION)
         bind_table(TokenRecord, self.resources.refs["TokensTable"], region=REGION)
-        if self.options.with_relay:
-            HostRepository().register(RELAY_HOST, roles=["dc"])
         secret, _ = TokenRepository().create(
             token_id=str(ULID()), name="local-admin", scopes=["admin"], created_by="hostrelay-local"
         )
@@ -434,7 +442,15 @@ class LocalStack:
             sam_ldb=self._demo_sam_ldb() if self.options.with_samba else None,
         )
         self.relay = LocalRelay(RELAY_HOST, self.state_dir / "relays" / RELAY_HOST, options)
-        self.relay.prepare(self.ca, self.broker.endpoint, self.public_key_pem)
+        try:
+            self.relay.enroll(self.api_url, self._offer_enrollment(RELAY_HOST))
+        except (RelayEnrollmentFailed, requests.RequestException) as exc:
+            # Without working enrollment the relay still gets a certificate, from the CA itself.
+            logger.warning("relay not enrolled through the api", extra={"reason": str(exc)[:500]})
+            from hostrelay.dal.hosts_repo import HostRepository
+
+            HostRepository().register(RELAY_HOST, roles=[RELAY_ROLE])
+            self.relay.prepare(self.ca, self.broker.endpoint, self.public_key_pem)
         self.relay.start()
         self._stop_steps.append(self._stop_relay)
         if not self.wait_host_state(RELAY_HOST, "online", _RELAY_ONLINE_TIMEOUT_S):
@@ -442,6 +458,18 @@ class LocalStack:
                 "relay did not say hello",
                 extra={"host": RELAY_HOST, "log": str(self.relay.log_path)},
             )
+
+    def _offer_enrollment(self, host: str) -> str:
+        """An admin's `POST /v1/enrollments`: the one-shot token for `host`."""
+        response = requests.post(
+            f"{self.api_url}/v1/enrollments",
+            json={"host": host, "roles": [RELAY_ROLE]},
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+        if response.status_code != 201:
+            raise RelayEnrollmentFailed(f"HTTP {response.status_code}: {response.text[:300]}")
+        return str(response.json()["token"])
 
     def _stop_relay(self) -> None:
         if self.relay is not None:
@@ -481,20 +509,6 @@ class LocalStack:
         tmp.replace(path)
 
 
-def _rule_queue_urls(
-    rule: dict[str, Any], resources: LocalResources
-) -> tuple[str, str | None] | None:
-    """(queue, error queue) URLs of a topic rule's SQS action and ErrorAction."""
-    resolver = resources.resolver()
-    payload = rule["Properties"]["TopicRulePayload"]
-    actions = [a["Sqs"] for a in payload.get("Actions", []) if "Sqs" in a]
-    if not actions:
-        return None
-    error = payload.get("ErrorAction", {}).get("Sqs")
-    error_url = str(resolver.resolve(error["QueueUrl"])) if error else None
-    return str(resolver.resolve(actions[0]["QueueUrl"])), error_url
-
-
 # --- command line ------------------------------------------------------------------------
 
 
@@ -512,12 +526,14 @@ class _KeyValueFormatter(logging.Formatter):
 
 
 def _configure_logging(verbose: bool) -> None:
+    # With POWERTOOLS_METRICS_DISABLED every invocation would warn that it published nothing.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "pynamodb"):
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "pynamodb", "responses"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -538,8 +554,9 @@ def banner(stack: LocalStack) -> str:
             f"  {relay}",
             "",
             "Try:",
-            f'  curl -s -H \'Authorization: Bearer {stack.admin_token}\' -d \'{{"type": "ping", '
-            f'"host": "{RELAY_HOST}", "params": {{}}}}\' {url}/v1/jobs',
+            f"  curl -s -H 'Authorization: Bearer {stack.admin_token}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            f'    -d \'{{"type": "ping", "host": "{RELAY_HOST}"}}\' {url}/v1/jobs',
             f"  HOSTRELAY_URL={url} HOSTRELAY_TOKEN=$(cat {stack.token_file}) \\",
             f"    hostrelay jobs run ping --host {RELAY_HOST} --wait",
             "",
@@ -558,12 +575,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-relay", action="store_true", help="do not start relay dc01")
     parser.add_argument("--no-samba", action="store_true", help="no demo Samba domain")
     parser.add_argument(
-        "--moto",
-        choices=["inprocess", "process"],
-        default="inprocess",
-        help="moto inside this process (fast) or as a child process",
-    )
-    parser.add_argument(
         "--pollers", type=int, default=None, help="concurrent pollers per SQS event source"
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -578,7 +589,6 @@ def main(argv: list[str] | None = None) -> int:
         options.api_port = args.port
     options.with_relay = not args.no_relay
     options.with_samba = not args.no_samba
-    options.moto_mode = args.moto
     if args.pollers:
         options.pollers_per_queue = args.pollers
     stopping = threading.Event()
@@ -591,8 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack(args.state_dir, options)
     try:
         stack.start()
-    except StackFailed as exc:
-        print(f"hostrelay-local: {exc}", file=sys.stderr)
+    except (StackFailed, BrokerFailed, BridgeFailed, OSError) as exc:
+        print(f"hostrelay-local: cannot start: {exc}", file=sys.stderr)
         return 1
     try:
         print(banner(stack), flush=True)

@@ -10,17 +10,20 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from hostrelay_relay import __version__
-from hostrelay_relay.ledger import Ledger
+from hostrelay_relay.ledger import Ledger, LedgerSummary
 from hostrelay_relay.log_format import configure_logging
 from hostrelay_relay.settings import RelaySettings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+STATUS_TIMEOUT_S = 3.0
+LEDGER_SUMMARY_FIELDS = tuple(field.name for field in dataclasses.fields(LedgerSummary))
 
 
 def _config_problem(exc: ValidationError | OSError | ValueError) -> str:
@@ -88,6 +91,38 @@ def _ago(when: float | None) -> str:
     return f"{stamp} ({max(0, int(time.time() - when))} s ago)"
 
 
+def _live_status(address: str) -> dict[str, Any] | None:
+    """The running relay's own /status (health endpoint), or None when it does not answer."""
+    import http.client
+
+    from hostrelay_relay.health_server import parse_listen
+
+    try:
+        host, port = parse_listen(address)
+        connection = http.client.HTTPConnection(host, port, timeout=STATUS_TIMEOUT_S)
+        try:
+            connection.request("GET", "/status")
+            response = connection.getresponse()
+            body = json.loads(response.read()) if response.status == 200 else None
+        finally:
+            connection.close()
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _say_live(live: dict[str, Any]) -> None:
+    _say(f"broker:       {'connected' if live.get('connected') else 'NOT connected'}")
+    _say(f"uptime:       {live.get('uptime_s')} s")
+    _say(f"heartbeat:    last acknowledged {_ago(live.get('last_heartbeat_ack_at'))}")
+    for job in live.get("running_jobs") or []:
+        _say(f"running:      {job['job_id']} ({job['type']}) since {_ago(job['started_at'])}")
+    rejected = (live.get("counts") or {}).get("envelopes_rejected") or {}
+    if rejected:
+        listed = ", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items()))
+        _say(f"rejected:     {listed} (since start)")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if not settings.ledger_path.exists():
@@ -95,12 +130,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         ledger = Ledger(settings.ledger_path, read_only=True)
         summary = ledger.summary()
+        address = ledger.get_meta("health_address")
         ledger.close()
     except sqlite3.Error as exc:
         return _fail(f"cannot read {settings.ledger_path}: {exc}", EXIT_FAILED)
     pid = _relay_pid(settings.state_dir)
+    # A running relay answers for itself (connection, running jobs); else the ledger speaks.
+    live = _live_status(address) if pid is not None and address else None
+    if live is not None and set(LEDGER_SUMMARY_FIELDS) <= live.keys():
+        summary = LedgerSummary(**{key: live[key] for key in LEDGER_SUMMARY_FIELDS})
     if args.json:
         body = {"host": settings.host, "relay_pid": pid, **dataclasses.asdict(summary)}
+        body |= {"source": "ledger"} if live is None else {**live, "source": "relay"}
         _say(json.dumps(body, indent=2))
         return EXIT_OK
     relay = "not running" if pid is None else f"running (pid {pid})"
@@ -115,6 +156,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     _say(f"outbox:       {summary.outbox_depth} events not yet acknowledged{oldest}")
     _say(f"last connect: {_ago(summary.last_connect_at)}")
+    if live is not None:
+        _say_live(live)
     return EXIT_OK
 
 
@@ -136,6 +179,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             _say(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
         _say(f"{len(failed)} of {len(checks)} checks failed" if failed else "all checks passed")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Make this host's key here, send a CSR with the one-shot token, write the config."""
+    from hostrelay_relay.enrollment import EnrollmentRefused, EnrollmentRequest, enroll
+
+    token = sys.stdin.readline().strip() if args.token_stdin else ""
+    request = EnrollmentRequest(
+        url=args.url,
+        host=args.host,
+        token=token,
+        config_dir=args.config_dir,
+        state_dir=args.state_dir,
+    )
+    try:
+        config_path = enroll(request)
+    except EnrollmentRefused as exc:
+        return _fail(f"enrollment refused: {exc}; nothing on this host was changed", EXIT_FAILED)
+    except OSError as exc:
+        return _fail(f"cannot write the relay configuration: {exc}", EXIT_FAILED)
+    _say(f"enrolled {args.host}: wrote {config_path} (key, certificate and CA beside it)")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +230,24 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = add("doctor", "check config, certificates, keys, broker and permissions")
     doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.set_defaults(handler=cmd_doctor)
+    enroll = commands.add_parser(
+        "enroll",
+        help="enroll this host with a one-shot token (the enrollment script runs this)",
+        description="Generate this host's private key here (it never leaves the host), send a "
+        "CSR with the one-shot token, and write relay.toml, the certificate, the CA and the "
+        "envelope key (0600 files in a 0700 directory). Refused: nothing is written.",
+    )
+    enroll.add_argument("--url", required=True, help="control plane API URL")
+    enroll.add_argument("--host", required=True, help="this host's enrolled name")
+    enroll.add_argument(
+        "--token-stdin",
+        action="store_true",
+        required=True,
+        help="read the enrollment token from standard input (never from the command line)",
+    )
+    enroll.add_argument("--config-dir", type=Path, default=Path("/etc/hostrelay"))
+    enroll.add_argument("--state-dir", type=Path, default=Path("/var/lib/hostrelay"))
+    enroll.set_defaults(handler=cmd_enroll)
     return parser
 
 

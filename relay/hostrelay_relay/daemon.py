@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -10,11 +11,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
 
+from hostrelay_relay import __version__
+from hostrelay_relay.cert_rotation import (
+    CERT_INSTALL_TYPE,
+    RENEWAL_EVENT,
+    CertificateRotation,
+    CertInstallHandler,
+    certificate_problem,
+)
+from hostrelay_relay.clock_check import ClockGuard
 from hostrelay_relay.envelope import (
     CANCEL_TYPE,
     EnvelopeRejected,
@@ -26,7 +37,10 @@ from hostrelay_relay.events import encode_event, new_event
 from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
 from hostrelay_relay.handlers import HandlerRegistry
 from hostrelay_relay.handlers.base import Handler
+from hostrelay_relay.health_server import HealthServer
+from hostrelay_relay.intake import JobIntake
 from hostrelay_relay.ledger import FINISHED_RETENTION_S, Ledger, LedgerJob
+from hostrelay_relay.metrics import RelayMetrics
 from hostrelay_relay.mqtt_link import MqttLink
 from hostrelay_relay.settings import RelaySettings
 
@@ -79,12 +93,25 @@ class RelayDaemon:
         self.registry = registry or HandlerRegistry(settings)
         self._clock = clock
         self._public_key = load_public_key(settings.public_key_file.read_bytes())
+        self.rotation = CertificateRotation(settings)
+        self.clock_guard = ClockGuard(settings.control_plane_url, settings.envelope_validity_s)
+        # Built in, not a plugin: it needs the rotation state this daemon keeps.
+        self._builtin_handlers: dict[str, Handler[Any]] = {
+            CERT_INSTALL_TYPE: CertInstallHandler(settings, self.rotation)
+        }
+        self._maintenance_due = threading.Event()
+        self._maintenance_stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
         self._draining = False
         self._stop_requested = threading.Event()
         self._lock_file: IO[bytes] | None = None
         self.ledger: Ledger | None = None
         self.executor: JobExecutor | None = None
         self.link: MqttLink | None = None
+        self.intake: JobIntake | None = None
+        self.metrics = RelayMetrics(settings.host, __version__)
+        self.health: HealthServer | None = None
+        self.started_monotonic = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -102,17 +129,44 @@ class RelayDaemon:
         self._lock_file.write(f"{os.getpid()}\n".encode())
         self._lock_file.flush()
         ledger = self.ledger = Ledger(self.settings.ledger_path)
-        finish_interrupted_jobs(ledger)
+        self.started_monotonic = time.monotonic()
+        for job in finish_interrupted_jobs(ledger):
+            self.metrics.job_finished(job.type, "failed", None, {})
         self._prune()
+        problem = certificate_problem(self.rotation.credentials()[0])
+        if problem is not None:
+            logger.error("client certificate unusable", extra={"problem": problem})
+        intake = self.intake = JobIntake(
+            self.handle_message, ledger, on_fatal=self._stop_requested.set
+        )
         link = self.link = MqttLink(
             self.settings,
             ledger,
-            on_job_message=self.handle_message,
+            on_job_message=intake.put,
             hello_fields=self._hello_fields,
             running_jobs=self._running_jobs,
             on_fatal=self._stop_requested.set,
+            credentials=self.rotation.credentials,
+            on_session=self._on_session,
+            on_connect_failed=self.rotation.connect_failed,
+            metrics=self.metrics,
         )
-        self.executor = JobExecutor(self.settings, ledger, link.send)
+        self.rotation.on_staged = link.reconnect
+        executor = self.executor = JobExecutor(
+            self.settings, ledger, link.send, on_finished=self.metrics.job_finished
+        )
+        self.metrics.jobs_running.set_function(executor.running_count)
+        self.metrics.outbox_depth.set_function(ledger.outbox_depth)
+        health = HealthServer(self)
+        self.health = health if self.settings.health.enabled and health.start() else None
+        # Where `hostrelay-relay status` finds /status (the real port when configured as 0).
+        ledger.set_meta("health_address", health.address or "")
+        self._maintenance_stop.clear()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="relay-maintenance", daemon=True
+        )
+        self._maintenance.start()
+        intake.start()
         link.start()
         logger.info("relay started", extra={"host": self.settings.host, "pid": os.getpid()})
 
@@ -126,6 +180,10 @@ class RelayDaemon:
             "relay stopping",
             extra={"running": executor.running_count(), "queued": executor.queued_count()},
         )
+        self._maintenance_stop.set()
+        self._maintenance_due.set()
+        if self._maintenance is not None:
+            self._maintenance.join(10)
         drained = executor.shutdown(self.settings.drain_timeout_s)
         flushed = link.flush(FLUSH_TIMEOUT_S)
         if not flushed:
@@ -134,12 +192,22 @@ class RelayDaemon:
                 extra={"outbox_depth": ledger.outbox_depth()},
             )
         link.stop()
+        intake = self.intake
+        if intake is not None:
+            intake.stop()  # after the link: no message can arrive any more
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
+        self.metrics.jobs_running.set_function(None)
+        self.metrics.outbox_depth.set_function(None)
         ledger.close()
         if self._lock_file is not None:
             self._lock_file.close()
         self.ledger = self.executor = self.link = None
+        self.intake = None
         logger.info("relay stopped", extra={"drained": drained, "flushed": flushed})
-        return drained and not link.crashed.is_set()
+        intake_crashed = intake is not None and intake.crashed.is_set()
+        return drained and not link.crashed.is_set() and not intake_crashed
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -167,6 +235,40 @@ class RelayDaemon:
             finished_before=now - FINISHED_RETENTION_S,
         )
 
+    # --- clock and certificate (maintenance thread) ----------------------------------------
+
+    def _on_session(self, cert_file: Path) -> None:
+        """A session started with `cert_file` (link thread): check clock and certificate now."""
+        self.rotation.connected(cert_file)
+        self._maintenance_due.set()
+
+    def _maintain(self) -> None:
+        """Clock check and certificate renewal: at every connect and every interval."""
+        while not self._maintenance_stop.is_set():
+            self._maintenance_due.wait(self.settings.maintenance_interval_s)
+            self._maintenance_due.clear()
+            if self._maintenance_stop.is_set():
+                return
+            try:
+                self.maintain_once()
+            except Exception:
+                # Not fatal: the relay keeps running jobs on its current certificate.
+                logger.exception("clock or certificate check failed")
+
+    def maintain_once(self) -> None:
+        self.clock_guard.check()
+        problem = certificate_problem(self.rotation.cert_file)
+        if problem is not None:
+            logger.error("client certificate unusable", extra={"problem": problem})
+            return
+        link = self.link
+        if link is None or not link.connected.is_set():
+            return
+        request = self.rotation.renewal_request()
+        if request is not None and self.ledger is not None:
+            self._emit(new_event(RENEWAL_EVENT, **request))
+            logger.info("certificate renewal requested")
+
     def _hello_fields(self) -> dict[str, Any]:
         """The unfinished jobs for `hello`, oldest first, capped to keep the event small."""
         jobs = [] if self.ledger is None else self.ledger.unfinished_jobs()
@@ -179,27 +281,39 @@ class RelayDaemon:
     def _running_jobs(self) -> int:
         return 0 if self.executor is None else self.executor.running_count()
 
-    # --- intake (network thread) ----------------------------------------------------------
+    # --- intake (job-intake thread) -------------------------------------------------------
 
     def handle_message(self, payload: bytes) -> None:
-        """One message from the jobs topic: accept it, or say why not. Never raises on input."""
+        """One message from the jobs topic: accept it, or say why not. Never raises on input.
+
+        Called in bursts inside one ledger batch (see JobIntake): what must not happen
+        before the burst is committed (publishing, starting or canceling a job) goes
+        through `_after_commit`.
+        """
         ledger = self.ledger
         if ledger is None:
             return
+        skewed = self.clock_guard.refusal()
         try:
             envelope = verify_envelope(
                 payload,
                 public_key=self._public_key,
                 host=self.settings.host,
                 seen_nonce=lambda nonce, expires_at: ledger.nonce_seen(nonce),
-                now=self._clock,
+                # A clock known to be off: check the envelope by the control plane's time,
+                # so only authentic envelopes are answered with `clock_skew`.
+                now=self.clock_guard.control_plane_time if skewed else self._clock,
                 clock_leeway_s=self.settings.clock_leeway_s,
             )
         except EnvelopeRejected as exc:
             self._refuse(exc, payload)
             return
         if envelope.is_cancel:
-            self._cancel(envelope)
+            self._after_commit(functools.partial(self._cancel, envelope))
+            return
+        if skewed is not None:
+            refusal = EnvelopeRejected("clock_skew", skewed, envelope.job_id, envelope.attempt)
+            self._refuse(refusal, payload)
             return
         if self._draining:
             # Not recorded: the control plane re-publishes it when the relay says hello again.
@@ -233,27 +347,21 @@ class RelayDaemon:
             extra={"job_id": envelope.job_id, "attempt": envelope.attempt, "type": envelope.type},
         )
         assert self.executor is not None
-        self.executor.submit(
-            envelope.job_id, envelope.attempt, handler, params, float(envelope.timeout_s)
+        self._after_commit(
+            functools.partial(
+                self.executor.submit,
+                envelope.job_id,
+                envelope.attempt,
+                handler,
+                params,
+                float(envelope.timeout_s),
+            )
         )
 
     def _admit(self, envelope: JobEnvelope) -> tuple[Handler[Any], BaseModel]:
         """The handler and validated params, or EnvelopeRejected saying why it cannot run."""
         job_id, attempt = envelope.job_id, envelope.attempt
-        if not self.registry.known(envelope.type):
-            raise EnvelopeRejected(
-                "unknown_type", f"no handler for job type {envelope.type!r}", job_id, attempt
-            )
-        try:
-            handler = self.registry.get(envelope.type)
-        except ImportError as exc:
-            logger.error("handler not importable", extra={"type": envelope.type, "error": str(exc)})
-            raise EnvelopeRejected(
-                "unknown_type",
-                f"the handler for {envelope.type!r} is not installed on this relay",
-                job_id,
-                attempt,
-            ) from None
+        handler = self._builtin_handlers.get(envelope.type) or self._registered(envelope)
         why_not = handler.enabled()
         if why_not is not None:
             raise EnvelopeRejected("disabled", why_not, job_id, attempt)
@@ -271,7 +379,25 @@ class RelayDaemon:
             raise EnvelopeRejected("invalid_params", str(exc), job_id, attempt) from None
         return handler, params
 
+    def _registered(self, envelope: JobEnvelope) -> Handler[Any]:
+        job_id, attempt = envelope.job_id, envelope.attempt
+        if not self.registry.known(envelope.type):
+            raise EnvelopeRejected(
+                "unknown_type", f"no handler for job type {envelope.type!r}", job_id, attempt
+            )
+        try:
+            return self.registry.get(envelope.type)
+        except ImportError as exc:
+            logger.error("handler not importable", extra={"type": envelope.type, "error": str(exc)})
+            raise EnvelopeRejected(
+                "unknown_type",
+                f"the handler for {envelope.type!r} is not installed on this relay",
+                job_id,
+                attempt,
+            ) from None
+
     def _refuse(self, exc: EnvelopeRejected, payload: bytes) -> None:
+        self.metrics.envelope_refused(exc.reason)
         logger.warning(
             "envelope rejected",
             extra={
@@ -336,4 +462,9 @@ class RelayDaemon:
 
     def _publish(self, seq: int, payload: bytes) -> None:
         if self.link is not None:
-            self.link.send(seq, payload)
+            self._after_commit(functools.partial(self.link.send, seq, payload))
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` now, or after the intake burst this thread is in is committed."""
+        if self.intake is None or not self.intake.defer(action):
+            action()

@@ -10,9 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from hostrelay_relay.ed25519 import Ed25519PublicKey
 
 ENVELOPE_VERSION = 1
 CANCEL_TYPE = "cancel"
@@ -58,10 +56,8 @@ class JobEnvelope:
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
-    key = load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("envelope public key is not an Ed25519 key")
-    return key
+    """The control plane's envelope key from its PEM; ValueError when it is not Ed25519."""
+    return Ed25519PublicKey.from_pem(pem)
 
 
 def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
@@ -134,9 +130,7 @@ def verify_envelope(
     the nonce was already used (a replay); the relay records a nonce once it acts on it.
     """
     body, signature = _decode_wire(payload)
-    try:
-        public_key.verify(signature, canonical_json(body))
-    except InvalidSignature:
+    if not public_key.verify(signature, canonical_json(body)):
         job_id, attempt = _claimed_job(body)
         raise EnvelopeRejected(
             "bad_signature", "envelope signature does not verify", job_id, attempt

@@ -30,6 +30,11 @@ def new_event(kind: str, **fields: Any) -> dict[str, Any]:
     return {"v": EVENT_VERSION, "kind": kind, "event_id": new_ulid(now), "sent_at": now, **fields}
 
 
-def encode_event(event: dict[str, Any]) -> bytes:
-    """The bytes published on the events topic (compact JSON, UTF-8)."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+def encode_event(event: dict[str, Any], *, strict: bool = False) -> bytes:
+    """The bytes published on the events topic (compact JSON, UTF-8).
+
+    strict: refuse NaN and infinities (ValueError) instead of writing them as non-JSON.
+    """
+    return json.dumps(
+        event, separators=(",", ":"), ensure_ascii=False, allow_nan=not strict
+    ).encode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -35,6 +34,8 @@ MAX_RESULT_EVENT_BYTES = 96 * 1024  # AWS IoT Core refuses messages over 128 KB
 _TICK_S = 0.05
 
 JobKey = tuple[str, int]
+# (job type, outcome, seconds the handler ran or None if it never started, result)
+FinishedHook = Callable[[str, str, float | None, dict[str, Any]], None]
 
 
 def result_event(
@@ -157,6 +158,7 @@ class _JobRun:
     stopping: bool = False  # the relay is shutting down and the drain timeout passed
     timed_out: bool = False
     deadline: float | None = None  # monotonic; set when the handler starts
+    started_at: float | None = None  # unix time the handler started
 
 
 class JobExecutor:
@@ -167,11 +169,17 @@ class JobExecutor:
     """
 
     def __init__(
-        self, settings: RelaySettings, ledger: Ledger, send: Callable[[int, bytes], None]
+        self,
+        settings: RelaySettings,
+        ledger: Ledger,
+        send: Callable[[int, bytes], None],
+        *,
+        on_finished: FinishedHook | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
         self._send = send
+        self._on_finished = on_finished
         self._queue: queue.SimpleQueue[_JobRun | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._runs: dict[JobKey, _JobRun] = {}
@@ -223,6 +231,21 @@ class JobExecutor:
     def running_count(self) -> int:
         with self._lock:
             return len(self._running)
+
+    def running_jobs(self) -> list[dict[str, Any]]:
+        """The jobs running now: job_id, attempt, type and started_at (unix time), oldest first."""
+        with self._lock:
+            runs = [self._runs[key] for key in self._running if key in self._runs]
+        jobs = [
+            {
+                "job_id": run.key[0],
+                "attempt": run.key[1],
+                "type": run.handler.type,
+                "started_at": run.started_at,
+            }
+            for run in runs
+        ]
+        return sorted(jobs, key=lambda job: job["started_at"] or 0.0)
 
     def queued_count(self) -> int:
         with self._lock:
@@ -293,12 +316,21 @@ class JobExecutor:
                 self._finish_unstarted(run)
                 return
             self._ledger.mark_running(job_id, attempt)
+            started = time.monotonic()
             outcome, result, error = self._call_handler(run)
+            ran_s = time.monotonic() - started
             output = run.output.close()
             event = result_event(
                 job_id, attempt, outcome, result=result, error=error, output=output
             )
-            payload = encode_event(event)
+            try:
+                payload = encode_event(event, strict=True)  # also checks the result is JSON
+            except (TypeError, ValueError) as exc:
+                outcome = "failed"
+                error = _error("handler_crashed", f"result is not JSON: {exc}")
+                payload = encode_event(
+                    result_event(job_id, attempt, outcome, error=error, output=output)
+                )
             if len(payload) > MAX_RESULT_EVENT_BYTES:
                 error = _error(
                     "result_too_large",
@@ -309,6 +341,8 @@ class JobExecutor:
                     result_event(job_id, attempt, outcome, error=error, output=output)
                 )
             self._finish(job_id, attempt, outcome, payload)
+            if self._on_finished is not None:
+                self._on_finished(run.handler.type, outcome, ran_s, result)
             logger.info(
                 "job finished",
                 extra={
@@ -333,6 +367,8 @@ class JobExecutor:
             error = _error("relay_stopped", "relay stopped before the job started", retryable=True)
         payload = encode_event(result_event(job_id, attempt, outcome, error=error))
         self._finish(job_id, attempt, outcome, payload)
+        if self._on_finished is not None:
+            self._on_finished(run.handler.type, outcome, None, {})
 
     def _finish(self, job_id: str, attempt: int, outcome: str, payload: bytes) -> None:
         seq = self._ledger.finish_job(job_id, attempt, outcome, payload)
@@ -378,6 +414,7 @@ class JobExecutor:
         ctx = self._context(run)
         with self._lock:
             run.deadline = ctx.deadline
+            run.started_at = time.time()
             self._lock.notify_all()
         job_id, attempt = run.key
         try:
@@ -394,11 +431,7 @@ class JobExecutor:
             return "timed_out", {}, _error("timeout", "job returned after its timeout")
         if not isinstance(result, dict):
             return "failed", {}, _error("handler_crashed", "result is not a JSON object")
-        try:
-            json.dumps(result, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            return "failed", {}, _error("handler_crashed", f"result is not JSON: {exc}")
-        return "succeeded", result, None
+        return "succeeded", result, None  # whether it is JSON shows when it is encoded
 
     @staticmethod
     def _outcome_of_error(

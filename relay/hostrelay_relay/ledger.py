@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +16,13 @@ from typing import Any
 from hostrelay_relay.start_journal import StartJournal
 
 FINISHED_RETENTION_S = 7 * 24 * 3600
+MIN_FREE_BYTES = 16 * 1024 * 1024
+# Commits between WAL checkpoints: about SQLite's own default of 1000 pages.
+CHECKPOINT_EVERY_COMMITS = 200
+# SQLite starts the WAL over only when a write finds it entirely copied back; under writes
+# that never pause, a checkpoint beside them never gets there and the WAL only grows. Past
+# this many pages (~16 MB) the writers wait once for a checkpoint that truncates it.
+WAL_RESTART_PAGES = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -93,20 +101,34 @@ class Ledger:
     synchronous=NORMAL: safe against a crashed relay, and fast. The one fact that must
     also survive a power cut, that a job began running, lives in the StartJournal; a job
     counts as running when it is unfinished here and started there.
+
+    WAL checkpoints (which fsync) run on a thread of their own, not inside whichever
+    write happens to cross SQLite's threshold: that write would hold the lock, and every
+    envelope waiting to be recorded behind it, for milliseconds.
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batch_owner: int | None = None  # thread id while a batch() is open
         self._read_lock = threading.Lock()
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _connect(path, read_only=read_only)
+        self._commits = 0
+        self._checkpoint_due = threading.Event()
+        self._closing = False
+        self._checkpointer: threading.Thread | None = None
         if not read_only:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.executescript(_SCHEMA)
             path.chmod(0o600)
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="ledger-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         self._reader = _connect(path, read_only=read_only)
         journal_path = path.with_name(f"{path.stem}-starts{path.suffix}")
         self._journal: StartJournal | None = None
@@ -114,6 +136,10 @@ class Ledger:
             self._journal = StartJournal(journal_path, read_only=read_only)
 
     def close(self) -> None:
+        self._closing = True
+        self._checkpoint_due.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(10.0)
         with self._lock, self._read_lock:
             self._db.close()
             self._reader.close()
@@ -121,12 +147,39 @@ class Ledger:
             self._journal.close()
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        if self._batch_owner == threading.get_ident():
+            return self._db.execute(sql, params).fetchall()  # sees the batch's own writes
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """This thread's writes until the end of the block, as one transaction.
+
+        Each write keeps its own all-or-nothing behaviour (a savepoint) and this thread's
+        reads see them; other threads see none of them until the block ends, and their
+        writes wait for it. All are lost if the block raises.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            except BaseException:
+                self._batch_owner = None
+                self._db.execute("ROLLBACK")
+                raise
+            self._batch_owner = None
+            self._db.execute("COMMIT")
+            self._committed()
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._batch_owner is not None:  # inside this thread's batch()
+                with self._savepoint():
+                    yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -134,6 +187,41 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._committed()
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._db.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO write")
+            self._db.execute("RELEASE write")
+            raise
+        self._db.execute("RELEASE write")
+
+    def _committed(self) -> None:
+        """Count a write (lock held) and wake the checkpointer every so many."""
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY_COMMITS:
+            self._commits = 0
+            self._checkpoint_due.set()
+
+    def _checkpoint_loop(self) -> None:
+        db = _connect(self.path, read_only=False)
+        try:
+            while True:
+                self._checkpoint_due.wait()
+                self._checkpoint_due.clear()
+                if self._closing:
+                    return
+                # PASSIVE: copies what it can without waiting for (or blocking) anyone.
+                [(_, wal_pages, _)] = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if wal_pages >= WAL_RESTART_PAGES:
+                    with self._lock:
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            db.close()
 
     # --- nonces ---------------------------------------------------------------------------
 
@@ -255,6 +343,7 @@ class Ledger:
             cursor = self._db.execute(
                 "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (payload, time.time())
             )
+            self._committed()
             return int(cursor.lastrowid or 0)
 
     def pending(self, after_seq: int, limit: int) -> list[OutboxEntry]:
@@ -281,6 +370,34 @@ class Ledger:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+            self._committed()
+
+    def check_writable(self, timeout_s: float = 2.0) -> str | None:
+        """None when a write would succeed now, else why not.
+
+        Takes the write lock and the database's write lock in a transaction that is rolled
+        back, and checks the disk has room for the WAL to grow.
+        """
+        if not self._lock.acquire(timeout=timeout_s):
+            return f"the ledger has been busy for more than {timeout_s:g} s"
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('write_probe', '')"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                )
+            finally:
+                self._db.execute("ROLLBACK")
+            disk = os.statvfs(self.path.parent)
+        except (sqlite3.Error, OSError) as exc:
+            return f"cannot write to {self.path}: {exc}"
+        finally:
+            self._lock.release()
+        free = disk.f_bavail * disk.f_frsize
+        if free < MIN_FREE_BYTES:
+            return f"only {free // 1024} KiB free on the ledger's file system"
+        return None
 
     def get_meta(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))

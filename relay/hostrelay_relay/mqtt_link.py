@@ -8,14 +8,17 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_relay import __version__
+from hostrelay_relay.cert_rotation import certificate_id
 from hostrelay_relay.events import encode_event, new_event
 from hostrelay_relay.ledger import Ledger
+from hostrelay_relay.metrics import RelayMetrics
 from hostrelay_relay.settings import RelaySettings
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,9 @@ _SUPERVISE_TICK_S = 1.0
 _CONNACK_TIMEOUT_S = 30.0
 _ACK_BATCH_S = 0.01
 _OFFLINE_ACK_TIMEOUT_S = 2.0
+# QoS 1 publishes awaiting PUBACK (AWS IoT Core allows 100). The outbox window is the same:
+# rows beyond paho's limit would wait in paho's queue, which it rescans on every PUBACK.
+MAX_INFLIGHT = 100
 
 
 def reconnect_delay(failures: int, minimum: float, maximum: float) -> float:
@@ -57,7 +63,11 @@ class MqttLink:
         hello_fields: Callable[[], dict[str, Any]],
         running_jobs: Callable[[], int],
         on_fatal: Callable[[], None] = lambda: None,
-        window: int = 500,
+        window: int = MAX_INFLIGHT,
+        credentials: Callable[[], tuple[Path, Path]] | None = None,
+        on_session: Callable[[Path], None] = lambda cert_file: None,
+        on_connect_failed: Callable[[Path], None] = lambda cert_file: None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
@@ -66,6 +76,13 @@ class MqttLink:
         self._running_jobs = running_jobs
         self._on_fatal = on_fatal
         self._window = window
+        # (certificate, key) for each connection: a renewed pair is tried once it is staged.
+        self._credentials = credentials or (
+            lambda: (settings.broker.cert_file, settings.broker.key_file)
+        )
+        self._on_session = on_session
+        self._on_connect_failed = on_connect_failed
+        self._attempt_cert: Path = settings.broker.cert_file
         self._started_at = time.monotonic()
         self._closing = threading.Event()
         self._wakeup = threading.Event()  # PUBACKs arrived, a session started, or it ended
@@ -83,6 +100,10 @@ class MqttLink:
         self._fresh: mqtt.Client | None = None  # subscribed, until the session is started
         self.connected = threading.Event()
         self.crashed = threading.Event()
+        self._metrics = metrics
+        # The last hello/heartbeat awaiting its PUBACK, and when (monotonic) one last got it.
+        self._liveness_mid: tuple[mqtt.Client, int] | None = None
+        self._liveness_acked: float | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -110,6 +131,19 @@ class MqttLink:
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 self._inflight[info.mid] = seq
                 self._handed_through = seq
+
+    def reconnect(self) -> None:
+        """End the current session cleanly; the next one uses the credentials of that moment."""
+        with self._send_lock:
+            client = self._client
+        if client is not None:
+            logger.info("reconnecting to switch credentials")
+            client.disconnect()
+
+    def heartbeat_ack_age_s(self) -> float | None:
+        """Seconds since the broker last acknowledged a hello or heartbeat (None: never)."""
+        acked = self._liveness_acked
+        return None if acked is None else time.monotonic() - acked
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)
@@ -162,10 +196,16 @@ class MqttLink:
         failures = 0
         while not self._closing.is_set():
             client = self._new_client()
+            accepted_before = self._connected_events
+            self._session_lost.clear()
+            # Before connect(): a broker that refuses the certificate ends the session inside
+            # connect(), and that disconnect must count (not wait for the CONNACK timeout).
+            self._attempt = client
             try:
                 client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
             except OSError as exc:  # includes ssl.SSLError and refused/unreachable sockets
                 failures += 1
+                self._on_connect_failed(self._attempt_cert)
                 delay = reconnect_delay(failures, broker.reconnect_min_s, broker.reconnect_max_s)
                 logger.warning(
                     "broker connect failed",
@@ -178,15 +218,16 @@ class MqttLink:
                 )
                 self._closing.wait(delay)
                 continue
-            accepted_before = self._connected_events
-            self._session_lost.clear()
-            self._attempt = client
             client.loop_start()  # paho's thread owns the socket; publish() is safe from any thread
             try:
                 self._supervise(client)
             finally:
                 self._session_ended(client)
-            failures = 0 if self._connected_events > accepted_before else failures + 1
+            if self._connected_events > accepted_before:
+                failures = 0
+            else:
+                failures += 1
+                self._on_connect_failed(self._attempt_cert)
             if not self._closing.is_set():
                 delay = reconnect_delay(
                     max(failures, 1), broker.reconnect_min_s, broker.reconnect_max_s
@@ -202,13 +243,15 @@ class MqttLink:
             protocol=mqtt.MQTTv311,
             reconnect_on_failure=False,  # reconnecting is ours: fresh client, jittered backoff
         )
+        cert_file, key_file = self._credentials()
+        self._attempt_cert = cert_file
         client.tls_set(
             ca_certs=str(settings.broker.ca_file),
-            certfile=str(settings.broker.cert_file),
-            keyfile=str(settings.broker.key_file),
+            certfile=str(cert_file),
+            keyfile=str(key_file),
         )
         client.will_set(settings.status_topic(), STATUS_OFFLINE, qos=1, retain=True)
-        client.max_inflight_messages_set(100)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -245,7 +288,7 @@ class MqttLink:
             if not client.is_connected():
                 return
             if time.monotonic() >= next_heartbeat:
-                self._publish_direct(
+                self._liveness_mid = self._publish_direct(
                     client,
                     "heartbeat",
                     running=self._running_jobs(),
@@ -266,8 +309,18 @@ class MqttLink:
 
     def _session_started(self, client: mqtt.Client) -> None:
         client.publish(self._settings.status_topic(), STATUS_ONLINE, qos=1, retain=True)
-        self._publish_direct(
-            client, "hello", relay_version=__version__, clock=time.time(), **self._hello_fields()
+        cert_file = self._attempt_cert
+        try:
+            cert_id: str | None = certificate_id(cert_file.read_bytes())
+        except (OSError, ValueError):
+            cert_id = None
+        self._liveness_mid = self._publish_direct(
+            client,
+            "hello",
+            relay_version=__version__,
+            clock=time.time(),
+            cert_id=cert_id,
+            **self._hello_fields(),
         )
         self._ledger.set_meta("last_connect_at", repr(time.time()))
         with self._send_lock:
@@ -276,7 +329,10 @@ class MqttLink:
             self._handed_through = 0
             self._pump_locked()
         self._connected_events += 1
+        if self._metrics is not None:
+            self._metrics.session_started(first=self._connected_events == 1)
         self.connected.set()
+        self._on_session(cert_file)
         logger.info(
             "connected to broker",
             extra={
@@ -286,9 +342,11 @@ class MqttLink:
             },
         )
 
-    def _publish_direct(self, client: mqtt.Client, kind: str, **fields: Any) -> None:
+    def _publish_direct(
+        self, client: mqtt.Client, kind: str, **fields: Any
+    ) -> tuple[mqtt.Client, int]:
         payload = encode_event(new_event(kind, **fields))
-        client.publish(self._settings.events_topic(), payload, qos=1)
+        return client, client.publish(self._settings.events_topic(), payload, qos=1).mid
 
     def _pump_locked(self) -> None:
         """Hand the next outbox rows to the broker, up to the in-flight window (lock held)."""
@@ -319,6 +377,9 @@ class MqttLink:
                 mids.append(mid)
         if not mids:
             return
+        liveness = self._liveness_mid
+        if liveness is not None and liveness[0] is client and liveness[1] in mids:
+            self._liveness_acked = time.monotonic()
         with self._send_lock:
             seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
         if seqs:

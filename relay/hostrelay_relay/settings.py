@@ -125,6 +125,14 @@ class HealthSettings(_Section):
     listen: str = "127.0.0.1:9464"
     enabled: bool = True
 
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        from hostrelay_relay.health_server import parse_listen
+
+        parse_listen(value)
+        return value
+
 
 class RelaySettings(_Section):
     host: str = Field(description="this host's name: the CN of its certificate")
@@ -135,6 +143,12 @@ class RelaySettings(_Section):
     max_concurrent_jobs: int = Field(default=4, ge=1, le=64)
     drain_timeout_s: float = Field(default=30.0, ge=0)
     clock_leeway_s: int = Field(default=30, ge=0)
+    # The control plane signs envelopes valid this long; a clock off by more refuses jobs.
+    envelope_validity_s: int = Field(default=300, ge=30, le=3600)
+    # Ask for the next certificate once this fraction of the current one's lifetime passed.
+    cert_renew_fraction: float = Field(default=2 / 3, ge=0, le=1)
+    # How often the clock and the certificate are checked (and at every connect).
+    maintenance_interval_s: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     macct: MacctSettings = Field(default_factory=MacctSettings)

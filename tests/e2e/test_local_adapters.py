@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
-import tomllib
+import stat
 from pathlib import Path
 
+from cryptography import x509
+
+from hostrelay_local.aws_resources import LocalResources
+from hostrelay_local.broker import BrokerEndpoint
 from hostrelay_local.event_sources import failed_message_ids, schedule_period_s, sqs_event
 from hostrelay_local.http_api import build_event, response_parts
-from hostrelay_local.iot_bridge import rule_message
-from hostrelay_local.local_relay import render_toml
+from hostrelay_local.iot_bridge import rule_message, sqs_topic_rules
+from hostrelay_local.local_relay import LocalRelay, RelayOptions
+from hostrelay_local.pki import LocalCA
+from hostrelay_local.template import load_template
 from hostrelay_relay.settings import RelaySettings
 
 
@@ -86,6 +92,18 @@ def test_topic_rule_message_is_the_rules_select() -> None:
     assert message["topic"] == "hostrelay/dc01/events"
 
 
+def test_the_templates_events_rule_is_bridged_to_the_results_queue() -> None:
+    resources = LocalResources(
+        stage="dev", refs={"ResultsQueue": "results-url", "ResultsDeadLetterQueue": "dlq-url"}
+    )
+
+    (rule,) = sqs_topic_rules(load_template(), resources)
+
+    assert rule.name == "EventsTopicRule"
+    assert rule.topic_filter == "hostrelay/+/events"
+    assert (rule.queue_url, rule.error_queue_url) == ("results-url", "dlq-url")
+
+
 def test_sqs_event_records_look_like_lambdas() -> None:
     event = sqs_event(
         [
@@ -127,18 +145,21 @@ def test_rate_schedules_become_periods_and_cron_is_not_run() -> None:
     assert schedule_period_s("cron(0 3 * * ? *)") is None
 
 
-def test_relay_config_is_valid_relay_settings(tmp_path: Path) -> None:
-    text = render_toml(
-        {
-            "host": "dc01",
-            "state_dir": tmp_path,
-            "heartbeat_s": 5.0,
-            "broker": {"host": "127.0.0.1", "port": 8883, "ca_file": tmp_path / 'ca "x".pem'},
-            "exec": {"allowed_commands": ["/bin/echo", "/usr/bin/id"]},
-        }
-    )
+def test_relay_prepared_without_the_api_has_a_valid_config(tmp_path: Path) -> None:
+    # Given the stack's CA and broker endpoint
+    ca = LocalCA(tmp_path / "pki")
+    broker = BrokerEndpoint("127.0.0.1", 8883, ca.cert_path)
+    relay = LocalRelay("dc01", tmp_path / "relays" / "dc01", RelayOptions(heartbeat_s=5))
 
-    settings = RelaySettings.model_validate(tomllib.loads(text))
+    # When the relay is prepared directly from the CA (the fallback when enrollment fails)
+    relay.prepare(ca, broker, "-----BEGIN PUBLIC KEY-----\n")
+
+    # Then its config is valid relay settings, with a certificate the CA issued for dc01
+    settings = RelaySettings.model_validate(relay.settings_document())
     assert settings.host == "dc01"
-    assert settings.broker.ca_file == tmp_path / 'ca "x".pem'
-    assert settings.exec.allowed_commands == ["/bin/echo", "/usr/bin/id"]
+    assert settings.heartbeat_s == 5
+    assert settings.broker.port == 8883
+    assert "/bin/echo" in settings.exec.allowed_commands
+    cert = x509.load_pem_x509_certificate(settings.broker.cert_file.read_bytes())
+    assert cert.subject.rfc4514_string() == "CN=dc01"
+    assert stat.S_IMODE(settings.broker.key_file.stat().st_mode) == 0o600

@@ -17,6 +17,18 @@ from tests.e2e.conftest import ApiClient
 pytestmark = pytest.mark.e2e
 
 
+def test_relay_was_enrolled_through_the_api(stack: LocalStack, api: ApiClient) -> None:
+    # Given the stack started relay dc01
+    host = api.get("/v1/hosts/dc01").json()
+
+    # Then dc01 went through enrollment: its record carries the certificate IoT issued it,
+    # and its key never left its own config directory
+    assert host["state"] == "online"
+    assert host["cert_expires_at"]
+    assert stack.relay is not None
+    assert (stack.relay.config_dir / "client.key").stat().st_mode & 0o077 == 0
+
+
 def test_ping_job_reaches_succeeded(api: ApiClient) -> None:
     # Given relay dc01 is online
     # When an operator queues a ping for dc01

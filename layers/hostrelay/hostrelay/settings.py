@@ -21,13 +21,49 @@ class TablesSettings(_FunctionSettings):
     hosts_table: str = Field(alias="HOSTS_TABLE")
 
 
-class ApiSettings(TablesSettings):
+class CertificateSettings(TablesSettings):
+    """Host certificates: IoT Core (or the local stack's stand-in) signs them."""
+
+    audit_table: str = Field(default="", alias="AUDIT_TABLE")
+    relay_policy_name: str = Field(
+        default="",
+        alias="RELAY_POLICY_NAME",
+        description="IoT policy attached to every host certificate (uses the thing name)",
+    )
+
+
+class ApiSettings(CertificateSettings):
     tokens_table: str = Field(alias="TOKENS_TABLE")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
     output_table: str = Field(alias="OUTPUT_TABLE")
-    audit_table: str = Field(default="", alias="AUDIT_TABLE")
+    enrollments_table: str = Field(default="", alias="ENROLLMENTS_TABLE")
+    enrollment_ttl_s: int = Field(default=300, alias="ENROLLMENT_TTL_S", ge=60, le=86400)
+    public_api_url: str = Field(
+        default="",
+        alias="PUBLIC_API_URL",
+        description="Base URL hosts use in the enrollment command; default: the request's host",
+    )
+    relay_package: str = Field(
+        default="hostrelay-relay",
+        alias="RELAY_PACKAGE",
+        description="What the bootstrap script pip-installs: a name, a wheel URL or a path",
+    )
+    broker_ca_file: str = Field(
+        default="",
+        alias="BROKER_CA_FILE",
+        description="CA bundle of the broker's server certificate; default: Amazon Root CA 1",
+    )
+    broker_host: str = Field(
+        default="", alias="BROKER_HOST", description="Default: the account's IoT data endpoint"
+    )
+    broker_port: int = Field(default=8883, alias="BROKER_PORT", ge=1, le=65535)
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
     public_key_param: str = Field(alias="SIGNING_PUBLIC_KEY_PARAM")
+    signing_key_param: str = Field(
+        default="",
+        alias="SIGNING_KEY_PARAM",
+        description="Created (never read) by enrollment when no dispatch has created it yet",
+    )
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES")
     default_timeout_s: int = Field(default=300, alias="DEFAULT_JOB_TIMEOUT_S")
     bootstrap_token_hash: str = Field(
@@ -47,7 +83,7 @@ class DispatchSettings(TablesSettings):
     iot_endpoint: str = Field(default="", alias="IOT_DATA_ENDPOINT")
 
 
-class ResultsSettings(TablesSettings):
+class ResultsSettings(CertificateSettings):
     output_table: str = Field(alias="OUTPUT_TABLE")
     output_bucket: str = Field(alias="OUTPUT_BUCKET")
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.aws_discovery import AwsAccount
+from hostrelay.dal.certificates import IotCertificateAuthority
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.dispatch_queue import DispatchQueue
+from hostrelay.dal.enrollments_repo import EnrollmentRepository
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyRepository
 from hostrelay.dal.inventory_repo import InventoryRepository
@@ -12,6 +17,7 @@ from hostrelay.dal.inventory_tables import ConnectorRecord, InventoryCountRecord
 from hostrelay.dal.iot_publisher import IotPublisher
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
+from hostrelay.dal.security_tables import AuditRecord, EnrollmentRecord
 from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.dal.tables import (
     HostRecord,
@@ -22,15 +28,18 @@ from hostrelay.dal.tables import (
     bind_table,
 )
 from hostrelay.dal.tokens_repo import TokenRepository
+from hostrelay.logic.certificate_renewal import CertificateRenewal
 from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
 from hostrelay.logic.discovery_aws import AwsDiscovery
 from hostrelay.logic.dispatch import Dispatcher
+from hostrelay.logic.enrollment import EnrollmentConfig, EnrollmentService, amazon_root_ca
 from hostrelay.logic.ingest import EventIngester
 from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.sweep import Sweeper
 from hostrelay.settings import (
     ApiSettings,
+    CertificateSettings,
     DiscoverySettings,
     DispatchSettings,
     ResultsSettings,
@@ -45,6 +54,13 @@ def _bind_common(settings: TablesSettings) -> None:
     bind_table(HostRecord, settings.hosts_table, region=settings.aws_region)
 
 
+def build_audit_repository(settings: CertificateSettings) -> AuditRepository:
+    """The audit trail; a deployment without an audit table records nothing."""
+    if settings.audit_table:
+        bind_table(AuditRecord, settings.audit_table, region=settings.aws_region)
+    return AuditRepository(enabled=bool(settings.audit_table))
+
+
 def build_job_service(settings: ApiSettings) -> JobService:
     _bind_common(settings)
     bind_table(TokenRecord, settings.tokens_table, region=settings.aws_region)
@@ -56,6 +72,35 @@ def build_job_service(settings: ApiSettings) -> JobService:
         IdempotencyRepository(),
         DispatchQueue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
+        audit=build_audit_repository(settings),
+    )
+
+
+def build_enrollment_service(settings: ApiSettings) -> EnrollmentService | None:
+    """Enrollment and host revocation; None where the deployment has no enrollments table."""
+    if not settings.enrollments_table:
+        return None
+    _bind_common(settings)
+    bind_table(EnrollmentRecord, settings.enrollments_table, region=settings.aws_region)
+    if settings.broker_ca_file:
+        with open(settings.broker_ca_file, encoding="ascii") as handle:
+            ca_pem = handle.read()
+    else:
+        ca_pem = amazon_root_ca()
+    return EnrollmentService(
+        EnrollmentRepository(),
+        HostRepository(),
+        IotCertificateAuthority(settings.relay_policy_name),
+        SigningKeyStore(settings.signing_key_param, settings.public_key_param),
+        audit=build_audit_repository(settings),
+        config=EnrollmentConfig(
+            ttl=timedelta(seconds=settings.enrollment_ttl_s),
+            public_url=settings.public_api_url,
+            relay_package=settings.relay_package,
+            broker_ca_pem=ca_pem,
+            broker_host=settings.broker_host,
+            broker_port=settings.broker_port,
+        ),
     )
 
 
@@ -135,6 +180,15 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
             JobRepository(),
             InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
         )
+    renewal = None
+    if settings.relay_policy_name:
+        renewal = CertificateRenewal(
+            HostRepository(),
+            JobRepository(),
+            DispatchQueue(settings.dispatch_queue_url),
+            IotCertificateAuthority(settings.relay_policy_name),
+            build_audit_repository(settings),
+        )
     return EventIngester(
         JobRepository(),
         HostRepository(),
@@ -142,6 +196,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         DispatchQueue(settings.dispatch_queue_url),
         retry_base_s=settings.retry_base_s,
         inventory_sink=sink,
+        renewal=renewal,
     )
 
 

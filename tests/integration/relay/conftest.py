@@ -294,6 +294,7 @@ def new_host(
             "heartbeat_s": 30.0,
             "drain_timeout_s": 10.0,
             "log_level": "DEBUG",
+            "health": {"listen": "127.0.0.1:0"},  # relays of parallel tests must not collide
             **{k: v for k, v in overrides.items() if k != "broker"},
             "broker": {
                 "host": on.endpoint.host,

@@ -419,3 +419,14 @@ def test_report_event_refuses_to_impersonate_core_events(executor, ledger, setti
     result = wait_result(ledger, job_id)
     assert result["outcome"] == "failed"
     assert "may not send" in result["error"]["message"]
+
+
+def test_result_with_nan_is_reported_as_handler_crashed(executor, ledger, settings):
+    # When a handler returns a number JSON cannot carry
+    job_id = submit(executor, ledger, settings, lambda p, ctx: {"ratio": float("nan")})
+
+    # Then the job fails and no invalid JSON is queued for the broker
+    result = wait_result(ledger, job_id)
+    assert result["outcome"] == "failed"
+    assert result["error"]["code"] == "handler_crashed"
+    assert "not JSON" in result["error"]["message"]

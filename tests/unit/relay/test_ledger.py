@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -206,3 +207,82 @@ def test_prune_forgets_starts_of_finished_jobs_only(ledger, tmp_path):
     assert [(j.job_id, j.state) for j in ledger.unfinished_jobs()] == [
         ("RUNNING", JobState.RUNNING)
     ]
+
+
+def test_a_batch_commits_its_writes_together(ledger, tmp_path):
+    # Given another process's view of the ledger
+    other = Ledger(ledger.path, read_only=True)
+
+    # When two jobs are accepted inside one batch
+    with ledger.batch():
+        _accept(ledger, "J1")
+        _accept(ledger, "J2")
+        # Then the batch's own thread sees them, nobody else does yet
+        assert ledger.job("J1", 1) is not None
+        assert ledger.nonce_seen("n-J2-1") is True
+        assert other.job("J1", 1) is None
+
+    # and both are there once it ends
+    assert [job.job_id for job in other.unfinished_jobs()] == ["J1", "J2"]
+    assert other.outbox_depth() == 2
+    other.close()
+
+
+def test_a_batch_that_raises_leaves_nothing_behind(ledger):
+    # When a batch fails half-way
+    with pytest.raises(RuntimeError), ledger.batch():
+        _accept(ledger, "J1")
+        ledger.enqueue(b"event")
+        raise RuntimeError("intake bug")
+
+    # Then none of its writes happened
+    assert ledger.job("J1", 1) is None
+    assert ledger.nonce_seen("n-J1-1") is False
+    assert ledger.outbox_depth() == 0
+
+
+def test_a_write_failing_inside_a_batch_is_undone_alone(ledger):
+    # Given a batch in which one write fails part-way (its event is missing, after the job
+    # and its nonce were written)
+    with ledger.batch():
+        _accept(ledger, "J1")
+        with pytest.raises(sqlite3.IntegrityError):
+            ledger.accept_job(
+                "J2", 1, "ping", nonce="n2", expires_at=2_000_000_000, accepted_event=None
+            )
+        _accept(ledger, "J3")
+
+    # Then the failed write left nothing (not even its nonce), the others are kept
+    assert [job.job_id for job in ledger.unfinished_jobs()] == ["J1", "J3"]
+    assert ledger.nonce_seen("n2") is False
+    assert ledger.outbox_depth() == 2
+
+
+def test_other_threads_writes_wait_for_the_batch(ledger):
+    # Given a batch in progress
+    written = threading.Event()
+
+    def write_elsewhere():
+        ledger.enqueue(b"from a worker")
+        written.set()
+
+    with ledger.batch():
+        _accept(ledger, "J1")
+        worker = threading.Thread(target=write_elsewhere)
+        worker.start()
+        # When another thread writes, Then it waits for the batch to end
+        assert not written.wait(0.2)
+    assert written.wait(5)
+    worker.join()
+    assert [e.payload for e in ledger.pending(0, 10)] == [b"accepted J1", b"from a worker"]
+
+
+def test_the_write_ahead_log_is_checkpointed_in_the_background(ledger):
+    # When many small writes are committed one by one, without a pause (~50 MB of WAL)
+    for number in range(6000):
+        ledger.enqueue(b"x" * 200 + str(number).encode())
+
+    # Then the WAL does not keep growing: it is copied back into the database and restarted
+    wal = ledger.path.with_name(ledger.path.name + "-wal")
+    assert wal.stat().st_size < 32 * 1024 * 1024
+    assert ledger.outbox_depth() == 6000

@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from hostrelay import __version__
 from hostrelay.api import openapi
 from hostrelay.api.errors import PayloadTooLarge, register_error_handlers
+from hostrelay.api.routers.audit import audit_router
 from hostrelay.api.routers.connectors import connectors_router
+from hostrelay.api.routers.enrollments import enrollments_router
 from hostrelay.api.routers.hosts import hosts_router
 from hostrelay.api.routers.inventory import inventory_router
 from hostrelay.api.routers.jobs import jobs_router
@@ -67,6 +69,9 @@ def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
     resolver.include_router(jobs_router(services))
     resolver.include_router(hosts_router(services))
     resolver.include_router(tokens_router(services))
+    resolver.include_router(audit_router(services))
+    if services.enrollment is not None:
+        resolver.include_router(enrollments_router(services, services.enrollment))
     resolver.include_router(macct_router(services, services.macct))
 
     @cache

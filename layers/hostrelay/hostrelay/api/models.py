@@ -12,7 +12,9 @@ from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Scope
 
 if TYPE_CHECKING:
+    from hostrelay.dal.security_tables import AuditRecord
     from hostrelay.dal.tables import HostRecord, TokenRecord
+    from hostrelay.logic.enrollment import EnrollmentBundle, EnrollmentOffer
 
 # A ULID: 26 characters of Crockford base32, the first at most 7 (48-bit timestamp).
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
@@ -21,6 +23,9 @@ HOST_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 TOKEN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - not a secret
 
 HostName = Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)]
+# An enrollment token as `hostrelay hosts enroll` prints it: a prefix and 256 random bits.
+ENROLLMENT_TOKEN_PATTERN = r"^hre_[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
 JobTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -53,6 +58,7 @@ class ErrorResponse(_Response):
 class Health(_Response):
     status: str = Field(description="Always `ok` when the API answers")
     version: str = Field(description="Version of the control-plane code")
+    time: float = Field(description="The control plane's clock (Unix seconds): relays check theirs")
 
 
 # ---------------------------------------------------------------- jobs
@@ -269,3 +275,90 @@ class TokenOut(_Response):
 
 class TokenList(_Response):
     tokens: list[TokenOut]
+
+
+# ---------------------------------------------------------------- enrollment
+
+
+class EnrollmentCreateRequest(_Request):
+    """A one-shot enrollment of a host; the response carries the command to paste on it."""
+
+    host: HostName = Field(description="The new host's name: a lowercase DNS label")
+    roles: list[RoleName] | None = Field(default=None, max_length=16)
+    replace: bool = Field(
+        default=False,
+        description="Re-enroll an existing host; its current certificate is revoked",
+    )
+
+
+class EnrollmentCreated(_Response):
+    host: str
+    token: str = Field(description="One-shot enrollment token: shown this once")
+    command: str = Field(description="Paste this as root on the new host")
+    expires_at: datetime
+
+    @classmethod
+    def from_offer(cls, offer: EnrollmentOffer) -> EnrollmentCreated:
+        return cls(
+            host=offer.host, token=offer.token, command=offer.command, expires_at=offer.expires_at
+        )
+
+
+class EnrollCsrRequest(_Request):
+    """What `hostrelay-relay enroll` sends: the host name and a CSR for the key it made."""
+
+    host: HostName
+    csr: str = Field(min_length=1, max_length=16 * 1024, description="PEM, CN = host")
+
+
+class EnrollmentBundleOut(_Response):
+    """Everything a relay needs to connect; returned once, for the host's own CSR."""
+
+    host: str
+    certificate_pem: str
+    certificate_expires_at: datetime
+    ca_pem: str = Field(description="CA bundle that signed the broker's server certificate")
+    broker_host: str
+    broker_port: int
+    envelope_public_key_pem: str = Field(description="Ed25519 key that signs job envelopes")
+    control_plane_url: str
+
+    @classmethod
+    def from_bundle(cls, bundle: EnrollmentBundle) -> EnrollmentBundleOut:
+        return cls(
+            host=bundle.host,
+            certificate_pem=bundle.certificate_pem,
+            certificate_expires_at=bundle.certificate_expires_at,
+            ca_pem=bundle.ca_pem,
+            broker_host=bundle.broker_host,
+            broker_port=bundle.broker_port,
+            envelope_public_key_pem=bundle.envelope_public_key_pem,
+            control_plane_url=bundle.control_plane_url,
+        )
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditEventOut(_Response):
+    id: str
+    at: datetime
+    actor: str = Field(description="`token:<id>/<name>`, `enrollment:<id>` or `system:...`")
+    action: str = Field(description="e.g. `token.create`, `host.revoke`, `job.cancel`")
+    target: str
+    details: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, record: AuditRecord) -> AuditEventOut:
+        return cls(
+            id=record.event_id,
+            at=record.at,
+            actor=record.actor,
+            action=record.action,
+            target=record.target,
+            details=dict(record.details or {}),
+        )
+
+
+class AuditPage(_Response):
+    events: list[AuditEventOut] = Field(description="Newest first")

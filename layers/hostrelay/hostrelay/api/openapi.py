@@ -17,7 +17,7 @@ DESCRIPTION = (
     "Every route but /v1/health and /v1/openapi.json needs `Authorization: Bearer <token>`. "
     'Errors are always `{"error": {"code", "message", "details"}}`.'
 )
-TAGS = ["meta", "jobs", "hosts", "tokens", "macct", "connectors", "inventory"]
+TAGS = ["meta", "jobs", "hosts", "tokens", "audit", "macct", "connectors", "inventory"]
 BEARER_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 

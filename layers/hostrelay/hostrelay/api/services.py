@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from hostrelay.api.auth import AccessControl, Authenticator
 from hostrelay.api.job_output import JobOutputReader
 from hostrelay.api.token_admin import TokenAdmin
+from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.hosts_repo import HostRepository
-from hostrelay.dal.output_store import OutputStore
 from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.output_store import OutputStore
+from hostrelay.logic.enrollment import EnrollmentService
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.macct import MacctService
 from hostrelay.settings import ApiSettings
-from hostrelay.wiring import build_job_service, build_token_repository
+from hostrelay.wiring import (
+    build_audit_repository,
+    build_enrollment_service,
+    build_job_service,
+    build_token_repository,
+)
 
 
 @dataclass(frozen=True)
@@ -25,17 +32,22 @@ class ApiServices:
     tokens: TokenAdmin
     macct: MacctService
     max_body_bytes: int
+    audit: AuditRepository
+    enrollment: EnrollmentService | None = None
 
 
 def build_api_services(settings: ApiSettings) -> ApiServices:
     jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
     tokens = build_token_repository(settings)
+    audit = build_audit_repository(settings)
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
         hosts=HostRepository(),
         output=JobOutputReader(jobs, OutputStore()),
-        tokens=TokenAdmin(tokens),
+        tokens=TokenAdmin(tokens, audit=audit),
         macct=MacctService(jobs, JobRepository()),
         max_body_bytes=settings.max_body_bytes,
+        audit=audit,
+        enrollment=build_enrollment_service(settings),
     )

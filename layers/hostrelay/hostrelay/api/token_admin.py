@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from ulid import ULID
 
 from hostrelay.clock import utcnow
+from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.tables import TokenRecord
 from hostrelay.dal.tokens_repo import TokenRepository
 from hostrelay.domain.errors import InvalidRequest, NotFound
@@ -26,9 +27,15 @@ class NewToken:
 
 
 class TokenAdmin:
-    def __init__(self, tokens: TokenRepository, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        tokens: TokenRepository,
+        clock: Callable[[], datetime] = utcnow,
+        audit: AuditRepository | None = None,
+    ) -> None:
         self._tokens = tokens
         self._clock = clock
+        self._audit = audit or AuditRepository(enabled=False)
 
     def issue(self, request: NewToken, principal: Principal) -> tuple[str, TokenRecord]:
         """Create a token; returns (secret, record). The secret is not stored anywhere."""
@@ -50,7 +57,7 @@ class TokenAdmin:
             if request.expires_in_s is not None
             else None
         )
-        return self._tokens.create(
+        secret, record = self._tokens.create(
             token_id=str(ULID()),
             name=request.name,
             scopes=sorted({scope.value for scope in request.scopes}),
@@ -59,6 +66,14 @@ class TokenAdmin:
             job_types=request.job_types,
             hosts=request.hosts,
         )
+        # The secret and its hash stay out of the trail: the id names the token.
+        self._audit.append(
+            principal.label, "token.create", f"token:{record.token_id}",
+            {"name": record.name, "scopes": list(record.scopes or []),
+             "job_types": request.job_types, "hosts": request.hosts,
+             "expires_at": expires_at.isoformat() if expires_at else None},
+        )  # fmt: skip
+        return secret, record
 
     def list(self, principal: Principal) -> list[TokenRecord]:
         principal.require(Scope.ADMIN)
@@ -69,4 +84,7 @@ class TokenAdmin:
         record = self._tokens.revoke(token_id)
         if record is None:
             raise NotFound(f"token {token_id} not found")
+        self._audit.append(
+            principal.label, "token.revoke", f"token:{token_id}", {"name": record.name}
+        )
         return record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ulid import ULID
@@ -37,16 +37,16 @@ class AuditRepository:
     def read(
         self, since: datetime, until: datetime, limit: int, action: str | None = None
     ) -> list[AuditRecord]:
-        """Newest first, day by day back from `until` to `since`."""
+        """Newest first, day by day back from `until` to `since` (both inclusive)."""
+        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        low, high = _ulid_bound(since, "0"), _ulid_bound(until, "Z")
+        condition = AuditRecord.action == action if action else None
         records: list[AuditRecord] = []
         day = until
         while day.date() >= since.date() and len(records) < limit:
-            condition = AuditRecord.action == action if action else None
             for record in AuditRecord.query(
                 day.strftime("%Y-%m-%d"),
-                AuditRecord.event_id.between(
-                    str(ULID.from_datetime(since)), str(ULID.from_datetime(until + timedelta(seconds=1)))
-                ),
+                AuditRecord.event_id.between(low, high),
                 filter_condition=condition,
                 scan_index_forward=False,
             ):
@@ -55,3 +55,8 @@ class AuditRepository:
                     break
             day -= timedelta(days=1)
         return records
+
+
+def _ulid_bound(moment: datetime, fill: str) -> str:
+    """The smallest ("0") or largest ("Z") ULID of the millisecond `moment` falls in."""
+    return str(ULID.from_datetime(moment))[:10] + fill * 16

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from hostrelay.dal.aws_clients import client
 
@@ -18,6 +20,11 @@ class IssuedCertificate:
     certificate_pem: str
     not_after: datetime
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the DER certificate: what a relay reports as the `cert_id` it uses."""
+        return certificate_fingerprint(self.certificate_pem)
+
 
 @dataclass(frozen=True)
 class BrokerEndpoint:
@@ -25,30 +32,35 @@ class BrokerEndpoint:
     port: int
 
 
+def certificate_fingerprint(certificate_pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
 class IotCertificateAuthority:
     """IoT Core is the CA in AWS; locally the stack's IoT stand-in answers the same API.
 
     Each host is a thing named after it; the relay policy uses the thing name, so a
-    certificate can only ever act on its own host's topics.
+    certificate can only ever act on its own host's topics. The endpoint comes from boto3's
+    configuration (AWS_ENDPOINT_URL_IOT points it at the local stand-in).
     """
 
-    def __init__(self, policy_name: str, endpoint_url: str = "") -> None:
+    def __init__(self, policy_name: str) -> None:
         self._policy_name = policy_name
-        self._endpoint_url = endpoint_url or None
+        self._endpoint: BrokerEndpoint | None = None
 
     @property
     def _iot(self):  # type: ignore[no-untyped-def]
-        return client("iot", self._endpoint_url)
+        return client("iot")
 
     def issue(self, host: str, csr_pem: str) -> IssuedCertificate:
         iot = self._iot
         created = iot.create_certificate_from_csr(
             certificateSigningRequest=csr_pem, setAsActive=True
         )
-        try:
+        # Re-enrollment and renewal keep the thing and add a certificate to it.
+        with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
             iot.create_thing(thingName=host)
-        except iot.exceptions.ResourceAlreadyExistsException:
-            pass  # re-enrollment keeps the thing and swaps its certificate
         iot.attach_policy(policyName=self._policy_name, target=created["certificateArn"])
         iot.attach_thing_principal(thingName=host, principal=created["certificateArn"])
         cert = x509.load_pem_x509_certificate(created["certificatePem"].encode())
@@ -64,11 +76,9 @@ class IotCertificateAuthority:
         self._iot.update_certificate(certificateId=certificate_id, newStatus="INACTIVE")
 
     def broker_endpoint(self) -> BrokerEndpoint:
-        return _describe_endpoint(self._endpoint_url)
-
-
-@cache
-def _describe_endpoint(endpoint_url: str | None) -> BrokerEndpoint:
-    address = client("iot", endpoint_url).describe_endpoint(endpointType="iot:Data-ATS")
-    host, _, port = address["endpointAddress"].partition(":")
-    return BrokerEndpoint(host=host, port=int(port or 8883))
+        """The account's ATS data endpoint (looked up once per container)."""
+        if self._endpoint is None:
+            address = self._iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+            host, _, port = str(address).partition(":")
+            self._endpoint = BrokerEndpoint(host=host, port=int(port or 8883))
+        return self._endpoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
@@ -102,6 +103,7 @@ class HostRepository:
             HostRecord.cert_id.set(cert_id),
             HostRecord.cert_expires_at.set(expires_at),
             HostRecord.revoked_at.remove(),
+            HostRecord.pending_cert.remove(),
         ]
         record = self.get(name)
         if record.state == HostState.REVOKED:
@@ -110,12 +112,59 @@ class HostRepository:
             actions.append(HostRecord.roles.set(roles))  # type: ignore[arg-type]
         HostRecord(name=name).update(actions=actions)
 
+    def set_pending_certificate(self, name: str, pending: dict[str, Any] | None) -> bool:
+        """Record a renewed certificate the host has not used yet; False if it is revoked."""
+        action = (
+            HostRecord.pending_cert.set(pending)
+            if pending is not None
+            else HostRecord.pending_cert.remove()
+        )
+        try:
+            HostRecord(name=name).update(
+                actions=[action],
+                condition=HostRecord.name.exists() & (HostRecord.state != HostState.REVOKED.value),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def promote_pending_certificate(
+        self, name: str, *, old_cert_id: str | None, new_cert_id: str, expires_at: datetime
+    ) -> bool:
+        """The host connected with its pending certificate: it becomes the current one.
+
+        Conditional on the current certificate still being `old_cert_id`, so two deliveries
+        of the same hello promote once.
+        """
+        condition = (
+            HostRecord.cert_id == old_cert_id
+            if old_cert_id
+            else HostRecord.cert_id.does_not_exist()
+        )
+        try:
+            HostRecord(name=name).update(
+                actions=[
+                    HostRecord.cert_id.set(new_cert_id),
+                    HostRecord.cert_expires_at.set(expires_at),
+                    HostRecord.pending_cert.remove(),
+                ],
+                condition=condition & (HostRecord.state != HostState.REVOKED.value),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def revoke(self, name: str) -> HostRecord:
-        record = self.get(name)
+        self.get(name)  # NotFound for an unknown host
         HostRecord(name=name).update(
             actions=[
                 HostRecord.state.set(HostState.REVOKED.value),
                 HostRecord.revoked_at.set(utcnow()),
+                HostRecord.pending_cert.remove(),
             ]
         )
         return self.get(name)

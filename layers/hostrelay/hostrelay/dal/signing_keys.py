@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -64,3 +66,38 @@ class SigningKeyStore:
             return str(ssm.get_parameter(Name=self._public_param)["Parameter"]["Value"])
         except ssm.exceptions.ParameterNotFound:
             return None
+
+    def ensure_public_key_pem(self, wait_s: float = 5.0) -> str:
+        """The public key, creating the pair first if there is none (before any dispatch).
+
+        Never reads the private key: when another function created it concurrently, this
+        waits for that function to publish the public half.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            pem = self.public_key_pem()
+            if pem:
+                return pem
+            ssm = client("ssm")
+            key = Ed25519PrivateKey.generate()
+            private_pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode()
+            try:
+                ssm.put_parameter(
+                    Name=self._private_param,
+                    Value=private_pem,
+                    Type="SecureString",
+                    Overwrite=False,
+                    Description="hostrelay envelope-signing key (Ed25519, PKCS#8 PEM)",
+                )
+            except ssm.exceptions.ParameterAlreadyExists:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self._public_param} is missing") from None
+                time.sleep(0.2)
+                continue
+            public = _public_pem(key)
+            ssm.put_parameter(Name=self._public_param, Value=public, Type="String", Overwrite=True)
+            return public

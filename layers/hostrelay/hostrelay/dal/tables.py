@@ -101,6 +101,8 @@ class HostRecord(Model):
     relay_version = UnicodeAttribute(null=True)
     cert_id = UnicodeAttribute(null=True)
     cert_expires_at = UTCDateTimeAttribute(null=True)
+    # A renewed certificate issued but not yet used: {id, expires_at, key_sha256, job_id, pem}.
+    pending_cert = JSONAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
 
 

@@ -20,11 +20,15 @@ from hostrelay.dal.certificates import IotCertificateAuthority
 from hostrelay.dal.enrollments_repo import EnrollmentRepository
 from hostrelay.dal.hosts_repo import HostRepository, HostState
 from hostrelay.dal.signing_keys import SigningKeyStore
+from hostrelay.dal.tables import HostRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from hostrelay.domain.principal import Principal, Scope
+from hostrelay.observability import logger
 
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_CSR_BYTES = 16 * 1024
+# Names that are not hosts: the cloud pseudo-host, and the control plane's broker identity.
+RESERVED_HOSTS = frozenset({"cloud", "hostrelay-control-plane"})
 
 
 def check_host_name(host: str) -> str:
@@ -33,6 +37,8 @@ def check_host_name(host: str) -> str:
             "host must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
             details=[{"field": "host"}],
         )
+    if host in RESERVED_HOSTS:
+        raise InvalidRequest(f"{host!r} is reserved", details=[{"field": "host"}])
     return host
 
 
@@ -76,6 +82,7 @@ class EnrollmentService:
         hosts: HostRepository,
         authority: IotCertificateAuthority,
         keys: SigningKeyStore,
+        *,
         audit: AuditRepository,
         config: EnrollmentConfig,
     ) -> None:
@@ -85,6 +92,9 @@ class EnrollmentService:
         self._keys = keys
         self._audit = audit
         self._config = config
+
+    def _url(self, base_url: str) -> str:
+        return (self._config.public_url or base_url).rstrip("/")
 
     def offer(
         self,
@@ -100,7 +110,10 @@ class EnrollmentService:
         check_host_name(host)
         existing = self._hosts.find(host)
         if existing is not None and existing.cert_id and not replace:
-            raise Conflict(f"host {host} is already enrolled; pass replace=true to re-enroll it")
+            raise Conflict(
+                f"host {host} is already enrolled; pass replace=true to re-enroll it "
+                "(its current certificate is revoked when the new one is issued)"
+            )
         now = utcnow()
         token, record = self._enrollments.create(
             enrollment_id=str(ULID()),
@@ -111,12 +124,16 @@ class EnrollmentService:
             now=now,
             ttl=self._config.ttl,
         )
-        url = (self._config.public_url or base_url).rstrip("/")
+        url = self._url(base_url)
         command = f"curl -fsSL {shlex.quote(f'{url}/v1/enroll/{token}.sh')} | sudo bash"
         self._audit.append(
             principal.label, "enrollment.create", f"host:{host}",
-            {"enrollment_id": record.enrollment_id, "replace": replace},
+            {"enrollment_id": record.enrollment_id, "replace": replace, "roles": roles or []},
         )  # fmt: skip
+        logger.info(
+            "enrollment offered",
+            extra={"host": host, "enrollment_id": record.enrollment_id, "replace": replace},
+        )
         return EnrollmentOffer(
             enrollment_id=record.enrollment_id,
             host=host,
@@ -130,14 +147,21 @@ class EnrollmentService:
         record = self._enrollments.find(token)
         now = utcnow()
         if record is None or record.valid_until <= now:
-            return _refusal("this enrollment link is unknown or has expired; ask an admin for a new one")
+            return _refusal(
+                "this enrollment link is unknown or has expired; nothing was changed on this "
+                "host. Ask an admin for a new one (hostrelay hosts enroll NAME)."
+            )
         if record.consumed_at is not None:
-            return _refusal("this enrollment link was already used; ask an admin for a new one")
-        template = Template(resources.files("hostrelay.bootstrap").joinpath("enroll.sh").read_text())
-        url = (self._config.public_url or base_url).rstrip("/")
+            return _refusal(
+                "this enrollment link was already used; nothing was changed on this host. "
+                "Ask an admin for a new one (hostrelay hosts enroll NAME --replace)."
+            )
+        template = Template(
+            resources.files("hostrelay.bootstrap").joinpath("enroll.sh").read_text()
+        )
         return template.substitute(
             host=shlex.quote(record.host),
-            url=shlex.quote(url),
+            url=shlex.quote(self._url(base_url)),
             token=shlex.quote(token),
             relay_package=shlex.quote(self._config.relay_package),
             valid_until=record.valid_until.strftime("%Y-%m-%d %H:%M:%S"),
@@ -148,36 +172,41 @@ class EnrollmentService:
         record = self._enrollments.find(token)
         now = utcnow()
         if record is None:
-            raise NotFound("unknown enrollment token")
+            raise NotFound("unknown enrollment token; ask an admin for a new enrollment command")
         if record.consumed_at is not None:
-            raise Conflict("this enrollment token was already used")
+            raise Conflict("this enrollment token was already used; ask an admin for a new one")
         if record.valid_until <= now:
-            raise Forbidden("this enrollment token has expired")
+            raise Forbidden("this enrollment token has expired; ask an admin for a new one")
         if host != record.host:
             raise Forbidden(f"this enrollment token is for host {record.host}, not {host}")
-        _check_csr(csr_pem, record.host)
-        if not self._enrollments.consume(record, now):
-            raise Conflict("this enrollment token was already used")
+        check_csr(csr_pem, record.host)
         previous = self._hosts.find(record.host)
+        if previous is not None and previous.cert_id and record.replace != "true":
+            raise Conflict(f"host {record.host} was enrolled meanwhile; ask for a replace=true one")
+        public_key = self._keys.ensure_public_key_pem()
+        if not self._enrollments.consume(record, now):
+            raise Conflict("this enrollment token was already used; ask an admin for a new one")
         self._hosts.register(record.host, roles=list(record.roles))
         issued = self._authority.issue(record.host, csr_pem)
-        if previous is not None and previous.cert_id and previous.cert_id != issued.certificate_id:
-            self._authority.deactivate(previous.cert_id)
+        for old_id in _certificate_ids(previous):
+            if old_id != issued.certificate_id:
+                self._authority.deactivate(old_id)
         self._hosts.set_certificate(
             record.host, issued.certificate_id, issued.not_after, roles=list(record.roles)
         )
         self._audit.append(
             f"enrollment:{record.enrollment_id}", "host.enroll", f"host:{record.host}",
-            {"certificate_id": issued.certificate_id, "replaced": previous is not None},
+            {"certificate_id": issued.certificate_id, "replaced": previous is not None,
+             "created_by": record.created_by},
         )  # fmt: skip
+        logger.info(
+            "host enrolled",
+            extra={"host": record.host, "certificate_id": issued.certificate_id},
+        )
         broker_host, broker_port = self._config.broker_host, self._config.broker_port
         if not broker_host:
             endpoint = self._authority.broker_endpoint()
             broker_host, broker_port = endpoint.host, endpoint.port
-        public_key = self._keys.public_key_pem()
-        if public_key is None:
-            self._keys.load_or_create()
-            public_key = self._keys.public_key_pem() or ""
         return EnrollmentBundle(
             host=record.host,
             certificate_pem=issued.certificate_pem,
@@ -186,20 +215,36 @@ class EnrollmentService:
             broker_host=broker_host,
             broker_port=broker_port,
             envelope_public_key_pem=public_key,
-            control_plane_url=(self._config.public_url or base_url).rstrip("/"),
+            control_plane_url=self._url(base_url),
         )
 
-    def revoke_host(self, host: str, principal: Principal) -> None:
+    def revoke_host(self, host: str, principal: Principal) -> HostRecord:
+        """Deactivate the host's certificates (current and any pending renewal) for good."""
         principal.require(Scope.ADMIN)
         record = self._hosts.get(host)
-        if record.cert_id:
-            self._authority.deactivate(record.cert_id)
-        if record.state != HostState.REVOKED:
-            self._hosts.revoke(host)
-        self._audit.append(principal.label, "host.revoke", f"host:{host}", {"cert_id": record.cert_id})
+        cert_ids = _certificate_ids(record)
+        for cert_id in cert_ids:
+            self._authority.deactivate(cert_id)
+        if record.state != HostState.REVOKED or record.pending_cert:
+            record = self._hosts.revoke(host)
+        self._audit.append(principal.label, "host.revoke", f"host:{host}", {"cert_ids": cert_ids})
+        logger.info("host revoked", extra={"host": host, "certificates": len(cert_ids)})
+        return record
 
 
-def _check_csr(csr_pem: str, host: str) -> None:
+def _certificate_ids(record: HostRecord | None) -> list[str]:
+    """Every certificate a host may connect with: the current one and a pending renewal."""
+    if record is None:
+        return []
+    ids = [record.cert_id] if record.cert_id else []
+    pending = record.pending_cert or {}
+    if pending.get("id") and pending["id"] not in ids:
+        ids.append(str(pending["id"]))
+    return ids
+
+
+def check_csr(csr_pem: str, host: str) -> x509.CertificateSigningRequest:
+    """The CSR must verify, name exactly CN=host, and use a strong key; Forbidden/Invalid else."""
     if len(csr_pem) > MAX_CSR_BYTES:
         raise InvalidRequest("csr is too large")
     try:
@@ -209,14 +254,15 @@ def _check_csr(csr_pem: str, host: str) -> None:
     if not csr.is_signature_valid:
         raise InvalidRequest("csr signature does not verify")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if len(names) != 1 or names[0].value != host:
-        raise Forbidden(f"csr common name must be exactly the enrolled host name {host!r}")
+    if len(names) != 1 or len(csr.subject) != 1 or names[0].value != host:
+        raise Forbidden(f"csr subject must be exactly CN={host} (the enrolled host name)")
     key = csr.public_key()
     strong = (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size >= 256) or (
         isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048
     )
     if not strong:
         raise InvalidRequest("csr key must be EC P-256 or stronger, or RSA 2048 or stronger")
+    return csr
 
 
 def _refusal(message: str) -> str:

@@ -12,9 +12,11 @@ from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.logic.certificate_renewal import CertificateRenewal
 from hostrelay.logic.relay_events import (
     AcceptedEvent,
     BadMessageEvent,
+    CertRenewalEvent,
     HeartbeatEvent,
     HelloEvent,
     InventoryEvent,
@@ -48,6 +50,7 @@ class EventIngester:
         queue: DispatchQueue,
         retry_base_s: int = 5,
         inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
+        renewal: CertificateRenewal | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
@@ -55,6 +58,7 @@ class EventIngester:
         self._queue = queue
         self._retry_base_s = retry_base_s
         self._inventory_sink = inventory_sink
+        self._renewal = renewal
 
     def apply(self, host: str, event: RelayEvent) -> str:
         """Apply one event from `host`; returns a short word saying what happened."""
@@ -68,6 +72,8 @@ class EventIngester:
             return "bad_message"
         if isinstance(event, RejectedEvent):
             return self._rejected(host, event)
+        if isinstance(event, CertRenewalEvent):
+            return self._renewal.renew(host, event.csr) if self._renewal else "ignored"
         # Data events may arrive after the result (SQS does not keep order): they still count.
         data_event = isinstance(event, OutputEvent | InventoryEvent)
         job = self._job_of(host, event.job_id, event.attempt, allow_terminal=data_event)
@@ -88,6 +94,8 @@ class EventIngester:
 
     def _hello(self, host: str, event: HelloEvent) -> str:
         self._hosts.seen(host, relay_version=event.relay_version or None, connected=True)
+        if self._renewal is not None and event.cert_id:
+            self._renewal.confirm(host, event.cert_id)
         republished = 0
         for job in self._jobs.pending_for_host(host):
             self._queue.send(job.id, job.attempt)

@@ -11,6 +11,7 @@ from typing import Any
 from ulid import ULID
 
 from hostrelay.clock import utcnow
+from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.dispatch_queue import DispatchQueue
 from hostrelay.dal.hosts_repo import HostRepository, HostState
 from hostrelay.dal.idempotency_repo import IdempotencyRepository
@@ -41,17 +42,21 @@ class JobService:
         hosts: HostRepository,
         idempotency: IdempotencyRepository,
         queue: DispatchQueue,
+        *,
         cloud_queue: DispatchQueue | None = None,
+        audit: AuditRepository | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
         self._idempotency = idempotency
         self._queue = queue
         self._cloud_queue = cloud_queue
+        self._audit = audit or AuditRepository(enabled=False)
 
     def _queue_for(self, job_type: str) -> DispatchQueue:
         """Cloud jobs go to the function that runs them, host jobs to the dispatcher."""
-        if JOB_TYPES[job_type].runs_in == "cloud":
+        spec = JOB_TYPES.get(job_type)  # internal types (cert.install) run on hosts
+        if spec is not None and spec.runs_in == "cloud":
             if self._cloud_queue is None:
                 raise InvalidRequest(f"{job_type} jobs are not enabled in this deployment")
             return self._cloud_queue
@@ -90,6 +95,9 @@ class JobService:
         )
         job = self._jobs.create(job)
         queue.send(job.id, job.attempt)
+        self._audit.append(
+            principal.label, "job.create", f"job:{job.id}", {"type": job.type, "host": job.host}
+        )
         return job, True
 
     def _check_target(self, job_type: str, host: str) -> None:
@@ -157,18 +165,23 @@ class JobService:
                 raise Conflict(f"job {job_id} is already {job.state.value}")
             try:
                 if job.state is JobState.QUEUED:
-                    return self._jobs.transition(
+                    job = self._jobs.transition(
                         job,
                         JobState.CANCELED,
                         finished_at=utcnow(),
                         error=_canceled_error(principal),
                     )
-                if job.cancel_requested_at is None:
-                    job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
-                self._queue_for(job.type).send(job.id, job.attempt, action="cancel")
-                return job
+                else:
+                    if job.cancel_requested_at is None:
+                        job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
+                    self._queue_for(job.type).send(job.id, job.attempt, action="cancel")
             except StaleWrite:
                 job = self._jobs.get(job_id)
+                continue
+            self._audit.append(
+                principal.label, "job.cancel", f"job:{job.id}", {"state": job.state.value}
+            )
+            return job
         raise Conflict(f"job {job_id} keeps changing; try again")
 
 

@@ -32,6 +32,9 @@ class HelloEvent(_Event):
     relay_version: str = Field(default="", max_length=64)
     jobs: list[dict[str, Any]] = Field(default_factory=list)
     clock: float | None = None
+    cert_id: str | None = Field(
+        default=None, max_length=64, description="SHA-256 of the certificate it connected with"
+    )
 
 
 class HeartbeatEvent(_Event):
@@ -96,6 +99,13 @@ class BadMessageEvent(_Event):
     size: int = 0
 
 
+class CertRenewalEvent(_Event):
+    """The relay asks for its next certificate (at 2/3 of the current one's lifetime)."""
+
+    kind: Literal["cert_renewal"]
+    csr: str = Field(max_length=16 * 1024)
+
+
 class InventoryEvent(_JobEvent):
     model_config = ConfigDict(extra="allow")
     kind: Literal["inventory"]
@@ -110,6 +120,7 @@ RelayEvent = Annotated[
     | ResultEvent
     | RejectedEvent
     | BadMessageEvent
+    | CertRenewalEvent
     | InventoryEvent,
     Field(discriminator="kind"),
 ]

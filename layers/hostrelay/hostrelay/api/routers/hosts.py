@@ -47,7 +47,10 @@ def hosts_router(services: ApiServices) -> Router:
     @router.delete(
         "/v1/hosts/<name>",
         summary="Revoke a host",
-        description="The host can no longer receive jobs; its relay stays revoked for good.",
+        description=(
+            "Deactivates the host's certificate (the broker refuses it from then on); the host "
+            "can no longer receive jobs and stays revoked until re-enrolled with replace=true."
+        ),
         tags=["hosts"],
         security=BEARER_AUTH,
         responses=responses({200: "The revoked host"}, 403, 404),
@@ -55,6 +58,8 @@ def hosts_router(services: ApiServices) -> Router:
     def revoke_host(
         name: HostNameParam, principal: Annotated[Principal, Depends(access.admin)]
     ) -> HostOut:
+        if services.enrollment is not None:
+            return HostOut.from_record(services.enrollment.revoke_host(name, principal))
         return HostOut.from_record(hosts.revoke(name))
 
     return router

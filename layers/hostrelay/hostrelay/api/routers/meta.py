@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations`: Powertools reads these signatures at runtime.
 
+import time
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from hostrelay import __version__
@@ -15,11 +17,14 @@ def meta_router() -> Router:
     @router.get(
         "/v1/health",
         summary="Health check",
-        description="Answers without a token; use it for load balancer and uptime checks.",
+        description=(
+            "Answers without a token; use it for load balancer and uptime checks. Relays "
+            "compare `time` with their clock."
+        ),
         tags=["meta"],
         responses={200: {"description": "The API is up"}},
     )
     def health() -> Health:
-        return Health(status="ok", version=__version__)
+        return Health(status="ok", version=__version__, time=time.time())
 
     return router
