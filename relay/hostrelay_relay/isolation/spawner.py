@@ -26,6 +26,12 @@ from hostrelay_relay.isolation.launcher import run_supervisor
 REQUEST = b"spawn"
 # spec (memfd), stdin, stdout, stderr, control pipe (read end), report pipe (write end)
 FDS_PER_REQUEST = 6
+# The spawner answers every request, before it forks anything. A relay that got no answer
+# from a spawner that has died therefore knows nothing ran: it may hand the same request to
+# a new spawner without running the job twice. (A send to a spawner that was just SIGKILLed
+# usually succeeds: the socket lives until the dying process closes its files.)
+ACCEPTED = b"accepted"
+REJECTED = b"rejected"
 
 
 def serve(channel: socket.socket) -> None:
@@ -37,7 +43,12 @@ def serve(channel: socket.socket) -> None:
         if not message:
             return
         try:
-            if message == REQUEST and len(fds) == FDS_PER_REQUEST:
+            accepted = message == REQUEST and len(fds) == FDS_PER_REQUEST
+            try:
+                channel.send(ACCEPTED if accepted else REJECTED)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the relay is gone: it will not wait for this job
+            if accepted:
                 _fork_supervisor(fds)
         finally:
             for fd in fds:

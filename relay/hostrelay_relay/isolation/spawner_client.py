@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -9,8 +10,14 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from hostrelay_relay.isolation.spawner import REQUEST
+from hostrelay_relay.isolation.spawner import ACCEPTED, REQUEST
 from hostrelay_relay.isolation.spec import SandboxSpec
+
+logger = logging.getLogger(__name__)
+
+# The spawner answers before it forks, in microseconds when the host is idle; a spawner this
+# late is treated as hung and replaced.
+_ANSWER_TIMEOUT_S = 10.0
 
 
 class SpawnerUnavailable(Exception):
@@ -36,8 +43,8 @@ class Spawner:
     def launch(
         self, spec: SandboxSpec, stdin_fd: int, stdout_fd: int, stderr_fd: int
     ) -> LaunchedJob:
-        """Start the job; returns at once (it may still be setting up). The caller keeps and
-        closes its stdio fds; the spawner got copies."""
+        """Start the job; returns once the spawner accepted it (it may still be setting up).
+        The caller keeps and closes its stdio fds; the spawner got copies."""
         spec_fd = os.memfd_create("hostrelay-job-spec", os.MFD_CLOEXEC)
         control_r, control_w = os.pipe()
         report_r, report_w = os.pipe()
@@ -64,16 +71,55 @@ class Spawner:
             self._stop_locked()
 
     def _send(self, fds: list[int]) -> None:
+        """Hand the request over and wait for the spawner's answer.
+
+        A spawner that dies before answering forked nothing for this request, so it goes once
+        more to a fresh spawner; one that answered owns the job, whatever happens to it next.
+        """
         with self._lock:
             for attempt in (1, 2):
-                channel = self._channel or self._start_locked()
-                try:
-                    socket.send_fds(channel, [REQUEST], fds)
+                answer = self._request_locked(self._channel or self._start_locked(), fds)
+                if answer == ACCEPTED:
                     return
-                except (BrokenPipeError, ConnectionResetError) as exc:
-                    self._stop_locked()  # it died: start a fresh one and try once more
-                    if attempt == 2:
-                        raise SpawnerUnavailable(f"spawner unreachable: {exc}") from exc
+                if answer:
+                    raise SpawnerUnavailable("the spawner rejected the job's request")
+                logger.warning(
+                    "exec spawner lost before accepting a job", extra={"attempt": attempt}
+                )
+            raise SpawnerUnavailable("spawner unreachable: it died twice before accepting the job")
+
+    def _request_locked(self, channel: socket.socket, fds: list[int]) -> bytes:
+        """The spawner's answer to one request; empty when it died or hung without one."""
+        try:
+            socket.send_fds(channel, [REQUEST], fds)
+            answer = channel.recv(64)
+        except (ConnectionError, TimeoutError):
+            answer = b""
+        return answer or self._answer_of_lost_spawner_locked(channel)
+
+    def _answer_of_lost_spawner_locked(self, channel: socket.socket) -> bytes:
+        """Make sure the spawner is dead, then return the answer it sent before dying, if any.
+
+        Once it is reaped, any answer it sent is queued on the channel: without one, it cannot
+        have forked a supervisor for the request.
+        """
+        if self._process is not None:
+            self._process.kill()  # EOF means it is dying already; a timeout, that it is hung
+            self._process.wait()
+            self._process = None
+        channel.setblocking(False)
+        answer = b""
+        for _ in range(2):  # a reset is reported once, ahead of any queued message
+            try:
+                answer = channel.recv(64)
+                break
+            except ConnectionResetError:
+                continue
+            except BlockingIOError:  # a supervisor forked earlier may still hold its end
+                break
+        channel.close()
+        self._channel = None
+        return answer
 
     def _start_locked(self) -> socket.socket:
         relay_end, spawner_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -92,6 +138,7 @@ class Spawner:
             raise SpawnerUnavailable(f"cannot start the spawner: {exc}") from exc
         finally:
             spawner_end.close()
+        relay_end.settimeout(_ANSWER_TIMEOUT_S)
         self._channel = relay_end
         return relay_end
 

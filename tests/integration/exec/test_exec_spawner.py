@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from collections.abc import Iterator
 
 import pytest
-from hostrelay_relay.isolation.spawner_client import default_spawner
 
+from hostrelay_relay.isolation import spawner_client
+from hostrelay_relay.isolation.spawner_client import default_spawner
 from tests.integration.exec.support import PYTHON, ExecJobs, wait_for
 
 pytestmark = pytest.mark.integration
@@ -17,6 +20,14 @@ def kill_spawner() -> None:
     pid = default_spawner().pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def own_spawner() -> Iterator[None]:
+    """Later tests get a spawner started with the default settings, not this test's."""
+    default_spawner().close()
+    yield
+    default_spawner().close()
 
 
 def test_next_job_starts_a_fresh_spawner_after_it_died(exec_jobs: ExecJobs) -> None:
@@ -42,3 +53,41 @@ def test_running_job_survives_the_spawner_dying(exec_jobs: ExecJobs) -> None:
 
     assert run.error is None, run.error
     assert run.stdout == "ready\ndone\n"
+
+
+def test_job_sent_to_a_spawner_dying_before_it_accepted_runs_once_on_a_fresh_one(
+    exec_jobs: ExecJobs,
+) -> None:
+    """Given the spawner is frozen, when it is killed while a job waits for it, then the job
+    runs exactly once, on a new spawner."""
+    exec_jobs.run({"argv": ["/bin/true"]})
+    old_pid = default_spawner().pid
+    assert old_pid is not None
+    os.kill(old_pid, signal.SIGSTOP)
+
+    run, thread = exec_jobs.start({"argv": ["/bin/sh", "-c", "echo once"]})
+    time.sleep(0.2)  # the request reaches the frozen spawner (the outcome must not depend on it)
+    os.kill(old_pid, signal.SIGKILL)
+    thread.join(timeout=30)
+
+    assert run.error is None, run.error
+    assert run.stdout == "once\n"  # a second run would write to the same pipe
+    assert default_spawner().pid not in {None, old_pid}
+
+
+def test_job_sent_to_a_hung_spawner_runs_once_on_a_fresh_one(
+    exec_jobs: ExecJobs, own_spawner: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the spawner hangs, when a job is sent to it, then after the answer timeout the
+    job runs exactly once, on a new spawner."""
+    monkeypatch.setattr(spawner_client, "_ANSWER_TIMEOUT_S", 0.5)
+    exec_jobs.run({"argv": ["/bin/true"]})
+    old_pid = default_spawner().pid
+    assert old_pid is not None
+    os.kill(old_pid, signal.SIGSTOP)
+
+    run = exec_jobs.run({"argv": ["/bin/sh", "-c", "echo once"]})
+
+    assert run.error is None, run.error
+    assert run.stdout == "once\n"
+    assert default_spawner().pid not in {None, old_pid}

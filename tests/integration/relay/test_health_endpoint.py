@@ -43,6 +43,7 @@ def test_healthz_is_ok_while_connected_and_names_the_broker_when_it_goes(
 
     # Then /healthz passes every check
     status, body = _healthz(relay)
+    assert status == 200
     assert body["status"] == "ok"
     assert body["failing"] == []
     assert {check["name"]: check["ok"] for check in body["checks"]} == {
@@ -57,6 +58,7 @@ def test_healthz_is_ok_while_connected_and_names_the_broker_when_it_goes(
     # Then /healthz answers 503 and says it is the broker that fails, and nothing else
     control_plane.wait_until(lambda: _healthz(relay)[0] == 503)
     status, body = _healthz(relay)
+    assert status == 503
     assert body["status"] == "failing"
     assert body["failing"] == ["broker"]
     [broker] = [check for check in body["checks"] if check["name"] == "broker"]

@@ -286,3 +286,32 @@ def test_the_write_ahead_log_is_checkpointed_in_the_background(ledger):
     wal = ledger.path.with_name(ledger.path.name + "-wal")
     assert wal.stat().st_size < 32 * 1024 * 1024
     assert ledger.outbox_depth() == 6000
+
+
+def test_write_check_passes_on_a_writable_ledger_and_changes_nothing(ledger):
+    assert ledger.check_writable() is None
+    assert ledger.get_meta("write_probe") is None
+
+
+def test_write_check_says_why_a_ledger_cannot_be_written(ledger, tmp_path):
+    # Given a ledger opened read-only, and one whose writer is stuck in a batch
+    read_only = Ledger(ledger.path, read_only=True)
+    release = threading.Event()
+    in_batch = threading.Event()
+
+    def hold_batch():
+        with ledger.batch():
+            in_batch.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_batch)
+    holder.start()
+    assert in_batch.wait(5)
+
+    # Then the check names the problem instead of passing
+    assert "cannot write" in read_only.check_writable()
+    assert "busy" in ledger.check_writable(timeout_s=0.1)
+    release.set()
+    holder.join()
+    assert ledger.check_writable() is None
+    read_only.close()
