@@ -40,6 +40,7 @@ from hostrelay_local.iot_registry import LocalIotRegistry
 from hostrelay_local.local_relay import LocalRelay, RelayEnrollmentFailed, RelayOptions
 from hostrelay_local.moto_endpoint import MotoServer
 from hostrelay_local.pki import LocalCA
+from hostrelay_local.slapd import DirectoryShape, SlapdServer
 from hostrelay_local.template import REPO_ROOT, Template, load_template
 
 logger = logging.getLogger("hostrelay_local")
@@ -49,6 +50,7 @@ DEFAULT_API_PORT = 3000
 RELAY_HOST = "dc01"
 RELAY_ROLE = "dc"
 STATE_FILE = "stack.json"
+DEMO_CREDENTIAL = "demo-directory"
 TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 _API_FUNCTION = "ApiFunction"
 _DISPATCH_FUNCTION = "DispatchFunction"
@@ -80,6 +82,8 @@ class StackOptions:
     api_host: str = "127.0.0.1"
     with_relay: bool = True
     with_samba: bool = True
+    with_directory: bool = True  # a demo slapd and an ldap connector for dc01
+    directory_schedule: str = "rate(1 minute)"
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
     api_concurrency: int = 4
@@ -154,6 +158,8 @@ class LocalStack:
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
+        self.directory: SlapdServer | None = None
+        self.connector_id = ""
         self.admin_token = ""
         self.public_key_pem = ""
         self._env = _ProcessEnvironment()
@@ -259,8 +265,12 @@ class LocalStack:
         self._prepare_control_plane()
         self._start_event_sources()
         self._start_api()
+        if self.options.with_directory:
+            self._start_directory()
         if self.options.with_relay:
             self._start_relay()
+            if self.directory is not None:
+                self._create_demo_connector()
         self._write_state()
 
     def _set_aws_environment(self) -> None:
@@ -441,6 +451,17 @@ class LocalStack:
             heartbeat_s=float(self.options.heartbeat_s or 30),
             sam_ldb=self._demo_sam_ldb() if self.options.with_samba else None,
         )
+        if self.directory is not None:
+            # The bind password stays in a 0600 file on the relay; connectors only name it.
+            options.extra["ldap"] = {
+                "ca_file": str(self.directory.ca_file),
+                "credentials": {
+                    DEMO_CREDENTIAL: {
+                        "bind_dn": self.directory.service_dn,
+                        "password_file": str(self.directory.service_password_file),
+                    }
+                },
+            }
         self.relay = LocalRelay(RELAY_HOST, self.state_dir / "relays" / RELAY_HOST, options)
         try:
             self.relay.enroll(self.api_url, self._offer_enrollment(RELAY_HOST))
@@ -458,6 +479,61 @@ class LocalStack:
                 "relay did not say hello",
                 extra={"host": RELAY_HOST, "log": str(self.relay.log_path)},
             )
+
+    def _start_directory(self) -> None:
+        """A demo OpenLDAP directory (a few hundred users, groups, OUs), new each start."""
+        workdir = self.state_dir / "slapd"
+        if workdir.exists():
+            import shutil
+
+            shutil.rmtree(workdir)
+        directory = SlapdServer(DirectoryShape(), tls=True, workdir=workdir)
+        try:
+            directory.start()
+        except (RuntimeError, OSError) as exc:
+            logger.warning("no demo directory", extra={"reason": str(exc)[:300]})
+            return
+        self.directory = directory
+        self._stop_steps.append(directory.stop)
+        logger.info("demo directory started", extra={"url": directory.ldaps_url})
+
+    def _create_demo_connector(self) -> None:
+        """An admin's `POST /v1/connectors`: dc01 syncs the demo directory on a schedule."""
+        assert self.directory is not None
+        response = requests.post(
+            f"{self.api_url}/v1/connectors",
+            json={
+                "name": "demo-directory",
+                "kind": "ldap",
+                "target": RELAY_HOST,
+                "schedule": self.options.directory_schedule,
+                "enabled": True,
+                "settings": {
+                    "url": self.directory.ldaps_url,
+                    "base_dn": self.directory.base_dn,
+                    "credential": DEMO_CREDENTIAL,
+                    "verify_tls": True,
+                },
+            },
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+        if response.status_code != 201:
+            logger.warning(
+                "demo connector not created",
+                extra={"status": response.status_code, "body": response.text[:300]},
+            )
+            return
+        self.connector_id = str(response.json()["id"])
+        run = requests.post(
+            f"{self.api_url}/v1/connectors/{self.connector_id}/run",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+        logger.info(
+            "demo connector created",
+            extra={"connector": self.connector_id, "first_run": run.status_code},
+        )
 
     def _offer_enrollment(self, host: str) -> str:
         """An admin's `POST /v1/enrollments`: the one-shot token for `host`."""
@@ -575,6 +651,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-relay", action="store_true", help="do not start relay dc01")
     parser.add_argument("--no-samba", action="store_true", help="no demo Samba domain")
     parser.add_argument(
+        "--no-directory", action="store_true", help="no demo slapd and ldap connector"
+    )
+    parser.add_argument(
         "--pollers", type=int, default=None, help="concurrent pollers per SQS event source"
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -589,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         options.api_port = args.port
     options.with_relay = not args.no_relay
     options.with_samba = not args.no_samba
+    options.with_directory = not args.no_directory
     if args.pollers:
         options.pollers_per_queue = args.pollers
     stopping = threading.Event()

@@ -61,7 +61,9 @@ class ApiClient:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Given the local stack on free ports, with a 5 s relay heartbeat and a sweep every second."""
-    options = StackOptions(api_port=0, with_samba=False, heartbeat_s=5, schedule_period_s=1.0)
+    options = StackOptions(
+        api_port=0, with_samba=False, with_directory=False, heartbeat_s=5, schedule_period_s=1.0
+    )
     with LocalStack(tmp_path_factory.mktemp("hostrelay-state"), options) as running:
         assert running.host_state("dc01") == "online", running.relay and running.relay.log_tail()
         yield running
