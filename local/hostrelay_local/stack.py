@@ -84,6 +84,7 @@ class StackOptions:
     with_samba: bool = True
     with_directory: bool = True  # a demo slapd and an ldap connector for dc01
     directory_schedule: str = "rate(1 minute)"
+    exec_commands: tuple[str, ...] | None = None  # None = the harmless demo commands
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
     api_concurrency: int = 4
@@ -451,6 +452,8 @@ class LocalStack:
             heartbeat_s=float(self.options.heartbeat_s or 30),
             sam_ldb=self._demo_sam_ldb() if self.options.with_samba else None,
         )
+        if self.options.exec_commands is not None:
+            options.allowed_commands = self.options.exec_commands
         if self.directory is not None:
             # The bind password stays in a 0600 file on the relay; connectors only name it.
             options.extra["ldap"] = {

@@ -64,7 +64,9 @@ class EventIngester:
         """Apply one event from `host`; returns a short word saying what happened."""
         if isinstance(event, HelloEvent):
             return self._hello(host, event)
-        self._hosts.seen(host, relay_version=getattr(event, "relay_version", None) or None)
+        if not isinstance(event, OutputEvent | InventoryEvent):
+            # Data events come in bursts; heartbeats and job events keep presence current.
+            self._hosts.seen(host, relay_version=getattr(event, "relay_version", None) or None)
         if isinstance(event, HeartbeatEvent):
             return "heartbeat"
         if isinstance(event, BadMessageEvent):
