@@ -257,6 +257,22 @@ def cmd_tokens_create(args: argparse.Namespace, client: HostrelayClient, console
     return EXIT_OK
 
 
+def cmd_tokens_bootstrap(
+    args: argparse.Namespace, client: HostrelayClient | None, console: Console
+) -> int:
+    import hashlib
+    import secrets
+
+    token = "hr_" + secrets.token_urlsafe(32)
+    console.out(f"token:  {token}")
+    console.out(f"sha256: {hashlib.sha256(token.encode()).hexdigest()}")
+    console.err(
+        "keep the token secret; deploy with "
+        "--parameter-overrides BootstrapAdminTokenSha256=<sha256>, then create real tokens"
+    )
+    return EXIT_OK
+
+
 def cmd_tokens_list(args: argparse.Namespace, client: HostrelayClient, console: Console) -> int:
     tokens = client.list_tokens()
     if args.json:
@@ -379,6 +395,13 @@ def _add_tokens_commands(resources: Subparsers) -> None:
         "--expires-in", type=parse_duration, metavar="S", help="lifetime: seconds, or 12h, 30d"
     )
     create.set_defaults(func=cmd_tokens_create)
+    bootstrap = token_cmds.add_parser(
+        "bootstrap",
+        help="make a first admin token for a new deployment (offline; prints its SHA-256)",
+        description="Prints a new random admin token and the SHA-256 to pass as the template "
+        "parameter BootstrapAdminTokenSha256. Nothing is sent anywhere.",
+    )
+    bootstrap.set_defaults(func=cmd_tokens_bootstrap, needs_token=False)
     token_list = token_cmds.add_parser(
         "list", help="list tokens: scopes, limits, expiry, last use (never the secrets)"
     )
@@ -416,6 +439,8 @@ def main(
     args.argv = command_argv
     console = console or Console()
     settings = settings or CliSettings.from_env()
+    if not getattr(args, "needs_token", True):
+        return int(args.func(args, None, console))
     if not settings.token:
         console.err("hostrelay: set HOSTRELAY_TOKEN (or HOSTRELAY_TOKEN_FILE) to an API token")
         return EXIT_USAGE

@@ -61,3 +61,4 @@ def test_repair_with_a_failed_computer_exits_non_zero(
     assert code == 1
     assert "not a workstation account" in out
     assert "FAILED" in err
+
