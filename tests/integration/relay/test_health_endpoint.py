@@ -105,10 +105,11 @@ def test_status_shows_the_running_job_and_the_connection(
     control_plane.publish(host.jobs_topic, signer.sign(job))
     control_plane.wait_event(host.name, "accepted", job_id=job["job_id"])
 
-    def running_jobs():
-        return json.loads(_get(relay, "/status")[2])["running_jobs"]
+    def running_and_acknowledged():
+        document = json.loads(_get(relay, "/status")[2])
+        return document["running_jobs"] and document["last_heartbeat_ack_at"]
 
-    control_plane.wait_until(running_jobs)
+    control_plane.wait_until(running_and_acknowledged)
 
     # When /status is asked
     status, content_type, body = _get(relay, "/status")
