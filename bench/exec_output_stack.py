@@ -56,9 +56,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_350_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    options = StackOptions(
-        api_port=0, with_samba=False, with_directory=False, exec_commands=(SEQ,)
-    )
+    options = StackOptions(api_port=0, with_samba=False, with_directory=False, exec_commands=(SEQ,))
     with tempfile.TemporaryDirectory() as state, LocalStack(Path(state), options) as stack:
         rates = []
         for run in range(args.runs):

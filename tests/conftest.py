@@ -59,10 +59,10 @@ def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStac
     with mock_aws():
         client.cache_clear()
         load_settings.cache_clear()
-        resources = create_resources(boto3.session.Session(region_name="us-east-1"), template=template)
-        environments = {
-            name: function_environment(template, name, resources) for name in FUNCTIONS
-        }
+        resources = create_resources(
+            boto3.session.Session(region_name="us-east-1"), template=template
+        )
+        environments = {name: function_environment(template, name, resources) for name in FUNCTIONS}
         merged: dict[str, str] = {}
         for env in environments.values():
             merged.update(env)
@@ -74,7 +74,9 @@ def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStac
         load_settings.cache_clear()
 
 
-def sqs_event(bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q") -> dict[str, Any]:
+def sqs_event(
+    bodies: list[str], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:q"
+) -> dict[str, Any]:
     """An SQS event as Lambda delivers it to a function."""
     return {
         "Records": [

@@ -103,7 +103,9 @@ def create_resources(
     return resources
 
 
-def function_environment(template: Template, logical_id: str, resources: LocalResources) -> dict[str, str]:
+def function_environment(
+    template: Template, logical_id: str, resources: LocalResources
+) -> dict[str, str]:
     """The environment variables template.yaml gives one function, resolved locally."""
     for spec in template.functions():
         if spec.logical_id == logical_id:

@@ -201,7 +201,9 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> RelaySettings:
+def load_settings(
+    config_file: Path | None = None, environ: dict[str, str] | None = None
+) -> RelaySettings:
     """Read the config file (HOSTRELAY_RELAY_CONFIG or /etc/hostrelay/relay.toml) plus env."""
     env = dict(os.environ if environ is None else environ)
     path = config_file or Path(env.pop(ENV_PREFIX + "CONFIG", str(DEFAULT_CONFIG)))

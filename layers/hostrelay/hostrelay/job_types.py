@@ -84,7 +84,9 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
         JobTypeSpec(name="ldap.sync", params=LdapSyncParams, default_timeout_s=1800),
         JobTypeSpec(name="ldap.group_members", params=LdapGroupMembersParams),
         JobTypeSpec(
-            name="discovery.aws", params=DiscoveryAwsParams, runs_in="cloud",
+            name="discovery.aws",
+            params=DiscoveryAwsParams,
+            runs_in="cloud",
             default_timeout_s=900,
         ),
     )

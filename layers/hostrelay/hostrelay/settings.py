@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TypeVar
 
 from pydantic import Field
@@ -122,7 +122,7 @@ class DiscoverySettings(TablesSettings):
 SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_settings(kind: type[SettingsT]) -> SettingsT:
     """Validate the environment for one function; a missing variable fails the cold start."""
     return kind()

@@ -14,6 +14,7 @@ from hostrelay.domain.jobs import JobState
 from hostrelay.logic.jobs import NewJob
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from hostrelay_relay.envelope import load_public_key, verify_envelope
+from tests.conftest import sqs_event
 from tests.integration.control_plane.conftest import ADMIN, Pipeline
 
 
@@ -196,12 +197,8 @@ def test_relay_rejection_ends_the_job_rejected_with_the_reason(pipeline: Pipelin
 
 
 def test_unreadable_events_are_dropped_without_failing_the_batch(pipeline: Pipeline) -> None:
-    response = pipeline.results(
-        {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": "not json",
-                      "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
-                      "eventSource": "aws:sqs", "eventSourceARN": "arn", "awsRegion": "us-east-1"}]},
-        FakeLambdaContext(function_name="results"),
-    )  # fmt: skip
+    [garbage] = sqs_event(["not json"])["Records"]
+    response = pipeline.results({"Records": [garbage]}, FakeLambdaContext(function_name="results"))
     assert response == {"batchItemFailures": []}
 
 

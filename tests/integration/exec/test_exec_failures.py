@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from hostrelay_relay.handlers import HandlerRegistry
 from hostrelay_relay.isolation.cgroups import remove_stale_job_cgroups
-
 from tests.integration.exec.support import ExecJobs, job_cgroup_dirs, make_settings, new_job_id
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hostrelay_relay.handlers import exec as exec_handler
 
+from hostrelay_relay.handlers import exec as exec_handler
 from tests.integration.exec.support import ExecJobs, make_settings
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from hostrelay_relay.handlers.base import JobCanceled, JobTimedOut
 
+from hostrelay_relay.handlers.base import JobCanceled, JobTimedOut
 from tests.integration.exec.support import (
     PYTHON,
     ExecJobs,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hostrelay_local.samba_domain import (
     SambaDomain,
     add_computers,

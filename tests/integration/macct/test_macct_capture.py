@@ -10,7 +10,6 @@ import stat
 from hostrelay_relay.handlers.macct_capture import MacctCaptureHandler
 from hostrelay_relay.macct.capture_store import CaptureStore
 from hostrelay_relay.settings import RelaySettings
-
 from tests.integration.macct.conftest import DC_NAME, Domain, RunJob
 
 

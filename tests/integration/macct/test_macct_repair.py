@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hostrelay_relay.handlers.macct_capture import MacctCaptureHandler
 from hostrelay_relay.handlers.macct_repair import MacctRepairHandler
-
 from tests.integration.macct.conftest import DC_NAME, Domain, RunJob
 
 

@@ -19,7 +19,6 @@ from hostrelay_relay.macct.repair import ComputerOutcome, RepairTarget, apply_re
 from hostrelay_relay.macct.run_limits import RunLimits
 from hostrelay_relay.macct.samdb import SamDb
 from hostrelay_relay.settings import RelaySettings
-
 from tests.integration.macct.conftest import Domain, RunJob
 
 NOBODY = 65534

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from hostrelay_local.samba_domain import SambaDomain, SambaDomainError, ensure_domain
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from hostrelay_relay.handlers.macct_capture import MacctCaptureHandler
 from hostrelay_relay.handlers.macct_repair import MacctRepairHandler
 from hostrelay_relay.macct.ldap_escape import compose_dn
-
 from tests.integration.macct.conftest import Domain, RunJob
 
 

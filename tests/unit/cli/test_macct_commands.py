@@ -31,8 +31,8 @@ def test_repair_wait_shows_a_table_of_computers(api: responses.RequestsMock, cli
             {"host": "dc01", "image": "img", "computers": ["pc01", "pc02"]}
         )],
     )  # fmt: skip
-    done = job(JOB, type="macct.repair", state="SUCCEEDED",
-               result=repair_result(("PC01", "updated", None), ("PC02", "unchanged", None)))  # fmt: skip
+    outcomes = repair_result(("PC01", "updated", None), ("PC02", "unchanged", None))
+    done = job(JOB, type="macct.repair", state="SUCCEEDED", result=outcomes)
     api.get(f"{URL}/v1/jobs/{JOB}", json=done)
     # When the admin waits for it
     code, out, _ = cli(
@@ -61,4 +61,3 @@ def test_repair_with_a_failed_computer_exits_non_zero(
     assert code == 1
     assert "not a workstation account" in out
     assert "FAILED" in err
-

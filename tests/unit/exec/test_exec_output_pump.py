@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from hostrelay_relay.handlers.base import OutputStream
 from hostrelay_relay.isolation.output_pump import CHUNK_BYTES, OutputPump
 

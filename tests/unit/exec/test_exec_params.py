@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from hostrelay_relay.handlers.exec import ExecHandler, ExecParams
 from hostrelay_relay.settings import RelaySettings
-from pydantic import ValidationError
 
 POLICY: dict[str, Any] = {
     "allowed_commands": ["/bin/sh", "/usr/bin/python3*", "/opt/tools/*"],

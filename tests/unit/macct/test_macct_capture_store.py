@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from hostrelay_relay.macct.capture_store import Capture, CaptureStore
 from hostrelay_relay.macct.errors import CaptureMissing, CaptureUntrusted
 from hostrelay_relay.macct.samdb import MachineSecrets

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from hostrelay_relay.macct.computer_locks import computer_locks
 from hostrelay_relay.macct.errors import StepCanceled, StepTimedOut
 from hostrelay_relay.macct.run_limits import RunLimits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hostrelay_relay.macct.ldap_escape import (
     compose_dn,
     equality_filter,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from hostrelay_relay.macct.ldif import LdifError, LdifRecord, parse_ldif, render_ldif
 
 SECRET = b"\x00\x01secret\nvalue\xff"

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from hostrelay_relay.handlers.macct_capture import MacctCaptureHandler
 from hostrelay_relay.handlers.macct_repair import MacctRepairHandler
 from hostrelay_relay.settings import RelaySettings
-from pydantic import ValidationError
 
 HOSTILE_COMPUTER_NAMES = [
     "PC01\ndn: CN=x",  # newline: a new LDIF line

@@ -65,7 +65,10 @@ class HostRepository:
         if record is None or record.state == HostState.REVOKED:
             return False
         was_offline = record.state != HostState.ONLINE
-        actions: list[Action] = [HostRecord.last_seen.set(now), HostRecord.state.set(HostState.ONLINE.value)]
+        actions: list[Action] = [
+            HostRecord.last_seen.set(now),
+            HostRecord.state.set(HostState.ONLINE.value),
+        ]
         if relay_version:
             actions.append(HostRecord.relay_version.set(relay_version))
         if connected:

@@ -283,4 +283,3 @@ class JobRepository:
                 host, JobRecord.state_key.startswith(f"{state.value}#")
             ):
                 yield to_domain(record)
-

@@ -39,17 +39,37 @@ TERMINAL_STATES = frozenset(
 # Back-edges to QUEUED are retries (a new attempt); every other edge moves forward.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(
-        {JobState.DISPATCHED, JobState.IN_PROGRESS, JobState.EXPIRED, JobState.CANCELED,
-         JobState.REJECTED, JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT}
-    ),  # fmt: skip
+        {
+            JobState.DISPATCHED,
+            JobState.IN_PROGRESS,
+            JobState.EXPIRED,
+            JobState.CANCELED,
+            JobState.REJECTED,
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.TIMED_OUT,
+        }
+    ),
     JobState.DISPATCHED: frozenset(
-        {JobState.IN_PROGRESS, JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT,
-         JobState.CANCELED, JobState.REJECTED, JobState.QUEUED}
-    ),  # fmt: skip
+        {
+            JobState.IN_PROGRESS,
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.TIMED_OUT,
+            JobState.CANCELED,
+            JobState.REJECTED,
+            JobState.QUEUED,
+        }
+    ),
     JobState.IN_PROGRESS: frozenset(
-        {JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED,
-         JobState.QUEUED}
-    ),  # fmt: skip
+        {
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.TIMED_OUT,
+            JobState.CANCELED,
+            JobState.QUEUED,
+        }
+    ),
 }
 
 

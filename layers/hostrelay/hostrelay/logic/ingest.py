@@ -48,6 +48,7 @@ class EventIngester:
         hosts: HostRepository,
         outputs: OutputStore,
         queue: DispatchQueue,
+        *,
         retry_base_s: int = 5,
         inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
         renewal: CertificateRenewal | None = None,
@@ -70,7 +71,9 @@ class EventIngester:
         if isinstance(event, HeartbeatEvent):
             return "heartbeat"
         if isinstance(event, BadMessageEvent):
-            logger.warning("relay reported a bad message", extra={"host": host, "reason": event.reason})
+            logger.warning(
+                "relay reported a bad message", extra={"host": host, "reason": event.reason}
+            )
             return "bad_message"
         if isinstance(event, RejectedEvent):
             return self._rejected(host, event)
@@ -142,9 +145,7 @@ class EventIngester:
         if isinstance(event, ProgressEvent):
             progress = {"done": event.done, "total": event.total, "message": event.message}
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-                self._jobs.transition(
-                    job, JobState.IN_PROGRESS, started_at=now, progress=progress
-                )
+                self._jobs.transition(job, JobState.IN_PROGRESS, started_at=now, progress=progress)
             else:
                 self._jobs.transition(job, job.state, progress=progress)
             return "progress"

@@ -113,9 +113,7 @@ class JobService:
         if record.state == HostState.REVOKED:
             raise InvalidRequest(f"host {host!r} is revoked")
 
-    def _claim_idempotency(
-        self, request: NewJob, principal: Principal, job_id: str
-    ) -> Job | None:
+    def _claim_idempotency(self, request: NewJob, principal: Principal, job_id: str) -> Job | None:
         body = {k: v for k, v in request.__dict__.items() if k != "idempotency_key"}
         digest = hashlib.sha256(canonical_json(body | {"deliver_by": str(body["deliver_by"])}))
         key = f"{principal.token_id}#{request.idempotency_key}"

@@ -66,7 +66,9 @@ class Sweeper:
                             finished_at=now,
                             error=JobErrorInfo(
                                 code="canceled",
-                                message="canceled; the relay did not confirm within the grace period",
+                                message=(
+                                    "canceled; the relay did not confirm within the grace period"
+                                ),
                             ),
                         )
                         report.canceled += 1
@@ -92,9 +94,9 @@ class Sweeper:
         for host in self._hosts.all():
             if host.state != HostState.ONLINE:
                 continue
-            if host.last_seen is None or host.last_seen < silent_since:
-                if self._hosts.mark_offline(host.name, last_seen_before=silent_since):
-                    report.hosts_offline.append(host.name)
+            silent = host.last_seen is None or host.last_seen < silent_since
+            if silent and self._hosts.mark_offline(host.name, last_seen_before=silent_since):
+                report.hosts_offline.append(host.name)
         logger.info(
             "sweep finished",
             extra={
