@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,22 @@ class HostState(StrEnum):
     REVOKED = "revoked"
 
 
+# How long a results container may skip re-writing presence it wrote itself. Far below the
+# sweeper's silence limit (3 heartbeats, at least 15 s), so an active host never looks silent.
+PRESENCE_REFRESH_S = 5.0
+
+
 class HostRepository:
+    def __init__(
+        self,
+        presence_refresh_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._presence_refresh_s = presence_refresh_s
+        self._monotonic = monotonic
+        # Per container: host -> (when this container last marked it online, relay version).
+        self._presence_written: dict[str, tuple[float, str | None]] = {}
+
     def get(self, name: str) -> HostRecord:
         try:
             return HostRecord.get(name, consistent_read=True)
@@ -58,13 +74,20 @@ class HostRepository:
     ) -> bool:
         """Mark a host alive; returns True when it was offline before (it just came back).
 
-        Revoked hosts stay revoked whatever they send.
+        Revoked and unknown hosts are left alone whatever they send. Without a new connection
+        or relay version, a host this repository marked online less than `presence_refresh_s`
+        ago is not written again.
         """
-        now = now or utcnow()
-        record = self.find(name)
-        if record is None or record.state == HostState.REVOKED:
+        started = self._monotonic()
+        written = self._presence_written.get(name)
+        if (
+            written is not None
+            and not connected
+            and started - written[0] < self._presence_refresh_s
+            and (not relay_version or relay_version == written[1])
+        ):
             return False
-        was_offline = record.state != HostState.ONLINE
+        now = now or utcnow()
         actions: list[Action] = [
             HostRecord.last_seen.set(now),
             HostRecord.state.set(HostState.ONLINE.value),
@@ -73,15 +96,29 @@ class HostRepository:
             actions.append(HostRecord.relay_version.set(relay_version))
         if connected:
             actions.append(HostRecord.connected_at.set(now))
+        # One conditional write in the usual case (online already), a second when it was not.
+        if self._update_if(name, actions, HostRecord.state == HostState.ONLINE.value):
+            was_offline = False
+        elif self._update_if(
+            name,
+            actions,
+            HostRecord.name.exists() & (HostRecord.state != HostState.REVOKED.value),
+        ):
+            was_offline = True
+        else:
+            return False
+        self._presence_written[name] = (started, relay_version or (written and written[1]))
+        return was_offline
+
+    @staticmethod
+    def _update_if(name: str, actions: list[Action], condition: Any) -> bool:
         try:
-            HostRecord(name=name).update(
-                actions=actions, condition=HostRecord.state != HostState.REVOKED.value
-            )
+            HostRecord(name=name).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             return False
-        return was_offline
+        return True
 
     def mark_offline(self, name: str, *, last_seen_before: datetime | None = None) -> bool:
         """Online → offline, optionally only if it has not been seen since a moment."""
