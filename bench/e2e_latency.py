@@ -99,7 +99,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hostrelay-bench-") as tmp:
         state_dir = args.state_dir or Path(tmp)
         started = time.perf_counter()
-        with StackProcess(state_dir, extra_args=["--no-samba"]) as stack:
+        # Only the ping path: no demo directory, whose scheduled sync would run alongside.
+        with StackProcess(state_dir, extra_args=["--no-samba", "--no-directory"]) as stack:
             print(f"stack up in {time.perf_counter() - started:.1f} s at {stack.api_url}")
             samples = bench(stack.api_url, stack.admin_token, args.jobs, args.warmup, poll_s)
     return 0 if report(samples, args.show_slowest) else 1

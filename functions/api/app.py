@@ -1,5 +1,8 @@
 """Lambda entry point of the HTTP API: API Gateway HTTP API (v2) event → routers."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -10,6 +13,7 @@ from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import ApiSettings, load_settings
 
 resolver = build_resolver(load_settings(ApiSettings))
+cold_start.loaded()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,5 +1,8 @@
 """Lambda entry point of the discovery function: SQS batch of cloud jobs → AWS inventory."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -17,6 +20,7 @@ from hostrelay.wiring import build_discovery
 
 discovery = build_discovery(load_settings(DiscoverySettings))
 processor = BatchProcessor(event_type=EventType.SQS)
+cold_start.loaded()
 
 
 @tracer.capture_method

@@ -1,5 +1,8 @@
 """Lambda entry point of the dispatch function: SQS batch → sign → publish to the host."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -17,6 +20,7 @@ from hostrelay.wiring import build_dispatcher
 
 dispatcher = build_dispatcher(load_settings(DispatchSettings))
 processor = BatchProcessor(event_type=EventType.SQS)
+cold_start.loaded()
 
 
 @tracer.capture_method

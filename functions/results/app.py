@@ -1,5 +1,8 @@
 """Lambda entry point of the results function: SQS batch of relay events → jobs and hosts."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -18,6 +21,7 @@ from hostrelay.wiring import build_ingester
 
 ingester = build_ingester(load_settings(ResultsSettings))
 processor = BatchProcessor(event_type=EventType.SQS)
+cold_start.loaded()
 
 
 @tracer.capture_method

@@ -1,5 +1,8 @@
 """Lambda entry point of the scheduler: one tick starts every connector run that is due."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from dataclasses import asdict
 from typing import Any
 
@@ -10,6 +13,7 @@ from hostrelay.settings import SchedulerSettings, load_settings
 from hostrelay.wiring import build_scheduler
 
 scheduler = build_scheduler(load_settings(SchedulerSettings))
+cold_start.loaded()
 
 
 @logger.inject_lambda_context

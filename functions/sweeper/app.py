@@ -1,5 +1,8 @@
 """Lambda entry point of the sweeper: one scheduled tick of timeouts, expiries, presence."""
 
+from hostrelay import cold_start  # first: no garbage collection until loaded()
+
+# isort: split
 from dataclasses import asdict
 from typing import Any
 
@@ -10,6 +13,7 @@ from hostrelay.settings import SweeperSettings, load_settings
 from hostrelay.wiring import build_sweeper
 
 sweeper = build_sweeper(load_settings(SweeperSettings))
+cold_start.loaded()
 
 
 @logger.inject_lambda_context

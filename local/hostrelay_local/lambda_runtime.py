@@ -62,12 +62,16 @@ def load_handler(spec: FunctionSpec, environment: dict[str, str]) -> LambdaHandl
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(module_spec)
+    from hostrelay import cold_start
     from hostrelay.settings import load_settings
 
-    with _environment(environment):
-        load_settings.cache_clear()
-        sys.modules[unique] = module
-        module_spec.loader.exec_module(module)
+    try:
+        with _environment(environment):
+            load_settings.cache_clear()
+            sys.modules[unique] = module
+            module_spec.loader.exec_module(module)
+    finally:
+        cold_start.loaded()  # also when the handler failed to load: collect again
     handler: LambdaHandler = getattr(module, attr)
     return handler
 

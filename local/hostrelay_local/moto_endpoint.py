@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import functools
+import importlib
 import io
 import json
 import logging
@@ -41,10 +43,19 @@ def tune_moto() -> None:
       with json instead of moto's model-driven serializer makes a GetItem about 3x cheaper.
       Anything else (errors, other actions) keeps moto's serializer.
     - moto lists its package directory on every server request to route it; the list is
-      fixed, so it is listed once.
+      fixed, so it is listed once. Likewise the methods of each response class, which it
+      listed with inspect on every call of any service, and the snake_case of names it
+      converts some twenty times a call (the attributes of an SQS queue).
+    - moto parses an UpdateItem's update expression twice per call; a parsed expression is
+      kept per text (its validator works on a deep copy, so the parse is never changed).
+      pynamodb writes the same few expressions over and over.
     """
     from moto import backends
     from moto.dynamodb.responses import DynamoHandler
+
+    moto_responses: Any = importlib.import_module("moto.core.responses")
+    sqs_models: Any = importlib.import_module("moto.sqs.models")
+    expressions: Any = importlib.import_module("moto.dynamodb.parsing.expressions")
 
     with _tune_lock:
         if _tuned.is_set():
@@ -72,6 +83,15 @@ def tune_moto() -> None:
         DynamoHandler.serialized = json_serialized  # type: ignore[method-assign]
         modules = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = lambda: modules
+        moto_responses.method_names_from_class = functools.cache(
+            moto_responses.method_names_from_class
+        )
+        snake_case = functools.lru_cache(maxsize=4096)(moto_responses.camelcase_to_underscores)
+        moto_responses.camelcase_to_underscores = snake_case
+        sqs_models.camelcase_to_underscores = snake_case
+        parser = expressions.UpdateExpressionParser
+        parse_update: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
+        parser.make = classmethod(parse_update)
         _tuned.set()
 
 

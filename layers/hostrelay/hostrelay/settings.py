@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TypeVar
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class _FunctionSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+class _FunctionSettings(BaseModel):
+    """Each field's alias is the environment variable it comes from."""
+
+    # Built when validated: a function uses one of these models.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     stage: str = Field(default="dev", alias="STAGE")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
@@ -71,6 +74,14 @@ class ApiSettings(CertificateSettings):
         alias="BOOTSTRAP_ADMIN_TOKEN_SHA256",
         description="SHA-256 of an admin token accepted before any token exists (first login)",
     )
+    token_cache_ttl_s: float = Field(
+        default=5.0,
+        alias="TOKEN_CACHE_TTL_S",
+        ge=0,
+        le=5,
+        description="How long a container reuses a token it read; a revocation made through "
+        "another container takes up to this long to reach it (0: read every request)",
+    )
     connectors_table: str = Field(default="", alias="CONNECTORS_TABLE")
     inventory_table: str = Field(default="", alias="INVENTORY_TABLE")
     cloud_jobs_queue_url: str = Field(default="", alias="CLOUD_JOBS_QUEUE_URL")
@@ -125,4 +136,4 @@ SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)
 @cache
 def load_settings(kind: type[SettingsT]) -> SettingsT:
     """Validate the environment for one function; a missing variable fails the cold start."""
-    return kind()
+    return kind.model_validate(dict(os.environ))

@@ -1,52 +1,41 @@
-"""Composition root: builds each function's services from its validated settings, once."""
+"""Composition root: builds each function's services from its validated settings, once.
+
+Each builder imports what it builds, so a function's cold start loads only its own logic (the
+dispatcher never imports connectors, discovery or enrollment code).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING
 
-from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.aws_discovery import AwsAccount
-from hostrelay.dal.certificates import IotCertificateAuthority
-from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.dal.dispatch_queue import DispatchQueue
-from hostrelay.dal.enrollments_repo import EnrollmentRepository
-from hostrelay.dal.hosts_repo import HostRepository
-from hostrelay.dal.idempotency_repo import IdempotencyRepository
-from hostrelay.dal.inventory_repo import InventoryRepository
-from hostrelay.dal.inventory_tables import ConnectorRecord, InventoryCountRecord, InventoryRecord
-from hostrelay.dal.iot_publisher import IotPublisher
-from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.dal.output_store import OutputStore
-from hostrelay.dal.security_tables import AuditRecord, EnrollmentRecord
-from hostrelay.dal.signing_keys import SigningKeyStore
-from hostrelay.dal.tables import (
-    HostRecord,
-    IdempotencyRecord,
-    JobRecord,
-    OutputChunkRecord,
-    TokenRecord,
-    bind_table,
-)
-from hostrelay.dal.tokens_repo import TokenRepository
-from hostrelay.logic.certificate_renewal import CertificateRenewal
-from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
-from hostrelay.logic.discovery_aws import AwsDiscovery
-from hostrelay.logic.dispatch import Dispatcher
-from hostrelay.logic.enrollment import EnrollmentConfig, EnrollmentService, amazon_root_ca
-from hostrelay.logic.ingest import EventIngester
-from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
-from hostrelay.logic.jobs import JobService
-from hostrelay.logic.sweep import Sweeper
-from hostrelay.settings import (
-    ApiSettings,
-    CertificateSettings,
-    DiscoverySettings,
-    DispatchSettings,
-    ResultsSettings,
-    SchedulerSettings,
-    SweeperSettings,
-    TablesSettings,
-)
+from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
+
+if TYPE_CHECKING:
+    from hostrelay.dal.audit_repo import AuditRepository
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.tokens_repo import TokenRepository
+    from hostrelay.logic.certificate_renewal import CertificateRenewal
+    from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
+    from hostrelay.logic.discovery_aws import AwsDiscovery
+    from hostrelay.logic.dispatch import Dispatcher
+    from hostrelay.logic.enrollment import EnrollmentService
+    from hostrelay.logic.ingest import EventIngester
+    from hostrelay.logic.inventory import InventoryQueries
+    from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.sweep import Sweeper
+    from hostrelay.settings import (
+        ApiSettings,
+        CertificateSettings,
+        DiscoverySettings,
+        DispatchSettings,
+        ResultsSettings,
+        SchedulerSettings,
+        SweeperSettings,
+        TablesSettings,
+    )
 
 
 def _bind_common(settings: TablesSettings) -> None:
@@ -56,12 +45,22 @@ def _bind_common(settings: TablesSettings) -> None:
 
 def build_audit_repository(settings: CertificateSettings) -> AuditRepository:
     """The audit trail; a deployment without an audit table records nothing."""
+    from hostrelay.dal.audit_repo import AuditRepository
+    from hostrelay.dal.security_tables import AuditRecord
+
     if settings.audit_table:
         bind_table(AuditRecord, settings.audit_table, region=settings.aws_region)
     return AuditRepository(enabled=bool(settings.audit_table))
 
 
 def build_job_service(settings: ApiSettings) -> JobService:
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.idempotency_repo import IdempotencyRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.dal.tables import IdempotencyRecord, OutputChunkRecord, TokenRecord
+    from hostrelay.logic.jobs import JobService
+
     _bind_common(settings)
     bind_table(TokenRecord, settings.tokens_table, region=settings.aws_region)
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
@@ -76,10 +75,22 @@ def build_job_service(settings: ApiSettings) -> JobService:
     )
 
 
-def build_enrollment_service(settings: ApiSettings) -> EnrollmentService | None:
-    """Enrollment and host revocation; None where the deployment has no enrollments table."""
+def build_enrollment_provider(settings: ApiSettings) -> Callable[[], EnrollmentService] | None:
+    """Enrollment and host revocation, built on first use (few containers ever enroll: that
+    saves the rest ~30 ms of cold start); None where there is no enrollments table."""
     if not settings.enrollments_table:
         return None
+    return cache(lambda: build_enrollment_service(settings))
+
+
+def build_enrollment_service(settings: ApiSettings) -> EnrollmentService:
+    from hostrelay.dal.certificates import IotCertificateAuthority
+    from hostrelay.dal.enrollments_repo import EnrollmentRepository
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.security_tables import EnrollmentRecord
+    from hostrelay.dal.signing_keys import SigningKeyStore
+    from hostrelay.logic.enrollment import EnrollmentConfig, EnrollmentService, amazon_root_ca
+
     _bind_common(settings)
     bind_table(EnrollmentRecord, settings.enrollments_table, region=settings.aws_region)
     if settings.broker_ca_file:
@@ -105,10 +116,18 @@ def build_enrollment_service(settings: ApiSettings) -> EnrollmentService | None:
 
 
 def _cloud_queue(url: str) -> DispatchQueue | None:
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+
     return DispatchQueue(url) if url else None
 
 
 def _bind_connectors(settings: TablesSettings, connectors_table: str, inventory_table: str) -> None:
+    from hostrelay.dal.inventory_tables import (
+        ConnectorRecord,
+        InventoryCountRecord,
+        InventoryRecord,
+    )
+
     bind_table(ConnectorRecord, connectors_table, region=settings.aws_region)
     if inventory_table:
         bind_table(InventoryRecord, inventory_table, region=settings.aws_region)
@@ -116,11 +135,20 @@ def _bind_connectors(settings: TablesSettings, connectors_table: str, inventory_
 
 
 def build_connector_service(settings: ApiSettings, jobs: JobService) -> ConnectorService:
+    from hostrelay.dal.connectors_repo import ConnectorRepository
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.logic.connectors import ConnectorService
+
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     return ConnectorService(ConnectorRepository(), HostRepository(), jobs, JobRepository())
 
 
 def build_inventory_queries(settings: ApiSettings) -> InventoryQueries:
+    from hostrelay.dal.connectors_repo import ConnectorRepository
+    from hostrelay.dal.inventory_repo import InventoryRepository
+    from hostrelay.logic.inventory import InventoryQueries
+
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     connectors = ConnectorRepository()
     return InventoryQueries(
@@ -129,6 +157,15 @@ def build_inventory_queries(settings: ApiSettings) -> InventoryQueries:
 
 
 def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
+    from hostrelay.dal.connectors_repo import ConnectorRepository
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.idempotency_repo import IdempotencyRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.dal.tables import IdempotencyRecord
+    from hostrelay.logic.connectors import ConnectorScheduler
+    from hostrelay.logic.jobs import JobService
+
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, "")
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
@@ -143,6 +180,13 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
 
 
 def build_discovery(settings: DiscoverySettings) -> AwsDiscovery:
+    from hostrelay.dal.aws_discovery import AwsAccount
+    from hostrelay.dal.connectors_repo import ConnectorRepository
+    from hostrelay.dal.inventory_repo import InventoryRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.logic.discovery_aws import AwsDiscovery
+    from hostrelay.logic.inventory import InventoryService
+
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     return AwsDiscovery(
@@ -154,11 +198,20 @@ def build_discovery(settings: DiscoverySettings) -> AwsDiscovery:
 
 
 def build_token_repository(settings: ApiSettings) -> TokenRepository:
+    from hostrelay.dal.tables import TokenRecord
+    from hostrelay.dal.tokens_repo import TokenRepository
+
     bind_table(TokenRecord, settings.tokens_table, region=settings.aws_region)
-    return TokenRepository()
+    return TokenRepository(cache_ttl_s=settings.token_cache_ttl_s)
 
 
 def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.iot_publisher import IotPublisher
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.dal.signing_keys import SigningKeyStore
+    from hostrelay.logic.dispatch import Dispatcher
+
     _bind_common(settings)
     return Dispatcher(
         JobRepository(),
@@ -170,10 +223,21 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 
 
 def build_ingester(settings: ResultsSettings) -> EventIngester:
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import PRESENCE_REFRESH_S, HostRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.dal.output_store import OutputStore
+    from hostrelay.dal.tables import OutputChunkRecord
+    from hostrelay.logic.ingest import EventIngester
+
     _bind_common(settings)
     bind_table(OutputChunkRecord, settings.output_table, region=settings.aws_region)
     sink = None
     if settings.connectors_table and settings.inventory_table:
+        from hostrelay.dal.connectors_repo import ConnectorRepository
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService, InventorySink
+
         _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
         sink = InventorySink(
             ConnectorRepository(),
@@ -182,16 +246,12 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         )
     renewal = None
     if settings.relay_policy_name:
-        renewal = CertificateRenewal(
-            HostRepository(),
-            JobRepository(),
-            DispatchQueue(settings.dispatch_queue_url),
-            IotCertificateAuthority(settings.relay_policy_name),
-            build_audit_repository(settings),
-        )
+        # Built on first use: renewals are rare, and their code costs ~30 ms to import.
+        renewal = cache(lambda: build_certificate_renewal(settings))
     return EventIngester(
         JobRepository(),
-        HostRepository(),
+        # Relays report every few seconds: a container need not re-write presence each time.
+        HostRepository(presence_refresh_s=PRESENCE_REFRESH_S),
         OutputStore(settings.output_bucket),
         DispatchQueue(settings.dispatch_queue_url),
         retry_base_s=settings.retry_base_s,
@@ -200,7 +260,28 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
     )
 
 
+def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:
+    from hostrelay.dal.certificates import IotCertificateAuthority
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.logic.certificate_renewal import CertificateRenewal
+
+    return CertificateRenewal(
+        HostRepository(),
+        JobRepository(),
+        DispatchQueue(settings.dispatch_queue_url),
+        IotCertificateAuthority(settings.relay_policy_name),
+        build_audit_repository(settings),
+    )
+
+
 def build_sweeper(settings: SweeperSettings) -> Sweeper:
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.logic.sweep import Sweeper
+
     _bind_common(settings)
     return Sweeper(
         JobRepository(),

@@ -29,12 +29,13 @@ RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}
 JobTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+# Built on first use: a container serves a few routes, and each model costs ~1 ms to build.
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # ---------------------------------------------------------------- errors

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hostrelay.api.auth import AccessControl, Authenticator
 from hostrelay.api.job_output import JobOutputReader
@@ -11,16 +13,18 @@ from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
-from hostrelay.logic.enrollment import EnrollmentService
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.macct import MacctService
 from hostrelay.settings import ApiSettings
 from hostrelay.wiring import (
     build_audit_repository,
-    build_enrollment_service,
+    build_enrollment_provider,
     build_job_service,
     build_token_repository,
 )
+
+if TYPE_CHECKING:
+    from hostrelay.logic.enrollment import EnrollmentService
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class ApiServices:
     macct: MacctService
     max_body_bytes: int
     audit: AuditRepository
-    enrollment: EnrollmentService | None = None
+    # Built by the first request that needs it: most containers never enroll or revoke.
+    enrollment: Callable[[], EnrollmentService] | None = None
 
 
 def build_api_services(settings: ApiSettings) -> ApiServices:
@@ -49,5 +54,5 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         macct=MacctService(jobs, JobRepository()),
         max_body_bytes=settings.max_body_bytes,
         audit=audit,
-        enrollment=build_enrollment_service(settings),
+        enrollment=build_enrollment_provider(settings),
     )

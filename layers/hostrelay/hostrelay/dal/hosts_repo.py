@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from hostrelay.clock import utcnow
@@ -107,11 +108,12 @@ class HostRepository:
             was_offline = True
         else:
             return False
-        self._presence_written[name] = (started, relay_version or (written and written[1]))
+        known_version = relay_version or (written[1] if written is not None else None)
+        self._presence_written[name] = (started, known_version)
         return was_offline
 
     @staticmethod
-    def _update_if(name: str, actions: list[Action], condition: Any) -> bool:
+    def _update_if(name: str, actions: list[Action], condition: Condition) -> bool:
         try:
             HostRecord(name=name).update(actions=actions, condition=condition)
         except UpdateError as exc:

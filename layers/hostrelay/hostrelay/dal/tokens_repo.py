@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
@@ -13,6 +14,10 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.tables import TokenRecord
 
 TOKEN_PREFIX = "hr_"  # noqa: S105 - a public prefix, not a secret
+
+# Tokens this container looked up recently: hash -> (when it was read, record). Shared by every
+# repository of the container, so a revocation made here takes effect here at once.
+_recently_read: dict[str, tuple[float, TokenRecord]] = {}
 
 
 def hash_token(secret: str) -> str:
@@ -25,11 +30,30 @@ def new_token_secret() -> str:
 
 
 class TokenRepository:
+    """`cache_ttl_s` > 0 lets a container reuse a token it read that long ago: a token revoked
+    through another container keeps working there for up to that long. Callers still check
+    `revoked_at` and `expires_at` of the record they get."""
+
+    def __init__(
+        self, cache_ttl_s: float = 0.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cache_ttl_s = cache_ttl_s
+        self._monotonic = monotonic
+
     def find_by_secret(self, secret: str) -> TokenRecord | None:
+        token_hash = hash_token(secret)
+        now = self._monotonic()
+        cached = _recently_read.get(token_hash)
+        if cached is not None and now - cached[0] < self._cache_ttl_s:
+            return cached[1]
         try:
-            return TokenRecord.get(hash_token(secret), consistent_read=True)
+            record = TokenRecord.get(token_hash, consistent_read=True)
         except DoesNotExist:
+            _recently_read.pop(token_hash, None)
             return None
+        if self._cache_ttl_s > 0:
+            _recently_read[token_hash] = (now, record)
+        return record
 
     def create(
         self,
@@ -69,5 +93,6 @@ class TokenRepository:
     def revoke(self, token_id: str) -> TokenRecord | None:
         for record in TokenRecord.scan(TokenRecord.token_id == token_id):
             record.update(actions=[TokenRecord.revoked_at.set(utcnow())])
+            _recently_read.pop(record.token_hash, None)
             return record
         return None

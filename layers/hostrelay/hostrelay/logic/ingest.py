@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue
@@ -12,7 +12,6 @@ from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
-from hostrelay.logic.certificate_renewal import CertificateRenewal
 from hostrelay.logic.relay_events import (
     AcceptedEvent,
     BadMessageEvent,
@@ -27,6 +26,9 @@ from hostrelay.logic.relay_events import (
     ResultEvent,
 )
 from hostrelay.observability import logger
+
+if TYPE_CHECKING:  # built on first use by the wiring: renewals are rare
+    from hostrelay.logic.certificate_renewal import CertificateRenewal
 
 _OUTCOMES = {
     "succeeded": JobState.SUCCEEDED,
@@ -51,7 +53,7 @@ class EventIngester:
         *,
         retry_base_s: int = 5,
         inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
-        renewal: CertificateRenewal | None = None,
+        renewal: Callable[[], CertificateRenewal] | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
@@ -78,7 +80,7 @@ class EventIngester:
         if isinstance(event, RejectedEvent):
             return self._rejected(host, event)
         if isinstance(event, CertRenewalEvent):
-            return self._renewal.renew(host, event.csr) if self._renewal else "ignored"
+            return self._renewal().renew(host, event.csr) if self._renewal else "ignored"
         # Data events may arrive after the result (SQS does not keep order): they still count.
         data_event = isinstance(event, OutputEvent | InventoryEvent)
         job = self._job_of(host, event.job_id, event.attempt, allow_terminal=data_event)
@@ -100,7 +102,7 @@ class EventIngester:
     def _hello(self, host: str, event: HelloEvent) -> str:
         self._hosts.seen(host, relay_version=event.relay_version or None, connected=True)
         if self._renewal is not None and event.cert_id:
-            self._renewal.confirm(host, event.cert_id)
+            self._renewal().confirm(host, event.cert_id)
         republished = 0
         for job in self._jobs.pending_for_host(host):
             self._queue.send(job.id, job.attempt)

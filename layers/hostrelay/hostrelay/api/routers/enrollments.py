@@ -3,8 +3,9 @@
 # No `from __future__ import annotations`: Powertools reads these signatures at runtime.
 
 import re
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import Request, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -23,7 +24,9 @@ from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.domain.principal import Principal
-from hostrelay.logic.enrollment import EnrollmentService
+
+if TYPE_CHECKING:
+    from hostrelay.logic.enrollment import EnrollmentService
 
 SHELL_SCRIPT = "text/x-shellscript"
 EnrollmentToken = Annotated[
@@ -41,7 +44,9 @@ def request_base_url(request: Request) -> str:
     return f"{'http' if proto == 'http' else 'https'}://{host}"
 
 
-def enrollments_router(services: ApiServices, enrollment: EnrollmentService) -> Router:
+def enrollments_router(
+    services: ApiServices, enrollment: Callable[[], "EnrollmentService"]
+) -> Router:
     router = new_router()
     access = services.access
 
@@ -62,7 +67,7 @@ def enrollments_router(services: ApiServices, enrollment: EnrollmentService) -> 
         principal: Annotated[Principal, Depends(access.admin)],
         base_url: Annotated[str, Depends(request_base_url)],
     ) -> EnrollmentCreated:
-        offer = enrollment.offer(
+        offer = enrollment().offer(
             body.host, principal, roles=body.roles, replace=body.replace, base_url=base_url
         )
         return EnrollmentCreated.from_offer(offer)
@@ -83,7 +88,7 @@ def enrollments_router(services: ApiServices, enrollment: EnrollmentService) -> 
         return Response(
             status_code=HTTPStatus.OK.value,
             content_type=SHELL_SCRIPT,
-            body=enrollment.bootstrap_script(token, base_url=base_url),
+            body=enrollment().bootstrap_script(token, base_url=base_url),
             headers={"Cache-Control": "no-store"},
         )
 
@@ -102,7 +107,7 @@ def enrollments_router(services: ApiServices, enrollment: EnrollmentService) -> 
         body: EnrollCsrRequest,
         base_url: Annotated[str, Depends(request_base_url)],
     ) -> EnrollmentBundleOut:
-        bundle = enrollment.complete(token, body.host, body.csr, base_url=base_url)
+        bundle = enrollment().complete(token, body.host, body.csr, base_url=base_url)
         return EnrollmentBundleOut.from_bundle(bundle)
 
     return router

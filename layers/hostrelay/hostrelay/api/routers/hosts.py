@@ -59,7 +59,7 @@ def hosts_router(services: ApiServices) -> Router:
         name: HostNameParam, principal: Annotated[Principal, Depends(access.admin)]
     ) -> HostOut:
         if services.enrollment is not None:
-            return HostOut.from_record(services.enrollment.revoke_host(name, principal))
+            return HostOut.from_record(services.enrollment().revoke_host(name, principal))
         return HostOut.from_record(hosts.revoke(name))
 
     return router
