@@ -4,19 +4,19 @@ For each function in template.yaml this starts a new Python with the function's 
 (intrinsics resolved to parameter defaults and dummy resource names: nothing is contacted at
 import) and the variables Lambda sets. The child measures only `exec_module` of the handler
 file with time.perf_counter, so interpreter start-up is excluded. Each function is measured
---runs times after one warm-up run (which writes .pyc files); the median CPU time of the
-import is compared with --target-ms (wall time is shown too, but on a busy machine it also
-counts waiting for a CPU).
+--runs times after one warm-up run (which writes .pyc files, as the deployed layer ships them:
+layers/hostrelay/Makefile); the median CPU time of the import is compared with --target-ms (wall
+time is shown too, but on a busy machine it also counts waiting for a CPU).
 
 Packages come from this virtualenv by default. It holds dev tools Lambda does not have (awscrt,
 pyOpenSSL), which botocore picks up when present and which slow its import; for figures that
 match Lambda, point --site at a directory holding only the layer's requirements, such as what
-`sam build` leaves in .aws-sam/deps/<id>, or `pip install --target DIR -r
+`sam build` leaves in .aws-sam/build/SharedLayer/python, or `pip install --target DIR -r
 layers/hostrelay/requirements.txt`. The child then runs isolated (-I -S) with just the stdlib,
 that directory and the layer code on its path.
 
     python bench/cold_import.py                          # table for every function
-    python bench/cold_import.py --site .aws-sam/deps/X   # Lambda-like packages
+    python bench/cold_import.py --site .aws-sam/build/SharedLayer/python   # as deployed
     python bench/cold_import.py --profile Api            # plus the slowest imports
 """
 

@@ -12,7 +12,8 @@ CLOUD_HOST = "cloud"
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built when a job of the type is first created: a container sees a few types at most.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class PingParams(_Params):

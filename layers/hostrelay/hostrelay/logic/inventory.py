@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -38,8 +38,10 @@ from hostrelay.domain.inventory import (
     StoredItem,
     Tombstone,
 )
-from hostrelay.logic.relay_events import InventoryEvent
 from hostrelay.observability import logger
+
+if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
+    from hostrelay.logic.relay_events import InventoryEvent
 
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTITY_ID)]
 Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombstone"]
