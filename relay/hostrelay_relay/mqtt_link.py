@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -403,6 +404,10 @@ class MqttLink:
         if reason_code.is_failure:
             logger.error("broker refused the connection", extra={"reason": str(reason_code)})
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # Small QoS 1 packets (accepted, PUBACKs) must not wait ~40 ms for Nagle.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.subscribe(self._settings.jobs_topic(), qos=1)
 
     def _on_disconnect(
