@@ -8,6 +8,7 @@ import importlib
 import io
 import json
 import logging
+import os
 import socket
 import sys
 import threading
@@ -49,6 +50,13 @@ def tune_moto() -> None:
     - moto parses an UpdateItem's update expression twice per call; a parsed expression is
       kept per text (its validator works on a deep copy, so the parse is never changed).
       pynamodb writes the same few expressions over and over.
+    - moto runs a look-behind regex over every response body to stamp an XML <RequestId>;
+      on a JSON body of a megabyte (a Query page, ten SQS messages) that scan costs more than
+      the call. Bodies without the tag are returned as they are.
+    - For every message it hands out, moto's ReceiveMessage computes all of the queue's
+      attributes (counting every message three times) to read its retention period.
+    - S3 objects stay in memory up to 64 MiB instead of spilling to a temporary file past
+      5 MiB (a job's 10 MB log is written to disk and read back otherwise).
     """
     from moto import backends
     from moto.dynamodb.responses import DynamoHandler
@@ -60,6 +68,7 @@ def tune_moto() -> None:
     with _tune_lock:
         if _tuned.is_set():
             return
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(64 * 1024 * 1024))
         lock = threading.RLock()
         call_action = DynamoHandler.call_action
         serialized = DynamoHandler.serialized
@@ -79,6 +88,23 @@ def tune_moto() -> None:
                 return 200, headers, body
             return serialized(self, action_result)
 
+        enrich = moto_responses.BaseResponse._enrich_response
+
+        def enrich_xml_only(headers: dict[str, str], body: Any) -> Any:
+            if isinstance(body, str) and "<RequestId>" not in body:
+                if "status" in headers:
+                    headers["status"] = str(headers["status"])
+                moto_responses.gen_amzn_requestid_long(headers)
+                return headers, body
+            return enrich(headers, body)
+
+        moto_responses.BaseResponse._enrich_response = staticmethod(enrich_xml_only)
+
+        def retained(self: Any, queue_name: str, message: Any) -> bool:
+            period = int(self.get_queue(queue_name).message_retention_period)
+            return bool(period + message.sent_timestamp / 1000 > sqs_models.unix_time())
+
+        sqs_models.SQSBackend.is_message_valid_based_on_retention_period = retained
         DynamoHandler.call_action = one_at_a_time  # type: ignore[method-assign]
         DynamoHandler.serialized = json_serialized  # type: ignore[method-assign]
         modules = tuple(backends.list_of_moto_modules())

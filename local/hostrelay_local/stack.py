@@ -38,7 +38,12 @@ from hostrelay_local.iot_bridge import (
     sqs_topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
-from hostrelay_local.local_relay import LocalRelay, RelayEnrollmentFailed, RelayOptions
+from hostrelay_local.local_relay import (
+    DEMO_EXEC_COMMANDS,
+    LocalRelay,
+    RelayEnrollmentFailed,
+    RelayOptions,
+)
 from hostrelay_local.moto_endpoint import MotoServer
 from hostrelay_local.pki import LocalCA
 from hostrelay_local.slapd import DirectoryShape, SlapdServer
@@ -664,6 +669,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pollers", type=int, default=None, help="concurrent pollers per SQS event source"
     )
+    parser.add_argument(
+        "--allow-exec",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also allow this absolute command (or glob) for exec jobs on dc01; repeatable",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -679,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
     options.with_directory = not args.no_directory
     if args.pollers:
         options.pollers_per_queue = args.pollers
+    if args.allow_exec:
+        if any(not path.startswith("/") for path in args.allow_exec):
+            print("hostrelay-local: --allow-exec takes absolute paths", file=sys.stderr)
+            return 2
+        options.exec_commands = (*DEMO_EXEC_COMMANDS, *args.allow_exec)
     stopping = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from hostrelay_relay import __version__
+from hostrelay_relay.accepted_hold import AcceptedHold
 from hostrelay_relay.cert_rotation import (
     CERT_INSTALL_TYPE,
     RENEWAL_EVENT,
@@ -109,6 +110,7 @@ class RelayDaemon:
         self.executor: JobExecutor | None = None
         self.link: MqttLink | None = None
         self.intake: JobIntake | None = None
+        self.accepted_hold: AcceptedHold | None = None
         self.metrics = RelayMetrics(settings.host, __version__)
         self.health: HealthServer | None = None
         self.started_monotonic = time.monotonic()
@@ -152,8 +154,13 @@ class RelayDaemon:
             metrics=self.metrics,
         )
         self.rotation.on_staged = link.reconnect
+        hold = self.accepted_hold = AcceptedHold(link.send, self.settings.accepted_hold_s)
         executor = self.executor = JobExecutor(
-            self.settings, ledger, link.send, on_finished=self.metrics.job_finished
+            self.settings,
+            ledger,
+            link.send,
+            on_finished=self.metrics.job_finished,
+            accepted_hold=hold,
         )
         self.metrics.jobs_running.set_function(executor.running_count)
         self.metrics.outbox_depth.set_function(ledger.outbox_depth)
@@ -185,6 +192,8 @@ class RelayDaemon:
         if self._maintenance is not None:
             self._maintenance.join(10)
         drained = executor.shutdown(self.settings.drain_timeout_s)
+        if self.accepted_hold is not None:
+            self.accepted_hold.close()
         flushed = link.flush(FLUSH_TIMEOUT_S)
         if not flushed:
             logger.warning(
@@ -204,6 +213,7 @@ class RelayDaemon:
         if self._lock_file is not None:
             self._lock_file.close()
         self.ledger = self.executor = self.link = None
+        self.accepted_hold = None
         self.intake = None
         logger.info("relay stopped", extra={"drained": drained, "flushed": flushed})
         intake_crashed = intake is not None and intake.crashed.is_set()
@@ -341,7 +351,11 @@ class RelayDaemon:
         )
         if seq is None:
             return
-        self._publish(seq, accepted)
+        if self.accepted_hold is not None:
+            key = (envelope.job_id, envelope.attempt)
+            self._after_commit(functools.partial(self.accepted_hold.hold, key, seq, accepted))
+        else:
+            self._publish(seq, accepted)
         logger.info(
             "job accepted",
             extra={"job_id": envelope.job_id, "attempt": envelope.attempt, "type": envelope.type},

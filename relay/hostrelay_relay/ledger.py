@@ -314,7 +314,13 @@ class Ledger:
         self._journal.record(job_id, attempt)
 
     def finish_job(
-        self, job_id: str, attempt: int, outcome: str, result_event: bytes
+        self,
+        job_id: str,
+        attempt: int,
+        outcome: str,
+        result_event: bytes,
+        *,
+        drop_seq: int | None = None,
     ) -> int | None:
         """Store the job's outcome and result event, and queue the event, atomically.
 
@@ -330,6 +336,8 @@ class Ledger:
             )
             if cursor.rowcount != 1:
                 return None
+            if drop_seq is not None:  # the job's `accepted`, never sent: the result says it all
+                db.execute("DELETE FROM outbox WHERE seq = ?", (drop_seq,))
             cursor = db.execute(
                 "INSERT INTO outbox (payload, created_at) VALUES (?, ?)", (result_event, now)
             )

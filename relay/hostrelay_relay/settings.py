@@ -141,6 +141,8 @@ class RelaySettings(_Section):
     control_plane_url: str | None = None
     heartbeat_s: float = Field(default=30.0, gt=0)
     max_concurrent_jobs: int = Field(default=4, ge=1, le=64)
+    # A job that ends this soon after it was accepted is reported by its result alone.
+    accepted_hold_s: float = Field(default=0.05, ge=0, le=5)
     drain_timeout_s: float = Field(default=30.0, ge=0)
     clock_leeway_s: int = Field(default=30, ge=0)
     # The control plane signs envelopes valid this long; a clock off by more refuses jobs.

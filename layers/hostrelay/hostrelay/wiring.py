@@ -58,13 +58,13 @@ def build_job_service(settings: ApiSettings) -> JobService:
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.jobs_repo import JobRepository
-    from hostrelay.dal.tables import IdempotencyRecord, OutputChunkRecord, TokenRecord
+    from hostrelay.dal.tables import IdempotencyRecord, OutputBatchRecord, TokenRecord
     from hostrelay.logic.jobs import JobService
 
     _bind_common(settings)
     bind_table(TokenRecord, settings.tokens_table, region=settings.aws_region)
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
-    bind_table(OutputChunkRecord, settings.output_table, region=settings.aws_region)
+    bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     return JobService(
         JobRepository(),
         HostRepository(),
@@ -227,11 +227,11 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
     from hostrelay.dal.hosts_repo import PRESENCE_REFRESH_S, HostRepository
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.output_store import OutputStore
-    from hostrelay.dal.tables import OutputChunkRecord
+    from hostrelay.dal.tables import OutputBatchRecord
     from hostrelay.logic.ingest import EventIngester
 
     _bind_common(settings)
-    bind_table(OutputChunkRecord, settings.output_table, region=settings.aws_region)
+    bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     sink = None
     if settings.connectors_table and settings.inventory_table:
         from hostrelay.dal.connectors_repo import ConnectorRepository

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
 from hostrelay.domain.jobs import JobOutputInfo, JobState
+from hostrelay.domain.output import OutputBatch
 from tests.conftest import AwsStack
 from tests.integration.api.conftest import Api
 
@@ -223,17 +225,19 @@ def test_cancel_queued_job(operator: Api) -> None:
 
 
 def test_output_pages_follow_the_current_attempt(operator: Api) -> None:
-    # Given a running job with three output chunks
+    # Given a running job with three output chunks, the first two compressed in one event
     job_id = operator.post("/v1/jobs", json_body=PING).body["id"]
     store = OutputStore()
-    for seq, text in enumerate([b"one\n", b"two\n", b"three\n"]):
-        store.put_chunk(job_id, 1, seq, "stdout", text)
+    sizes = [("stdout", 4), ("stderr", 4)]
+    store.put_batch(job_id, 1, OutputBatch(0, sizes, "zlib", zlib.compress(b"one\ntwo\n")))
+    store.put_batch(job_id, 1, OutputBatch(2, [("stdout", 6)], "identity", b"three\n"))
 
     # When the output is read two chunks at a time
     first = operator.get(f"/v1/jobs/{job_id}/output", query={"limit": 2}).body
     # Then chunks come oldest first, base64, and the job is not complete
     assert [c["seq"] for c in first["chunks"]] == [0, 1]
     assert base64.b64decode(first["chunks"][0]["data"]) == b"one\n"
+    assert [c["stream"] for c in first["chunks"]] == ["stdout", "stderr"]
     assert first["attempt"] == 1 and first["next_seq"] == 1 and first["complete"] is False
 
     # And once the job has succeeded, reading on from next_seq completes it
@@ -241,6 +245,10 @@ def test_output_pages_follow_the_current_attempt(operator: Api) -> None:
     repo.transition(repo.get(job_id), JobState.SUCCEEDED, output=JobOutputInfo(size=14, chunks=3))
     rest = operator.get(f"/v1/jobs/{job_id}/output", query={"after_seq": first["next_seq"]}).body
     assert [c["seq"] for c in rest["chunks"]] == [2]
+    assert base64.b64decode(rest["chunks"][0]["data"]) == b"three\n"
+    # and a page may start inside an event's chunks
+    middle = operator.get(f"/v1/jobs/{job_id}/output", query={"after_seq": 0}).body
+    assert [c["seq"] for c in middle["chunks"]] == [1, 2]
     assert rest["next_seq"] == 2 and rest["complete"] is True
 
 

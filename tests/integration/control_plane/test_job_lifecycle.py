@@ -15,7 +15,7 @@ from hostrelay.logic.jobs import NewJob
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from hostrelay_relay.envelope import load_public_key, verify_envelope
 from tests.conftest import sqs_event
-from tests.integration.control_plane.conftest import ADMIN, Pipeline
+from tests.integration.control_plane.conftest import ADMIN, Pipeline, rule_message
 
 
 def test_queued_job_is_signed_published_and_verifiable_by_the_relay(
@@ -205,27 +205,74 @@ def test_unreadable_events_are_dropped_without_failing_the_batch(pipeline: Pipel
 def test_output_chunks_are_assembled_into_s3_with_sha256(pipeline: Pipeline) -> None:
     import base64
     import hashlib
+    import zlib
 
+    # Given a job whose relay sends 32 chunks, five to an event, the events out of order,
+    # some compressed and some not
     job = pipeline.create()
     pipeline.run_dispatch()
-    parts = [b"line one\n", b"line two\n", b"\xff binary tail"]
+    parts = [f"line {n}\n".encode() for n in range(31)] + [b"\xff binary tail"]
+    events = []
+    for first in range(0, len(parts), 5):
+        group = parts[first : first + 5]
+        data = b"".join(group)
+        encoding = "zlib" if first % 10 == 0 else "identity"
+        events.append(
+            {"kind": "output", "job_id": job.id, "attempt": 1, "encoding": encoding,
+             "data": base64.b64encode(zlib.compress(data) if encoding == "zlib" else data).decode(),
+             "chunks": [{"seq": first + n, "stream": "stderr" if (first + n) % 7 == 0 else "stdout",
+                         "size": len(part)} for n, part in enumerate(group)]}
+        )  # fmt: skip
+    body = b"".join(parts)
     pipeline.send_events(
         "dc01",
-        *[
-            {"kind": "output", "job_id": job.id, "attempt": 1, "seq": seq, "stream": "stdout",
-             "data": base64.b64encode(part).decode()}
-            for seq, part in reversed(list(enumerate(parts)))
-        ],
+        *reversed(events),
         {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
-         "output": {"size": 30, "chunks": 3}},
+         "output": {"size": len(body), "chunks": len(parts)}},
     )  # fmt: skip
+    # Then the job's log is every chunk in seq order, in S3, with its size and digest
     output = pipeline.jobs.get(job.id, ADMIN).output
     assert output is not None
-    body = b"".join(parts)
     assert (output.size, output.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert output.chunks == len(parts)
     bucket, key = output.location.removeprefix("s3://").split("/", 1)  # type: ignore[union-attr]
     stored = pipeline.aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert stored == body
+
+
+def test_malformed_output_events_store_nothing(pipeline: Pipeline) -> None:
+    import base64
+    import zlib
+
+    from hostrelay.dal.output_store import OutputStore
+
+    job = pipeline.create()
+    pipeline.run_dispatch()
+
+    def event(chunks: list[dict[str, object]], data: bytes, encoding: str = "identity") -> dict:
+        return {"kind": "output", "job_id": job.id, "attempt": 1, "chunks": chunks,
+                "encoding": encoding, "data": base64.b64encode(data).decode()}  # fmt: skip
+
+    def chunk(seq: int, size: int, stream: str = "stdout") -> dict[str, object]:
+        return {"seq": seq, "stream": stream, "size": size}
+
+    bomb = zlib.compress(b"\0" * 10_000_000)
+    pipeline.send_events(
+        "dc01",
+        event([chunk(0, 17 * 1024)], b"x" * 17 * 1024),  # a chunk over 16 KiB
+        event([chunk(n, 1) for n in range(65)], b"x" * 65),  # more than 64 chunks
+        event([chunk(0, 1, "stdin")], b"x"),  # no such stream
+        event([], b""),  # no chunks
+        event([chunk(0, 1), chunk(2, 1)], b"xx"),  # a gap in seq
+        event([chunk(0, 3)], b"xx"),  # data shorter than the index says
+        event([chunk(0, 2)], b"xx", "gzip"),  # unknown encoding
+        event([chunk(0, 4)], b"not zlib", "zlib"),  # not what it says it is
+        event([chunk(0, 16384)], bomb, "zlib"),  # expands far beyond its index
+    )
+    assert OutputStore().chunks(job.id, 1) == []
+    # while a well-formed one is stored
+    pipeline.send_events("dc01", event([chunk(0, 2)], zlib.compress(b"ok"), "zlib"))
+    assert [c.data for c in OutputStore().chunks(job.id, 1)] == [b"ok"]
 
 
 def test_sweeper_expires_undelivered_and_times_out_overdue_jobs(
@@ -284,6 +331,7 @@ def test_output_chunk_arriving_after_the_result_is_still_assembled(pipeline: Pip
     import hashlib
 
     # Given a job whose result overtook its last output chunk on the results queue
+    # (sent as an older relay does: one chunk per event, as top-level fields)
     job = pipeline.create()
     pipeline.run_dispatch()
 
@@ -305,3 +353,102 @@ def test_output_chunk_arriving_after_the_result_is_still_assembled(pipeline: Pip
     assert final.output is not None
     assert final.output.sha256 == hashlib.sha256(b"first\nsecond").hexdigest()
     assert final.output.chunks == 2
+
+
+def test_result_after_a_change_elsewhere_is_applied_to_the_fresh_job(pipeline: Pipeline) -> None:
+    # Given a running job whose `accepted` this results container applied
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events("dc01", {"kind": "accepted", "job_id": job.id, "attempt": 1})
+    # And an operator asked to cancel it meanwhile (another function changed the job)
+    pipeline.jobs.cancel(job.id, ADMIN)
+    # When the relay reports it finished first
+    pipeline.send_events(
+        "dc01", {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded"}
+    )
+    # Then it is SUCCEEDED and the cancel request written elsewhere is kept
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.SUCCEEDED
+    assert final.cancel_requested_at is not None
+
+
+def test_events_of_a_retry_counted_elsewhere_are_not_taken_for_stale(pipeline: Pipeline) -> None:
+    # Given a job with two attempts whose first attempt this container saw start
+    job = pipeline.create(max_attempts=2)
+    pipeline.run_dispatch()
+    pipeline.send_events("dc01", {"kind": "accepted", "job_id": job.id, "attempt": 1})
+    # And another results container that applied its retryable failure (attempt 2 queued)
+    other = pipeline.aws.handler("ResultsFunction")
+    failure = {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "failed",
+               "error": {"code": "busy", "message": "try later", "retryable": True}}  # fmt: skip
+    other(sqs_event([rule_message("dc01", failure)]), FakeLambdaContext(function_name="results"))
+    assert pipeline.jobs.get(job.id, ADMIN).attempt == 2
+    # When attempt 2 starts and succeeds, reported to the first container
+    pipeline.send_events(
+        "dc01",
+        {"kind": "accepted", "job_id": job.id, "attempt": 2},
+        {"kind": "result", "job_id": job.id, "attempt": 2, "outcome": "succeeded"},
+    )
+    # Then both events count
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert (final.state, final.attempt) == (JobState.SUCCEEDED, 2)
+
+
+def test_dispatch_remembers_online_hosts_briefly_and_offline_hosts_never(
+    pipeline: Pipeline, published
+) -> None:
+    from hostrelay.logic.dispatch import ONLINE_MEMORY_S, DispatchRequest
+    from hostrelay.settings import DispatchSettings, load_settings
+    from hostrelay.wiring import build_dispatcher
+
+    now = [1000.0]
+    dispatcher = build_dispatcher(load_settings(DispatchSettings))
+    dispatcher._monotonic = lambda: now[0]
+    hosts = HostRepository()
+
+    def dispatch() -> str:
+        job = pipeline.create()
+        pipeline.queue_bodies("DispatchQueue")  # the test drives the dispatcher itself
+        return dispatcher.handle(DispatchRequest(job_id=job.id, attempt=1))
+
+    # A host found offline is looked up again for the next job: it may be back
+    hosts.mark_offline("dc01")
+    assert dispatch() == "host_offline"
+    hosts.seen("dc01", connected=True)
+    assert dispatch() == "published"
+    # One found online is trusted for a moment (a lost publish is re-sent on its hello) ...
+    hosts.mark_offline("dc01")
+    now[0] += ONLINE_MEMORY_S / 2
+    assert dispatch() == "published"
+    # ... and looked up again after it
+    now[0] += ONLINE_MEMORY_S
+    assert dispatch() == "host_offline"
+    assert len(published()) == 2
+
+
+def test_result_alone_takes_its_start_time_from_the_relay(pipeline: Pipeline) -> None:
+    # Given a dispatched job that ended at once on its relay (no `accepted` was sent)
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    started = utcnow() - timedelta(milliseconds=5)
+    # When its result arrives, and a far-off start time for another job
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+         "started_at": started.timestamp()},
+    )  # fmt: skip
+    other = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events(
+        "dc01",
+        {"kind": "result", "job_id": other.id, "attempt": 1, "outcome": "succeeded",
+         "started_at": 1.0},
+    )  # fmt: skip
+    # Then the job is SUCCEEDED, started when the relay says
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.SUCCEEDED
+    assert final.started_at is not None
+    assert abs((final.started_at - started).total_seconds()) < 0.002
+    # and a relay clock far off cannot put the start before the job existed
+    late = pipeline.jobs.get(other.id, ADMIN)
+    assert late.started_at is not None and late.started_at >= late.created_at

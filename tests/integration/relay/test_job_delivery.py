@@ -16,8 +16,8 @@ def _results(control_plane, host, job_id):
 
 
 def test_redelivered_job_does_not_run_twice(new_host, start_relay, control_plane, signer):
-    # Given a ping that ran to completion
-    host = new_host()
+    # Given a ping that ran to completion (accepted as soon as it arrived)
+    host = new_host(accepted_hold_s=0)
     start_relay(host)
     envelope = signer.envelope(host.name, "ping")
     control_plane.publish(host.jobs_topic, signer.sign(envelope))

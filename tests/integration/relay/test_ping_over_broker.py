@@ -9,13 +9,14 @@ import pytest
 
 from hostrelay_relay import __version__
 from hostrelay_relay.cli import main
+from hostrelay_relay.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 
 
 def test_ping_job_runs_end_to_end(new_host, start_relay, control_plane, signer):
     # Given a relay connected to the broker with its own client certificate
-    host = new_host()
+    host = new_host(accepted_hold_s=0)
     start_relay(host)
     hello = control_plane.wait_event(host.name, "hello")
     assert hello["relay_version"] == __version__
@@ -40,6 +41,31 @@ def test_ping_job_runs_end_to_end(new_host, start_relay, control_plane, signer):
     assert "host" not in result
     kinds = [event["kind"] for event in control_plane.job_events(host.name, job_id)]
     assert kinds == ["accepted", "result"]
+
+
+def test_job_ending_within_the_accepted_hold_sends_its_result_alone(
+    new_host, start_relay, control_plane, signer
+):
+    # Given a relay that holds `accepted` back for a second
+    host = new_host(accepted_hold_s=1.0)
+    relay = start_relay(host)
+    control_plane.wait_event(host.name, "hello")
+
+    # When a ping that ends at once and one that runs for 1.5 s arrive
+    quick = signer.envelope(host.name, "ping")
+    slow = signer.envelope(host.name, "ping", {"sleep_s": 1.5})
+    control_plane.publish(host.jobs_topic, signer.sign(quick))
+    control_plane.publish(host.jobs_topic, signer.sign(slow))
+
+    # Then the quick one is reported by its result alone, and its `accepted` left no trace
+    control_plane.wait_event(host.name, "result", job_id=quick["job_id"])
+    assert [e["kind"] for e in control_plane.job_events(host.name, quick["job_id"])] == ["result"]
+    # while the slow one is accepted once the hold passed, and then ends
+    control_plane.wait_event(host.name, "result", job_id=slow["job_id"], timeout=10)
+    kinds = [e["kind"] for e in control_plane.job_events(host.name, slow["job_id"])]
+    assert kinds == ["accepted", "result"]
+    relay.stop()
+    assert Ledger(host.settings.ledger_path).outbox_depth() == 0
 
 
 def test_relay_announces_itself_online_and_offline(new_host, start_relay, control_plane):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import threading
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -85,6 +87,21 @@ def wait_result(ledger, job_id, timeout=10.0):
             return results[0]
         time.sleep(0.01)
     raise AssertionError(f"no result for {job_id}")
+
+
+def output_chunks(event):
+    """(seq, stream, bytes) of each chunk of an `output` event, as the control plane reads it."""
+    data = base64.b64decode(event["data"])
+    if event["encoding"] == "zlib":
+        data = zlib.decompress(data)
+    else:
+        assert event["encoding"] == "identity"
+    chunks, offset = [], 0
+    for chunk in event["chunks"]:
+        chunks.append((chunk["seq"], chunk["stream"], data[offset : offset + chunk["size"]]))
+        offset += chunk["size"]
+    assert offset == len(data)
+    return chunks
 
 
 def start_job_that_runs_until_canceled(executor, ledger, settings):
@@ -226,8 +243,8 @@ def test_cancel_of_unknown_job_says_so(executor):
 
 
 def test_output_is_sequenced_chunked_and_summarised(executor, ledger, settings):
-    # When a handler writes 40 KB to stdout and then a line to stderr
-    big = bytes(range(256)) * 160  # 40960 bytes
+    # When a handler writes 100 KB to stdout and then a line to stderr
+    big = bytes(range(256)) * 400  # 102400 bytes
 
     def chatty(params, ctx):
         ctx.output("stdout", big[:10_000])
@@ -237,13 +254,16 @@ def test_output_is_sequenced_chunked_and_summarised(executor, ledger, settings):
 
     job_id = submit(executor, ledger, settings, chatty)
 
-    # Then output events come in order, seq from 0, each at most 16 KB, streams kept apart
+    # Then output chunks come in order, seq from 0, each at most 16 KB, streams kept apart,
+    # several to an event but never more than fits an IoT message
     result = wait_result(ledger, job_id)
-    outputs = [e for e in events_of(ledger, job_id) if e["kind"] == "output"]
-    assert [e["seq"] for e in outputs] == list(range(len(outputs)))
-    chunks = [base64.b64decode(e["data"]) for e in outputs]
+    events = [e for e in events_of(ledger, job_id) if e["kind"] == "output"]
+    assert all(len(json.dumps(e)) < 128 * 1000 for e in events)
+    outputs = [chunk for e in events for chunk in output_chunks(e)]
+    assert [seq for seq, _, _ in outputs] == list(range(len(outputs)))
+    chunks = [data for _, _, data in outputs]
     assert all(len(chunk) <= 16 * 1024 for chunk in chunks)
-    streams = [e["stream"] for e in outputs]
+    streams = [stream for _, stream, _ in outputs]
     stdout = b"".join(c for c, s in zip(chunks, streams, strict=True) if s == "stdout")
     stderr = b"".join(c for c, s in zip(chunks, streams, strict=True) if s == "stderr")
     assert stdout == big
@@ -258,6 +278,38 @@ def test_output_is_sequenced_chunked_and_summarised(executor, ledger, settings):
     # and every output event was queued before the result
     kinds = [e["kind"] for e in events_of(ledger, job_id)]
     assert kinds[-1] == "result"
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("text", b"".join(b"%d\n" % n for n in range(400_000))),  # 2.6 MB, compresses 3x
+        ("random", random.Random(7).randbytes(600_000)),  # does not compress
+    ],
+)
+def test_large_output_travels_in_few_events_that_fit_iot(executor, ledger, settings, name, payload):
+    # When a job writes a lot of output at once
+    def loud(params, ctx):
+        for offset in range(0, len(payload), 65536):
+            ctx.output("stdout", payload[offset : offset + 65536])
+        return {}
+
+    job_id = submit(executor, ledger, settings, loud)
+    result = wait_result(ledger, job_id)
+
+    # Then every byte arrives in order, in 16 KiB chunks packed into events under 128 KB
+    events = [e for e in events_of(ledger, job_id) if e["kind"] == "output"]
+    chunks = [chunk for e in events for chunk in output_chunks(e)]
+    assert b"".join(data for _, _, data in chunks) == payload
+    assert [seq for seq, _, _ in chunks] == list(range(len(chunks)))
+    assert all(len(json.dumps(e, separators=(",", ":"))) < 128 * 1024 for e in events)
+    assert result["output"]["chunks"] == len(chunks) == -(-len(payload) // (16 * 1024))
+    # and compressible output is compressed: far fewer events than 80 KiB each would need
+    if name == "text":
+        assert {e["encoding"] for e in events} == {"zlib"}
+        assert len(events) < len(payload) / (80 * 1024) / 2
+    else:
+        assert {e["encoding"] for e in events} == {"identity"}
 
 
 def test_small_output_is_flushed_within_250_ms(executor, ledger, settings):
@@ -277,7 +329,8 @@ def test_small_output_is_flushed_within_250_ms(executor, ledger, settings):
     release.set()
 
     # Then the output was already sent while the job still ran
-    assert [base64.b64decode(e["data"]) for e in outputs] == [b"first line\n"]
+    chunks = [data for e in outputs for _, _, data in output_chunks(e)]
+    assert chunks == [b"first line\n"]
     assert wait_result(ledger, job_id)["outcome"] == "succeeded"
 
 

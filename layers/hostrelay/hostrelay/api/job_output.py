@@ -27,8 +27,8 @@ class JobOutputReader:
         came back short.
         """
         job = self._jobs.get(job_id, principal)  # read first: the state decides `complete`
-        records = self._output.chunks(job.id, job.attempt, after_seq=after_seq, limit=limit)
-        chunks = [OutputChunkOut.from_bytes(int(r.seq), r.stream, r.data) for r in records]
+        stored = self._output.chunks(job.id, job.attempt, after_seq=after_seq, limit=limit)
+        chunks = [OutputChunkOut.from_bytes(c.seq, c.stream, c.data) for c in stored]
         next_seq = chunks[-1].seq if chunks else after_seq
         short = len(chunks) < limit
         if not job.state.terminal:

@@ -135,15 +135,17 @@ class IdempotencyRecord(Model):
     expires_at = TTLAttribute()
 
 
-class OutputChunkRecord(Model):
-    """One sequenced chunk of a job attempt's stdout/stderr."""
+class OutputBatchRecord(Model):
+    """The chunks of one `output` event of a job attempt, keyed by the last seq they hold."""
 
     class Meta:
         table_name = _UNBOUND
 
     job_attempt = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-    stream = UnicodeAttribute()
+    seq = NumberAttribute(range_key=True)  # the last chunk's: a query for seq > n finds n+1
+    first_seq = NumberAttribute()
+    sizes = UnicodeAttribute()  # JSON [[stream, size], ...], one pair per chunk from first_seq
+    encoding = UnicodeAttribute(default="identity")
     data = BinaryAttribute(legacy_encoding=False)
     expires_at = TTLAttribute()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import Literal
 
@@ -30,6 +32,11 @@ class DispatchRequest(BaseModel):
 
 DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "stale", "missing"]
 
+# How long a container trusts that a host it found online still is. Publishing to a host
+# that just went offline is harmless (its hello re-publishes the job); a host is never
+# remembered offline, so a job is not held back from a host that just came back.
+ONLINE_MEMORY_S = 2.0
+
 
 class Dispatcher:
     def __init__(
@@ -39,12 +46,16 @@ class Dispatcher:
         keys: SigningKeyStore,
         publisher: IotPublisher,
         envelope_ttl_s: int,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
         self._keys = keys
         self._publisher = publisher
         self._ttl = envelope_ttl_s
+        self._monotonic = monotonic
+        self._found_online: dict[str, float] = {}  # host -> when this container saw it online
 
     @cached_property
     def _signing_key(self) -> Ed25519PrivateKey:
@@ -66,9 +77,19 @@ class Dispatcher:
             return "stale"
         return self._publish_job(job)
 
-    def _publish_job(self, job: Job) -> DispatchOutcome:
-        host = self._hosts.find(job.host)
+    def _host_online(self, name: str) -> bool:
+        now = self._monotonic()
+        if now - self._found_online.get(name, float("-inf")) < ONLINE_MEMORY_S:
+            return True
+        host = self._hosts.find(name)
         if host is None or host.state != HostState.ONLINE:
+            self._found_online.pop(name, None)
+            return False
+        self._found_online[name] = now
+        return True
+
+    def _publish_job(self, job: Job) -> DispatchOutcome:
+        if not self._host_online(job.host):
             # Stays QUEUED: the relay's hello re-publishes it, the sweeper expires it.
             return "host_offline"
         if job.state is JobState.QUEUED:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue
@@ -39,8 +41,24 @@ _OUTCOMES = {
 # Replays and re-deliveries are rejected by the relay without harming the job it already has.
 _HARMLESS_REJECTIONS = {"replayed"}
 MAX_RETRY_DELAY_S = 900
+# Jobs this container wrote last: the next event of a job (its result after `accepted`)
+# starts from what was written instead of reading it again. Safe because every change is a
+# conditional write on state, attempt and version: if anyone else changed the job since,
+# the write fails and the job is read afresh.
+WRITTEN_JOBS_KEPT = 1024
 
 T = TypeVar("T")
+
+
+def _relay_time(value: float | None, earliest: datetime, latest: datetime) -> datetime:
+    """A relay's unix timestamp, kept within [earliest, latest] (its clock may be off)."""
+    if value is None:
+        return latest
+    try:
+        moment = datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return latest
+    return min(max(moment, earliest), latest)
 
 
 class EventIngester:
@@ -62,6 +80,7 @@ class EventIngester:
         self._retry_base_s = retry_base_s
         self._inventory_sink = inventory_sink
         self._renewal = renewal
+        self._written: OrderedDict[str, Job] = OrderedDict()
 
     def apply(self, host: str, event: RelayEvent) -> str:
         """Apply one event from `host`; returns a short word saying what happened."""
@@ -81,23 +100,50 @@ class EventIngester:
             return self._rejected(host, event)
         if isinstance(event, CertRenewalEvent):
             return self._renewal().renew(host, event.csr) if self._renewal else "ignored"
+        if isinstance(event, OutputEvent):
+            return self.store_outputs([(host, event)])[0]
         # Data events may arrive after the result (SQS does not keep order): they still count.
-        data_event = isinstance(event, OutputEvent | InventoryEvent)
+        data_event = isinstance(event, InventoryEvent)
         job = self._job_of(host, event.job_id, event.attempt, allow_terminal=data_event)
         if job is None:
             return "ignored"
-        if isinstance(event, OutputEvent):
-            self._outputs.put_chunk(job.id, event.attempt, event.seq, event.stream, event.raw())
-            if job.state.terminal and job.output is not None:
-                self._jobs.replace_output(job, self._outputs.finalize(job.id, job.attempt))
-                return "output_late"
-            return "output"
         if isinstance(event, InventoryEvent):
             if self._inventory_sink is None:
                 return "ignored"
             self._inventory_sink(host, event)
             return "inventory"
         return self._with_retries(job, lambda current: self._job_event(current, event))
+
+    def store_outputs(self, events: Sequence[tuple[str, OutputEvent]]) -> list[str]:
+        """Apply many `output` events at once: one job read per job, one batched write.
+
+        What `apply` does for each of them, in a handful of calls instead of two per event.
+        Returns what happened to each event, in order; raises if the write failed (then
+        none of them counts as stored, and storing them again is harmless).
+        """
+        jobs: dict[tuple[str, str, int], Job | None] = {}
+        keys = []
+        for host, event in events:
+            key = (host, event.job_id, event.attempt)
+            if key not in jobs:
+                jobs[key] = self._job_of(host, event.job_id, event.attempt, allow_terminal=True)
+            keys.append(key)
+        writes = [
+            (event.job_id, event.attempt, event.batch())
+            for key, (_, event) in zip(keys, events, strict=True)
+            if jobs[key] is not None
+        ]
+        if writes:
+            self._outputs.put_batches(writes)
+        # Late chunks of a finished job: its log is rebuilt once for all of them.
+        outcome = {key: self._after_output(job) for key, job in jobs.items() if job is not None}
+        return [outcome.get(key, "ignored") for key in keys]
+
+    def _after_output(self, job: Job) -> str:
+        if job.state.terminal and job.output is not None:
+            self._jobs.replace_output(job, self._outputs.finalize(job.id, job.attempt))
+            return "output_late"
+        return "output"
 
     def _hello(self, host: str, event: HelloEvent) -> str:
         self._hosts.seen(host, relay_version=event.relay_version or None, connected=True)
@@ -113,11 +159,14 @@ class EventIngester:
     def _job_of(
         self, host: str, job_id: str, attempt: int, *, allow_terminal: bool = False
     ) -> Job | None:
-        try:
-            job = self._jobs.get(job_id)
-        except NotFound:
-            logger.warning("event for unknown job", extra={"host": host, "job_id": job_id})
-            return None
+        job = None if allow_terminal else self._written.get(job_id)
+        if job is None or job.attempt < attempt:
+            # Data events read afresh: they must see a result another container just wrote.
+            try:
+                job = self._jobs.get(job_id)
+            except NotFound:
+                logger.warning("event for unknown job", extra={"host": host, "job_id": job_id})
+                return None
         if job.host != host:
             # A host may only speak for its own jobs: the topic names the sender.
             logger.warning("event for another host's job", extra={"host": host, "job_id": job_id})
@@ -126,11 +175,20 @@ class EventIngester:
             return None
         return job
 
+    def _transition(self, job: Job, target: JobState, **changes: Any) -> Job:
+        written = self._jobs.transition(job, target, **changes)
+        self._written[written.id] = written
+        self._written.move_to_end(written.id)
+        while len(self._written) > WRITTEN_JOBS_KEPT:
+            self._written.popitem(last=False)
+        return written
+
     def _with_retries(self, job: Job, step: Callable[[Job], str]) -> str:
         for _ in range(5):
             try:
                 return step(job)
             except StaleWrite:
+                self._written.pop(job.id, None)
                 refreshed = self._jobs.get(job.id)
                 if refreshed.state.terminal or refreshed.attempt != job.attempt:
                     return "stale"
@@ -141,15 +199,15 @@ class EventIngester:
         now = utcnow()
         if isinstance(event, AcceptedEvent):
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-                self._jobs.transition(job, JobState.IN_PROGRESS, started_at=now)
+                self._transition(job, JobState.IN_PROGRESS, started_at=now)
                 return "started"
             return "duplicate"
         if isinstance(event, ProgressEvent):
             progress = {"done": event.done, "total": event.total, "message": event.message}
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-                self._jobs.transition(job, JobState.IN_PROGRESS, started_at=now, progress=progress)
+                self._transition(job, JobState.IN_PROGRESS, started_at=now, progress=progress)
             else:
-                self._jobs.transition(job, job.state, progress=progress)
+                self._transition(job, job.state, progress=progress)
             return "progress"
         if isinstance(event, ResultEvent):
             return self._result(job, event)
@@ -170,7 +228,7 @@ class EventIngester:
         )
         if retry:
             delay = min(MAX_RETRY_DELAY_S, self._retry_base_s * 2 ** (job.attempt - 1))
-            self._jobs.transition(
+            self._transition(
                 job,
                 JobState.QUEUED,
                 attempt=job.attempt + 1,
@@ -184,10 +242,11 @@ class EventIngester:
         output = None
         if event.output is not None and event.output.chunks > 0:
             output = self._outputs.finalize(job.id, job.attempt)
-        self._jobs.transition(
+        self._transition(
             job,
             _OUTCOMES[event.outcome],
-            started_at=job.started_at or now,
+            # A job that ended at once was never reported `accepted`: its result says when.
+            started_at=job.started_at or _relay_time(event.started_at, job.created_at, now),
             finished_at=now,
             result=event.result,
             error=error,
@@ -208,7 +267,7 @@ class EventIngester:
         error = JobErrorInfo(code=f"rejected_{event.reason}", message=event.message)
 
         def reject(current: Job) -> str:
-            self._jobs.transition(current, JobState.REJECTED, finished_at=utcnow(), error=error)
+            self._transition(current, JobState.REJECTED, finished_at=utcnow(), error=error)
             return "rejected"
 
         return self._with_retries(job, reject)

@@ -8,9 +8,18 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from hostrelay.domain.errors import InvalidRequest
+from hostrelay.domain.output import OutputBatch
 
 _EVENTS_TOPIC = re.compile(r"^hostrelay/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/events$")
 
@@ -54,14 +63,59 @@ class ProgressEvent(_JobEvent):
     message: str = Field(default="", max_length=1024)
 
 
-class OutputEvent(_JobEvent):
-    kind: Literal["output"]
+MAX_CHUNK_BYTES = 16 * 1024
+MAX_CHUNKS_PER_EVENT = 64
+MAX_EVENT_DATA_BYTES = 96 * 1024  # decoded `data`; the relay keeps it under 88 KiB
+
+
+class OutputChunk(BaseModel):
     seq: int = Field(ge=0)
     stream: Literal["stdout", "stderr"]
-    data: str
+    size: int = Field(ge=0, le=MAX_CHUNK_BYTES)
 
-    def raw(self) -> bytes:
-        return base64.b64decode(self.data, validate=True)
+
+class OutputEvent(_JobEvent):
+    """Consecutive output chunks of a job: their index, and their bytes in one `data` field.
+
+    `data` is base64 of the chunks' bytes back to back, zlib-compressed when `encoding` says
+    so. Relays before 0.2 sent one chunk as top-level `seq`, `stream` and `data`.
+    """
+
+    kind: Literal["output"]
+    chunks: list[OutputChunk] = Field(min_length=1, max_length=MAX_CHUNKS_PER_EVENT)
+    encoding: Literal["identity", "zlib"] = "identity"
+    data: str = Field(max_length=4 * MAX_EVENT_DATA_BYTES // 3 + 4)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_chunk(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "chunks" not in value and "seq" in value:
+            data = value.get("data")
+            size = len(base64.b64decode(data, validate=True)) if isinstance(data, str) else 0
+            chunk = {"seq": value.get("seq"), "stream": value.get("stream"), "size": size}
+            return {**value, "chunks": [chunk]}
+        return value
+
+    _batch: OutputBatch | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutputEvent:
+        first = self.chunks[0].seq
+        if [c.seq for c in self.chunks] != list(range(first, first + len(self.chunks))):
+            raise ValueError("output chunks must have consecutive seq numbers")
+        batch = OutputBatch(
+            first_seq=first,
+            sizes=[(c.stream, c.size) for c in self.chunks],
+            encoding=self.encoding,
+            payload=base64.b64decode(self.data, validate=True),
+        )
+        batch.raw()  # the data must expand to exactly what the index says
+        self._batch = batch
+        return self
+
+    def batch(self) -> OutputBatch:
+        assert self._batch is not None  # set by the validator
+        return self._batch
 
 
 class ErrorBody(BaseModel):
@@ -82,6 +136,9 @@ class ResultEvent(_JobEvent):
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
     output: OutputSummary | None = None
+    started_at: float | None = Field(
+        default=None, description="unix time the handler started on the relay (null: never)"
+    )
 
 
 class RejectedEvent(_Event):
