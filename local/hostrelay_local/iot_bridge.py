@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import queue
 import re
 import socket
 import ssl
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,7 @@ _RULE_SQL = re.compile(
     re.IGNORECASE,
 )
 _CONNECT_TIMEOUT_S = 10.0
+_BURST_GAP_S = 0.005  # a message this soon after the previous one is part of a burst
 _PUBACK_TIMEOUT_S = 5.0
 
 
@@ -205,6 +207,66 @@ class _PublishHttpServer(ThreadingHTTPServer):
                 raise BridgeFailed("the broker did not acknowledge the publish")
 
 
+# Endpoints started in this process, by URL: boto3 calls to them skip HTTP (see below).
+_in_process_endpoints: dict[str, _PublishHttpServer] = {}
+
+
+class _RawBody:
+    """The `raw` of a botocore response built without HTTP."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **kwargs: Any) -> Any:
+        yield self._body
+
+
+def _publish_in_process(request: Any, **kwargs: Any) -> Any:
+    """botocore `before-send` hook: a Publish to an endpoint of this process is done here.
+
+    The functions of the local stack run in this process; their `iot-data` publish would
+    otherwise make an HTTP request to a server thread of the same process (a few ms per job).
+    Requests to other URLs get None (botocore sends them as usual).
+    """
+    if not _in_process_endpoints or request.method != "POST":
+        return None
+    url = urlsplit(request.url)
+    server = _in_process_endpoints.get(f"{url.scheme}://{url.netloc}")
+    if server is None or not url.path.startswith("/topics/"):
+        return None
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    query = parse_qs(url.query)
+    body = request.body or b""
+    try:
+        server.publish(
+            unquote(url.path.removeprefix("/topics/")),
+            body if isinstance(body, bytes) else body.read(),
+            int(query.get("qos", ["0"])[0]),
+            query.get("retain", ["false"])[0] == "true",
+        )
+    except BridgeFailed as exc:
+        error = json.dumps({"message": str(exc)}).encode()
+        headers = HTTPHeaders()
+        headers["x-amzn-ErrorType"] = "ServiceUnavailableException"
+        return AWSResponse(request.url, 503, headers, _RawBody(error))
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/json"
+    return AWSResponse(request.url, 200, headers, _RawBody(b"{}"))
+
+
+def publish_without_http() -> None:
+    """Let boto3 clients of this process publish to in-process endpoints directly."""
+    import boto3
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    hook = ("before-send.iot-data-plane.Publish", _publish_in_process)
+    if hook not in BUILTIN_HANDLERS:
+        BUILTIN_HANDLERS.append(hook)  # sessions created from now on
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.DEFAULT_SESSION.events.register(hook[0], _publish_in_process, unique_id=hook[0])
+
+
 class IotDataEndpoint:
     """The IoT data-plane endpoint: publishes to the broker as the control plane.
 
@@ -227,6 +289,7 @@ class IotDataEndpoint:
     def start(self) -> None:
         self._session.start()
         self._server = _PublishHttpServer(self._bind, self._session)
+        _in_process_endpoints[self.endpoint_url] = self._server
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="iot-data-endpoint", daemon=True
         )
@@ -235,6 +298,8 @@ class IotDataEndpoint:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            _in_process_endpoints.pop(f"http://{server.server_address[0]!s}:"
+                                      f"{server.server_address[1]}", None)  # fmt: skip
             server.shutdown()
             server.server_close()
         if self._thread is not None:
@@ -248,25 +313,41 @@ def rule_message(topic: str, payload: bytes) -> str:
 
 
 class TopicRuleBridge:
-    """Runs one topic rule: every message on its topic filter → its SQS queue.
+    """Runs one topic rule: every message on its topic filter → its SQS queue, in order.
 
+    A message that finds the bridge idle is sent from the MQTT client's thread at once (no
+    hand-off: a lone event is on its way sooner); messages that come in a burst queue for a
+    worker thread instead, so reading from the broker goes on while they are sent.
     Messages go to the error queue (the rule's ErrorAction) when the main action fails.
     """
 
     def __init__(self, identity: MqttIdentity, sqs: Any, rule: SqsTopicRule) -> None:
         self.rule = rule
         self._sqs = sqs
-        self._pending: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[str, bytes]] = deque()
+        self._worker_busy = False  # the worker is sending what is in _pending
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
         self._session = _MqttSession(identity, client_id=f"hostrelay-local-rule-{rule.name}")
         self._session.on_connected.append(self._subscribe)
         self._session.client.on_message = self._on_message
-        self._worker = threading.Thread(target=self._deliver, name=f"rule-{rule.name}", daemon=True)
+        self._worker = threading.Thread(target=self._drain, name=f"rule-{rule.name}", daemon=True)
+        self._last_arrival = float("-inf")
 
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe(self.rule.topic_filter, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._pending.put((message.topic, bytes(message.payload)))
+        item = (message.topic, bytes(message.payload))
+        now = time.monotonic()
+        burst, self._last_arrival = now - self._last_arrival < _BURST_GAP_S, now
+        with self._lock:
+            if burst or self._pending or self._worker_busy:
+                self._pending.append(item)  # behind earlier ones
+                self._wake.notify()
+                return
+        self._deliver(*item)
 
     def start(self) -> None:
         self._worker.start()
@@ -274,18 +355,30 @@ class TopicRuleBridge:
 
     def stop(self) -> None:
         self._session.stop()
-        self._pending.put(None)
+        with self._lock:
+            self._stopping = True
+            self._wake.notify()
         self._worker.join(10)
 
-    def _deliver(self) -> None:
-        while (item := self._pending.get()) is not None:
-            topic, payload = item
-            body = rule_message(topic, payload)
-            try:
-                self._sqs.send_message(QueueUrl=self.rule.queue_url, MessageBody=body)
-            except (BotoCoreError, ClientError):  # the rule's ErrorAction takes it
-                logger.exception("topic rule action failed", extra={"topic": topic})
-                self._send_to_error_queue(topic, body)
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                self._worker_busy = False
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                item = self._pending.popleft()
+                self._worker_busy = True
+            self._deliver(*item)
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        body = rule_message(topic, payload)
+        try:
+            self._sqs.send_message(QueueUrl=self.rule.queue_url, MessageBody=body)
+        except (BotoCoreError, ClientError):  # the rule's ErrorAction takes it
+            logger.exception("topic rule action failed", extra={"topic": topic})
+            self._send_to_error_queue(topic, body)
 
     def _send_to_error_queue(self, topic: str, body: str) -> None:
         if self.rule.error_queue_url is None:

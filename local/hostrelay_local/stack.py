@@ -35,6 +35,7 @@ from hostrelay_local.iot_bridge import (
     IotDataEndpoint,
     MqttIdentity,
     TopicRuleBridge,
+    publish_without_http,
     sqs_topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
@@ -349,6 +350,7 @@ class LocalStack:
         self._stop_steps.append(self._iot_data.stop)
         # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
+        publish_without_http()  # the functions run in this process
         for rule in sqs_topic_rules(self.template, self.resources):
             bridge = TopicRuleBridge(identity, self.aws_client("sqs"), rule)
             bridge.start()

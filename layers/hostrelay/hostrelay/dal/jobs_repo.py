@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-from pynamodb.expressions.update import Action
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.tables import JobRecord
@@ -52,6 +51,7 @@ def to_domain(record: JobRecord) -> Job:
         started_at=record.started_at,
         finished_at=record.finished_at,
         cancel_requested_at=record.cancel_requested_at,
+        dispatched_at=record.dispatched_at,
         progress=record.progress,
         result=record.result,
         error=JobErrorInfo.model_validate(record.error) if record.error else None,
@@ -62,6 +62,7 @@ def to_domain(record: JobRecord) -> Job:
 
 
 def _to_record(job: Job, retention: timedelta) -> JobRecord:
+    """The whole item of `job`, index keys included (its version is the one it was read at)."""
     deadline = next_deadline(job)
     record = JobRecord(
         id=job.id,
@@ -78,10 +79,20 @@ def _to_record(job: Job, retention: timedelta) -> JobRecord:
         created_by=job.created_by,
         created_at=job.created_at,
         updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        dispatched_at=job.dispatched_at,
+        cancel_requested_at=job.cancel_requested_at,
+        progress=job.progress,
+        result=job.result,
+        error=job.error.model_dump() if job.error else None,
+        output=job.output.model_dump() if job.output else None,
         active=None if job.state.terminal else ACTIVE,
         deadline=isoformat(deadline) if deadline else None,
         connector_id=job.connector_id,
     )
+    if job.version:
+        record.version = job.version
     if job.state.terminal:
         record.purge_at = job.updated_at + retention
     return record
@@ -137,6 +148,8 @@ class JobRepository:
         changes: dict[str, Any] = {"state": target, "updated_at": now}
         if attempt is not None:
             changes["attempt"] = attempt
+        if dispatched:
+            changes["dispatched_at"] = now
         for name, value in (
             ("started_at", started_at),
             ("finished_at", finished_at),
@@ -148,57 +161,19 @@ class JobRepository:
         ):
             if value is not _NOT_SET:
                 changes[name] = value
-        updated = job.model_copy(update=changes)
-        deadline = next_deadline(updated)
-        actions: list[Action] = [
-            JobRecord.state.set(target.value),
-            JobRecord.state_key.set(_state_key(target, job.created_at, job.id)),
-            JobRecord.updated_at.set(now),
-            JobRecord.attempt.set(updated.attempt),
-        ]
-        attrs = {
-            "started_at": JobRecord.started_at,
-            "finished_at": JobRecord.finished_at,
-            "cancel_requested_at": JobRecord.cancel_requested_at,
-            "result": JobRecord.result,
-            "progress": JobRecord.progress,
-        }
-        for name, attr in attrs.items():
-            if name in changes:
-                value = changes[name]
-                actions.append(attr.set(value) if value is not None else attr.remove())
-        if "error" in changes:
-            err = changes["error"]
-            actions.append(
-                JobRecord.error.set(err.model_dump()) if err else JobRecord.error.remove()
-            )
-        if "output" in changes:
-            out = changes["output"]
-            actions.append(
-                JobRecord.output.set(out.model_dump()) if out else JobRecord.output.remove()
-            )
-        if dispatched:
-            actions.append(JobRecord.dispatched_at.set(now))
-        if target.terminal:
-            actions += [
-                JobRecord.active.remove(),
-                JobRecord.deadline.remove(),
-                JobRecord.purge_at.set(now + self._retention),
-            ]
-        else:
-            actions += [
-                JobRecord.active.set(ACTIVE),
-                JobRecord.deadline.set(isoformat(deadline) if deadline else isoformat(now)),
-            ]
-        record = JobRecord(id=job.id, version=job.version)
+        # The whole item is written back, on condition that nobody wrote it since it was
+        # read (pynamodb adds `version = <read version>` and bumps it). A PutItem of the
+        # item costs DynamoDB the same write units as an UpdateItem of it, and it is several
+        # times cheaper to evaluate than a dozen SET/REMOVE actions (notably in moto).
+        record = _to_record(job.model_copy(update=changes), self._retention)
         condition = (JobRecord.state == job.state.value) & (JobRecord.attempt == job.attempt)
         try:
-            record.update(actions=actions, condition=condition)
-        except UpdateError as exc:
+            record.save(condition=condition)
+        except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"job {job.id} changed concurrently") from exc
             raise
-        return updated.model_copy(update={"version": int(record.version or 0)})
+        return to_domain(record)
 
     def list_for_connector(
         self, connector_id: str, *, limit: int = 50, start_key: dict[str, Any] | None = None

@@ -111,6 +111,7 @@ class Job(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested_at: datetime | None = None
+    dispatched_at: datetime | None = None
     progress: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     error: JobErrorInfo | None = None
