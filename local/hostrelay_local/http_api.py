@@ -5,17 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hostrelay_local.functions import FunctionRuntime
+from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +123,8 @@ def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, data
 
 
-class _ApiRequestHandler(BaseHTTPRequestHandler):
+class _ApiRequestHandler(LocalRequestHandler):
     server: _ApiHttpServer
-    protocol_version = "HTTP/1.1"
 
     def _handle(self) -> None:
         body = self._read_body()
@@ -202,29 +199,14 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         length: int | None = None,
     ) -> None:
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        lines = [f"HTTP/1.1 {status} {phrase}", f"Date: {self.date_time_string()}"]
-        lines += [f"{name}: {value}" for name, value in headers if name.lower() != "content-length"]
-        lines.append(f"Content-Length: {len(body) if length is None else length}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        # One write: header and body in a single segment, so Nagle never waits on a delayed ACK.
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        headers = [("Date", self.date_time_string()), *headers]
+        self.write_reply(f"{status} {phrase}", headers, body, length=length)
 
 
-class _ApiHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _ApiHttpServer(LocalHttpServer):
     def __init__(self, address: tuple[str, int], function: FunctionRuntime) -> None:
         super().__init__(address, _ApiRequestHandler)
         self.function = function
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
 
 
 class HttpApiGateway:
@@ -233,27 +215,14 @@ class HttpApiGateway:
     def __init__(self, function: FunctionRuntime, host: str = "127.0.0.1", port: int = 3000):
         self._function = function
         self._address = (host, port)
-        self._server: _ApiHttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = BackgroundServer("http-api")
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the HTTP API is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serving.url
 
     def start(self) -> None:
-        self._server = _ApiHttpServer(self._address, self._function)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="http-api", daemon=True
-        )
-        self._thread.start()
+        self._serving.start(_ApiHttpServer(self._address, self._function))
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._serving.stop()

@@ -13,7 +13,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.aws_resources import LocalResources
+from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.template import Template
 
 logger = logging.getLogger(__name__)
@@ -141,11 +141,10 @@ class _MqttSession:
         self.client.loop_stop()
 
 
-class _PublishRequestHandler(BaseHTTPRequestHandler):
+class _PublishRequestHandler(LocalRequestHandler):
     """`POST /topics/{topic}?qos=1` of the IoT data plane (what boto3 `iot-data` publish calls)."""
 
     server: _PublishHttpServer
-    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
@@ -169,31 +168,13 @@ class _PublishRequestHandler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.OK)
 
     def _reply(self, status: HTTPStatus, error_type: str = "", message: str = "") -> None:
-        body = json.dumps({"message": message}).encode() if error_type else b"{}"
-        head = [
-            f"HTTP/1.1 {status.value} {status.phrase}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-        ]
-        if error_type:
-            head.append(f"x-amzn-ErrorType: {error_type}")
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.write_json(status, {"message": message} if error_type else {}, error_type)
 
 
-class _PublishHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _PublishHttpServer(LocalHttpServer):
     def __init__(self, address: tuple[str, int], session: _MqttSession) -> None:
         super().__init__(address, _PublishRequestHandler)
         self._session = session
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, address
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         if not self._session.connected.is_set():
@@ -276,34 +257,22 @@ class IotDataEndpoint:
     def __init__(self, identity: MqttIdentity, bind: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         self._session = _MqttSession(identity, client_id="hostrelay-local-iot-data")
         self._bind = bind
-        self._server: _PublishHttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = BackgroundServer("iot-data-endpoint")
 
     @property
     def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the IoT data endpoint is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serving.url
 
     def start(self) -> None:
         self._session.start()
-        self._server = _PublishHttpServer(self._bind, self._session)
-        _in_process_endpoints[self.endpoint_url] = self._server
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="iot-data-endpoint", daemon=True
-        )
-        self._thread.start()
+        server = _PublishHttpServer(self._bind, self._session)
+        self._serving.start(server)
+        _in_process_endpoints[server.url] = server
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            _in_process_endpoints.pop(f"http://{server.server_address[0]!s}:"
-                                      f"{server.server_address[1]}", None)  # fmt: skip
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        if self._serving.server is not None:
+            _in_process_endpoints.pop(self.endpoint_url, None)
+        self._serving.stop()
         self._session.stop()
 
 

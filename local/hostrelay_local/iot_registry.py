@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -26,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.broker import MosquittoBroker
+from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.pki import CsrRejected, LocalCA
 
 logger = logging.getLogger(__name__)
@@ -241,9 +241,8 @@ def disconnect_client(broker: MosquittoBroker, client_id: str) -> None:
         logger.warning("could not disconnect a revoked host", extra={"error": str(exc)})
 
 
-class _RegistryRequestHandler(BaseHTTPRequestHandler):
+class _RegistryRequestHandler(LocalRequestHandler):
     server: _RegistryHttpServer
-    protocol_version = "HTTP/1.1"
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
@@ -290,23 +289,10 @@ class _RegistryRequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = _dispatch
 
     def _reply(self, status: HTTPStatus, body: dict[str, Any], error_type: str = "") -> None:
-        data = json.dumps(body).encode()
-        head = [
-            f"HTTP/1.1 {status.value} {status.phrase}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(data)}",
-        ]
-        if error_type:
-            head.append(f"x-amzn-ErrorType: {error_type}")
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.write_json(status, body, error_type)
 
 
-class _RegistryHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _RegistryHttpServer(LocalHttpServer):
     def __init__(self, address: tuple[str, int], state: IotRegistryState) -> None:
         super().__init__(address, _RegistryRequestHandler)
         self.state = state
@@ -325,31 +311,18 @@ class LocalIotRegistry:
     ) -> None:
         self.state = IotRegistryState(ca, broker, cert_valid_days=cert_valid_days)
         self._bind = bind
-        self._server: _RegistryHttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = BackgroundServer("iot-registry")
 
     @property
     def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the IoT registry is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serving.url
 
     def start(self) -> LocalIotRegistry:
-        self._server = _RegistryHttpServer(self._bind, self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="iot-registry", daemon=True
-        )
-        self._thread.start()
+        self._serving.start(_RegistryHttpServer(self._bind, self.state))
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._serving.stop()
 
     def __enter__(self) -> LocalIotRegistry:
         return self.start()

@@ -9,13 +9,13 @@ import io
 import json
 import logging
 import os
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def tune_moto() -> None:
         _tuned.set()
 
 
-class _WsgiRequestHandler(BaseHTTPRequestHandler):
+class _WsgiRequestHandler(LocalRequestHandler):
     """HTTP/1.1 with keep-alive in front of a WSGI app.
 
     werkzeug's development server closes every connection (and lingers 10 ms draining it), so
@@ -129,11 +129,6 @@ class _WsgiRequestHandler(BaseHTTPRequestHandler):
     """
 
     server: _WsgiHttpServer
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle_one_request(self) -> None:
         self.raw_requestline = self.rfile.readline(65537)
@@ -209,27 +204,17 @@ class _WsgiRequestHandler(BaseHTTPRequestHandler):
             logger.exception("moto failed on a request", extra={"path": self.path})
             response = {"status": "500 Internal Server Error", "headers": []}
             data = b""
-        headers = [(k, v) for k, v in response["headers"] if k.lower() != "content-length"]
-        lines = [f"HTTP/1.1 {response['status']}", *(f"{k}: {v}" for k, v in headers)]
-        lines.append(f"Content-Length: {len(data)}")
-        if self.close_connection:
-            lines.append("Connection: close")
         payload = b"" if self.command == "HEAD" else data
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.write_reply(response["status"], response["headers"], payload, length=len(data))
 
 
-class _WsgiHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _WsgiHttpServer(LocalHttpServer):
     def __init__(self, address: tuple[str, int], app: WsgiApp) -> None:
         super().__init__(address, _WsgiRequestHandler)
         self.app = app
 
 
-def make_moto_server(host: str, port: int) -> ThreadingHTTPServer:
+def make_moto_server(host: str, port: int) -> LocalHttpServer:
     """moto's app behind a keep-alive HTTP/1.1 server, one DynamoDB request at a time."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -247,8 +232,7 @@ class MotoServer:
 
     def __init__(self) -> None:
         self.port = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = BackgroundServer("moto")
         self._mock: Any = None
 
     @property
@@ -261,20 +245,13 @@ class MotoServer:
         tune_moto()
         self._mock = mock_aws()
         self._mock.start()
-        self._server = make_moto_server("127.0.0.1", 0)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-        self._thread.start()
+        server = make_moto_server("127.0.0.1", 0)
+        self.port = int(server.server_address[1])
+        self._serving.start(server)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop serving and end the mock; harmless when not running. The state is gone."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self._serving.stop(timeout_s)
         mock, self._mock = self._mock, None
         if mock is not None:
             mock.stop()

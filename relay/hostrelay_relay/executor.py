@@ -381,6 +381,18 @@ class JobExecutor:
             outcome, result, error = self._call_handler(run)
             ran_s = time.monotonic() - started
             output = run.output.close()
+
+            def failed(error: dict[str, Any]) -> bytes:
+                event = result_event(
+                    job_id,
+                    attempt,
+                    "failed",
+                    error=error,
+                    output=output,
+                    started_at=run.started_at,
+                )
+                return encode_event(event)
+
             event = result_event(
                 job_id,
                 attempt,
@@ -394,31 +406,13 @@ class JobExecutor:
                 payload = encode_event(event, strict=True)  # also checks the result is JSON
             except (TypeError, ValueError) as exc:
                 outcome = "failed"
-                error = _error("handler_crashed", f"result is not JSON: {exc}")
-                payload = encode_event(
-                    result_event(
-                        job_id,
-                        attempt,
-                        outcome,
-                        error=error,
-                        output=output,
-                        started_at=run.started_at,
-                    )
-                )
+                payload = failed(_error("handler_crashed", f"result is not JSON: {exc}"))
             if len(payload) > MAX_RESULT_EVENT_BYTES:
-                error = _error(
-                    "result_too_large",
-                    f"result event of {len(payload)} bytes exceeds {MAX_RESULT_EVENT_BYTES}",
-                )
                 outcome = "failed"
-                payload = encode_event(
-                    result_event(
-                        job_id,
-                        attempt,
-                        outcome,
-                        error=error,
-                        output=output,
-                        started_at=run.started_at,
+                payload = failed(
+                    _error(
+                        "result_too_large",
+                        f"result event of {len(payload)} bytes exceeds {MAX_RESULT_EVENT_BYTES}",
                     )
                 )
             self._finish(job_id, attempt, outcome, payload)
