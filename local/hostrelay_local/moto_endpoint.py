@@ -222,12 +222,44 @@ def make_moto_server(host: str, port: int) -> LocalHttpServer:
     return _WsgiHttpServer((host, port), DomainDispatcherApplication(create_backend_app))
 
 
+_SIGNER_EVENT = "choose-signer"
+_UNSIGNED_ID = "hostrelay-local-unsigned"
+
+
+def _unsigned(**kwargs: Any) -> Any:
+    from botocore import UNSIGNED
+
+    return UNSIGNED
+
+
+def sign_nothing_in_process(enabled: bool) -> None:
+    """AWS calls made in this process go into moto's mock, which checks no signature:
+    computing SigV4 for them is a fifth of a DynamoDB call's cost and proves nothing.
+    Affects clients created afterwards (every function creates its own on first use)."""
+    import boto3
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    hook = (_SIGNER_EVENT, _unsigned)
+    session = boto3.DEFAULT_SESSION
+    if enabled:
+        if hook not in BUILTIN_HANDLERS:
+            BUILTIN_HANDLERS.append(hook)
+        if session is not None:
+            session.events.register(_SIGNER_EVENT, _unsigned, unique_id=_UNSIGNED_ID)
+    else:
+        if hook in BUILTIN_HANDLERS:
+            BUILTIN_HANDLERS.remove(hook)
+        if session is not None:
+            session.events.unregister(_SIGNER_EVENT, unique_id=_UNSIGNED_ID)
+
+
 class MotoServer:
     """moto for the local stack: every AWS service, state in memory.
 
-    boto3 calls made in this process go straight into moto (its `mock_aws`: no HTTP, which
-    makes each call several times cheaper), and the same state is served over HTTP on
-    `endpoint_url` for everything else (the aws CLI, scripts, tests in other processes).
+    boto3 calls made in this process go straight into moto (its `mock_aws`: no HTTP and no
+    signature, which makes each call several times cheaper), and the same state is served
+    over HTTP on `endpoint_url` for everything else (the aws CLI, scripts, tests in other
+    processes).
     """
 
     def __init__(self) -> None:
@@ -245,6 +277,7 @@ class MotoServer:
         tune_moto()
         self._mock = mock_aws()
         self._mock.start()
+        sign_nothing_in_process(True)
         server = make_moto_server("127.0.0.1", 0)
         self.port = int(server.server_address[1])
         self._serving.start(server)
@@ -254,4 +287,5 @@ class MotoServer:
         self._serving.stop(timeout_s)
         mock, self._mock = self._mock, None
         if mock is not None:
+            sign_nothing_in_process(False)
             mock.stop()
