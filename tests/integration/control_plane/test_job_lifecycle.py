@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import timedelta
@@ -452,3 +453,57 @@ def test_result_alone_takes_its_start_time_from_the_relay(pipeline: Pipeline) ->
     # and a relay clock far off cannot put the start before the job existed
     late = pipeline.jobs.get(other.id, ADMIN)
     assert late.started_at is not None and late.started_at >= late.created_at
+
+
+def test_output_that_cannot_be_written_is_left_for_redelivery_alone(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from hostrelay.dal.output_store import OutputStore
+
+    # Given DynamoDB refusing the output write, and a batch of two output events and a result
+    job = pipeline.create()
+    other = pipeline.create()
+    pipeline.run_dispatch()
+
+    def refuse(self: OutputStore, items: object) -> None:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(OutputStore, "put_batches", refuse)
+    chunk = {"seq": 0, "stream": "stdout", "size": 2}
+    events = [
+        {"kind": "output", "job_id": job.id, "attempt": 1, "chunks": [chunk],
+         "data": base64.b64encode(b"hi").decode()},
+        {"kind": "output", "job_id": job.id, "attempt": 1, "chunks": [{**chunk, "seq": 1}],
+         "data": base64.b64encode(b"yo").decode()},
+        {"kind": "result", "job_id": other.id, "attempt": 1, "outcome": "succeeded"},
+    ]  # fmt: skip
+    event = sqs_event([rule_message("dc01", e) for e in events])
+    # When the results function takes it
+    response = pipeline.results(event, FakeLambdaContext(function_name="results"))
+    # Then only the two output messages fail (SQS delivers them again); the result counts
+    ids = [record["messageId"] for record in event["Records"]]
+    assert response == {"batchItemFailures": [{"itemIdentifier": i} for i in ids[:2]]}
+    assert pipeline.jobs.get(other.id, ADMIN).state is JobState.SUCCEEDED
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+
+
+def test_sample_results_event_applies_to_its_job(pipeline: Pipeline) -> None:
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay_local.template import REPO_ROOT
+
+    # Given the job the sample event in events/ is about, queued for dc01
+    sample = json.loads((REPO_ROOT / "events" / "results_sqs.json").read_text())
+    job = pipeline.create()
+    job_id = json.loads(base64.b64decode(json.loads(sample["Records"][0]["body"])["payload"]))[
+        "job_id"
+    ]
+    JobRepository().create(job.model_copy(update={"id": job_id, "version": 0}))
+    # When the results function takes the sample (an output event, then the result)
+    response = pipeline.results(sample, FakeLambdaContext(function_name="results"))
+    # Then the job SUCCEEDED with its output stored
+    assert response == {"batchItemFailures": []}
+    final = pipeline.jobs.get(job_id, ADMIN)
+    assert final.state is JobState.SUCCEEDED
+    assert final.output is not None and final.output.tail.startswith("uid=65534(nobody)")

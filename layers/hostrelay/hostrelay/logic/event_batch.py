@@ -1,0 +1,71 @@
+"""One SQS batch of relay events for the results function: parsed once, output stored first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hostrelay.domain.errors import InvalidRequest
+from hostrelay.logic.ingest import EventIngester
+from hostrelay.logic.relay_events import OutputEvent, RelayEvent, parse_rule_message
+from hostrelay.observability import logger
+
+
+class OutputNotStored(RuntimeError):
+    """The batched write of the batch's output events failed; SQS delivers it again."""
+
+
+class EventBatch:
+    """A chatty job fills a batch with `output` events: `prepare` stores all of them in a few
+    DynamoDB calls (instead of two per event) before any other event of the batch is
+    applied, so a result in the same batch finds its output complete. `apply` then gives
+    each message's outcome, in the batch's order, as the batch processor asks for them.
+    """
+
+    def __init__(self, ingester: EventIngester) -> None:
+        self._ingester = ingester
+        self._parsed: dict[str, tuple[str, RelayEvent] | InvalidRequest] = {}
+        self._stored: dict[str, str | OutputNotStored] = {}
+
+    def prepare(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Parse every record of the SQS event and store its output events together."""
+        self._parsed.clear()
+        self._stored.clear()
+        outputs: list[tuple[str, tuple[str, OutputEvent]]] = []
+        for record in records:
+            message_id = record.get("messageId")
+            if not message_id:
+                continue  # the batch processor reports it
+            parsed = _parse(str(record.get("body", "")))
+            self._parsed[message_id] = parsed
+            if isinstance(parsed, tuple) and isinstance(parsed[1], OutputEvent):
+                outputs.append((message_id, (parsed[0], parsed[1])))
+        if not outputs:
+            return
+        try:
+            outcomes: list[str | OutputNotStored] = list(
+                self._ingester.store_outputs([event for _, event in outputs])
+            )
+        except Exception as exc:
+            logger.exception("storing output events failed", extra={"events": len(outputs)})
+            outcomes = [OutputNotStored(str(exc))] * len(outputs)
+        self._stored.update(zip((message_id for message_id, _ in outputs), outcomes, strict=True))
+
+    def apply(self, message_id: str, body: str) -> tuple[str, str]:
+        """(event kind, outcome) of one message. Raises InvalidRequest for garbage (never
+        better later) and OutputNotStored when its output could not be written (retry)."""
+        parsed = self._parsed.pop(message_id, None) or _parse(body)
+        if isinstance(parsed, InvalidRequest):
+            raise parsed
+        host, event = parsed
+        stored = self._stored.pop(message_id, None)
+        if isinstance(stored, OutputNotStored):
+            raise stored
+        return event.kind, stored or self._ingester.apply(host, event)
+
+
+def _parse(body: str) -> tuple[str, RelayEvent] | InvalidRequest:
+    try:
+        return parse_rule_message(body)
+    except InvalidRequest as exc:
+        return exc
