@@ -37,6 +37,15 @@ class SigningKeyStore:
         return key
 
     def _create(self) -> Ed25519PrivateKey:
+        key = self._store_new_key()
+        if key is None:
+            # Another cold start won the race: use its key, never ours.
+            return self.load_or_create()
+        self._publish_public(key)
+        return key
+
+    def _store_new_key(self) -> Ed25519PrivateKey | None:
+        """A fresh key pair, its private half stored if there is none yet; None if there was."""
         ssm = client("ssm")
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -53,12 +62,15 @@ class SigningKeyStore:
                 Description="hostrelay envelope-signing key (Ed25519, PKCS#8 PEM)",
             )
         except ssm.exceptions.ParameterAlreadyExists:
-            # Another cold start won the race: use its key, never ours.
-            return self.load_or_create()
-        ssm.put_parameter(
-            Name=self._public_param, Value=_public_pem(key), Type="String", Overwrite=True
-        )
+            return None
         return key
+
+    def _publish_public(self, key: Ed25519PrivateKey) -> str:
+        public = _public_pem(key)
+        client("ssm").put_parameter(
+            Name=self._public_param, Value=public, Type="String", Overwrite=True
+        )
+        return public
 
     def public_key_pem(self) -> str | None:
         ssm = client("ssm")
@@ -78,26 +90,10 @@ class SigningKeyStore:
             pem = self.public_key_pem()
             if pem:
                 return pem
-            ssm = client("ssm")
-            key = Ed25519PrivateKey.generate()
-            private_pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ).decode()
-            try:
-                ssm.put_parameter(
-                    Name=self._private_param,
-                    Value=private_pem,
-                    Type="SecureString",
-                    Overwrite=False,
-                    Description="hostrelay envelope-signing key (Ed25519, PKCS#8 PEM)",
-                )
-            except ssm.exceptions.ParameterAlreadyExists:
+            key = self._store_new_key()
+            if key is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{self._public_param} is missing") from None
                 time.sleep(0.2)
                 continue
-            public = _public_pem(key)
-            ssm.put_parameter(Name=self._public_param, Value=public, Type="String", Overwrite=True)
-            return public
+            return self._publish_public(key)
