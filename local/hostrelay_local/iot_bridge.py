@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from botocore.exceptions import BotoCoreError, ClientError
@@ -147,28 +147,31 @@ class _PublishRequestHandler(LocalRequestHandler):
     server: _PublishHttpServer
 
     def do_POST(self) -> None:
-        url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if not url.path.startswith("/topics/"):
-            self._reply(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", "no such API")
-            return
-        topic = unquote(url.path.removeprefix("/topics/"))
-        query = parse_qs(url.query)
-        qos = int(query.get("qos", ["0"])[0])
-        retain = query.get("retain", ["false"])[0] == "true"
-        if not topic or qos not in (0, 1):
-            self._reply(HTTPStatus.BAD_REQUEST, "InvalidRequestException", "bad topic or qos")
-            return
-        try:
-            self.server.publish(topic, body, qos, retain)
-        except BridgeFailed as exc:
-            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableException", str(exc))
-            return
-        self._reply(HTTPStatus.OK)
+        self._reply(*_publish(self.server, urlsplit(self.path), body))
 
     def _reply(self, status: HTTPStatus, error_type: str = "", message: str = "") -> None:
         self.write_json(status, {"message": message} if error_type else {}, error_type)
+
+
+def _publish(
+    server: _PublishHttpServer, url: SplitResult, body: bytes
+) -> tuple[HTTPStatus, str, str]:
+    """IoT's Publish, `POST /topics/{topic}?qos=&retain=`: (status, error type, message)."""
+    if not url.path.startswith("/topics/"):
+        return HTTPStatus.NOT_FOUND, "ResourceNotFoundException", "no such API"
+    topic = unquote(url.path.removeprefix("/topics/"))
+    query = parse_qs(url.query)
+    qos = int(query.get("qos", ["0"])[0])
+    retain = query.get("retain", ["false"])[0] == "true"
+    if not topic or qos not in (0, 1):
+        return HTTPStatus.BAD_REQUEST, "InvalidRequestException", "bad topic or qos"
+    try:
+        server.publish(topic, body, qos, retain)
+    except BridgeFailed as exc:
+        return HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableException", str(exc)
+    return HTTPStatus.OK, "", ""
 
 
 class _PublishHttpServer(LocalHttpServer):
@@ -213,27 +216,20 @@ def _publish_in_process(request: Any, **kwargs: Any) -> Any:
         return None
     url = urlsplit(request.url)
     server = _in_process_endpoints.get(f"{url.scheme}://{url.netloc}")
-    if server is None or not url.path.startswith("/topics/"):
+    if server is None:
         return None
     from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-    query = parse_qs(url.query)
     body = request.body or b""
-    try:
-        server.publish(
-            unquote(url.path.removeprefix("/topics/")),
-            body if isinstance(body, bytes) else body.read(),
-            int(query.get("qos", ["0"])[0]),
-            query.get("retain", ["false"])[0] == "true",
-        )
-    except BridgeFailed as exc:
-        error = json.dumps({"message": str(exc)}).encode()
-        headers = HTTPHeaders()
-        headers["x-amzn-ErrorType"] = "ServiceUnavailableException"
-        return AWSResponse(request.url, 503, headers, _RawBody(error))
+    status, error_type, message = _publish(
+        server, url, body if isinstance(body, bytes) else body.read()
+    )
     headers = HTTPHeaders()
     headers["Content-Type"] = "application/json"
-    return AWSResponse(request.url, 200, headers, _RawBody(b"{}"))
+    if error_type:
+        headers["x-amzn-ErrorType"] = error_type
+    reply = json.dumps({"message": message} if error_type else {}).encode()
+    return AWSResponse(request.url, status.value, headers, _RawBody(reply))
 
 
 def publish_without_http() -> None:
