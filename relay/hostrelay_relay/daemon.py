@@ -351,11 +351,9 @@ class RelayDaemon:
         )
         if seq is None:
             return
-        if self.accepted_hold is not None:
-            key = (envelope.job_id, envelope.attempt)
-            self._after_commit(functools.partial(self.accepted_hold.hold, key, seq, accepted))
-        else:
-            self._publish(seq, accepted)
+        assert self.accepted_hold is not None
+        key = (envelope.job_id, envelope.attempt)
+        self._after_commit(functools.partial(self.accepted_hold.hold, key, seq, accepted))
         logger.info(
             "job accepted",
             extra={"job_id": envelope.job_id, "attempt": envelope.attempt, "type": envelope.type},

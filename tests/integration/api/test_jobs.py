@@ -229,8 +229,12 @@ def test_output_pages_follow_the_current_attempt(operator: Api) -> None:
     job_id = operator.post("/v1/jobs", json_body=PING).body["id"]
     store = OutputStore()
     sizes = [("stdout", 4), ("stderr", 4)]
-    store.put_batch(job_id, 1, OutputBatch(0, sizes, "zlib", zlib.compress(b"one\ntwo\n")))
-    store.put_batch(job_id, 1, OutputBatch(2, [("stdout", 6)], "identity", b"three\n"))
+    store.put_batches(
+        [
+            (job_id, 1, OutputBatch(0, sizes, "zlib", zlib.compress(b"one\ntwo\n"))),
+            (job_id, 1, OutputBatch(2, [("stdout", 6)], "identity", b"three\n")),
+        ]
+    )
 
     # When the output is read two chunks at a time
     first = operator.get(f"/v1/jobs/{job_id}/output", query={"limit": 2}).body

@@ -35,12 +35,9 @@ class OutputStore:
     def __init__(self, bucket: str = "") -> None:
         self._bucket = bucket
 
-    def put_batch(self, job_id: str, attempt: int, batch: OutputBatch) -> None:
-        """Store the chunks of one event as sent; a re-delivered event rewrites itself."""
-        self.put_batches([(job_id, attempt, batch)])
-
     def put_batches(self, items: Sequence[tuple[str, int, OutputBatch]]) -> None:
-        """Store several events' chunks in as few BatchWriteItem calls as DynamoDB allows."""
+        """Store events' chunks as sent, in as few BatchWriteItem calls as DynamoDB allows;
+        a re-delivered event rewrites itself."""
         expires_at = utcnow() + CHUNK_TTL
         records = [
             OutputBatchRecord(
@@ -54,9 +51,6 @@ class OutputStore:
             )
             for job_id, attempt, batch in items
         ]
-        if len(records) == 1:
-            records[0].save()
-            return
         with OutputBatchRecord.batch_write() as writer:  # retries unprocessed items
             for record in records:
                 writer.save(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue
@@ -175,8 +175,8 @@ class EventIngester:
             return None
         return job
 
-    def _transition(self, job: Job, target: JobState, **changes: Any) -> Job:
-        written = self._jobs.transition(job, target, **changes)
+    def _remember(self, written: Job) -> Job:
+        """Keep a job this container just wrote, for the next event of it."""
         self._written[written.id] = written
         self._written.move_to_end(written.id)
         while len(self._written) > WRITTEN_JOBS_KEPT:
@@ -199,15 +199,19 @@ class EventIngester:
         now = utcnow()
         if isinstance(event, AcceptedEvent):
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-                self._transition(job, JobState.IN_PROGRESS, started_at=now)
+                self._remember(self._jobs.transition(job, JobState.IN_PROGRESS, started_at=now))
                 return "started"
             return "duplicate"
         if isinstance(event, ProgressEvent):
             progress = {"done": event.done, "total": event.total, "message": event.message}
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-                self._transition(job, JobState.IN_PROGRESS, started_at=now, progress=progress)
+                self._remember(
+                    self._jobs.transition(
+                        job, JobState.IN_PROGRESS, started_at=now, progress=progress
+                    )
+                )
             else:
-                self._transition(job, job.state, progress=progress)
+                self._remember(self._jobs.transition(job, job.state, progress=progress))
             return "progress"
         if isinstance(event, ResultEvent):
             return self._result(job, event)
@@ -228,29 +232,33 @@ class EventIngester:
         )
         if retry:
             delay = min(MAX_RETRY_DELAY_S, self._retry_base_s * 2 ** (job.attempt - 1))
-            self._transition(
-                job,
-                JobState.QUEUED,
-                attempt=job.attempt + 1,
-                started_at=None,
-                error=error,
-                result=event.result,
-                progress=None,
+            self._remember(
+                self._jobs.transition(
+                    job,
+                    JobState.QUEUED,
+                    attempt=job.attempt + 1,
+                    started_at=None,
+                    error=error,
+                    result=event.result,
+                    progress=None,
+                )
             )
             self._queue.send(job.id, job.attempt + 1, delay_s=delay)
             return "retrying"
         output = None
         if event.output is not None and event.output.chunks > 0:
             output = self._outputs.finalize(job.id, job.attempt)
-        self._transition(
-            job,
-            _OUTCOMES[event.outcome],
-            # A job that ended at once was never reported `accepted`: its result says when.
-            started_at=job.started_at or _relay_time(event.started_at, job.created_at, now),
-            finished_at=now,
-            result=event.result,
-            error=error,
-            output=output,
+        self._remember(
+            self._jobs.transition(
+                job,
+                _OUTCOMES[event.outcome],
+                # A job that ended at once was never reported `accepted`: its result says when.
+                started_at=job.started_at or _relay_time(event.started_at, job.created_at, now),
+                finished_at=now,
+                result=event.result,
+                error=error,
+                output=output,
+            )
         )
         return event.outcome
 
@@ -267,7 +275,9 @@ class EventIngester:
         error = JobErrorInfo(code=f"rejected_{event.reason}", message=event.message)
 
         def reject(current: Job) -> str:
-            self._transition(current, JobState.REJECTED, finished_at=utcnow(), error=error)
+            self._remember(
+                self._jobs.transition(current, JobState.REJECTED, finished_at=utcnow(), error=error)
+            )
             return "rejected"
 
         return self._with_retries(job, reject)

@@ -68,7 +68,9 @@ MAX_CHUNKS_PER_EVENT = 64
 MAX_EVENT_DATA_BYTES = 96 * 1024  # decoded `data`; the relay keeps it under 88 KiB
 
 
-class OutputChunk(BaseModel):
+class ChunkEntry(BaseModel):
+    """One chunk in an `output` event's index; its bytes are in the event's `data`."""
+
     seq: int = Field(ge=0)
     stream: Literal["stdout", "stderr"]
     size: int = Field(ge=0, le=MAX_CHUNK_BYTES)
@@ -82,7 +84,7 @@ class OutputEvent(_JobEvent):
     """
 
     kind: Literal["output"]
-    chunks: list[OutputChunk] = Field(min_length=1, max_length=MAX_CHUNKS_PER_EVENT)
+    chunks: list[ChunkEntry] = Field(min_length=1, max_length=MAX_CHUNKS_PER_EVENT)
     encoding: Literal["identity", "zlib"] = "identity"
     data: str = Field(max_length=4 * MAX_EVENT_DATA_BYTES // 3 + 4)
 
