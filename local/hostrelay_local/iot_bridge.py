@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 import socket
 import ssl
 import threading
@@ -22,17 +21,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.aws_resources import LocalResources
+from hostrelay_local.iot_sql import IotSqlError, RuleQuery, parse_rule, topic_matches
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.template import Template
 
 logger = logging.getLogger(__name__)
 
-# The one SELECT the local bridge knows how to apply: the whole payload, base64, and the topic.
-_RULE_SQL = re.compile(
-    r"^\s*SELECT\s+encode\(\s*\*\s*,\s*'base64'\s*\)\s+AS\s+payload\s*,"
-    r"\s*topic\(\)\s+AS\s+topic\s+FROM\s+'([^']+)'\s*$",
-    re.IGNORECASE,
-)
 _CONNECT_TIMEOUT_S = 10.0
 _BURST_GAP_S = 0.005  # a message this soon after the previous one is part of a burst
 _PUBACK_TIMEOUT_S = 5.0
@@ -43,16 +37,97 @@ class BridgeFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SqsTopicRule:
-    """A topic rule of the template that sends matching messages to an SQS queue."""
+class SqsAction:
+    """The rule's output, as JSON, becomes an SQS message (`Sqs` action, UseBase64 false)."""
+
+    queue_url: str
+
+    def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
+        clients.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(output))
+
+
+@dataclass(frozen=True)
+class DynamoDbPutAction:
+    """The rule's output becomes one item, a column per field (`DynamoDBv2` action)."""
+
+    table_name: str
+
+    def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
+        item = {name: _attribute_value(value) for name, value in output.items()}
+        clients.dynamodb.put_item(TableName=self.table_name, Item=item)
+
+
+def _attribute_value(value: Any) -> dict[str, Any]:
+    """A JSON value as DynamoDB's typed form, as IoT's DynamoDBv2 action writes it."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": repr(value) if isinstance(value, float) else str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, list):
+        return {"L": [_attribute_value(v) for v in value]}
+    return {"M": {str(k): _attribute_value(v) for k, v in value.items()}}
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    sqs: Any
+    dynamodb: Any
+
+
+@dataclass(frozen=True)
+class TopicRule:
+    """A topic rule of the template: its SQL, its one action and its ErrorAction queue."""
 
     name: str
-    topic_filter: str
-    queue_url: str
+    query: RuleQuery
+    action: SqsAction | DynamoDbPutAction
     error_queue_url: str | None = None
 
+    @property
+    def topic_filter(self) -> str:
+        return self.query.topic_filter
 
-def sqs_topic_rules(template: Template, resources: LocalResources) -> list[SqsTopicRule]:
+    def run(self, clients: AwsClients, topic: str, payload: bytes) -> None:
+        """What IoT does with one message: evaluate, act; on failure, the ErrorAction."""
+        if not topic_matches(self.topic_filter, topic):
+            return
+        output = self.query.evaluate(topic, payload)
+        if output is None:
+            return
+        try:
+            self.action.deliver(clients, output)
+        except (BotoCoreError, ClientError) as exc:
+            logger.exception("topic rule action failed", extra={"rule": self.name, "topic": topic})
+            self._send_error(clients, topic, payload, exc)
+
+    def _send_error(self, clients: AwsClients, topic: str, payload: bytes, exc: Exception) -> None:
+        if self.error_queue_url is None:
+            return
+        # The message IoT's error action sends: the original payload and why it failed.
+        failure = {
+            "ruleName": self.name,
+            "topic": topic,
+            "base64OriginalPayload": base64.b64encode(payload).decode("ascii"),
+            "failures": [
+                {
+                    "failedAction": type(self.action).__name__,
+                    "failedResource": getattr(self.action, "queue_url", None)
+                    or getattr(self.action, "table_name", ""),
+                    "errorMessage": str(exc)[:1000],
+                }
+            ],
+        }
+        try:
+            clients.sqs.send_message(QueueUrl=self.error_queue_url, MessageBody=json.dumps(failure))
+        except (BotoCoreError, ClientError):  # lost, like a failing ErrorAction in IoT
+            logger.exception("topic rule error action failed", extra={"rule": self.name})
+
+
+def topic_rules(template: Template, resources: LocalResources) -> list[TopicRule]:
     """The template's enabled topic rules the bridge can run; others are logged and skipped."""
     resolver = resources.resolver()
     rules = []
@@ -60,17 +135,27 @@ def sqs_topic_rules(template: Template, resources: LocalResources) -> list[SqsTo
         payload = resource["Properties"]["TopicRulePayload"]
         if payload.get("RuleDisabled"):
             continue
-        match = _RULE_SQL.fullmatch(str(payload.get("Sql", "")))
-        actions = [a["Sqs"] for a in payload.get("Actions", []) if "Sqs" in a]
-        if match is None or len(actions) != 1 or actions[0].get("UseBase64"):
+        try:
+            query = parse_rule(str(payload.get("Sql", "")))
+        except IotSqlError as exc:
+            logger.warning("topic rule not run locally", extra={"rule": name, "reason": str(exc)})
+            continue
+        actions = payload.get("Actions", [])
+        action: SqsAction | DynamoDbPutAction | None = None
+        if len(actions) == 1 and "Sqs" in actions[0] and not actions[0]["Sqs"].get("UseBase64"):
+            action = SqsAction(str(resolver.resolve(actions[0]["Sqs"]["QueueUrl"])))
+        elif len(actions) == 1 and "DynamoDBv2" in actions[0]:
+            table = actions[0]["DynamoDBv2"]["PutItem"]["TableName"]
+            action = DynamoDbPutAction(str(resolver.resolve(table)))
+        if action is None:
             logger.warning("topic rule not run locally", extra={"rule": name})
             continue
         error = payload.get("ErrorAction", {}).get("Sqs")
         rules.append(
-            SqsTopicRule(
+            TopicRule(
                 name=name,
-                topic_filter=match.group(1),
-                queue_url=str(resolver.resolve(actions[0]["QueueUrl"])),
+                query=query,
+                action=action,
                 error_queue_url=str(resolver.resolve(error["QueueUrl"])) if error else None,
             )
         )
@@ -272,26 +357,20 @@ class IotDataEndpoint:
         self._session.stop()
 
 
-def rule_message(topic: str, payload: bytes) -> str:
-    """The topic rule's SQS message: `SELECT encode(*, 'base64') AS payload, topic() AS topic`."""
-    return json.dumps({"payload": base64.b64encode(payload).decode("ascii"), "topic": topic})
-
-
 class TopicRuleBridge:
-    """Runs one topic rule: every message on its topic filter → its SQS queue, in order.
+    """Runs one topic rule: every message on its topic filter → its action, in order.
 
-    A message that finds the bridge idle is sent from the MQTT client's thread at once (no
+    A message that finds the bridge idle is handled on the MQTT client's thread at once (no
     hand-off: a lone event is on its way sooner); messages that come in a burst queue for a
-    worker thread instead, so reading from the broker goes on while they are sent.
-    Messages go to the error queue (the rule's ErrorAction) when the main action fails.
+    worker thread instead, so reading from the broker goes on while they are delivered.
     """
 
-    def __init__(self, identity: MqttIdentity, sqs: Any, rule: SqsTopicRule) -> None:
+    def __init__(self, identity: MqttIdentity, clients: AwsClients, rule: TopicRule) -> None:
         self.rule = rule
-        self._sqs = sqs
+        self._clients = clients
         self._lock = threading.Lock()
         self._pending: deque[tuple[str, bytes]] = deque()
-        self._worker_busy = False  # the worker is sending what is in _pending
+        self._worker_busy = False  # the worker is delivering what is in _pending
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self._session = _MqttSession(identity, client_id=f"hostrelay-local-rule-{rule.name}")
@@ -338,17 +417,4 @@ class TopicRuleBridge:
             self._deliver(*item)
 
     def _deliver(self, topic: str, payload: bytes) -> None:
-        body = rule_message(topic, payload)
-        try:
-            self._sqs.send_message(QueueUrl=self.rule.queue_url, MessageBody=body)
-        except (BotoCoreError, ClientError):  # the rule's ErrorAction takes it
-            logger.exception("topic rule action failed", extra={"topic": topic})
-            self._send_to_error_queue(topic, body)
-
-    def _send_to_error_queue(self, topic: str, body: str) -> None:
-        if self.rule.error_queue_url is None:
-            return
-        try:
-            self._sqs.send_message(QueueUrl=self.rule.error_queue_url, MessageBody=body)
-        except (BotoCoreError, ClientError):  # lost, like a failing ErrorAction in IoT
-            logger.exception("topic rule error action failed", extra={"topic": topic})
+        self.rule.run(self._clients, topic, payload)

@@ -31,12 +31,13 @@ from hostrelay_local.event_sources import (
 from hostrelay_local.functions import FunctionRuntime
 from hostrelay_local.http_api import HttpApiGateway
 from hostrelay_local.iot_bridge import (
+    AwsClients,
     BridgeFailed,
     IotDataEndpoint,
     MqttIdentity,
     TopicRuleBridge,
     publish_without_http,
-    sqs_topic_rules,
+    topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
 from hostrelay_local.local_relay import (
@@ -351,8 +352,9 @@ class LocalStack:
         # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
         publish_without_http()  # the functions run in this process
-        for rule in sqs_topic_rules(self.template, self.resources):
-            bridge = TopicRuleBridge(identity, self.aws_client("sqs"), rule)
+        clients = AwsClients(sqs=self.aws_client("sqs"), dynamodb=self.aws_client("dynamodb"))
+        for rule in topic_rules(self.template, self.resources):
+            bridge = TopicRuleBridge(identity, clients, rule)
             bridge.start()
             self._stop_steps.append(bridge.stop)
 

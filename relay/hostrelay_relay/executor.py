@@ -127,7 +127,14 @@ class _OutputEventBuilder:
             encoding, data = "zlib", compressed
         else:  # incompressible output travels as it is
             encoding, data = "identity", b"".join(self._raw)
-        return {"chunks": self.index, "encoding": encoding, "data": base64.b64encode(data).decode()}
+        return {
+            # first/last seq route the event to the output table (OutputTopicRule) and key it.
+            "first_seq": self.index[0]["seq"],
+            "last_seq": self.index[-1]["seq"],
+            "chunks": self.index,
+            "encoding": encoding,
+            "data": base64.b64encode(data).decode(),
+        }
 
 
 class _OutputBuffer:

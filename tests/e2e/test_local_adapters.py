@@ -13,7 +13,7 @@ from hostrelay_local.aws_resources import LocalResources
 from hostrelay_local.broker import BrokerEndpoint
 from hostrelay_local.event_sources import failed_message_ids, schedule_period_s, sqs_event
 from hostrelay_local.http_api import build_event, response_parts
-from hostrelay_local.iot_bridge import rule_message, sqs_topic_rules
+from hostrelay_local.iot_bridge import DynamoDbPutAction, SqsAction, topic_rules
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA
 from hostrelay_local.template import load_template
@@ -83,25 +83,62 @@ def test_lambda_results_become_http_responses_like_api_gateway() -> None:
     assert binary[2] == b"\x00\x01"
 
 
-def test_topic_rule_message_is_the_rules_select() -> None:
-    # SELECT encode(*, 'base64') AS payload, topic() AS topic FROM 'hostrelay/+/events'
-    message = json.loads(rule_message("hostrelay/dc01/events", b'{"kind":"hello"}'))
-
-    assert list(message) == ["payload", "topic"]
-    assert base64.b64decode(message["payload"]) == b'{"kind":"hello"}'
-    assert message["topic"] == "hostrelay/dc01/events"
-
-
-def test_the_templates_events_rule_is_bridged_to_the_results_queue() -> None:
+def test_the_templates_topic_rules_are_bridged_to_their_actions() -> None:
     resources = LocalResources(
-        stage="dev", refs={"ResultsQueue": "results-url", "ResultsDeadLetterQueue": "dlq-url"}
+        stage="dev",
+        refs={
+            "ResultsQueue": "results-url",
+            "ResultsDeadLetterQueue": "dlq-url",
+            "OutputTable": "output-table",
+        },
     )
 
-    (rule,) = sqs_topic_rules(load_template(), resources)
+    rules = {rule.name: rule for rule in topic_rules(load_template(), resources)}
 
-    assert rule.name == "EventsTopicRule"
-    assert rule.topic_filter == "hostrelay/+/events"
-    assert (rule.queue_url, rule.error_queue_url) == ("results-url", "dlq-url")
+    assert set(rules) == {"EventsTopicRule", "OutputTopicRule"}
+    events, output = rules["EventsTopicRule"], rules["OutputTopicRule"]
+    assert events.topic_filter == output.topic_filter == "hostrelay/+/events"
+    assert events.action == SqsAction("results-url")
+    assert output.action == DynamoDbPutAction("output-table")
+    assert events.error_queue_url == output.error_queue_url == "dlq-url"
+
+
+def test_every_event_takes_exactly_one_of_the_templates_rules() -> None:
+    # Given the template's rules and events a relay sends
+    resources = LocalResources(
+        stage="dev",
+        refs={"ResultsQueue": "q", "ResultsDeadLetterQueue": "dlq", "OutputTable": "t"},
+    )
+    rules = {rule.name: rule for rule in topic_rules(load_template(), resources)}
+    output = {"v": 1, "kind": "output", "job_id": "J1", "attempt": 2, "first_seq": 3,
+              "last_seq": 4, "encoding": "identity", "data": "aGk=",
+              "chunks": [{"seq": 3, "stream": "stdout", "size": 1},
+                         {"seq": 4, "stream": "stderr", "size": 1}]}  # fmt: skip
+    older_output = {k: v for k, v in output.items() if k not in ("first_seq", "last_seq")}
+    result = {"v": 1, "kind": "result", "job_id": "J1", "attempt": 2, "outcome": "succeeded"}
+
+    def routed(event: object) -> dict[str, dict[str, object]]:
+        payload = json.dumps(event).encode()
+        outputs = {
+            name: rule.query.evaluate("hostrelay/dc01/events", payload, now_ms=1_700_000_000_000)
+            for name, rule in rules.items()
+        }
+        return {name: out for name, out in outputs.items() if out is not None}
+
+    # Then output goes to the output table as an item keyed under the host of the topic
+    assert routed(output) == {
+        "OutputTopicRule": {
+            "job_attempt": "dc01/J1#2", "seq": 4, "chunks": output["chunks"],
+            "encoding": "identity", "data": "aGk=", "host": "dc01",
+            "expires_at": 1_700_000_000 + 7 * 86400,
+        }
+    }  # fmt: skip
+    # and everything else (older relays' output too, and garbage) to the results queue whole
+    for event in (result, older_output, "not an object"):
+        (name, message), *rest = routed(event).items()
+        assert (name, rest) == ("EventsTopicRule", [])
+        assert json.loads(base64.b64decode(message["payload"])) == event
+        assert message["topic"] == "hostrelay/dc01/events"
 
 
 def test_sqs_event_records_look_like_lambdas() -> None:

@@ -99,6 +99,13 @@ class ResultsSettings(CertificateSettings):
     output_bucket: str = Field(alias="OUTPUT_BUCKET")
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
     retry_base_s: int = Field(default=5, alias="RETRY_BASE_S", ge=0, le=900)
+    output_wait_s: float = Field(
+        default=3.0,
+        alias="OUTPUT_WAIT_S",
+        ge=0,
+        le=20,
+        description="how long a result waits for the rest of its output before SQS retries it",
+    )
     connectors_table: str = Field(default="", alias="CONNECTORS_TABLE")
     inventory_table: str = Field(default="", alias="INVENTORY_TABLE")
     inventory_batch_writes: bool = Field(

@@ -257,6 +257,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         retry_base_s=settings.retry_base_s,
         inventory_sink=sink,
         renewal=renewal,
+        output_wait_s=settings.output_wait_s,
     )
 
 

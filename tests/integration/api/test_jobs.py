@@ -231,8 +231,8 @@ def test_output_pages_follow_the_current_attempt(operator: Api) -> None:
     sizes = [("stdout", 4), ("stderr", 4)]
     store.put_batches(
         [
-            (job_id, 1, OutputBatch(0, sizes, "zlib", zlib.compress(b"one\ntwo\n"))),
-            (job_id, 1, OutputBatch(2, [("stdout", 6)], "identity", b"three\n")),
+            ("dc01", job_id, 1, OutputBatch(0, sizes, "zlib", zlib.compress(b"one\ntwo\n"))),
+            ("dc01", job_id, 1, OutputBatch(2, [("stdout", 6)], "identity", b"three\n")),
         ]
     )
 

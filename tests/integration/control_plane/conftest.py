@@ -46,9 +46,30 @@ class Pipeline:
         bodies = [json.dumps(b) for b in self.queue_bodies("DispatchQueue")]
         return self.dispatch(sqs_event(bodies), _context("dispatch"))  # type: ignore[no-any-return]
 
-    def send_events(self, host: str, *events: dict[str, Any]) -> dict[str, Any]:
-        bodies = [rule_message(host, event) for event in events]
-        return self.results(sqs_event(bodies), _context("results"))  # type: ignore[no-any-return]
+    def send_events(
+        self, host: str, *events: dict[str, Any], receive_count: int = 1
+    ) -> dict[str, Any]:
+        """Publish events as `host` does: the template's topic rules route each one, as IoT
+        would (output into the output table, the rest to the results function at once)."""
+        from hostrelay_local.iot_bridge import AwsClients, SqsAction, topic_rules
+
+        clients = AwsClients(sqs=self.aws.client("sqs"), dynamodb=self.aws.client("dynamodb"))
+        topic = f"hostrelay/{host}/events"
+        bodies = []
+        for event in events:
+            payload = json.dumps(relay_event(event)).encode()
+            for rule in topic_rules(self.aws.template, self.aws.resources):
+                output = rule.query.evaluate(topic, payload)
+                if output is not None and isinstance(rule.action, SqsAction):
+                    bodies.append(json.dumps(output))
+                elif output is not None:
+                    rule.run(clients, topic, payload)
+        if not bodies:
+            return {"batchItemFailures": []}
+        event = sqs_event(bodies)
+        for record in event["Records"]:
+            record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+        return self.results(event, _context("results"))  # type: ignore[no-any-return]
 
     def create(self, **fields: Any) -> Any:
         fields.setdefault("type", "ping")
@@ -58,12 +79,16 @@ class Pipeline:
         return job
 
 
+def relay_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event with the fields every relay event has."""
+    return {"v": 1, "event_id": "e-" + str(id(event)), "sent_at": 0.0, **event}
+
+
 def rule_message(host: str, event: dict[str, Any], topic: str | None = None) -> str:
-    """What the IoT topic rule puts on the results queue for one relay event."""
-    event = {"v": 1, "event_id": "e-" + str(id(event)), "sent_at": 0.0, **event}
+    """What EventsTopicRule puts on the results queue for one relay event."""
     return json.dumps(
         {
-            "payload": base64.b64encode(json.dumps(event).encode()).decode(),
+            "payload": base64.b64encode(json.dumps(relay_event(event)).encode()).decode(),
             "topic": topic or f"hostrelay/{host}/events",
         }
     )
@@ -82,6 +107,8 @@ def pipeline(aws: AwsStack) -> Pipeline:
     jobs = build_job_service(load_settings(ApiSettings))
     hosts.register("dc01")
     hosts.seen("dc01", connected=True)
+    # A result waits this long for output it misses before it asks SQS to try again later.
+    aws.environments["ResultsFunction"]["OUTPUT_WAIT_S"] = "0.2"
     return Pipeline(
         aws=aws,
         jobs=jobs,

@@ -209,7 +209,7 @@ def test_output_chunks_are_assembled_into_s3_with_sha256(pipeline: Pipeline) -> 
     import zlib
 
     # Given a job whose relay sends 32 chunks, five to an event, the events out of order,
-    # some compressed and some not
+    # some compressed and some not (they go through OutputTopicRule into the output table)
     job = pipeline.create()
     pipeline.run_dispatch()
     parts = [f"line {n}\n".encode() for n in range(31)] + [b"\xff binary tail"]
@@ -220,6 +220,7 @@ def test_output_chunks_are_assembled_into_s3_with_sha256(pipeline: Pipeline) -> 
         encoding = "zlib" if first % 10 == 0 else "identity"
         events.append(
             {"kind": "output", "job_id": job.id, "attempt": 1, "encoding": encoding,
+             "first_seq": first, "last_seq": first + len(group) - 1,
              "data": base64.b64encode(zlib.compress(data) if encoding == "zlib" else data).decode(),
              "chunks": [{"seq": first + n, "stream": "stderr" if (first + n) % 7 == 0 else "stdout",
                          "size": len(part)} for n, part in enumerate(group)]}
@@ -241,7 +242,8 @@ def test_output_chunks_are_assembled_into_s3_with_sha256(pipeline: Pipeline) -> 
     assert stored == body
 
 
-def test_malformed_output_events_store_nothing(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("route", ["output rule", "results queue"])
+def test_malformed_output_events_store_nothing(pipeline: Pipeline, route: str) -> None:
     import base64
     import zlib
 
@@ -251,8 +253,12 @@ def test_malformed_output_events_store_nothing(pipeline: Pipeline) -> None:
     pipeline.run_dispatch()
 
     def event(chunks: list[dict[str, object]], data: bytes, encoding: str = "identity") -> dict:
-        return {"kind": "output", "job_id": job.id, "attempt": 1, "chunks": chunks,
+        sent = {"kind": "output", "job_id": job.id, "attempt": 1, "chunks": chunks,
                 "encoding": encoding, "data": base64.b64encode(data).decode()}  # fmt: skip
+        if route == "output rule":  # stored as sent, checked when read
+            sent["first_seq"] = chunks[0]["seq"] if chunks else 0
+            sent["last_seq"] = chunks[-1]["seq"] if chunks else 0
+        return sent
 
     def chunk(seq: int, size: int, stream: str = "stdout") -> dict[str, object]:
         return {"seq": seq, "stream": stream, "size": size}
@@ -270,10 +276,11 @@ def test_malformed_output_events_store_nothing(pipeline: Pipeline) -> None:
         event([chunk(0, 4)], b"not zlib", "zlib"),  # not what it says it is
         event([chunk(0, 16384)], bomb, "zlib"),  # expands far beyond its index
     )
-    assert OutputStore().chunks(job.id, 1) == []
-    # while a well-formed one is stored
+    # Then none of them can be read
+    assert OutputStore().chunks("dc01", job.id, 1) == []
+    # while a well-formed one is
     pipeline.send_events("dc01", event([chunk(0, 2)], zlib.compress(b"ok"), "zlib"))
-    assert [c.data for c in OutputStore().chunks(job.id, 1)] == [b"ok"]
+    assert [c.data for c in OutputStore().chunks("dc01", job.id, 1)] == [b"ok"]
 
 
 def test_sweeper_expires_undelivered_and_times_out_overdue_jobs(
@@ -327,33 +334,112 @@ def test_idempotency_key_returns_same_job_and_conflicts_on_other_body(pipeline: 
         )
 
 
-def test_output_chunk_arriving_after_the_result_is_still_assembled(pipeline: Pipeline) -> None:
+def _output_event(job_id: str, seq: int, data: bytes, *, keyed: bool = True) -> dict[str, object]:
+    """An output event of one chunk; `keyed` ones (with last_seq) take OutputTopicRule."""
     import base64
+
+    event: dict[str, object] = {
+        "kind": "output", "job_id": job_id, "attempt": 1, "encoding": "identity",
+        "chunks": [{"seq": seq, "stream": "stdout", "size": len(data)}],
+        "data": base64.b64encode(data).decode(),
+    }  # fmt: skip
+    if keyed:
+        event.update(first_seq=seq, last_seq=seq)
+    return event
+
+
+def _result_with_output(job_id: str, body: bytes, chunks: int) -> dict[str, object]:
+    return {"kind": "result", "job_id": job_id, "attempt": 1, "outcome": "succeeded",
+            "output": {"size": len(body), "chunks": chunks}}  # fmt: skip
+
+
+def test_result_waits_for_output_still_on_its_way(pipeline: Pipeline) -> None:
     import hashlib
 
-    # Given a job whose result overtook its last output chunk on the results queue
-    # (sent as an older relay does: one chunk per event, as top-level fields)
+    # Given a job whose result overtook its last output chunk
     job = pipeline.create()
     pipeline.run_dispatch()
+    pipeline.send_events("dc01", _output_event(job.id, 0, b"first\n"))
+    # When the result comes before the second chunk (alone in its batch, with an accepted)
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    def chunk(seq: int, data: bytes) -> dict[str, object]:
-        return {"kind": "output", "job_id": job.id, "attempt": 1, "seq": seq,
-                "stream": "stdout", "data": base64.b64encode(data).decode()}  # fmt: skip
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: SQS keeps it all
+        pipeline.send_events("dc01", _result_with_output(job.id, b"first\nsecond", 2))
+    accepted = {"kind": "accepted", "job_id": job.id, "attempt": 1}
+    response = pipeline.send_events(
+        "dc01", accepted, _result_with_output(job.id, b"first\nsecond", 2)
+    )
+    # Then it is handed back to SQS (delivered again later) and the job has not ended
+    assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.IN_PROGRESS
+    # When the chunk is stored and SQS delivers the result again
+    pipeline.send_events("dc01", _output_event(job.id, 1, b"second"))
+    response = pipeline.send_events(
+        "dc01", _result_with_output(job.id, b"first\nsecond", 2), receive_count=2
+    )
+    # Then the job SUCCEEDED with the whole log
+    assert response == {"batchItemFailures": []}
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.state is JobState.SUCCEEDED
+    assert final.output is not None
+    assert (final.output.sha256, final.output.chunks, final.output.missing) == (
+        hashlib.sha256(b"first\nsecond").hexdigest(),
+        2,
+        0,
+    )
 
-    pipeline.send_events(
-        "dc01",
-        chunk(0, b"first\n"),
-        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
-         "output": {"size": 12, "chunks": 2}},
-    )  # fmt: skip
-    # When the late chunk arrives
-    pipeline.send_events("dc01", chunk(1, b"second"))
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["output rule", "results queue"])
+def test_result_on_its_last_delivery_ends_the_job_and_late_output_completes_it(
+    pipeline: Pipeline, keyed: bool
+) -> None:
+    import hashlib
+
+    # Given a job whose second chunk has not arrived by the result's last delivery
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events("dc01", _output_event(job.id, 0, b"first\n", keyed=keyed))
+    result = _result_with_output(job.id, b"first\nsecond", 2)
+    response = pipeline.send_events("dc01", result, receive_count=5)
+    # Then the job ends with the log it has, saying a chunk is missing
+    assert response == {"batchItemFailures": []}
+    ended = pipeline.jobs.get(job.id, ADMIN)
+    assert ended.state is JobState.SUCCEEDED
+    assert ended.output is not None
+    assert (ended.output.size, ended.output.chunks, ended.output.missing) == (6, 1, 1)
+    # When the chunk comes after all, through the results queue (an older relay's form)
+    pipeline.send_events("dc01", _output_event(job.id, 1, b"second", keyed=False))
     # Then the stored log and its digest include it, and the job stays SUCCEEDED
     final = pipeline.jobs.get(job.id, ADMIN)
     assert final.state is JobState.SUCCEEDED
     assert final.output is not None
     assert final.output.sha256 == hashlib.sha256(b"first\nsecond").hexdigest()
-    assert final.output.chunks == 2
+    assert (final.output.chunks, final.output.missing) == (2, 0)
+
+
+def test_output_of_another_host_never_reaches_the_job(pipeline: Pipeline) -> None:
+    import hashlib
+
+    from hostrelay.dal.output_store import OutputStore
+
+    # Given dc01's job with one chunk of output stored, and a second host dc02
+    HostRepository().register("dc02")
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    pipeline.send_events("dc01", _output_event(job.id, 0, b"genuine\n"))
+    # When dc02 publishes output naming dc01's job: the same seq, and one more
+    pipeline.send_events(
+        "dc02",
+        _output_event(job.id, 0, b"forged!\n"),
+        _output_event(job.id, 1, b"rm -rf /\n"),
+        _output_event(job.id, 1, b"forged too", keyed=False),
+    )
+    # Then dc01's job reads only its own output, and its log is only that
+    assert [c.data for c in OutputStore().chunks("dc01", job.id, 1)] == [b"genuine\n"]
+    pipeline.send_events("dc01", _result_with_output(job.id, b"genuine\n", 1))
+    final = pipeline.jobs.get(job.id, ADMIN)
+    assert final.output is not None
+    assert final.output.sha256 == hashlib.sha256(b"genuine\n").hexdigest()
 
 
 def test_result_after_a_change_elsewhere_is_applied_to_the_fresh_job(pipeline: Pipeline) -> None:

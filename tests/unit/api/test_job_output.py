@@ -35,7 +35,9 @@ class Store:
     def __init__(self, count: int) -> None:
         self.stored = [Chunk(seq, "stdout", f"{seq}\n".encode()) for seq in range(count)]
 
-    def chunks(self, job_id: str, attempt: int, after_seq: int, limit: int) -> list[Chunk]:
+    def chunks(
+        self, host: str, job_id: str, attempt: int, after_seq: int, limit: int
+    ) -> list[Chunk]:
         return [c for c in self.stored if c.seq > after_seq][:limit]
 
 

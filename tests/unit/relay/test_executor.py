@@ -303,6 +303,10 @@ def test_large_output_travels_in_few_events_that_fit_iot(executor, ledger, setti
     assert b"".join(data for _, _, data in chunks) == payload
     assert [seq for seq, _, _ in chunks] == list(range(len(chunks)))
     assert all(len(json.dumps(e, separators=(",", ":"))) < 128 * 1024 for e in events)
+    # and each event names its first and last seq (OutputTopicRule keys the table by them)
+    assert [(e["first_seq"], e["last_seq"]) for e in events] == [
+        (e["chunks"][0]["seq"], e["chunks"][-1]["seq"]) for e in events
+    ]
     assert result["output"]["chunks"] == len(chunks) == -(-len(payload) // (16 * 1024))
     # and compressible output is compressed: far fewer events than 80 KiB each would need
     if name == "text":

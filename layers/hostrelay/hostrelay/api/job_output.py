@@ -27,7 +27,9 @@ class JobOutputReader:
         came back short.
         """
         job = self._jobs.get(job_id, principal)  # read first: the state decides `complete`
-        stored = self._output.chunks(job.id, job.attempt, after_seq=after_seq, limit=limit)
+        stored = self._output.chunks(
+            job.host, job.id, job.attempt, after_seq=after_seq, limit=limit
+        )
         chunks = [OutputChunkOut.from_bytes(c.seq, c.stream, c.data) for c in stored]
         next_seq = chunks[-1].seq if chunks else after_seq
         short = len(chunks) < limit
@@ -36,7 +38,8 @@ class JobOutputReader:
         elif job.output is not None and job.output.chunks:
             ended = job.finished_at or job.updated_at
             late = utcnow() - ended > LATE_CHUNK_GRACE
-            complete = next_seq >= job.output.chunks - 1 or (short and late)
+            sent = job.output.chunks + job.output.missing
+            complete = next_seq >= sent - 1 or (short and late)
         else:
             complete = short
         return OutputPage(

@@ -99,6 +99,9 @@ class JobOutputOut(_Response):
     sha256: str | None = None
     location: str | None = Field(default=None, description="Where the full copy lives")
     chunks: int = 0
+    missing: int = Field(
+        default=0, description="Chunks the relay sent that never arrived (the log lacks them)"
+    )
 
 
 class JobOut(_Response):
@@ -155,6 +158,7 @@ class JobOut(_Response):
                 sha256=job.output.sha256,
                 location=job.output.location,
                 chunks=job.output.chunks,
+                missing=job.output.missing,
             )
             if job.output
             else None,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
-    BinaryAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -135,18 +135,28 @@ class IdempotencyRecord(Model):
     expires_at = TTLAttribute()
 
 
+class ChunkIndexEntry(MapAttribute[str, Any]):
+    seq = NumberAttribute()
+    stream = UnicodeAttribute()
+    size = NumberAttribute()
+
+
 class OutputBatchRecord(Model):
-    """The chunks of one `output` event of a job attempt, keyed by the last seq they hold."""
+    """The chunks of one `output` event, keyed by host, job, attempt and the last seq they hold.
+
+    Written as the event was sent, by AWS IoT (OutputTopicRule) or by the results function
+    (events of older relays, without `last_seq`), so readers check every item (OutputStore).
+    """
 
     class Meta:
         table_name = _UNBOUND
 
-    job_attempt = UnicodeAttribute(hash_key=True)
+    job_attempt = UnicodeAttribute(hash_key=True)  # "{host}/{job_id}#{attempt}"
     seq = NumberAttribute(range_key=True)  # the last chunk's: a query for seq > n finds n+1
-    first_seq = NumberAttribute()
-    sizes = UnicodeAttribute()  # JSON [[stream, size], ...], one pair per chunk from first_seq
+    chunks = ListAttribute(of=ChunkIndexEntry)  # as the event's index: seq, stream, size
     encoding = UnicodeAttribute(default="identity")
-    data = BinaryAttribute(legacy_encoding=False)
+    data = UnicodeAttribute()  # base64, as the event carried it
+    host = UnicodeAttribute()
     expires_at = TTLAttribute()
 
 

@@ -88,6 +88,7 @@ class JobOutputInfo(BaseModel):
     sha256: str | None = None
     location: str | None = Field(default=None, description="s3://bucket/key of the full copy")
     chunks: int = 0
+    missing: int = Field(default=0, description="chunks the relay sent that never arrived")
 
 
 class Job(BaseModel):

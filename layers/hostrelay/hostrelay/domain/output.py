@@ -13,6 +13,12 @@ class OutputChunk:
     data: bytes
 
 
+MAX_CHUNK_BYTES = 16 * 1024
+MAX_CHUNKS_PER_BATCH = 64
+STREAMS = ("stdout", "stderr")
+ENCODINGS = ("identity", "zlib")
+
+
 @dataclass(frozen=True)
 class OutputBatch:
     """The chunks of one `output` event: `first_seq` on, `sizes` (stream, bytes) each."""
@@ -21,6 +27,27 @@ class OutputBatch:
     sizes: list[tuple[str, int]]
     encoding: str  # "identity" or "zlib"
     payload: bytes
+
+    @classmethod
+    def from_index(
+        cls, index: list[tuple[int, str, int]], encoding: str, payload: bytes
+    ) -> OutputBatch:
+        """A batch from its chunk index, (seq, stream, size) each, as a relay sent it.
+
+        ValueError unless the index is sane: 1 to 64 chunks with consecutive seq numbers,
+        known streams, sizes within a chunk's limit. (The payload is checked by `raw`.)
+        """
+        if not 1 <= len(index) <= MAX_CHUNKS_PER_BATCH:
+            raise ValueError(f"an output batch holds 1 to {MAX_CHUNKS_PER_BATCH} chunks")
+        first = index[0][0]
+        if first < 0 or [seq for seq, _, _ in index] != list(range(first, first + len(index))):
+            raise ValueError("output chunks must have consecutive seq numbers from 0 up")
+        for _, stream, size in index:
+            if stream not in STREAMS or not 0 <= size <= MAX_CHUNK_BYTES:
+                raise ValueError("output chunk with an unknown stream or a bad size")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown output encoding {encoding[:20]!r}")
+        return cls(first, [(stream, size) for _, stream, size in index], encoding, payload)
 
     @property
     def last_seq(self) -> int:
@@ -38,8 +65,9 @@ class OutputBatch:
             raise ValueError(f"output data holds {len(data)} bytes, its chunks say {size}")
         return data
 
-    def chunks(self) -> list[OutputChunk]:
-        data, offset, chunks = self.raw(), 0, []
+    def chunks(self, raw: bytes | None = None) -> list[OutputChunk]:
+        """The chunks, cut from `raw` (what `raw()` gave) or from the payload."""
+        data, offset, chunks = self.raw() if raw is None else raw, 0, []
         for n, (stream, size) in enumerate(self.sizes):
             chunks.append(OutputChunk(self.first_seq + n, stream, data[offset : offset + size]))
             offset += size

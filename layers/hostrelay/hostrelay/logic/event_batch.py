@@ -10,6 +10,9 @@ from hostrelay.logic.ingest import EventIngester
 from hostrelay.logic.relay_events import OutputEvent, RelayEvent, parse_rule_message
 from hostrelay.observability import logger
 
+# ResultsQueue's maxReceiveCount: on its last delivery a result no longer waits for output.
+RESULT_DELIVERIES = 5
+
 
 class OutputNotStored(RuntimeError):
     """The batched write of the batch's output events failed; SQS delivers it again."""
@@ -26,16 +29,21 @@ class EventBatch:
         self._ingester = ingester
         self._parsed: dict[str, tuple[str, RelayEvent] | InvalidRequest] = {}
         self._stored: dict[str, str | OutputNotStored] = {}
+        self._final: set[str] = set()  # messages on their last delivery
 
     def prepare(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Parse every record of the SQS event and store its output events together."""
         self._parsed.clear()
         self._stored.clear()
+        self._final.clear()
         outputs: list[tuple[str, tuple[str, OutputEvent]]] = []
         for record in records:
             message_id = record.get("messageId")
             if not message_id:
                 continue  # the batch processor reports it
+            receives = str(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+            if not receives.isdigit() or int(receives) >= RESULT_DELIVERIES:
+                self._final.add(message_id)
             parsed = _parse(str(record.get("body", "")))
             self._parsed[message_id] = parsed
             if isinstance(parsed, tuple) and isinstance(parsed[1], OutputEvent):
@@ -53,7 +61,8 @@ class EventBatch:
 
     def apply(self, message_id: str, body: str) -> tuple[str, str]:
         """(event kind, outcome) of one message. Raises InvalidRequest for garbage (never
-        better later) and OutputNotStored when its output could not be written (retry)."""
+        better later), OutputNotStored when its output could not be written and
+        OutputIncomplete when a result's output is not all stored yet (both: retry)."""
         parsed = self._parsed.pop(message_id, None) or _parse(body)
         if isinstance(parsed, InvalidRequest):
             raise parsed
@@ -61,7 +70,8 @@ class EventBatch:
         stored = self._stored.pop(message_id, None)
         if isinstance(stored, OutputNotStored):
             raise stored
-        return event.kind, stored or self._ingester.apply(host, event)
+        final = message_id in self._final
+        return event.kind, stored or self._ingester.apply(host, event, final_delivery=final)
 
 
 def _parse(body: str) -> tuple[str, RelayEvent] | InvalidRequest:

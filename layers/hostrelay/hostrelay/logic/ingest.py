@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState
 from hostrelay.logic.relay_events import (
     AcceptedEvent,
     BadMessageEvent,
@@ -50,6 +51,10 @@ WRITTEN_JOBS_KEPT = 1024
 T = TypeVar("T")
 
 
+class OutputIncomplete(RuntimeError):
+    """A result came before all of its job's output was stored; deliver it again later."""
+
+
 def _relay_time(value: float | None, earliest: datetime, latest: datetime) -> datetime:
     """A relay's unix timestamp, kept within [earliest, latest] (its clock may be off)."""
     if value is None:
@@ -72,6 +77,7 @@ class EventIngester:
         retry_base_s: int = 5,
         inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
         renewal: Callable[[], CertificateRenewal] | None = None,
+        output_wait_s: float = 3.0,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
@@ -80,10 +86,16 @@ class EventIngester:
         self._retry_base_s = retry_base_s
         self._inventory_sink = inventory_sink
         self._renewal = renewal
+        self._output_wait_s = output_wait_s
         self._written: OrderedDict[str, Job] = OrderedDict()
 
-    def apply(self, host: str, event: RelayEvent) -> str:
-        """Apply one event from `host`; returns a short word saying what happened."""
+    def apply(self, host: str, event: RelayEvent, *, final_delivery: bool = True) -> str:
+        """Apply one event from `host`; returns a short word saying what happened.
+
+        A result whose output is not all stored yet waits for it a little; then it raises
+        OutputIncomplete, unless this is the event's `final_delivery`: then the job ends
+        with the log it has and `output.missing` says how many chunks never came.
+        """
         if isinstance(event, HelloEvent):
             return self._hello(host, event)
         if not isinstance(event, OutputEvent | InventoryEvent):
@@ -112,7 +124,9 @@ class EventIngester:
                 return "ignored"
             self._inventory_sink(host, event)
             return "inventory"
-        return self._with_retries(job, lambda current: self._job_event(current, event))
+        return self._with_retries(
+            job, lambda current: self._job_event(current, event, final_delivery)
+        )
 
     def store_outputs(self, events: Sequence[tuple[str, OutputEvent]]) -> list[str]:
         """Apply many `output` events at once: one job read per job, one batched write.
@@ -129,8 +143,8 @@ class EventIngester:
                 jobs[key] = self._job_of(host, event.job_id, event.attempt, allow_terminal=True)
             keys.append(key)
         writes = [
-            (event.job_id, event.attempt, event.batch())
-            for key, (_, event) in zip(keys, events, strict=True)
+            (host, event.job_id, event.attempt, event.batch())
+            for key, (host, event) in zip(keys, events, strict=True)
             if jobs[key] is not None
         ]
         if writes:
@@ -140,10 +154,43 @@ class EventIngester:
         return [outcome.get(key, "ignored") for key in keys]
 
     def _after_output(self, job: Job) -> str:
-        if job.state.terminal and job.output is not None:
-            self._jobs.replace_output(job, self._outputs.finalize(job.id, job.attempt))
+        # Chunks the log lacked (its result gave up waiting): the log is rebuilt with them.
+        if job.state.terminal and job.output is not None and job.output.missing:
+            output = self._outputs.finalize(
+                job.host,
+                job.id,
+                job.attempt,
+                expected_chunks=job.output.chunks + job.output.missing,
+                accept_missing=True,
+            )
+            assert output is not None  # accept_missing
+            self._jobs.replace_output(job, output)
             return "output_late"
         return "output"
+
+    def _output_of(self, job: Job, chunks: int, final_delivery: bool) -> JobOutputInfo:
+        """The job's log once all `chunks` the relay sent are stored (see `apply`)."""
+        deadline = time.monotonic() + self._output_wait_s
+        pause = 0.01
+        while True:
+            output = self._outputs.finalize(job.host, job.id, job.attempt, expected_chunks=chunks)
+            if output is not None:
+                return output
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.5)
+        if not final_delivery:
+            raise OutputIncomplete(f"output of job {job.id} is not all stored yet")
+        output = self._outputs.finalize(
+            job.host, job.id, job.attempt, expected_chunks=chunks, accept_missing=True
+        )
+        assert output is not None  # accept_missing
+        logger.warning(
+            "job output incomplete", extra={"job_id": job.id, "missing_chunks": output.missing}
+        )
+        return output
 
     def _hello(self, host: str, event: HelloEvent) -> str:
         self._hosts.seen(host, relay_version=event.relay_version or None, connected=True)
@@ -195,7 +242,7 @@ class EventIngester:
                 job = refreshed
         return "stale"
 
-    def _job_event(self, job: Job, event: RelayEvent) -> str:
+    def _job_event(self, job: Job, event: RelayEvent, final_delivery: bool) -> str:
         now = utcnow()
         if isinstance(event, AcceptedEvent):
             if job.state in (JobState.QUEUED, JobState.DISPATCHED):
@@ -214,10 +261,10 @@ class EventIngester:
                 self._remember(self._jobs.transition(job, job.state, progress=progress))
             return "progress"
         if isinstance(event, ResultEvent):
-            return self._result(job, event)
+            return self._result(job, event, final_delivery)
         return "ignored"
 
-    def _result(self, job: Job, event: ResultEvent) -> str:
+    def _result(self, job: Job, event: ResultEvent, final_delivery: bool) -> str:
         now = utcnow()
         error = (
             JobErrorInfo(code=event.error.code, message=event.error.message)
@@ -247,7 +294,7 @@ class EventIngester:
             return "retrying"
         output = None
         if event.output is not None and event.output.chunks > 0:
-            output = self._outputs.finalize(job.id, job.attempt)
+            output = self._output_of(job, event.output.chunks, final_delivery)
         self._remember(
             self._jobs.transition(
                 job,

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from hostrelay.domain.errors import InvalidRequest
-from hostrelay.domain.output import OutputBatch
+from hostrelay.domain.output import MAX_CHUNK_BYTES, MAX_CHUNKS_PER_BATCH, OutputBatch
 
 _EVENTS_TOPIC = re.compile(r"^hostrelay/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/events$")
 
@@ -63,8 +63,6 @@ class ProgressEvent(_JobEvent):
     message: str = Field(default="", max_length=1024)
 
 
-MAX_CHUNK_BYTES = 16 * 1024
-MAX_CHUNKS_PER_EVENT = 64
 MAX_EVENT_DATA_BYTES = 96 * 1024  # decoded `data`; the relay keeps it under 88 KiB
 
 
@@ -80,13 +78,17 @@ class OutputEvent(_JobEvent):
     """Consecutive output chunks of a job: their index, and their bytes in one `data` field.
 
     `data` is base64 of the chunks' bytes back to back, zlib-compressed when `encoding` says
-    so. Relays before 0.2 sent one chunk as top-level `seq`, `stream` and `data`.
+    so. Relays before 0.2 sent one chunk as top-level `seq`, `stream` and `data`. Relays
+    now add `first_seq` and `last_seq`: such output events go straight into the output
+    table (OutputTopicRule), so this model only sees those of older relays.
     """
 
     kind: Literal["output"]
-    chunks: list[ChunkEntry] = Field(min_length=1, max_length=MAX_CHUNKS_PER_EVENT)
+    chunks: list[ChunkEntry] = Field(min_length=1, max_length=MAX_CHUNKS_PER_BATCH)
     encoding: Literal["identity", "zlib"] = "identity"
     data: str = Field(max_length=4 * MAX_EVENT_DATA_BYTES // 3 + 4)
+    first_seq: int | None = None
+    last_seq: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -102,15 +104,13 @@ class OutputEvent(_JobEvent):
 
     @model_validator(mode="after")
     def _consistent(self) -> OutputEvent:
-        first = self.chunks[0].seq
-        if [c.seq for c in self.chunks] != list(range(first, first + len(self.chunks))):
-            raise ValueError("output chunks must have consecutive seq numbers")
-        batch = OutputBatch(
-            first_seq=first,
-            sizes=[(c.stream, c.size) for c in self.chunks],
-            encoding=self.encoding,
-            payload=base64.b64decode(self.data, validate=True),
+        batch = OutputBatch.from_index(
+            [(c.seq, c.stream, c.size) for c in self.chunks],
+            self.encoding,
+            base64.b64decode(self.data, validate=True),
         )
+        if (self.first_seq, self.last_seq) not in ((None, None), (batch.first_seq, batch.last_seq)):
+            raise ValueError("first_seq and last_seq must be those of the chunks")
         batch.raw()  # the data must expand to exactly what the index says
         self._batch = batch
         return self
