@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.aws_resources import LocalResources
-from hostrelay_local.iot_sql import IotSqlError, RuleQuery, parse_rule, topic_matches
+from hostrelay_local.iot_sql import IotSqlError, RuleInput, RuleQuery, parse_rule, topic_matches
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.template import Template
 
@@ -91,18 +92,20 @@ class TopicRule:
     def topic_filter(self) -> str:
         return self.query.topic_filter
 
-    def run(self, clients: AwsClients, topic: str, payload: bytes) -> None:
+    def run(self, clients: AwsClients, message: RuleInput) -> None:
         """What IoT does with one message: evaluate, act; on failure, the ErrorAction."""
-        if not topic_matches(self.topic_filter, topic):
+        if not topic_matches(self.topic_filter, message.topic):
             return
-        output = self.query.evaluate(topic, payload)
+        output = self.query.apply(message)
         if output is None:
             return
         try:
             self.action.deliver(clients, output)
         except (BotoCoreError, ClientError) as exc:
-            logger.exception("topic rule action failed", extra={"rule": self.name, "topic": topic})
-            self._send_error(clients, topic, payload, exc)
+            logger.exception(
+                "topic rule action failed", extra={"rule": self.name, "topic": message.topic}
+            )
+            self._send_error(clients, message.topic, message.payload, exc)
 
     def _send_error(self, clients: AwsClients, topic: str, payload: bytes, exc: Exception) -> None:
         if self.error_queue_url is None:
@@ -358,29 +361,40 @@ class IotDataEndpoint:
 
 
 class TopicRuleBridge:
-    """Runs one topic rule: every message on its topic filter → its action, in order.
+    """Runs the topic rules of one topic filter: every message → each rule, in order.
 
-    A message that finds the bridge idle is handled on the MQTT client's thread at once (no
-    hand-off: a lone event is on its way sooner); messages that come in a burst queue for a
-    worker thread instead, so reading from the broker goes on while they are delivered.
+    One MQTT subscription serves all of them (as IoT Core, which evaluates every rule on
+    each message it routes), so a message is received and parsed once. A message that finds
+    the bridge idle is handled on the MQTT client's thread at once (no hand-off: a lone
+    event is on its way sooner); messages that come in a burst queue for a worker thread
+    instead, so reading from the broker goes on while they are delivered. Rules of one
+    filter see messages in the order they came: a relay's result is acted on after the
+    output it sent before it.
     """
 
-    def __init__(self, identity: MqttIdentity, clients: AwsClients, rule: TopicRule) -> None:
-        self.rule = rule
+    def __init__(
+        self, identity: MqttIdentity, clients: AwsClients, rules: Sequence[TopicRule]
+    ) -> None:
+        filters = {rule.topic_filter for rule in rules}
+        if len(filters) != 1:
+            raise ValueError("a bridge runs the rules of one topic filter")
+        self.topic_filter = filters.pop()
+        self.rules = list(rules)
         self._clients = clients
         self._lock = threading.Lock()
         self._pending: deque[tuple[str, bytes]] = deque()
         self._worker_busy = False  # the worker is delivering what is in _pending
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._session = _MqttSession(identity, client_id=f"hostrelay-local-rule-{rule.name}")
+        name = "-".join(rule.name for rule in self.rules)
+        self._session = _MqttSession(identity, client_id=f"hostrelay-local-rules-{name}"[:64])
         self._session.on_connected.append(self._subscribe)
         self._session.client.on_message = self._on_message
-        self._worker = threading.Thread(target=self._drain, name=f"rule-{rule.name}", daemon=True)
+        self._worker = threading.Thread(target=self._drain, name=f"rules-{name}", daemon=True)
         self._last_arrival = float("-inf")
 
     def _subscribe(self, client: mqtt.Client) -> None:
-        client.subscribe(self.rule.topic_filter, qos=1)
+        client.subscribe(self.topic_filter, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         item = (message.topic, bytes(message.payload))
@@ -417,4 +431,16 @@ class TopicRuleBridge:
             self._deliver(*item)
 
     def _deliver(self, topic: str, payload: bytes) -> None:
-        self.rule.run(self._clients, topic, payload)
+        message = RuleInput(topic, payload)
+        for rule in self.rules:
+            rule.run(self._clients, message)
+
+
+def bridges_by_topic_filter(
+    identity: MqttIdentity, clients: AwsClients, rules: Sequence[TopicRule]
+) -> list[TopicRuleBridge]:
+    """One bridge per distinct topic filter, running that filter's rules in template order."""
+    by_filter: dict[str, list[TopicRule]] = {}
+    for rule in rules:
+        by_filter.setdefault(rule.topic_filter, []).append(rule)
+    return [TopicRuleBridge(identity, clients, group) for group in by_filter.values()]

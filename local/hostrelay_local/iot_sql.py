@@ -69,11 +69,13 @@ def _tokenize(sql: str) -> list[_Token]:
     return tokens
 
 
-class _Message:
-    """One MQTT message as expressions see it; the payload is parsed only if a field is read."""
+class RuleInput:
+    """One MQTT message as expressions see it; the payload is parsed only if a field is read
+    (and once, however many rules read it)."""
 
-    def __init__(self, topic: str, payload: bytes, now_ms: int) -> None:
-        self.topic, self.payload, self.now_ms = topic, payload, now_ms
+    def __init__(self, topic: str, payload: bytes, now_ms: int | None = None) -> None:
+        self.topic, self.payload = topic, payload
+        self.now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
 
     @cached_property
     def fields(self) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class _Message:
 
 
 class _Expr:
-    def value(self, message: _Message) -> Any:
+    def value(self, message: RuleInput) -> Any:
         raise NotImplementedError
 
 
@@ -94,7 +96,7 @@ class _Expr:
 class _Literal(_Expr):
     constant: Any
 
-    def value(self, message: _Message) -> Any:
+    def value(self, message: RuleInput) -> Any:
         return self.constant
 
 
@@ -102,7 +104,7 @@ class _Literal(_Expr):
 class _Field(_Expr):
     path: tuple[str, ...]  # `a.b` steps into nested objects
 
-    def value(self, message: _Message) -> Any:
+    def value(self, message: RuleInput) -> Any:
         current: Any = message.fields
         for step in self.path:
             if not isinstance(current, dict) or step not in current:
@@ -111,7 +113,7 @@ class _Field(_Expr):
         return current
 
 
-_Function = Callable[[_Message, list[Any]], Any]
+_Function = Callable[[RuleInput, list[Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class _Apply(_Expr):
     function: _Function
     args: tuple[_Expr, ...] = ()
 
-    def value(self, message: _Message) -> Any:
+    def value(self, message: RuleInput) -> Any:
         return self.function(message, [arg.value(message) for arg in self.args])
 
 
@@ -135,7 +137,7 @@ def _kind(value: Any) -> str:
 
 
 def _comparison(compare: Callable[[Any, Any], Any], ordered: bool) -> _Function:
-    def apply(message: _Message, args: list[Any]) -> Any:
+    def apply(message: RuleInput, args: list[Any]) -> Any:
         left, right = args
         kind = _kind(left)
         # Strings and numbers never compare equal or unequal: the answer is Undefined.
@@ -149,7 +151,7 @@ def _comparison(compare: Callable[[Any, Any], Any], ordered: bool) -> _Function:
 
 
 def _arithmetic(calculate: Callable[[Any, Any], Any]) -> _Function:
-    def apply(message: _Message, args: list[Any]) -> Any:
+    def apply(message: RuleInput, args: list[Any]) -> Any:
         left, right = args
         return calculate(left, right) if _is_number(left) and _is_number(right) else _UNDEFINED
 
@@ -161,19 +163,19 @@ def _divide(left: Any, right: Any) -> Any:
     return left / right if right != 0 else _UNDEFINED
 
 
-def _and(message: _Message, args: list[Any]) -> Any:
+def _and(message: RuleInput, args: list[Any]) -> Any:
     if any(arg is False for arg in args):
         return False
     return True if all(arg is True for arg in args) else _UNDEFINED
 
 
-def _or(message: _Message, args: list[Any]) -> Any:
+def _or(message: RuleInput, args: list[Any]) -> Any:
     if any(arg is True for arg in args):
         return True
     return False if all(arg is False for arg in args) else _UNDEFINED
 
 
-def _not(message: _Message, args: list[Any]) -> Any:
+def _not(message: RuleInput, args: list[Any]) -> Any:
     return not args[0] if isinstance(args[0], bool) else _UNDEFINED
 
 
@@ -196,7 +198,7 @@ _OPERATORS: dict[str, _Function] = {
 _PRECEDENCE = (("OR",), ("AND",), ("=", "<>", "!=", "<", "<=", ">", ">="), ("+", "-"), ("*", "/"))
 
 
-def _concat(message: _Message, args: list[Any]) -> Any:
+def _concat(message: RuleInput, args: list[Any]) -> Any:
     # Simpler than AWS: arrays are not concatenated, so an array argument (like an Undefined
     # one, or having no string argument at all) makes the result Undefined.
     if any(arg is _UNDEFINED or isinstance(arg, list) for arg in args):
@@ -207,13 +209,13 @@ def _concat(message: _Message, args: list[Any]) -> Any:
     return "".join(arg if isinstance(arg, str) else json.dumps(arg) for arg in args)
 
 
-def _floor(message: _Message, args: list[Any]) -> Any:
+def _floor(message: RuleInput, args: list[Any]) -> Any:
     number = args[0]
     return math.floor(number) if _is_number(number) and math.isfinite(number) else _UNDEFINED
 
 
 def _topic_level(level: int) -> _Function:
-    def apply(message: _Message, args: list[Any]) -> Any:
+    def apply(message: RuleInput, args: list[Any]) -> Any:
         levels = message.topic.split("/")
         return levels[level - 1] if level <= len(levels) else _UNDEFINED
 
@@ -388,8 +390,10 @@ class RuleQuery:
         now_ms overrides timestamp() (tests). The topic is not checked against topic_filter
         here: callers route messages with topic_matches() first.
         """
-        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-        message = _Message(topic, payload, now_ms)
+        return self.apply(RuleInput(topic, payload, now_ms))
+
+    def apply(self, message: RuleInput) -> dict[str, Any] | None:
+        """`evaluate` for a message already wrapped (rules on one topic share its parse)."""
         if self.where is not None and self.where.value(message) is not True:
             return None
         output: dict[str, Any] = {}

@@ -35,7 +35,7 @@ from hostrelay_local.iot_bridge import (
     BridgeFailed,
     IotDataEndpoint,
     MqttIdentity,
-    TopicRuleBridge,
+    bridges_by_topic_filter,
     publish_without_http,
     topic_rules,
 )
@@ -353,8 +353,8 @@ class LocalStack:
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
         publish_without_http()  # the functions run in this process
         clients = AwsClients(sqs=self.aws_client("sqs"), dynamodb=self.aws_client("dynamodb"))
-        for rule in topic_rules(self.template, self.resources):
-            bridge = TopicRuleBridge(identity, clients, rule)
+        rules = topic_rules(self.template, self.resources)
+        for bridge in bridges_by_topic_filter(identity, clients, rules):
             bridge.start()
             self._stop_steps.append(bridge.stop)
 

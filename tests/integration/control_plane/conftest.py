@@ -52,18 +52,19 @@ class Pipeline:
         """Publish events as `host` does: the template's topic rules route each one, as IoT
         would (output into the output table, the rest to the results function at once)."""
         from hostrelay_local.iot_bridge import AwsClients, SqsAction, topic_rules
+        from hostrelay_local.iot_sql import RuleInput
 
         clients = AwsClients(sqs=self.aws.client("sqs"), dynamodb=self.aws.client("dynamodb"))
         topic = f"hostrelay/{host}/events"
         bodies = []
         for event in events:
-            payload = json.dumps(relay_event(event)).encode()
+            message = RuleInput(topic, json.dumps(relay_event(event)).encode())
             for rule in topic_rules(self.aws.template, self.aws.resources):
-                output = rule.query.evaluate(topic, payload)
+                output = rule.query.apply(message)
                 if output is not None and isinstance(rule.action, SqsAction):
                     bodies.append(json.dumps(output))
                 elif output is not None:
-                    rule.run(clients, topic, payload)
+                    rule.run(clients, message)
         if not bodies:
             return {"batchItemFailures": []}
         event = sqs_event(bodies)
