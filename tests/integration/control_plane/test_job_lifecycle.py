@@ -389,6 +389,23 @@ def test_result_waits_for_output_still_on_its_way(pipeline: Pipeline) -> None:
     )
 
 
+def test_early_results_of_one_batch_share_one_wait(pipeline: Pipeline) -> None:
+    # Given ten jobs whose results all came before their output (OUTPUT_WAIT_S is 0.2 here)
+    jobs = [pipeline.create() for _ in range(10)]
+    pipeline.run_dispatch()
+    accepted = [{"kind": "accepted", "job_id": job.id, "attempt": 1} for job in jobs]
+    results = [_result_with_output(job.id, b"late", 1) for job in jobs]
+    # When they come in one batch
+    started = time.monotonic()
+    response = pipeline.send_events("dc01", *accepted, *results)
+    # Then the batch waited about 0.2 s in all, not 0.2 s per result, and each result is
+    # handed back to SQS while the jobs stay running
+    assert time.monotonic() - started < 1.5
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    assert failed == {f"msg-{n}" for n in range(10, 20)}
+    assert {pipeline.jobs.get(job.id, ADMIN).state for job in jobs} == {JobState.IN_PROGRESS}
+
+
 @pytest.mark.parametrize("keyed", [True, False], ids=["output rule", "results queue"])
 def test_result_on_its_last_delivery_ends_the_job_and_late_output_completes_it(
     pipeline: Pipeline, keyed: bool

@@ -36,6 +36,7 @@ class EventBatch:
         self._parsed.clear()
         self._stored.clear()
         self._final.clear()
+        self._ingester.begin_batch()
         outputs: list[tuple[str, tuple[str, OutputEvent]]] = []
         for record in records:
             message_id = record.get("messageId")

@@ -87,7 +87,13 @@ class EventIngester:
         self._inventory_sink = inventory_sink
         self._renewal = renewal
         self._output_wait_s = output_wait_s
+        self._output_wait_left = output_wait_s
         self._written: OrderedDict[str, Job] = OrderedDict()
+
+    def begin_batch(self) -> None:
+        """A new batch of events: results of one batch wait `output_wait_s` in all, so a
+        batch full of early results cannot outlast the function's timeout."""
+        self._output_wait_left = self._output_wait_s
 
     def apply(self, host: str, event: RelayEvent, *, final_delivery: bool = True) -> str:
         """Apply one event from `host`; returns a short word saying what happened.
@@ -170,17 +176,22 @@ class EventIngester:
 
     def _output_of(self, job: Job, chunks: int, final_delivery: bool) -> JobOutputInfo:
         """The job's log once all `chunks` the relay sent are stored (see `apply`)."""
-        deadline = time.monotonic() + self._output_wait_s
+        started = time.monotonic()
+        deadline = started + self._output_wait_left
         pause = 0.01
         while True:
             output = self._outputs.finalize(job.host, job.id, job.attempt, expected_chunks=chunks)
             if output is not None:
-                return output
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             time.sleep(min(pause, left))
             pause = min(pause * 2, 0.5)
+        waited = time.monotonic() - started
+        self._output_wait_left = max(0.0, self._output_wait_left - waited)
+        if output is not None:
+            return output
         if not final_delivery:
             raise OutputIncomplete(f"output of job {job.id} is not all stored yet")
         output = self._outputs.finalize(
