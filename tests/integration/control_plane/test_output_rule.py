@@ -74,3 +74,10 @@ def test_output_rule_role_may_only_put_into_the_output_table(aws: AwsStack) -> N
         ("sqs:SendMessage", "GetAtt", "ResultsDeadLetterQueue.Arn"),
     }
     assert all(s["Effect"] == "Allow" for s in statements)
+
+
+def test_a_result_stops_waiting_for_output_on_its_queues_last_delivery(aws: AwsStack) -> None:
+    from hostrelay.logic.event_batch import RESULT_DELIVERIES
+
+    queue = aws.template.resources["ResultsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == RESULT_DELIVERIES

@@ -150,6 +150,8 @@ class OutputStore:
 
     def _stored(self, key: str, *, after_seq: int = -1) -> Iterator[StoredBatch]:
         """The partition's sane batches in seq order; a broken item is logged and skipped."""
+        # The table's low-level query: items come back as DynamoDB JSON and are checked
+        # here, where the model would fail (or trust) whatever a relay had IoT write.
         connection = OutputBatchRecord._get_connection()
         start: dict[str, Any] | None = None
         while True:
@@ -162,9 +164,11 @@ class OutputStore:
             for item in page.get("Items", []):
                 try:
                     batch = batch_of_item(item)
-                    yield StoredBatch(batch, batch.raw())
+                    stored = StoredBatch(batch, batch.raw())
                 except ValueError as exc:
                     logger.warning("output record skipped", extra={"key": key, "reason": str(exc)})
+                    continue
+                yield stored
             start = page.get("LastEvaluatedKey")
             if not start:
                 return

@@ -41,7 +41,7 @@ class OutputBatch:
             raise ValueError(f"an output batch holds 1 to {MAX_CHUNKS_PER_BATCH} chunks")
         first = index[0][0]
         if first < 0 or [seq for seq, _, _ in index] != list(range(first, first + len(index))):
-            raise ValueError("output chunks must have consecutive seq numbers from 0 up")
+            raise ValueError("output chunks must have consecutive, non-negative seq numbers")
         for _, stream, size in index:
             if stream not in STREAMS or not 0 <= size <= MAX_CHUNK_BYTES:
                 raise ValueError("output chunk with an unknown stream or a bad size")
