@@ -43,6 +43,10 @@ class SqsAction:
 
     queue_url: str
 
+    @property
+    def resource(self) -> str:
+        return self.queue_url
+
     def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
         clients.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(output))
 
@@ -52,6 +56,10 @@ class DynamoDbPutAction:
     """The rule's output becomes one item, a column per field (`DynamoDBv2` action)."""
 
     table_name: str
+
+    @property
+    def resource(self) -> str:
+        return self.table_name
 
     def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
         item = {name: _attribute_value(value) for name, value in output.items()}
@@ -118,8 +126,7 @@ class TopicRule:
             "failures": [
                 {
                     "failedAction": type(self.action).__name__,
-                    "failedResource": getattr(self.action, "queue_url", None)
-                    or getattr(self.action, "table_name", ""),
+                    "failedResource": self.action.resource,
                     "errorMessage": str(exc)[:1000],
                 }
             ],
