@@ -56,10 +56,11 @@ class Pipeline:
 
         clients = AwsClients(sqs=self.aws.client("sqs"), dynamodb=self.aws.client("dynamodb"))
         topic = f"hostrelay/{host}/events"
+        rules = topic_rules(self.aws.template, self.aws.resources)
         bodies = []
         for event in events:
             message = RuleInput(topic, json.dumps(relay_event(event)).encode())
-            for rule in topic_rules(self.aws.template, self.aws.resources):
+            for rule in rules:
                 output = rule.query.apply(message)
                 if output is not None and isinstance(rule.action, SqsAction):
                     bodies.append(json.dumps(output))

@@ -180,27 +180,26 @@ class EventIngester:
         deadline = started + self._output_wait_left
         pause = 0.01
         while True:
-            output = self._outputs.finalize(job.host, job.id, job.attempt, expected_chunks=chunks)
-            if output is not None:
+            # Once the wait is over, the last delivery takes what there is in the same read.
+            waited_enough = time.monotonic() >= deadline
+            output = self._outputs.finalize(
+                job.host,
+                job.id,
+                job.attempt,
+                expected_chunks=chunks,
+                accept_missing=final_delivery and waited_enough,
+            )
+            if output is not None or waited_enough:
                 break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(pause, left))
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, 0.5)
-        waited = time.monotonic() - started
-        self._output_wait_left = max(0.0, self._output_wait_left - waited)
-        if output is not None:
-            return output
-        if not final_delivery:
+        self._output_wait_left = max(0.0, self._output_wait_left - (time.monotonic() - started))
+        if output is None:
             raise OutputIncomplete(f"output of job {job.id} is not all stored yet")
-        output = self._outputs.finalize(
-            job.host, job.id, job.attempt, expected_chunks=chunks, accept_missing=True
-        )
-        assert output is not None  # accept_missing
-        logger.warning(
-            "job output incomplete", extra={"job_id": job.id, "missing_chunks": output.missing}
-        )
+        if output.missing:
+            logger.warning(
+                "job output incomplete", extra={"job_id": job.id, "missing_chunks": output.missing}
+            )
         return output
 
     def _hello(self, host: str, event: HelloEvent) -> str:
