@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -83,11 +83,30 @@ class ExecSettings(_Section):
 
 
 class LdapCredential(_Section):
-    """A bind account for directory jobs; jobs name it, they never carry the password."""
+    """A bind account for directory jobs; jobs name it, they never carry the password.
+
+    The credential is bound to the servers in `urls`: a job may pick one of them (or get the
+    first), never another, and only this config can turn TLS verification off for it.
+    """
 
     bind_dn: str = Field(min_length=1, max_length=2048)
     password: SecretStr | None = None
     password_file: Path | None = Field(default=None, description="read at each use")
+    urls: list[str] = Field(
+        min_length=1,
+        max_length=32,
+        description="the servers (ldap:// or ldaps://) this password may be sent to",
+    )
+    verify_tls: bool = Field(
+        default=True, description="verify the server certificate; only this config can say false"
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_are_directory_servers(cls, value: list[str]) -> list[str]:
+        from hostrelay_relay.directory.names import check_server_url
+
+        return [check_server_url(url) for url in value]
 
     @model_validator(mode="after")
     def _one_password_source(self) -> LdapCredential:
@@ -118,6 +137,10 @@ class LdapSettings(_Section):
         ge=0,
         le=86400,
         description="max clock difference relay/OpenLDAP server; bounds modifyTimestamp overlap",
+    )
+    client: Literal["auto", "python-ldap", "ldap3"] = Field(
+        default="auto",
+        description="LDAP client library; auto = python-ldap when installed, else ldap3",
     )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ldap3.utils.conv import escape_bytes as ldap3_escape_bytes
+from ldap3.utils.conv import escape_filter_chars
+
 from hostrelay_relay.directory.errors import DirectoryError
 
 MAX_FILTER_LENGTH = 4096
@@ -126,18 +129,14 @@ def check_filter(text: str) -> str:
 
 def escape_value(value: str) -> str:
     """Escape a value for use inside a filter assertion (RFC 4515 section 3)."""
-    out = []
-    for char in value:
-        if char in _VALUE_FORBIDDEN:
-            out.append(f"\\{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    escaped: str = escape_filter_chars(value)
+    return escaped
 
 
 def escape_bytes(value: bytes) -> str:
     """Escape every byte of a binary value, e.g. an AD objectGUID, as \\hh."""
-    return "".join(f"\\{byte:02x}" for byte in value)
+    escaped: str = ldap3_escape_bytes(value)
+    return escaped
 
 
 def all_of(*filters: str) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import ldap
-
 from hostrelay_relay.directory.connection import (
     LdapConnection,
+    Modification,
     RawAttributes,
     connection_spec,
     open_connection,
@@ -82,7 +81,7 @@ def change_group_members(
 ) -> MembershipChange:
     """Apply params.add/params.remove to the group; nothing changes unless every check passes."""
     spec = connection_spec(params, credential, settings)
-    with open_connection(spec) as connection:
+    with open_connection(spec, settings.client) as connection:
         group = connection.read_entry(params.group_dn, ["objectClass"])
         if group is None:
             raise DirectoryError("ldap_no_such_object", f"group {params.group_dn!r} does not exist")
@@ -97,11 +96,11 @@ def change_group_members(
                 raise DirectoryError(
                     "ldap_no_such_object", f"cannot add {dn!r} to the group: no such entry"
                 )
-        changes: list[tuple[int, str, list[bytes]]] = []
+        changes: list[Modification] = []
         if add:
-            changes.append((ldap.MOD_ADD, attribute, [dn.encode() for dn in add]))
+            changes.append(("add", attribute, [dn.encode() for dn in add]))
         if remove:
-            changes.append((ldap.MOD_DELETE, attribute, [dn.encode() for dn in remove]))
+            changes.append(("delete", attribute, [dn.encode() for dn in remove]))
         if changes and not params.dry_run:
             connection.modify(params.group_dn, changes)
     return MembershipChange(

@@ -6,7 +6,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-import ldap.dn
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import escape_rdn, parse_dn
 
 MAX_DN_LENGTH = 2048
 CONNECTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -26,29 +27,50 @@ def check_dn(dn: str) -> str:
     return dn
 
 
-def _parse_dn(dn: str) -> list[list[tuple[str, str, int]]]:
+# (attribute type, value as written, separator that follows: "," "+" or "")
+_Ava = tuple[str, str, str]
+_VALUE_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+
+
+def _parse_dn(dn: str) -> list[_Ava]:
     try:
-        rdns: list[list[tuple[str, str, int]]] = ldap.dn.str2dn(dn, ldap.DN_FORMAT_LDAPV3)
-    except ldap.DECODING_ERROR:
+        avas: list[_Ava] = parse_dn(dn, escape=False, strip=True)
+    except LDAPInvalidDnError:
         raise ValueError(f"not a valid DN: {dn!r}") from None
-    return rdns
+    return avas
+
+
+def _unescape(value: str) -> str:
+    """A value as a DN writes it (RFC 4514 section 2.4) → the value itself."""
+    if "\\" not in value:
+        return value
+    # ldap3 checks the escapes but keeps them; `\c3\bc` is one UTF-8 character.
+    out = bytearray()
+    position = 0
+    for match in _VALUE_ESCAPE.finditer(value):
+        out += value[position : match.start()].encode()
+        hex_pair, char = match.groups()
+        out += bytes.fromhex(hex_pair) if hex_pair else char.encode()
+        position = match.end()
+    out += value[position:].encode()
+    return out.decode("utf-8", "replace")
 
 
 def first_rdn_value(dn: str) -> str:
     """'uid=jdoe,ou=people,…' → 'jdoe' (the DN itself when it cannot be parsed)."""
     try:
-        rdns = _parse_dn(dn)
+        avas = _parse_dn(dn)
     except ValueError:
         return dn
-    return rdns[0][0][1] if rdns else dn
+    return _unescape(avas[0][1])
 
 
 def dn_key(dn: str) -> str:
     """A comparison key for DNs that differ only in case, spacing or escaping."""
-    rdns = _parse_dn(dn)
-    lowered = [[(kind.lower(), value.lower(), flags) for kind, value, flags in rdn] for rdn in rdns]
-    key: str = ldap.dn.dn2str(lowered)
-    return key
+    parts = []
+    for kind, value, separator in _parse_dn(dn):
+        parts.append(f"{kind.lower()}={escape_rdn(_unescape(value).lower())}{separator}")
+    return "".join(parts)
 
 
 def is_within(dn: str, base_dn: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from hostrelay_relay.directory.names import (
     check_connector_id,
@@ -25,17 +25,30 @@ SearchFilter = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class LdapConnectionParams(StrictParams):
-    """Where the directory is and how to bind; the password stays in relay config."""
+    """Which relay credential to bind with, and which of its servers; the password stays in
+    relay config, and so do the servers it may be sent to (`url` must be one of them)."""
 
-    url: ServerUrl
+    url: ServerUrl | None = None
     base_dn: DistinguishedName
     credential: CredentialName
     start_tls: bool = False
-    verify_tls: bool = True
+    # Only `true` (verify even where the relay config does not) is accepted: a job cannot
+    # weaken TLS; `ldap.credentials.<name>.verify_tls` in the relay config decides.
+    verify_tls: bool | None = None
+
+    @field_validator("verify_tls")
+    @classmethod
+    def _cannot_weaken_tls(cls, value: bool | None) -> bool | None:
+        if value is False:
+            raise ValueError(
+                "verify_tls false is not accepted from a job: only the relay config"
+                " (ldap.credentials.<name>.verify_tls) can turn TLS verification off"
+            )
+        return value
 
     @model_validator(mode="after")
     def _start_tls_needs_plain_ldap(self) -> LdapConnectionParams:
-        if self.start_tls and self.url.startswith("ldaps:"):
+        if self.start_tls and self.url is not None and self.url.startswith("ldaps:"):
             raise ValueError("start_tls applies to ldap:// URLs; ldaps:// is already TLS")
         return self
 

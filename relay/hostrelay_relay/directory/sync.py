@@ -157,11 +157,13 @@ def effective_filters(params: LdapSyncParams, flavor: Flavor) -> dict[Kind, str]
     return filters
 
 
-def _fingerprint(params: LdapSyncParams, flavor: Flavor, filters: dict[Kind, str]) -> str:
+def _fingerprint(
+    params: LdapSyncParams, url: str, flavor: Flavor, filters: dict[Kind, str]
+) -> str:
     # The URL is part of it: AD update sequence numbers are per domain controller.
     identity = {
         "mapping": MAPPING_VERSION,
-        "url": params.url.rstrip("/").lower(),
+        "url": url.rstrip("/").lower(),
         "base": dn_key(params.base_dn),
         "flavor": flavor.name,
         "filters": filters,
@@ -393,10 +395,10 @@ def sync_directory(
         effective_filters(params, FLAVORS[params.flavor])  # a bad filter fails before any I/O
     spec = connection_spec(params, credential, settings)
     with state_store.locked(params.connector):
-        with open_connection(spec) as connection:
+        with open_connection(spec, settings.client) as connection:
             flavor = _resolve_flavor(params, connection)
             filters = effective_filters(params, flavor)
-            fingerprint = _fingerprint(params, flavor, filters)
+            fingerprint = _fingerprint(params, spec.url, flavor, filters)
             state = state_store.load(params.connector)
             usable = state is not None and state.fingerprint == fingerprint and state.watermark
             if params.mode == "incremental" and not usable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostrelay_relay.directory.credentials import find_credential
+from hostrelay_relay.directory.credentials import check_job_endpoint, find_credential
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.group_members import change_group_members
 from hostrelay_relay.directory.params import LdapGroupMembersParams
@@ -14,6 +14,13 @@ from hostrelay_relay.handlers.base import Handler, JobContext, JobError
 class LdapGroupMembersHandler(Handler[LdapGroupMembersParams]):
     type = "ldap.group_members"
     params_model = LdapGroupMembersParams
+
+    def validate(self, raw: dict[str, Any]) -> LdapGroupMembersParams:
+        """The params, refused (before anything is sent) when they would take the named
+        credential to a server its config does not list, or weaken its TLS."""
+        params = LdapGroupMembersParams.model_validate(raw)
+        check_job_endpoint(self.settings.ldap, params)
+        return params
 
     def enabled(self) -> str | None:
         if not self.settings.ldap.credentials:

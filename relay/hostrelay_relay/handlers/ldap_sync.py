@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from hostrelay_relay.directory.batches import InventoryBatch
-from hostrelay_relay.directory.credentials import find_credential
+from hostrelay_relay.directory.credentials import check_job_endpoint, find_credential
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import SyncStateStore
@@ -19,6 +19,13 @@ PROGRESS_EVERY_S = 1.0
 class LdapSyncHandler(Handler[LdapSyncParams]):
     type = "ldap.sync"
     params_model = LdapSyncParams
+
+    def validate(self, raw: dict[str, Any]) -> LdapSyncParams:
+        """The params, refused (before anything is sent) when they would take the named
+        credential to a server its config does not list, or weaken its TLS."""
+        params = LdapSyncParams.model_validate(raw)
+        check_job_endpoint(self.settings.ldap, params)
+        return params
 
     def enabled(self) -> str | None:
         if not self.settings.ldap.credentials:

@@ -12,9 +12,11 @@ from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
 from hostrelay_relay.settings import RelaySettings
 from tests.integration.ldap.ldap_support import (
+    LDAP_CLIENTS,
     InventoryMirror,
     JobRun,
     SambaDirectory,
+    client_in_test,
     make_context,
     port_is_free,
 )
@@ -22,6 +24,16 @@ from tests.integration.ldap.ldap_support import (
 # 5,000 users, 10 department OUs, 200 team groups + 10 department groups + `everyone` +
 # `all-staff` (nested: its members are the department groups).
 SHAPE = DirectoryShape(users=5000, departments=10, team_size=25)
+
+
+@pytest.fixture(params=LDAP_CLIENTS, autouse=True)
+def ldap_client(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every directory test runs once with each LDAP client library the relay can use."""
+    if request.param == "python-ldap":
+        pytest.importorskip("ldap", reason="python-ldap (hostrelay-relay[fast-ldap]) not installed")
+    client_in_test["name"] = request.param
+    yield request.param
+    client_in_test["name"] = "auto"
 
 
 @pytest.fixture(scope="session")

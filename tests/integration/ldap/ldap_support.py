@@ -20,12 +20,26 @@ from hostrelay_relay.handlers.base import JobContext
 from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
 
 
+# The LDAP client library the relay uses in this test; the `ldap_client` fixture sets it.
+LDAP_CLIENTS = ("python-ldap", "ldap3")
+client_in_test = {"name": "auto"}
+
+
 def relay_settings(
-    state_dir: Path, server: SlapdServer, *, ca_file: Path | None = None, **ldap: Any
+    state_dir: Path,
+    server: SlapdServer,
+    *,
+    ca_file: Path | None = None,
+    also_for: tuple[str, ...] = (),
+    **ldap: Any,
 ) -> RelaySettings:
+    """Settings whose credentials are for `server` (ldap:// and ldaps://) and `also_for`."""
+    urls = [server.url, server.ldaps_url, *also_for]
     credentials = {
-        "svc": LdapCredential(bind_dn=server.service_dn, password=server.service_password),
-        "wrong": LdapCredential(bind_dn=server.service_dn, password="not-the-password"),
+        "svc": LdapCredential(
+            bind_dn=server.service_dn, password=server.service_password, urls=urls
+        ),
+        "wrong": LdapCredential(bind_dn=server.service_dn, password="not-the-password", urls=urls),
     }
     return RelaySettings(
         host="dc01",
@@ -34,6 +48,7 @@ def relay_settings(
             credentials=credentials,
             ca_file=ca_file if ca_file is not None else server.ca_file,
             clock_skew_s=1,
+            client=client_in_test["name"],
             **ldap,
         ),
     )

@@ -8,18 +8,29 @@ from pathlib import Path
 import pytest
 
 from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
-from tests.integration.ldap.ldap_support import InventoryMirror, JobRun, SambaDirectory
+from tests.integration.ldap.ldap_support import (
+    InventoryMirror,
+    JobRun,
+    SambaDirectory,
+    client_in_test,
+)
 
 pytestmark = pytest.mark.integration
 RunSync = Callable[..., JobRun]
 
 
 def ad_settings(state_dir: Path, samba: SambaDirectory) -> RelaySettings:
-    credential = LdapCredential(bind_dn=samba.admin_dn, password=samba.domain.admin_password)
+    credential = LdapCredential(
+        bind_dn=samba.admin_dn, password=samba.domain.admin_password, urls=[samba.url]
+    )
     return RelaySettings(
         host="dc01",
         state_dir=state_dir,
-        ldap=LdapSettings(credentials={"ad": credential}, ca_file=samba.tls.ca_file),
+        ldap=LdapSettings(
+            credentials={"ad": credential},
+            ca_file=samba.tls.ca_file,
+            client=client_in_test["name"],
+        ),
     )
 
 

@@ -172,11 +172,12 @@ def test_a_bad_filter_fails_clearly_and_leaves_state_untouched(
 def test_an_unreachable_server_fails_as_retryable_and_changes_nothing(
     directory: SlapdServer, tmp_path: Path, run_sync: RunSync
 ) -> None:
-    # Given a completed sync, then a connector URL where nothing listens
-    settings = relay_settings(tmp_path, directory)
+    # Given a completed sync, then a connector URL (one the credential is for) where nothing
+    # listens
+    nowhere = f"ldap://127.0.0.1:{free_port()}"
+    settings = relay_settings(tmp_path, directory, also_for=(nowhere,))
     run_sync(settings, **sync_params(directory, page_size=1000))
     before = state_file(tmp_path).read_bytes()
-    nowhere = f"ldap://127.0.0.1:{free_port()}"
 
     # When a run starts
     with pytest.raises(JobError) as failure:
@@ -213,8 +214,9 @@ def test_an_unknown_credential_name_fails_before_connecting(
 def test_password_is_never_sent_in_clear_to_a_remote_server(
     directory: SlapdServer, tmp_path: Path, run_sync: RunSync
 ) -> None:
-    # Given a plain ldap:// URL to a host that is not this machine, without start_tls
-    settings = relay_settings(tmp_path, directory)
+    # Given a credential also for a plain ldap:// URL to a host that is not this machine, and
+    # a job for that URL without start_tls
+    settings = relay_settings(tmp_path, directory, also_for=("ldap://192.0.2.10",))
 
     # When a sync is attempted
     with pytest.raises(JobError) as failure:

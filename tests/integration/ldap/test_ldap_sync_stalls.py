@@ -35,7 +35,9 @@ def test_a_server_that_never_answers_times_out(
     directory: SlapdServer, silent_server: str, tmp_path: Path
 ) -> None:
     # Given a server that accepts the connection but never answers, and a 1 s operation limit
-    settings = relay_settings(tmp_path, directory, operation_timeout_s=1.0)
+    settings = relay_settings(
+        tmp_path, directory, also_for=(silent_server,), operation_timeout_s=1.0
+    )
     handler = LdapSyncHandler(settings)
     context = make_context(settings, [], [])
 

@@ -11,6 +11,8 @@ from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
 from hostrelay_relay.settings import LdapCredential
 
+URLS = ["ldaps://dc01.example.org"]
+
 
 def test_state_round_trips_through_the_file(tmp_path: Path) -> None:
     store = SyncStateStore(tmp_path)
@@ -58,18 +60,18 @@ def test_one_sync_per_connector_at_a_time(tmp_path: Path) -> None:
 
 def test_a_credential_needs_exactly_one_password_source(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="exactly one"):
-        LdapCredential(bind_dn="cn=x")
+        LdapCredential(bind_dn="cn=x", urls=URLS)
     with pytest.raises(ValidationError, match="exactly one"):
-        LdapCredential(bind_dn="cn=x", password="a", password_file=tmp_path / "pw")
+        LdapCredential(bind_dn="cn=x", password="a", password_file=tmp_path / "pw", urls=URLS)
 
 
 def test_a_password_file_is_read_at_use_and_the_secret_stays_out_of_reprs(tmp_path: Path) -> None:
     secret_file = tmp_path / "pw"
     secret_file.write_text("first\n")
-    credential = LdapCredential(bind_dn="cn=x", password_file=secret_file)
+    credential = LdapCredential(bind_dn="cn=x", password_file=secret_file, urls=URLS)
     assert credential.read_password() == "first"
     secret_file.write_text("rotated\n")
     assert credential.read_password() == "rotated"
-    inline = LdapCredential(bind_dn="cn=x", password="hunter2")
+    inline = LdapCredential(bind_dn="cn=x", password="hunter2", urls=URLS)
     assert inline.read_password() == "hunter2"
     assert "hunter2" not in repr(inline)
