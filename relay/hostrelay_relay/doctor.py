@@ -144,6 +144,13 @@ def check_root() -> Check:
     )
 
 
+def check_ldap_client(settings: RelaySettings) -> Check:
+    """Which LDAP client library directory jobs use (python-ldap's fast path or ldap3)."""
+    from hostrelay_relay.directory.clients import describe_client
+
+    return Check("ldap client", *describe_client(settings.ldap.client))
+
+
 def _plugin_checks(settings: RelaySettings) -> list[Check]:
     """The macct plugin's own checks (hostrelay_relay.macct.doctor), when it is installed."""
     module_name = "hostrelay_relay.macct.doctor"
@@ -168,5 +175,6 @@ def run_checks(settings: RelaySettings) -> list[Check]:
         check_broker_tls(settings),
         check_state_dir(settings),
         check_root(),
+        check_ldap_client(settings),
         *_plugin_checks(settings),
     ]

@@ -23,7 +23,11 @@ def endpoint_key(url: str, default_ports: Mapping[str, int]) -> tuple[str, str, 
     """(scheme, host, port) with case and default ports evened out, for comparing URLs."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower().rstrip("."), parts.port or default_ports.get(scheme)
+    return (
+        scheme,
+        (parts.hostname or "").lower().rstrip("."),
+        parts.port or default_ports.get(scheme),
+    )
 
 
 def bind_endpoint(

@@ -81,7 +81,9 @@ def failure(kind: FailureKind, spec: ConnectionSpec, action: str, what: str) -> 
             kind = "tls"
         else:
             return DirectoryError(
-                "ldap_unreachable", f"cannot reach {spec.url} while {action}: {what}", retryable=True
+                "ldap_unreachable",
+                f"cannot reach {spec.url} while {action}: {what}",
+                retryable=True,
             )
     if kind == "tls":
         return DirectoryError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -63,9 +62,12 @@ def _describe(error: errors.LDAPException) -> str:
     return str(error) or type(error).__name__
 
 
-def translate_error(error: errors.LDAPException, spec: ConnectionSpec, action: str) -> DirectoryError:
+def translate_error(
+    error: errors.LDAPException, spec: ConnectionSpec, action: str
+) -> DirectoryError:
     """Map an ldap3 exception to a DirectoryError with a stable code."""
-    kind = next((kind for classes, kind in _KINDS if isinstance(error, classes)), "other")
+    other: FailureKind = "other"
+    kind = next((kind for classes, kind in _KINDS if isinstance(error, classes)), other)
     return failure(kind, spec, action, _describe(error))
 
 
@@ -98,7 +100,7 @@ class _WatchedSocket:
             try:
                 data: bytes = self._wrapped.recv(size)
                 return data
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise _Stalled from None
                 if self.checkpoint is not None:
@@ -134,6 +136,7 @@ class Ldap3Connection(LdapConnection):
         search_filter: str,
         scope: str,
         attributes: list[str],
+        *,
         action: str,
         checkpoint: Callable[[], None] | None = None,
         **options: Any,
@@ -160,13 +163,15 @@ class Ldap3Connection(LdapConnection):
 
     def root_dse(self, attributes: list[str]) -> RawAttributes:
         found = self._search(
-            "", "(objectClass=*)", ldap3.BASE, attributes, "reading the root DSE"
+            "", "(objectClass=*)", ldap3.BASE, attributes, action="reading the root DSE"
         )
         return _first_entry(found) or {}
 
     def read_entry(self, dn: str, attributes: list[str]) -> RawAttributes | None:
         try:
-            found = self._search(dn, "(objectClass=*)", ldap3.BASE, attributes, f"reading {dn!r}")
+            found = self._search(
+                dn, "(objectClass=*)", ldap3.BASE, attributes, action=f"reading {dn!r}"
+            )
         except DirectoryError as error:
             if error.code == "ldap_no_such_object":
                 return None
@@ -191,8 +196,8 @@ class Ldap3Connection(LdapConnection):
                 search_filter,
                 ldap3.SUBTREE,
                 attributes,
-                f"searching {base_dn!r}",
-                checkpoint,
+                action=f"searching {base_dn!r}",
+                checkpoint=checkpoint,
                 paged_size=page_size,
                 paged_cookie=cookie,
             )

@@ -55,7 +55,8 @@ def _describe(error: ldap.LDAPError) -> str:
 
 def translate_error(error: ldap.LDAPError, spec: ConnectionSpec, action: str) -> DirectoryError:
     """Map a python-ldap exception to a DirectoryError with a stable code."""
-    kind = next((kind for classes, kind in _KINDS if isinstance(error, classes)), "other")
+    other: FailureKind = "other"
+    kind = next((kind for classes, kind in _KINDS if isinstance(error, classes)), other)
     return failure(kind, spec, action, _describe(error))
 
 

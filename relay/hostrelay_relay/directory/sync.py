@@ -157,9 +157,7 @@ def effective_filters(params: LdapSyncParams, flavor: Flavor) -> dict[Kind, str]
     return filters
 
 
-def _fingerprint(
-    params: LdapSyncParams, url: str, flavor: Flavor, filters: dict[Kind, str]
-) -> str:
+def _fingerprint(params: LdapSyncParams, url: str, flavor: Flavor, filters: dict[Kind, str]) -> str:
     # The URL is part of it: AD update sequence numbers are per domain controller.
     identity = {
         "mapping": MAPPING_VERSION,

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ldap
+import ldap3
 
 from hostrelay_local.samba_domain import SambaDomain, provision_domain
 from hostrelay_local.slapd import SlapdServer, TlsFiles, make_test_tls
 from hostrelay_relay.handlers.base import JobContext
 from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings
-
 
 # The LDAP client library the relay uses in this test; the `ldap_client` fixture sets it.
 LDAP_CLIENTS = ("python-ldap", "ldap3")
@@ -120,13 +119,12 @@ def sync_params(server: SlapdServer, **overrides: Any) -> dict[str, Any]:
 
 def members_in_directory(server: SlapdServer, group_dn: str) -> set[str]:
     """The group's member DNs, lower-cased, read as the directory admin."""
-    connection = ldap.initialize(server.url)
-    try:
-        connection.simple_bind_s(server.admin_dn, server.admin_password)
-        found = connection.search_s(group_dn, ldap.SCOPE_BASE, "(objectClass=*)", ["member"])
-    finally:
-        connection.unbind_s()
-    return {value.decode().lower() for value in found[0][1].get("member", [])}
+    with ldap3.Connection(
+        server.url, server.admin_dn, server.admin_password, auto_bind=True
+    ) as connection:
+        connection.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+        values = connection.response[0]["raw_attributes"].get("member", [])
+    return {value.decode().lower() for value in values}
 
 
 def port_is_free(port: int) -> bool:
