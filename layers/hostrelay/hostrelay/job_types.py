@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
+from hostrelay.domain.connectors import check_verify_tls
 from hostrelay.domain.errors import InvalidRequest
 
 CLOUD_HOST = "cloud"
@@ -48,13 +56,22 @@ class ExecParams(_Params):
     isolation: dict[str, Any] | None = None
 
 
-class LdapSyncParams(_Params):
+class _LdapParams(_Params):
+    # The relay checks the rest; TLS verification is refused here too, as the relay does.
     model_config = ConfigDict(extra="allow")
+    verify_tls: bool | None = None
+
+    @field_validator("verify_tls")
+    @classmethod
+    def _cannot_weaken_tls(cls, value: bool | None) -> bool | None:
+        return check_verify_tls(value)
+
+
+class LdapSyncParams(_LdapParams):
     connector: str
 
 
-class LdapGroupMembersParams(_Params):
-    model_config = ConfigDict(extra="allow")
+class LdapGroupMembersParams(_LdapParams):
     connector: str
     group_dn: str
     add: list[str] = Field(default_factory=list)

@@ -212,7 +212,6 @@ def test_unknown_connector_is_404_everywhere(stack: ConnectorStack) -> None:
 def _defaults() -> dict[str, object]:
     return {
         "start_tls": False,
-        "verify_tls": True,
         "flavor": "auto",
         "mode": "auto",
         "full_scan_every": 10,

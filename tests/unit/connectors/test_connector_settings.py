@@ -46,6 +46,7 @@ def test_secrets_are_refused_wherever_they_hide(settings: dict[str, object], fie
         ({"flavor": "novell"}, "settings.flavor"),
         ({"unknown": 1}, "settings.unknown"),
         ({"url": "ldaps://dc01", "start_tls": True}, "settings"),
+        ({"verify_tls": False}, "settings.verify_tls"),
     ],
 )
 def test_ldap_settings_are_checked(changes: dict[str, object], field: str) -> None:
@@ -56,7 +57,8 @@ def test_ldap_settings_are_checked(changes: dict[str, object], field: str) -> No
 
 def test_clean_ldap_settings_get_defaults_and_become_valid_job_params() -> None:
     settings = validate_settings(ConnectorKind.LDAP, {**LDAP, "user_filter": "(mail=*)"})
-    assert settings["page_size"] == 500 and settings["verify_tls"] is True
+    # verify_tls is left to the relay's credential config unless a connector asks for it
+    assert settings["page_size"] == 500 and "verify_tls" not in settings
     now = datetime(2025, 1, 1, tzinfo=UTC)
     connector = Connector(
         id="C1", name="n", kind=ConnectorKind.LDAP, target="dc01", settings=settings,

@@ -6,7 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 
@@ -44,6 +51,16 @@ class AwsResourceType(StrEnum):
 SearchFilter = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
+def check_verify_tls(value: bool | None) -> bool | None:
+    """A job or connector may ask for TLS verification, never turn it off (the relay refuses)."""
+    if value is False:
+        raise ValueError(
+            "verify_tls false is not accepted: only the relay config"
+            " (ldap.credentials.<name>.verify_tls) can turn TLS verification off"
+        )
+    return value
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,13 +68,20 @@ class _Settings(BaseModel):
 class LdapConnectorSettings(_Settings):
     """What an `ldap.sync` job needs, minus the password (the relay config holds that)."""
 
-    url: Annotated[str, StringConstraints(pattern=LDAP_URL_PATTERN, max_length=512)]
+    url: Annotated[str, StringConstraints(pattern=LDAP_URL_PATTERN, max_length=512)] | None = Field(
+        default=None,
+        description="One of the servers the relay's credential is for; unset = its first",
+    )
     base_dn: Annotated[str, StringConstraints(min_length=3, max_length=2048, pattern=r"=")]
     credential: Annotated[str, StringConstraints(pattern=CREDENTIAL_NAME_PATTERN)] = Field(
         description="Name of a credential in the relay's config, never a password"
     )
     start_tls: bool = False
-    verify_tls: bool = True
+    verify_tls: bool | None = Field(
+        default=None,
+        description="Only `true` (verify even where the relay's credential does not):"
+        " TLS verification can be turned off only in the relay's config",
+    )
     user_filter: SearchFilter | None = None
     group_filter: SearchFilter | None = None
     ou_filter: SearchFilter | None = None
@@ -66,9 +90,14 @@ class LdapConnectorSettings(_Settings):
     mode: Literal["auto", "full", "incremental"] = "auto"
     full_scan_every: int = Field(default=10, ge=1, le=100_000)
 
+    @field_validator("verify_tls")
+    @classmethod
+    def _cannot_weaken_tls(cls, value: bool | None) -> bool | None:
+        return check_verify_tls(value)
+
     @model_validator(mode="after")
     def _start_tls_needs_plain_ldap(self) -> LdapConnectorSettings:
-        if self.start_tls and self.url.startswith("ldaps:"):
+        if self.start_tls and self.url is not None and self.url.startswith("ldaps:"):
             raise ValueError("start_tls applies to ldap:// URLs; ldaps:// is already TLS")
         return self
 

@@ -45,8 +45,9 @@ class ConnectorRequest(BaseModel):
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "ldap: url, base_dn, credential (the NAME of a relay credential), start_tls, "
-            "verify_tls, user_filter, group_filter, ou_filter, page_size, flavor. "
+            "ldap: url (one of the servers the relay's credential is for), base_dn, credential "
+            "(the NAME of a relay credential), start_tls, verify_tls (true only), user_filter, "
+            "group_filter, ou_filter, page_size, flavor. "
             "aws: regions, assume_role_arn, resource_types. Never secrets."
         ),
     )
