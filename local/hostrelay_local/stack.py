@@ -469,13 +469,15 @@ class LocalStack:
         if self.options.exec_commands is not None:
             options.allowed_commands = self.options.exec_commands
         if self.directory is not None:
-            # The bind password stays in a 0600 file on the relay; connectors only name it.
+            # The bind password stays in a 0600 file on the relay, bound to the demo directory's
+            # LDAPS URL (TLS verified against its CA); connectors only name the credential.
             options.extra["ldap"] = {
                 "ca_file": str(self.directory.ca_file),
                 "credentials": {
                     DEMO_CREDENTIAL: {
                         "bind_dn": self.directory.service_dn,
                         "password_file": str(self.directory.service_password_file),
+                        "urls": [self.directory.ldaps_url],
                     }
                 },
             }
@@ -529,7 +531,6 @@ class LocalStack:
                     "url": self.directory.ldaps_url,
                     "base_dn": self.directory.base_dn,
                     "credential": DEMO_CREDENTIAL,
-                    "verify_tls": True,
                 },
             },
             headers={"Authorization": f"Bearer {self.admin_token}"},
