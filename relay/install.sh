@@ -6,7 +6,8 @@
 # PACKAGE is what pip installs (default: the relay/ directory this script sits in; a wheel
 # path works too). Overridable: HOSTRELAY_PREFIX (/opt/hostrelay), HOSTRELAY_CONFIG_DIR
 # (/etc/hostrelay), HOSTRELAY_STATE_DIR (/var/lib/hostrelay), HOSTRELAY_UNIT_DIR
-# (/etc/systemd/system), HOSTRELAY_BIN_DIR (/usr/local/bin), PYTHON (python3, 3.11+).
+# (/etc/systemd/system), HOSTRELAY_BIN_DIR (/usr/local/bin), PYTHON (python3, 3.10+).
+# Every dependency is installed from a wheel: no compiler or -dev headers are needed.
 set -euo pipefail
 
 prefix=${HOSTRELAY_PREFIX:-/opt/hostrelay}
@@ -22,9 +23,11 @@ say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 [[ ${EUID} -eq 0 ]] || die "run as root (the relay runs as root and installs a system unit)"
-command -v "${python}" >/dev/null || die "${python} not found; install python3 (3.11+) first"
-"${python}" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-    || die "$("${python}" -V 2>&1) is too old; the relay needs Python 3.11 or newer"
+command -v "${python}" >/dev/null || die "${python} not found; install python3 (3.10+) first"
+"${python}" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$("${python}" -V 2>&1) is too old; the relay needs Python 3.10 or newer"
+"${python}" -c 'import ensurepip, venv' 2>/dev/null \
+    || die "the Python venv module is missing: install python3-venv (Debian/Ubuntu) first"
 
 venv=${prefix}/venv
 install -d -m 0755 "${prefix}"
@@ -34,7 +37,7 @@ if [[ ! -x ${venv}/bin/python ]]; then
 fi
 say "installing ${package} into ${venv}"
 "${venv}/bin/python" -m pip install --quiet --upgrade pip
-"${venv}/bin/python" -m pip install --quiet --upgrade "${package}"
+"${venv}/bin/python" -m pip install --quiet --upgrade --only-binary=:all: "${package}"
 
 # Keys, certificates and job state: root only.
 install -d -m 0700 "${config_dir}" "${state_dir}"

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from hostrelay_local.broker import BrokerEndpoint, free_port
 from hostrelay_local.pki import LocalCA, new_host_key_and_csr
+from hostrelay_relay import toml_reader
 from hostrelay_relay.enrollment import (
     CA_FILE,
     CERT_FILE,
@@ -159,7 +159,7 @@ class LocalRelay:
 
     def settings_document(self) -> dict[str, Any]:
         with self.config_path.open("rb") as handle:
-            return tomllib.load(handle)
+            return toml_reader.load(handle)
 
     def start(self) -> None:
         if self.is_running():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import importlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -20,6 +21,29 @@ from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalR
 logger = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+# tune_moto replaces moto internals; these are the releases it was checked against
+# ([first, end)): a moto outside them is refused with a clear message, never half-patched.
+TESTED_MOTO_RELEASES = ((5, 2), (5, 3))
+
+
+class UntestedMotoVersion(RuntimeError):
+    """The installed moto is not a release the local stack's patches were checked on."""
+
+
+def check_moto_version(installed: str | None = None) -> None:
+    """Refuse a moto release outside TESTED_MOTO_RELEASES (the lock pins a tested one)."""
+    version = installed or importlib.metadata.version("moto")
+    release = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    first, end = TESTED_MOTO_RELEASES
+    if not first <= release < end:
+        raise UntestedMotoVersion(
+            f"moto {version} is installed, but the local stack patches moto internals checked "
+            f"only on moto {first[0]}.{first[1]}.x; install the locked versions with "
+            "`make venv` (requirements/dev.lock), or re-check local/hostrelay_local/"
+            "moto_endpoint.py's tune_moto and widen TESTED_MOTO_RELEASES"
+        )
 
 
 _FAST_JSON_ACTIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
@@ -58,6 +82,7 @@ def tune_moto() -> None:
     - S3 objects stay in memory up to 64 MiB instead of spilling to a temporary file past
       5 MiB (a job's 10 MB log is written to disk and read back otherwise).
     """
+    check_moto_version()
     from moto import backends
     from moto.dynamodb.responses import DynamoHandler
 

@@ -41,7 +41,7 @@ class IssuedCert:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -215,7 +215,7 @@ def count_entries(shape: DirectoryShape) -> dict[str, int]:
 def make_test_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> TlsFiles:
     """Create a throwaway CA and a server certificate for `hosts` under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostrelay test directory CA")])
     ca_cert = (

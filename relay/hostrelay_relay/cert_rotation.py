@@ -85,7 +85,7 @@ def _der_time(tag: int, raw: bytes) -> dt.datetime:
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
     elif tag != _GENERALIZED_TIME:
         raise ValueError("validity is not a time")
-    return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
 
 
 def certificate_validity(cert_pem: bytes) -> tuple[dt.datetime, dt.datetime]:
@@ -120,7 +120,7 @@ def renewal_due(
 
 def certificate_problem(cert_file: Path, now: dt.datetime | None = None) -> str | None:
     """Why this certificate cannot connect (expired, not yet valid, unreadable), or None."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.timezone.utc)
     try:
         not_before, not_after = certificate_validity(cert_file.read_bytes())
     except (OSError, ValueError) as exc:
@@ -193,7 +193,7 @@ class CertificateRotation:
     def __init__(
         self,
         settings: RelaySettings,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ) -> None:
         self._host = settings.host
         self._fraction = settings.cert_renew_fraction

@@ -63,7 +63,7 @@ def check_files(settings: RelaySettings) -> list[Check]:
 
 
 def check_certificate_dates(cert_file: Path, now: dt.datetime | None = None) -> Check:
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.timezone.utc)
     try:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     except (OSError, ValueError) as exc:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import tempfile
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hostrelay_relay import __version__
+from hostrelay_relay import __version__, toml_reader
 from hostrelay_relay.names import check_host_name
 
 CONFIG_FILE = "relay.toml"
@@ -246,8 +245,8 @@ def _existing_config(path: Path) -> dict[str, Any]:
         return {}
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            return toml_reader.load(handle)
+    except (OSError, toml_reader.TOMLDecodeError) as exc:
         raise EnrollmentRefused(f"cannot read the existing {path}: {exc}") from None
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +53,15 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-class JobState(StrEnum):
+class JobState(str, Enum):
+    """A job's state in the ledger, stored as its value (enum.StrEnum needs Python 3.11)."""
+
     ACCEPTED = "accepted"
     RUNNING = "running"
     FINISHED = "finished"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-import tomllib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 DEFAULT_CONFIG = Path("/etc/hostrelay/relay.toml")
 ENV_PREFIX = "HOSTRELAY_RELAY_"
@@ -138,10 +143,17 @@ class LdapSettings(_Section):
         le=86400,
         description="max clock difference relay/OpenLDAP server; bounds modifyTimestamp overlap",
     )
-    client: Literal["auto", "python-ldap", "ldap3"] = Field(
+    client: str = Field(
         default="auto",
-        description="LDAP client library; auto = python-ldap when installed, else ldap3",
+        description="LDAP client library: python-ldap, ldap3, or auto (python-ldap if installed)",
     )
+
+    @field_validator("client")
+    @classmethod
+    def _client_is_known(cls, value: str) -> str:
+        if value not in ("auto", "python-ldap", "ldap3"):
+            raise ValueError("ldap.client must be auto, python-ldap or ldap3")
+        return value
 
 
 class HealthSettings(_Section):
@@ -157,7 +169,14 @@ class HealthSettings(_Section):
         return value
 
 
-class RelaySettings(_Section):
+class RelaySettings(BaseSettings):
+    """Every key from the TOML file, each overridable by env: HOSTRELAY_RELAY_BROKER__PORT=8884;
+    lists and tables as JSON: HOSTRELAY_RELAY_EXEC__ALLOWED_COMMANDS='["/usr/bin/id"]'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
     host: str = Field(description="this host's name: the CN of its certificate")
     state_dir: Path = Path("/var/lib/hostrelay")
     public_key_file: Path = Path("/etc/hostrelay/envelope-signing.pub")
@@ -201,40 +220,42 @@ class RelaySettings(_Section):
     def status_topic(self) -> str:
         return f"hostrelay/{self.host}/status"
 
-
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """HOSTRELAY_RELAY_BROKER__PORT=8884 → {"broker": {"port": "8884"}}."""
-    overrides: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        path = key.removeprefix(ENV_PREFIX).lower().split("__")
-        node = overrides
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return overrides
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return _customise_sources(settings_cls, init_settings, env_settings)
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+# The file load_settings reads; a context variable, so that settings built directly (tests,
+# tools) read the environment only.
+_config_file: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
 
 
-def load_settings(
-    config_file: Path | None = None, environ: dict[str, str] | None = None
-) -> RelaySettings:
+def _customise_sources(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Keyword arguments first, then the environment, then the TOML file."""
+    config_file = _config_file.get()
+    if config_file is None or not config_file.exists():
+        return init_settings, env_settings
+    return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file)
+
+
+def load_settings(config_file: Path | None = None) -> RelaySettings:
     """Read the config file (HOSTRELAY_RELAY_CONFIG or /etc/hostrelay/relay.toml) plus env."""
-    env = dict(os.environ if environ is None else environ)
-    path = config_file or Path(env.pop(ENV_PREFIX + "CONFIG", str(DEFAULT_CONFIG)))
-    env.pop(ENV_PREFIX + "CONFIG", None)
-    data: dict[str, Any] = {}
+    path = config_file or Path(os.environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG)
     if path.exists():
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    return RelaySettings.model_validate(_merge(data, _env_overrides(env)))
+        path.open("rb").close()  # an unreadable file is an error, not an empty config
+    token = _config_file.set(path)
+    try:
+        return RelaySettings()  # host comes from the file or the environment
+    finally:
+        _config_file.reset(token)

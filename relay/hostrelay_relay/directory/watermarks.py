@@ -34,7 +34,7 @@ def change_filter(flavor: Flavor, state: SyncState) -> str:
 
 
 def epoch_seconds(stamp: str) -> float:
-    moment = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    moment = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
     return moment.timestamp()
 
 
@@ -52,7 +52,7 @@ def next_since(
         candidates.append(epoch_seconds(newest) - math.ceil(read_s) - 1)
     if previous is not None:
         candidates.append(epoch_seconds(previous))
-    since = dt.datetime.fromtimestamp(max(candidates), dt.UTC)
+    since = dt.datetime.fromtimestamp(max(candidates), dt.timezone.utc)
     return since.strftime("%Y%m%d%H%M%SZ")
 
 

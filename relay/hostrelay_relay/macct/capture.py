@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from hostrelay_relay.macct.capture_store import Capture, CaptureStore
@@ -36,7 +36,9 @@ def capture_machine_account(
         secrets = lookup.account.secrets()
         if secrets is None:
             raise AccountHasNoSecrets(f"{computer}$ has no password set; nothing to capture")
-        captured_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        captured_at = (
+            datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        )
         store.save(Capture(image, computer, lookup.account.dn, captured_at, secrets))
     logger.info("macct captured", extra={"image": image, "computer": computer})
     return {

@@ -78,3 +78,77 @@ def test_csr_must_name_exactly_the_enrolled_host() -> None:
         check_csr(key.csr("web02"), "web01")
     with pytest.raises(InvalidRequest, match="not a PEM"):
         check_csr("-----BEGIN CERTIFICATE REQUEST-----\ngarbage", "web01")
+
+
+def render_enroll_script(python: str) -> str:
+    template = Template(resources.files("hostrelay.bootstrap").joinpath("enroll.sh").read_text())
+    script = template.substitute(
+        host="web01",
+        url="https://api.example.com",
+        token="hre_x",
+        relay_package="hostrelay-relay",
+        valid_until="2030-01-01 00:00:00",
+    )
+    return f"export HOSTRELAY_PYTHON={shlex.quote(python)}\n{script}"
+
+
+def fake_python(tmp_path: Path, *, version: str, has_venv: bool) -> Path:
+    """A `python3` as a stock host has it: its version, with or without the venv module."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("id", "install", "rm"):
+        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}" if tool != "rm" else "/bin/rm")
+    major, minor = (int(part) for part in version.split("."))
+    venv_check = "exit 0" if has_venv else "exit 1"
+    python = bin_dir / "python3"
+    python.write_text(
+        "#!/bin/bash\n"
+        'case "$*" in\n'
+        f"  *version_info*) [ {minor} -ge 10 ] && [ {major} -eq 3 ] && exit 0; exit 1;;\n"
+        f"  *ensurepip*) {venv_check};;\n"
+        f"  -V) echo 'Python {version}';;\n"
+        "  *) exit 1;;\n"
+        "esac\n"
+    )
+    python.chmod(0o755)
+    return bin_dir
+
+
+def run_on_stock_host(tmp_path: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": str(bin_dir),
+        "HOSTRELAY_PREFIX": str(tmp_path / "opt"),
+        "HOSTRELAY_CONFIG_DIR": str(tmp_path / "etc"),
+        "HOSTRELAY_STATE_DIR": str(tmp_path / "var"),
+    }
+    return subprocess.run(
+        ["/bin/bash"],
+        input=render_enroll_script(str(bin_dir / "python3")),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_enroll_script_names_python3_venv_when_it_cannot_install_it(tmp_path: Path) -> None:
+    # Given a host whose Python 3.10 lacks the venv module and that has no apt-get
+    bin_dir = fake_python(tmp_path, version="3.10", has_venv=False)
+    # When the enrollment script runs
+    done = run_on_stock_host(tmp_path, bin_dir)
+    # Then it states its requirements, names the package to install, and changes nothing
+    assert done.returncode == 1
+    assert "requirements: root, python3 >= 3.10 with venv, no compiler needed" in done.stderr
+    assert "python3-venv" in done.stderr
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
+
+
+def test_enroll_script_refuses_a_python_older_than_3_10(tmp_path: Path) -> None:
+    # Given a host with Python 3.9 only
+    bin_dir = fake_python(tmp_path, version="3.9", has_venv=True)
+    # When the enrollment script runs, Then it says what is needed and changes nothing
+    done = run_on_stock_host(tmp_path, bin_dir)
+    assert done.returncode == 1
+    assert "python 3.10 or newer is required (Python 3.9 found)" in done.stderr
+    assert not (tmp_path / "opt").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from hostrelay_relay import toml_reader as tomllib
 from hostrelay_relay.enrollment import (
     EnrollmentRefused,
     EnrollmentRequest,
@@ -120,7 +120,7 @@ def test_enroll_writes_private_files_and_a_config_the_relay_reads(tmp_path: Path
     # And the config names the host, the broker and the files
     from hostrelay_relay.settings import load_settings
 
-    settings = load_settings(config_path, environ={})
+    settings = load_settings(config_path)
     assert settings.host == "web01"
     assert (settings.broker.host, settings.broker.port) == ("broker.example.com", 8883)
     assert settings.broker.key_file == config_dir / "client.key"

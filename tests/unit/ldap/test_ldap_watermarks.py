@@ -11,7 +11,7 @@ from hostrelay_relay.directory.flavors import ACTIVE_DIRECTORY, OPENLDAP
 from hostrelay_relay.directory.state import SyncState
 from hostrelay_relay.directory.watermarks import change_filter, later_timestamp, next_since
 
-NOON = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp()
+NOON = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc).timestamp()
 
 
 def test_the_next_run_looks_back_over_the_time_this_run_spent_reading() -> None:
