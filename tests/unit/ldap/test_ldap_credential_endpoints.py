@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hostrelay.domain.errors import InvalidRequest
-from hostrelay.job_types import validate_params
 from hostrelay_relay.directory.connection import connection_spec
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.params import LdapSyncParams
@@ -112,16 +110,3 @@ def test_a_credential_must_name_the_servers_it_is_for(urls: list[str], why: str)
         LdapCredential(bind_dn="cn=x", password="p", urls=urls)
     with pytest.raises(ValidationError, match="urls"):
         LdapCredential.model_validate({"bind_dn": "cn=x", "password": "p"})
-
-
-@pytest.mark.parametrize("job_type", ["ldap.sync", "ldap.group_members"])
-def test_the_api_refuses_what_the_relay_refuses_about_tls(job_type: str) -> None:
-    # Given a job that would turn TLS verification off
-    params = {**job(verify_tls=False), "group_dn": "cn=g,dc=corp"}
-
-    # When it is posted, the API refuses it with 422, naming the field, as the relay would
-    with pytest.raises(InvalidRequest) as refused:
-        validate_params(job_type, params)
-    assert refused.value.details[0]["field"] == "params.verify_tls"
-    # And asking for verification is still fine
-    assert validate_params(job_type, {**params, "verify_tls": True})["verify_tls"] is True
