@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from hostrelay_relay.directory.clients import client_opener
 from hostrelay_relay.directory.credentials import LDAP_DEFAULT_PORTS, bound_endpoint
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.names import is_loopback_url
@@ -242,7 +243,5 @@ def _password(spec: ConnectionSpec) -> str:
 def open_connection(spec: ConnectionSpec, client: str = "auto") -> LdapConnection:
     """Connect, secure and bind with the chosen client library (see `clients`); raise
     DirectoryError with a clear code when any step fails."""
-    from hostrelay_relay.directory.clients import client_opener
-
     opener = client_opener(client)
     return opener(spec, _password(spec))

@@ -394,6 +394,7 @@ def sync_directory(
     spec = connection_spec(params, credential, settings)
     with state_store.locked(params.connector):
         with open_connection(spec, settings.client) as connection:
+            client = connection.client_name
             flavor = _resolve_flavor(params, connection)
             filters = effective_filters(params, flavor)
             fingerprint = _fingerprint(params, spec.url, flavor, filters)
@@ -465,6 +466,11 @@ def sync_directory(
     )
     log.info(
         "directory sync finished",
-        extra={"connector": params.connector, "mode": summary.mode, "batches": summary.batches},
+        extra={
+            "connector": params.connector,
+            "mode": summary.mode,
+            "batches": summary.batches,
+            "client": client,
+        },
     )
     return summary
