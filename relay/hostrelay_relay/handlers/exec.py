@@ -22,12 +22,12 @@ from hostrelay_relay.handlers.base import (
     JobTimedOut,
     StrictParams,
 )
+from hostrelay_relay.isolation import syscall_filter
 from hostrelay_relay.isolation.cgroup_common import CgroupError, LimitUnsupported
 from hostrelay_relay.isolation.command_policy import normalized_absolute_path, refusal
 from hostrelay_relay.isolation.runner import RunOutcome, RunRequest, run_isolated
 from hostrelay_relay.isolation.spawner_client import SpawnerUnavailable
 from hostrelay_relay.isolation.spec import ResourceLimits, SandboxSpec, read_mount_points
-from hostrelay_relay.isolation.syscall_filter import unsupported_reason as syscall_filter_unsupported
 from hostrelay_relay.isolation.syscalls import cap_last_cap, mount_setattr_supported
 from hostrelay_relay.settings import ExecSettings
 
@@ -161,7 +161,7 @@ class ExecHandler(Handler[ExecParams]):
             return "exec needs the relay to run as root (namespaces and cgroups)"
         if not policy.cgroup_root.is_dir():
             return f"exec needs a cgroup hierarchy at {policy.cgroup_root}"
-        return syscall_filter_unsupported()
+        return syscall_filter.unsupported_reason()
 
     def validate(self, raw: dict[str, Any]) -> ExecParams:
         params = ExecParams.model_validate(raw)
