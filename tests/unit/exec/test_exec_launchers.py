@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from hostrelay_local.local_relay import DEMO_EXEC_COMMANDS
+from hostrelay_relay.enrollment import render_toml
 from hostrelay_relay.handlers.exec import ExecHandler
 from hostrelay_relay.settings import RelaySettings
 
@@ -201,3 +203,16 @@ def test_a_launcher_that_appears_after_start_up_is_refused_per_job(tmp_path: Pat
 
     with pytest.raises(ValueError, match="a shell: allowed only with argument rules"):
         handler.validate({"argv": [f"{tmp_path}/tools/tool-new", "-c", "id"]})
+
+
+def test_a_launcher_entry_survives_the_rewrite_of_relay_toml_at_re_enrollment() -> None:
+    """Given relay.toml with a launcher table in exec.allowed_commands, when enrollment writes
+    the config again, then the entry reads back the same and still loads."""
+    document = {"host": "dc01", "exec": {"allowed_commands": ["/usr/bin/id", PYTHON_REPORT]}}
+
+    written = tomllib.loads(render_toml(document))
+
+    assert written == document
+    assert RelaySettings.model_validate(written).exec.allowed_commands[1].command == (
+        "/usr/bin/python3"
+    )
