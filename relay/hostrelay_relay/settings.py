@@ -13,6 +13,7 @@ from hostrelay_relay.isolation.command_policy import (
     AllowedCommand,
     LauncherCommand,
     launcher_reason,
+    writable_overlap,
 )
 
 DEFAULT_CONFIG = Path("/etc/hostrelay/relay.toml")
@@ -97,6 +98,19 @@ class ExecSettings(_Section):
             if not path.is_absolute() or text == "/" or "\x00" in text or ".." in path.parts:
                 raise ValueError(f"writable path {text!r} must be an absolute path other than /")
         return value
+
+    @model_validator(mode="after")
+    def _commands_are_not_writable_by_jobs(self) -> ExecSettings:
+        writable = [str(path) for path in self.writable_paths]
+        for entry in self.allowed_commands:
+            command = entry.command if isinstance(entry, LauncherCommand) else entry
+            overlap = writable_overlap(command, writable)
+            if overlap is not None:
+                raise ValueError(
+                    f"allowed command {command} could lie under writable path {overlap}:"
+                    " a job could put another program there"
+                )
+        return self
 
 
 class LdapCredential(_Section):

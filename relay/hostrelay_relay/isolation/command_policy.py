@@ -162,6 +162,24 @@ def _existing_matches(pattern: str) -> list[str]:
     return found
 
 
+def writable_overlap(entry: str, writable_paths: Sequence[str]) -> str | None:
+    """The writable path (granted to jobs) an allow-list entry could name a file under.
+
+    A job could write a shell there, under the allowed name, for the next job to run.
+    """
+    targets = [entry] if is_glob(entry) else [entry, os.path.realpath(entry)]
+    for writable in writable_paths:
+        parts = writable.rstrip("/").split("/")
+        for target in targets:
+            names = target.split("/")
+            if len(names) > len(parts) and all(
+                fnmatchcase(part, name) or fnmatchcase(name, part)
+                for name, part in zip(names, parts, strict=False)
+            ):
+                return writable
+    return None
+
+
 def normalized_absolute_path(value: str) -> bool:
     """Absolute, with no '.', '..' or '//' (so text patterns cannot be walked around)."""
     return value.startswith("/") and posixpath.normpath(value) == value and "//" not in value

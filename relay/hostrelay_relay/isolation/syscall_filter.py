@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 from dataclasses import dataclass
 
 from hostrelay_relay.isolation import syscalls as sc
@@ -149,7 +149,7 @@ class UnsupportedArchitecture(RuntimeError):
 
 
 def build_program(machine: str) -> list[Instruction]:
-    """The filter for `machine` (platform.machine()), as classic BPF instructions."""
+    """The filter for `machine` (os.uname().machine), as classic BPF instructions."""
     if machine not in _AUDIT_ARCH:
         raise UnsupportedArchitecture(unsupported_reason(machine))
     column = 0 if machine == "x86_64" else 1
@@ -198,12 +198,12 @@ class SyscallFilter:
 
 
 def job_filter(machine: str | None = None) -> SyscallFilter:
-    return SyscallFilter(build_program(machine or platform.machine()))
+    return SyscallFilter(build_program(machine or os.uname().machine))
 
 
 def unsupported_reason(machine: str | None = None) -> str | None:
     """Why exec jobs cannot be filtered on this machine, or None when they can."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     if machine in _AUDIT_ARCH:
         return None
     return f"exec has no syscall filter for {machine} (only x86_64 and aarch64)"

@@ -234,3 +234,37 @@ def test_the_local_stack_refuses_to_allow_a_launcher_before_starting(tmp_path: P
     assert done.returncode == 2
     assert "--allow-exec /usr/bin/env is a command launcher" in done.stderr
     assert not state_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "/srv/out/report",
+        "/srv/*/report",
+        {"command": "/srv/out/run.py", "launcher": True, "args": [[]]},
+    ],
+)
+def test_a_command_jobs_could_write_is_refused(entry: Any) -> None:
+    """Given /srv/out writable by jobs, when an allowed command could lie below it, then the
+    settings are refused: one job could put a shell there for the next to run."""
+    with pytest.raises(ValidationError, match="could lie under writable path /srv/out"):
+        RelaySettings.model_validate(
+            {"host": "dc01", "exec": {"allowed_commands": [entry], "writable_paths": ["/srv/out"]}}
+        )
+
+
+def test_a_command_that_resolves_into_a_writable_path_is_refused(tmp_path: Path) -> None:
+    """Given a command symlinked into a directory jobs may write, then it is refused."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "report").symlink_to(tmp_path / "out" / "report")
+
+    with pytest.raises(ValidationError, match="could lie under writable path"):
+        RelaySettings.model_validate(
+            {
+                "host": "dc01",
+                "exec": {
+                    "allowed_commands": [str(tmp_path / "report")],
+                    "writable_paths": [str(tmp_path / "out")],
+                },
+            }
+        )
