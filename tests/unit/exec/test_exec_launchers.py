@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -218,22 +216,6 @@ def test_a_launcher_entry_survives_the_rewrite_of_relay_toml_at_re_enrollment() 
     assert RelaySettings.model_validate(written).exec.allowed_commands[1].command == (
         "/usr/bin/python3"
     )
-
-
-def test_the_local_stack_refuses_to_allow_a_launcher_before_starting(tmp_path: Path) -> None:
-    """Given `hostrelay-local run --allow-exec /usr/bin/env`, then it exits 2 at once saying
-    why, and creates no state."""
-    state_dir = tmp_path / "state"
-    command = [sys.executable, "-m", "hostrelay_local.stack", "run", "--allow-exec", "/usr/bin/env"]
-    environment = {**os.environ, "HOSTRELAY_STATE_DIR": str(state_dir), "HOSTRELAY_PORT": "0"}
-
-    done = subprocess.run(
-        command, check=False, capture_output=True, text=True, env=environment, timeout=60
-    )
-
-    assert done.returncode == 2
-    assert "--allow-exec /usr/bin/env is a command launcher" in done.stderr
-    assert not state_dir.exists()
 
 
 @pytest.mark.parametrize(
