@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import Api, Tokens
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +61,61 @@ def test_a_revoked_or_expired_token_is_refused(admin: Api, api: Api) -> None:
 
     refused = reader.get("/v1/hosts")
     assert refused.status == 401 and refused.error_code == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {},
+        {"job_types": ["ping"]},
+        {"hosts": ["dc01"]},
+        {"job_types": [], "hosts": []},
+        {"job_types": ["*", "ping"], "hosts": ["dc01"]},
+        {"job_types": ["ping"], "hosts": ["*", "dc01"]},
+    ],
+)
+def test_a_service_token_must_name_its_job_types_and_hosts(
+    admin: Api, limits: dict[str, list[str]]
+) -> None:
+    before = admin.get("/v1/tokens").body["tokens"]
+
+    # When an admin asks for a service token that leaves its types or hosts open (or muddles `*`)
+    refused = admin.post("/v1/tokens", json_body={"name": "open", "scopes": ["service"], **limits})
+
+    # Then it is refused with the fields to fill in, and no token exists
+    assert refused.status == 422 and refused.error_code == "invalid_request"
+    assert {d["field"] for d in refused.body["error"]["details"]} <= {"job_types", "hosts"}
+    assert admin.get("/v1/tokens").body["tokens"] == before
+
+
+def test_a_service_token_opened_with_a_star_is_audited_as_such(admin: Api, api: Api) -> None:
+    # Given dc01 and dc02, and an admin who types `*` for the hosts on purpose
+    HostRepository().register("dc01")
+    HostRepository().register("dc02")
+    created = admin.post(
+        "/v1/tokens",
+        json_body={"name": "pinger", "scopes": ["service"], "job_types": ["ping"], "hosts": ["*"]},
+    )
+    assert created.status == 201
+    service = Api(api.handler, token=created.body["token"], default_headers=api.default_headers)
+
+    # Then it pings any host, but still creates no other type (exec least of all)
+    ping = {"type": "ping", "host": "dc02", "params": {}}
+    assert service.post("/v1/jobs", json_body=ping).status == 201
+    exec_job = {"type": "exec", "host": "dc01", "params": {"argv": ["/bin/true"]}}
+    assert service.post("/v1/jobs", json_body=exec_job).status == 403
+    # And the audit trail says which limit was opened
+    trail = admin.get("/v1/audit", query={"action": "token.create"}).body["events"]
+    assert trail[0]["details"]["unrestricted"] == ["hosts"]
+
+
+def test_a_service_token_stored_without_limits_creates_no_job(api: Api, tokens: Tokens) -> None:
+    # Given a service token written before limits were required (no types, no hosts)
+    HostRepository().register("dc01")
+    legacy = Api(api.handler, token=tokens.create("service"), default_headers=api.default_headers)
+
+    # Then it may not create any job, not even exec on dc01, and lists none
+    exec_job = {"type": "exec", "host": "dc01", "params": {"argv": ["/bin/true"]}}
+    assert legacy.post("/v1/jobs", json_body=exec_job).status == 403
+    assert legacy.post("/v1/jobs", json_body={"type": "ping", "host": "dc01"}).status == 403
+    assert legacy.get("/v1/jobs").body["jobs"] == []
