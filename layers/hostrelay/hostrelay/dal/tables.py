@@ -103,6 +103,8 @@ class HostRecord(Model):
     cert_expires_at = UTCDateTimeAttribute(null=True)
     # A renewed certificate issued but not yet used: {id, expires_at, key_sha256, job_id, pem}.
     pending_cert = JSONAttribute(null=True)
+    # When a renewal was last granted: renewals are rate-limited per host against it.
+    renewal_granted_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
 
 
