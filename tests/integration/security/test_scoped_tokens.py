@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.dal.tables import TokenRecord
 from tests.integration.api.conftest import Api, Tokens
 
 pytestmark = pytest.mark.integration
@@ -119,3 +120,31 @@ def test_a_service_token_stored_without_limits_creates_no_job(api: Api, tokens: 
     assert legacy.post("/v1/jobs", json_body=exec_job).status == 403
     assert legacy.post("/v1/jobs", json_body={"type": "ping", "host": "dc01"}).status == 403
     assert legacy.get("/v1/jobs").body["jobs"] == []
+
+
+def test_revoke_finds_the_token_by_its_id_without_scanning_the_table(
+    admin: Api, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given many tokens
+    made = [
+        admin.post("/v1/tokens", json_body={"name": f"r{n}", "scopes": ["reader"]}).body
+        for n in range(12)
+    ]
+    victim, bystander = made[5], made[6]
+
+    # When one is revoked, with a scan of the tokens table made impossible
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("revoke scanned the tokens table")
+
+    monkeypatch.setattr(TokenRecord, "scan", no_scan)
+    revoked = admin.delete(f"/v1/tokens/{victim['id']}")
+
+    # Then it alone is revoked, found through the by_token_id index
+    assert revoked.status == 200 and revoked.body["name"] == "r5"
+    assert revoked.body["revoked_at"] is not None
+    as_victim = Api(api.handler, token=victim["token"], default_headers=api.default_headers)
+    as_bystander = Api(api.handler, token=bystander["token"], default_headers=api.default_headers)
+    assert as_victim.get("/v1/hosts").status == 401
+    assert as_bystander.get("/v1/hosts").status == 200
+    # And an unknown id is a 404 that changes nothing
+    assert admin.delete("/v1/tokens/no-such-token").status == 404

@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 _UNBOUND = "unbound"
@@ -108,6 +108,16 @@ class HostRecord(Model):
     revoked_at = UTCDateTimeAttribute(null=True)
 
 
+class TokensById(GlobalSecondaryIndex["TokenRecord"]):
+    """Token id → token hash, so revoking by id reads one index entry, not the table."""
+
+    class Meta:
+        index_name = "by_token_id"
+        projection = KeysOnlyProjection()
+
+    token_id = UnicodeAttribute(hash_key=True)
+
+
 class TokenRecord(Model):
     """An API token, keyed by the SHA-256 of its secret; the secret itself is never stored."""
 
@@ -125,6 +135,8 @@ class TokenRecord(Model):
     expires_at = TTLAttribute(null=True)
     last_used_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+
+    by_token_id = TokensById()
 
 
 class IdempotencyRecord(Model):
