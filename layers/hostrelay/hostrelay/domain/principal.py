@@ -69,21 +69,20 @@ class Principal(BaseModel):
 
     def readable_hosts(self) -> list[str] | None:
         """The hosts whose jobs this caller may read; None when it may read every host's."""
-        if self.has(Scope.READER) or (Scope.SERVICE in self.scopes and ANY in (self.hosts or [])):
-            return None
-        if Scope.SERVICE not in self.scopes:
-            return []
-        return sorted(set(self.hosts or []))
+        return self._readable(self.hosts)
 
     def readable_job_types(self) -> list[str] | None:
         """The job types this caller may read; None when it may read every type."""
-        if self.has(Scope.READER) or (
-            Scope.SERVICE in self.scopes and ANY in (self.job_types or [])
-        ):
+        return self._readable(self.job_types)
+
+    def _readable(self, allowed: list[str] | None) -> list[str] | None:
+        if self.has(Scope.READER):
             return None
         if Scope.SERVICE not in self.scopes:
             return []
-        return sorted(set(self.job_types or []))
+        if allowed is not None and ANY in allowed:
+            return None
+        return sorted(set(allowed or []))
 
 
 def grants(allowed: list[str] | None, value: str) -> bool:
