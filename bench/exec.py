@@ -5,7 +5,9 @@ the default limits, namespaces, filesystem view, privilege drop, execve, teardow
 removed), against `subprocess.run(["/bin/true"])` in the same process. Both are measured
 back to back and with idle gaps between runs (a VM pays extra to wake up from idle).
 Throughput is N MB from `/usr/bin/head -c N /dev/zero` through the pipes, the output pump and
-the collecting callback. Needs root (namespaces and cgroups).
+the collecting callback. The seccomp filter's own share is measured apart (install time, and
+a cheap syscall with and without it in one process), as load on a shared machine swamps it in
+the start figures. Needs root (namespaces and cgroups).
 
     sudo .venv/bin/python bench/exec.py                  # 50 starts, 50 MB
     sudo .venv/bin/python bench/exec.py --runs 200 --megabytes 200
@@ -26,6 +28,7 @@ from typing import Any
 
 from hostrelay_relay.handlers.base import JobContext, OutputStream
 from hostrelay_relay.handlers.exec import ExecHandler
+from hostrelay_relay.isolation.syscall_filter import job_filter
 from hostrelay_relay.settings import RelaySettings
 
 TARGET_MS = 30.0
@@ -127,6 +130,49 @@ def bench_throughput(megabytes: int) -> None:
     )
 
 
+def _in_child(work: Callable[[], list[float]]) -> list[float]:
+    """Run `work` in a forked child (a filter cannot be taken off again) and return its figures."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write_fd, " ".join(f"{value:.9f}" for value in work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        figures = [float(value) for value in pipe.read().split()]
+    os.waitpid(pid, 0)
+    return figures
+
+
+def bench_syscall_filter(calls: int) -> None:
+    """The seccomp filter's own cost: installing it, and a cheap syscall with and without it."""
+
+    def getppid_ns() -> float:
+        started = time.perf_counter_ns()
+        for _ in range(calls):
+            os.getppid()
+        return (time.perf_counter_ns() - started) / calls
+
+    def measure() -> list[float]:
+        plain = getppid_ns()
+        prepared = job_filter()  # as the spawner does once, at import
+        started = time.perf_counter_ns()
+        prepared.install()
+        install_us = (time.perf_counter_ns() - started) / 1000
+        return [install_us, plain, getppid_ns()]
+
+    runs = [_in_child(measure) for _ in range(5)]
+    install_us = statistics.median(run[0] for run in runs)
+    plain_ns = statistics.median(run[1] for run in runs)
+    filtered_ns = statistics.median(run[2] for run in runs)
+    print(
+        f"syscall filter: install {install_us:.1f} us; getppid() {filtered_ns:.0f} ns filtered vs "
+        f"{plain_ns:.0f} ns unfiltered (same process, {calls} calls, median of 5)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -137,6 +183,7 @@ def main() -> int:
         return 2
     median = bench_start(make_handler(max_output_bytes=1024), args.runs)
     bench_throughput(args.megabytes)
+    bench_syscall_filter(calls=200_000)
     print(
         f"verdict: isolated start median {median:.2f} ms vs target {TARGET_MS} ms: "
         f"{'OK' if median <= TARGET_MS else 'OVER'}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +58,26 @@ def wait_connected(relay: LocalRelay, timeout_s: float = 20.0) -> None:
     raise TimeoutError(f"relay did not connect:\n{relay.log_tail()}")
 
 
+def bare_interpreter_rss() -> int:
+    """The baseline: RSS of this same Python, idle, with nothing imported (measured now)."""
+    idle = subprocess.Popen(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "import sys; sys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert idle.stdout is not None
+        idle.stdout.readline()
+        return memory_bytes(idle.pid)["VmRSS"]
+    finally:
+        idle.communicate()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="idle time before measuring")
@@ -79,11 +101,17 @@ def main() -> int:
             finally:
                 relay.stop()
     rss = memory["VmRSS"]
-    print(f"relay idle for {args.seconds:.0f} s while connected to mosquitto (TLS):")
+    baseline = bare_interpreter_rss()
+    print(
+        f"relay on Python {platform.python_version()}, idle for {args.seconds:.0f} s "
+        "while connected to mosquitto (TLS):"
+    )
     print(f"  RSS          {both_units(rss)}")
     print(f"  peak (HWM)   {both_units(memory['VmHWM'])}")
     print(f"  anonymous    {both_units(memory['RssAnon'])}")
     print(f"  file-backed  {both_units(memory['RssFile'])} (shared libraries, mostly shared)")
+    print(f"  baseline     {both_units(baseline)}: the same Python idle, nothing imported")
+    print(f"  ratio        {rss / baseline:.1f}x the bare interpreter")
     verdict = "PASS" if rss <= TARGET_RSS_BYTES else "FAIL"
     print(f"  target <= {both_units(TARGET_RSS_BYTES)}: {verdict}")
     return 0 if rss <= TARGET_RSS_BYTES else 1

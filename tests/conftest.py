@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -99,3 +100,19 @@ def sqs_event(
 @pytest.fixture
 def make_sqs_event() -> Any:
     return sqs_event
+
+
+_TESTS_DIR = Path(__file__).parent
+_MARK_BY_DIRECTORY = {"integration": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration or tests/e2e carries that marker (so `-m` selects
+    by what a test needs), whether or not its file says so."""
+    for item in items:
+        try:
+            top = item.path.relative_to(_TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if top in _MARK_BY_DIRECTORY:
+            item.add_marker(_MARK_BY_DIRECTORY[top])

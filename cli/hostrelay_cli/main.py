@@ -389,8 +389,16 @@ def _add_tokens_commands(resources: Subparsers) -> None:
     create = token_cmds.add_parser("create", help="create a token (its secret is shown once)")
     create.add_argument("name")
     create.add_argument("--scope", action="append", required=True, choices=SCOPES)
-    create.add_argument("--job-type", action="append", help="service tokens: allowed job type")
-    create.add_argument("--host", action="append", help="service tokens: allowed host")
+    create.add_argument(
+        "--job-type",
+        action="append",
+        help="service tokens (required, repeatable): a job type it may create; '*' for all",
+    )
+    create.add_argument(
+        "--host",
+        action="append",
+        help="service tokens (required, repeatable): a host it may target; '*' for all",
+    )
     create.add_argument(
         "--expires-in", type=parse_duration, metavar="S", help="lifetime: seconds, or 12h, 30d"
     )

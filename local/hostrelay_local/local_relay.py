@@ -26,7 +26,8 @@ from hostrelay_relay.enrollment import (
 
 logger = logging.getLogger(__name__)
 
-DEMO_EXEC_COMMANDS = ("/usr/bin/id", "/bin/hostname", "/bin/echo", "/bin/sleep", "/usr/bin/env")
+# Harmless commands only: none of them runs another program (no env, shell or interpreter).
+DEMO_EXEC_COMMANDS = ("/usr/bin/id", "/bin/hostname", "/bin/echo", "/bin/sleep")
 _ENROLL_TIMEOUT_S = 60.0
 
 

@@ -50,6 +50,7 @@ from hostrelay_local.moto_endpoint import MotoServer
 from hostrelay_local.pki import LocalCA
 from hostrelay_local.slapd import DirectoryShape, SlapdServer
 from hostrelay_local.template import REPO_ROOT, Template, load_template
+from hostrelay_relay.isolation.command_policy import launcher_reason
 
 logger = logging.getLogger("hostrelay_local")
 
@@ -700,6 +701,12 @@ def main(argv: list[str] | None = None) -> int:
         if any(not path.startswith("/") for path in args.allow_exec):
             print("hostrelay-local: --allow-exec takes absolute paths", file=sys.stderr)
             return 2
+        for path in args.allow_exec:
+            # The relay would refuse its config for it; say so before anything starts.
+            reason = launcher_reason(path)
+            if reason is not None:
+                print(f"hostrelay-local: --allow-exec {reason}: not allowed", file=sys.stderr)
+                return 2
         options.exec_commands = (*DEMO_EXEC_COMMANDS, *args.allow_exec)
     stopping = threading.Event()
 

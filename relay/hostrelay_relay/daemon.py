@@ -424,13 +424,17 @@ class RelayDaemon:
             if known is not None:  # the very envelope we accepted, delivered again
                 self._redelivered(known)
                 return
-        if exc.job_id is None or _claimed_type(payload) == CANCEL_TYPE:
+        is_cancel = _claimed_type(payload) == CANCEL_TYPE
+        if is_cancel or (exc.job_id is None and exc.reason == "malformed"):
             # A refused cancel must not read as "job rejected": the job itself is fine.
-            prefix = "cancel request: " if exc.job_id is not None else ""
+            # Garbage that is no envelope at all is a bad message, not a rejected job.
+            prefix = "cancel request: " if is_cancel else ""
             event = new_event(
                 "bad_message", reason=exc.reason, message=prefix + exc.message, size=len(payload)
             )
         else:
+            # job_id is None for an envelope whose signature did not verify: operators see
+            # the rejection, and no job is named that the control plane could end.
             event = new_event(
                 "rejected",
                 job_id=exc.job_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import importlib
 import os
 import socket
@@ -16,9 +17,14 @@ from typing import NamedTuple
 from cryptography import x509
 
 from hostrelay_relay.envelope import load_public_key
+from hostrelay_relay.isolation import syscall_filter
+from hostrelay_relay.isolation import syscalls as sc
+from hostrelay_relay.isolation.command_policy import LauncherCommand, launcher_reason
 from hostrelay_relay.settings import RelaySettings
 
 EXPIRY_WARNING = dt.timedelta(days=30)
+_CLONE_NEWUSER = 0x10000000
+_FILTER_WORKS, _FILTER_MISSED, _FILTER_FAILED = 0, 1, 2
 _TLS_TIMEOUT_S = 5.0
 
 
@@ -151,6 +157,59 @@ def check_ldap_client(settings: RelaySettings) -> Check:
     return Check("ldap client", *describe_client(settings.ldap.client))
 
 
+def check_exec_allow_list(settings: RelaySettings) -> Check:
+    """Every plain exec.allowed_commands entry judged again against this host's files now."""
+    problems = []
+    launchers = []
+    for entry in settings.exec.allowed_commands:
+        if isinstance(entry, LauncherCommand):
+            launchers.append(entry.command)
+            continue
+        reason = launcher_reason(entry)
+        if reason is not None:
+            problems.append(reason)
+    if problems:
+        detail = "; ".join(problems) + ": remove them or allow them with argument rules"
+        return Check("exec allow-list", False, detail)
+    detail = f"{len(settings.exec.allowed_commands) - len(launchers)} commands, no launcher"
+    if launchers:
+        detail += f"; launchers limited by argument rules: {', '.join(launchers)}"
+    return Check("exec allow-list", True, detail)
+
+
+def check_exec_syscall_filter() -> Check:
+    """Install the job filter in a child and see a nested user namespace refused."""
+    name = "exec syscall filter"
+    unsupported = syscall_filter.unsupported_reason()
+    if unsupported is not None:
+        return Check(name, False, unsupported)
+    pid = os.fork()
+    if pid == 0:  # the child leaves only through os._exit
+        code = _FILTER_FAILED
+        try:
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+            syscall_filter.job_filter().install()
+            sc.unshare(_CLONE_NEWUSER)
+            code = _FILTER_MISSED
+        except OSError as exc:
+            code = _FILTER_WORKS if exc.errno == errno.EPERM else _FILTER_FAILED
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == _FILTER_WORKS:
+        return Check(name, True, "installs; a job's nested user namespace is refused (EPERM)")
+    if code == _FILTER_MISSED:
+        return Check(name, False, "installed, but a nested user namespace was still created")
+    return Check(name, False, "the kernel refused the seccomp filter (CONFIG_SECCOMP_FILTER?)")
+
+
+def _exec_checks(settings: RelaySettings) -> list[Check]:
+    if not settings.exec.allowed_commands:
+        return []  # exec is off: nothing runs, nothing to check
+    return [check_exec_allow_list(settings), check_exec_syscall_filter()]
+
+
 def _plugin_checks(settings: RelaySettings) -> list[Check]:
     """The macct plugin's own checks (hostrelay_relay.macct.doctor), when it is installed."""
     module_name = "hostrelay_relay.macct.doctor"
@@ -176,5 +235,6 @@ def run_checks(settings: RelaySettings) -> list[Check]:
         check_state_dir(settings),
         check_root(),
         check_ldap_client(settings),
+        *_exec_checks(settings),
         *_plugin_checks(settings),
     ]

@@ -147,6 +147,9 @@ def _toml_scalar(value: Any) -> str:
         return json.dumps(str(value))  # JSON escapes are valid TOML basic-string escapes
     if isinstance(value, list):
         return "[" + ", ".join(_toml_scalar(item) for item in value) + "]"
+    if isinstance(value, dict):  # an inline table in a list: an exec launcher entry
+        items = (f"{_toml_key(key)} = {_toml_scalar(item)}" for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 

@@ -84,7 +84,7 @@ def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def _claimed_job(body: dict[str, Any]) -> tuple[str | None, int]:
-    """job_id and attempt as the body states them (maybe unverified), to name a rejection."""
+    """job_id and attempt as a signature-verified body states them, to name a rejection."""
     job_id, attempt = body.get("job_id"), body.get("attempt")
     return (
         job_id if isinstance(job_id, str) else None,
@@ -131,10 +131,9 @@ def verify_envelope(
     """
     body, signature = _decode_wire(payload)
     if not public_key.verify(signature, canonical_json(body)):
-        job_id, attempt = _claimed_job(body)
-        raise EnvelopeRejected(
-            "bad_signature", "envelope signature does not verify", job_id, attempt
-        ) from None
+        # Not attributed: anyone able to publish here could name any job, and the control
+        # plane would end it REJECTED. Only a verified envelope names the job it rejects.
+        raise EnvelopeRejected("bad_signature", "envelope signature does not verify") from None
     envelope = _parse_fields(body)
     jid, att = envelope.job_id, envelope.attempt
     if envelope.host != host:

@@ -14,6 +14,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hostrelay_relay.isolation.command_policy import (
+    AllowedCommand,
+    LauncherCommand,
+    launcher_reason,
+    writable_overlap,
+)
+
 DEFAULT_CONFIG = Path("/etc/hostrelay/relay.toml")
 ENV_PREFIX = "HOSTRELAY_RELAY_"
 
@@ -49,8 +56,9 @@ class MacctSettings(_Section):
 class ExecSettings(_Section):
     """Host policy for `exec` jobs; the defaults run nothing (no command is allowed)."""
 
-    # Glob patterns (fnmatch) an absolute argv[0] must match; empty = exec disabled.
-    allowed_commands: list[str] = Field(default_factory=list)
+    # Glob patterns of absolute paths (`*` stays within one path component) argv[0] must
+    # match, or launcher tables with argument rules; empty = exec disabled.
+    allowed_commands: list[AllowedCommand] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=lambda: ["nobody"])
     allowed_env: list[str] = Field(default_factory=lambda: ["LANG", "LC_ALL", "TZ"])
     # Host paths a job may write to (every other host path is read-only inside the job).
@@ -71,10 +79,20 @@ class ExecSettings(_Section):
 
     @field_validator("allowed_commands")
     @classmethod
-    def _commands_are_absolute(cls, value: list[str]) -> list[str]:
+    def _commands_are_absolute_and_not_launchers(
+        cls, value: list[AllowedCommand]
+    ) -> list[AllowedCommand]:
         for pattern in value:
+            if isinstance(pattern, LauncherCommand):
+                continue
             if not pattern.startswith("/") or "\x00" in pattern:
                 raise ValueError(f"allowed command {pattern!r} must be an absolute path pattern")
+            reason = launcher_reason(pattern)
+            if reason is not None:
+                raise ValueError(
+                    f"allowed command {reason}: it can run any command; list it as"
+                    " {command = ..., launcher = true, args = [[...]]} with argument rules"
+                )
         return value
 
     @field_validator("writable_paths")
@@ -85,6 +103,19 @@ class ExecSettings(_Section):
             if not path.is_absolute() or text == "/" or "\x00" in text or ".." in path.parts:
                 raise ValueError(f"writable path {text!r} must be an absolute path other than /")
         return value
+
+    @model_validator(mode="after")
+    def _commands_are_not_writable_by_jobs(self) -> ExecSettings:
+        writable = [str(path) for path in self.writable_paths]
+        for entry in self.allowed_commands:
+            command = entry.command if isinstance(entry, LauncherCommand) else entry
+            overlap = writable_overlap(command, writable)
+            if overlap is not None:
+                raise ValueError(
+                    f"allowed command {command} could lie under writable path {overlap}:"
+                    " a job could put another program there"
+                )
+        return self
 
 
 class LdapCredential(_Section):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import posixpath
 import pwd
 import re
 import signal
 import sys
 import time
-from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -24,7 +22,9 @@ from hostrelay_relay.handlers.base import (
     JobTimedOut,
     StrictParams,
 )
+from hostrelay_relay.isolation import syscall_filter
 from hostrelay_relay.isolation.cgroup_common import CgroupError, LimitUnsupported
+from hostrelay_relay.isolation.command_policy import normalized_absolute_path, refusal
 from hostrelay_relay.isolation.runner import RunOutcome, RunRequest, run_isolated
 from hostrelay_relay.isolation.spawner_client import SpawnerUnavailable
 from hostrelay_relay.isolation.spec import ResourceLimits, SandboxSpec, read_mount_points
@@ -107,15 +107,15 @@ def _check_absolute_path(value: str, what: str) -> None:
     if "\x00" in value:
         raise ValueError(f"{what} contains a NUL byte")
     # Allow-list patterns match text: "/usr/bin/../../tmp/x" must not pass as "/usr/bin/*".
-    if not value.startswith("/") or posixpath.normpath(value) != value or "//" in value:
+    if not normalized_absolute_path(value):
         raise ValueError(f"{what} must be an absolute, normalized path (no '.', '..' or '//')")
 
 
 def check_policy(params: ExecParams, policy: ExecSettings) -> None:
     """Raise ValueError when this relay's exec policy does not allow `params`."""
-    command = params.argv[0]
-    if not any(fnmatchcase(command, pattern) for pattern in policy.allowed_commands):
-        raise ValueError(f"command {command!r} is not in this relay's exec.allowed_commands")
+    refused_command = refusal(params.argv, policy.allowed_commands)
+    if refused_command is not None:
+        raise ValueError(refused_command)
     refused = sorted(set(params.env) - set(policy.allowed_env))
     if refused:
         raise ValueError(f"env names not in exec.allowed_env: {', '.join(refused)}")
@@ -161,7 +161,7 @@ class ExecHandler(Handler[ExecParams]):
             return "exec needs the relay to run as root (namespaces and cgroups)"
         if not policy.cgroup_root.is_dir():
             return f"exec needs a cgroup hierarchy at {policy.cgroup_root}"
-        return None
+        return syscall_filter.unsupported_reason()
 
     def validate(self, raw: dict[str, Any]) -> ExecParams:
         params = ExecParams.model_validate(raw)

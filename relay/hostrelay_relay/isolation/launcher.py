@@ -15,6 +15,11 @@ from hostrelay_relay.isolation.filesystem_view import build_filesystem_view
 from hostrelay_relay.isolation.loopback import bring_up_loopback
 from hostrelay_relay.isolation.privileges import drop_privileges
 from hostrelay_relay.isolation.spec import SandboxSpec
+from hostrelay_relay.isolation.syscall_filter import (
+    SyscallFilter,
+    UnsupportedArchitecture,
+    job_filter,
+)
 
 # Processes (forked by the spawner, see spawner.py):
 # - supervisor: new session, unshares the namespaces, forks the job, then waits for it. A
@@ -36,6 +41,17 @@ _RESETTABLE_SIGNALS = tuple(
     for sig in signal.valid_signals()
     if sig not in (signal.SIGKILL, signal.SIGSTOP) and (sig < 32 or sig >= signal.SIGRTMIN)
 )
+
+
+def _prepared_filter() -> SyscallFilter | UnsupportedArchitecture:
+    try:
+        return job_filter()
+    except UnsupportedArchitecture as exc:  # every job fails at its "syscall filter" step
+        return exc
+
+
+# Built once in the spawner, before any fork: a job only makes the prctl call.
+_SYSCALL_FILTER = _prepared_filter()
 
 
 def namespace_flags(spec: SandboxSpec) -> int:
@@ -90,6 +106,12 @@ def _run_job(spec: SandboxSpec, report_fd: int) -> NoReturn:
         step = "cwd"
         os.chdir(spec.cwd)
         os.umask(0o022)
+        # Last, after no_new_privs (which lets an unprivileged process install it) and after
+        # every setup call: from here on only execve is left.
+        step = "syscall filter"
+        if isinstance(_SYSCALL_FILTER, UnsupportedArchitecture):
+            raise _SYSCALL_FILTER
+        _SYSCALL_FILTER.install()
         step = "exec"
         os.execve(spec.executable, list(spec.argv), spec.env)  # noqa: S606 - no shell, by design
     except BaseException as exc:  # a forked child must never unwind into its parent's code

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography import x509
 
+from hostrelay.clock import utcnow
 from hostrelay.dal.certificates import certificate_fingerprint
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.jobs import JobState
+from hostrelay.logic import certificate_renewal
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from tests.conftest import AwsStack, sqs_event
 from tests.integration.api.conftest import Api
@@ -51,8 +54,41 @@ def enrolled(admin: Api, api: Api, aws: AwsStack) -> str:
     return "web01"
 
 
+class Clock:
+    """The control plane's time for renewals, moved forward by the test."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    moved = Clock()
+    monkeypatch.setattr(certificate_renewal, "utcnow", moved)
+    return moved
+
+
+@pytest.fixture
+def due(enrolled: str, clock: Clock) -> str:
+    """Given web01's certificate (a year long) 200 days old: inside its renewal window."""
+    clock.offset = timedelta(days=200)
+    return enrolled
+
+
+def certificate_count(aws: AwsStack) -> int:
+    return len(aws.client("iot").list_certificates()["certificates"])
+
+
+def refusals(admin: Api) -> list[str]:
+    events = admin.get("/v1/audit", query={"action": "host.cert_renew_refused"}).body["events"]
+    return [event["details"]["reason"] for event in events]
+
+
 def test_a_renewal_becomes_a_signed_install_job_and_the_old_cert_retires_on_use(
-    enrolled: str, aws: AwsStack
+    due: str, aws: AwsStack
 ) -> None:
     hosts = HostRepository()
     old_cert = hosts.get("web01").cert_id
@@ -113,3 +149,57 @@ def test_unknown_or_revoked_hosts_get_no_certificate(
     admin.delete("/v1/hosts/web01")
     results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
     assert cert_install_jobs("web01") == []
+
+
+def test_a_fresh_certificate_is_not_renewed(enrolled: str, admin: Api, aws: AwsStack) -> None:
+    # Given web01 enrolled just now, When it asks for a new certificate
+    before = certificate_count(aws)
+    results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
+
+    # Then nothing is issued, and the refusal is in the audit trail with its reason
+    assert cert_install_jobs("web01") == [] and certificate_count(aws) == before
+    assert not HostRepository().get("web01").pending_cert
+    assert refusals(admin) == ["outside_window"]
+
+
+def test_unsolicited_renewals_with_fresh_keys_get_one_certificate(
+    due: str, admin: Api, aws: AwsStack
+) -> None:
+    # Given web01 inside its renewal window
+    before = certificate_count(aws)
+
+    # When it asks ten times, each time with a fresh key
+    for _ in range(10):
+        results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
+
+    # Then one certificate is issued, and the nine others are refused and audited
+    assert len(cert_install_jobs("web01")) == 1
+    assert certificate_count(aws) == before + 1
+    assert refusals(admin) == ["pending"] * 9
+    granted = admin.get("/v1/audit", query={"action": "host.cert_renew"}).body["events"]
+    assert len(granted) == 1
+
+
+def test_after_a_failed_install_the_next_renewal_waits_for_the_rate_limit(
+    due: str, clock: Clock, admin: Api, aws: AwsStack
+) -> None:
+    # Given a renewal whose cert.install job never reached the host
+    results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
+    [install] = cert_install_jobs("web01")
+    first_cert = HostRepository().get("web01").pending_cert["id"]
+    JobRepository().transition(install, JobState.EXPIRED)
+
+    # When the host asks again with a new key ten minutes later
+    clock.offset += timedelta(minutes=10)
+    results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
+    # Then it is refused as too soon
+    assert cert_install_jobs("web01") == [] and refusals(admin) == ["rate_limited"]
+
+    # When it asks again after the rate limit's hour
+    clock.offset += certificate_renewal.RENEWAL_INTERVAL
+    results(aws, "web01", {"kind": "cert_renewal", "csr": HostKey.new().csr("web01")})
+    # Then a new certificate is issued, and the unused one is deactivated
+    assert len(cert_install_jobs("web01")) == 1
+    iot = aws.client("iot")
+    status = iot.describe_certificate(certificateId=first_cert)["certificateDescription"]["status"]
+    assert status == "INACTIVE"

@@ -17,19 +17,22 @@ from hostrelay_relay.settings import RelaySettings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PYTHON = "/usr/bin/python3"
-TEST_COMMANDS = [
-    "/bin/sh",
+# Tests run shells and Python freely: the test relay marks them as launchers that may get
+# any arguments, which a real relay's operator would narrow down.
+ANY_ARGS = [["*"] * count for count in range(8)]
+TEST_COMMANDS: list[Any] = [
+    {"command": "/bin/sh", "launcher": True, "args": ANY_ARGS},
+    {"command": "/usr/bin/env", "launcher": True, "args": ANY_ARGS},
+    {"command": PYTHON, "launcher": True, "args": ANY_ARGS},
     "/bin/true",
     "/bin/sleep",
     "/bin/cat",
     "/bin/hostname",
     "/bin/ls",
     "/usr/bin/id",
-    "/usr/bin/env",
     "/usr/bin/head",
     "/usr/bin/touch",
     "/usr/bin/dd",
-    "/usr/bin/python3",
     "/bin/not-installed-*",
 ]
 

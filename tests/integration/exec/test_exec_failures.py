@@ -20,6 +20,8 @@ pytestmark = pytest.mark.integration
     ("params", "message"),
     [
         ({"argv": ["/usr/bin/touch", "/var/tmp/{name}"]}, "not in this relay's"),
+        ({"argv": ["/usr/bin/env", "/usr/bin/touch", "/var/tmp/{name}"]}, "not in this relay's"),
+        ({"argv": ["/bin/sh", "-e", "-c", "touch /var/tmp/{name}"]}, "match none of its"),
         ({"argv": ["/bin/sh", "-c", "touch /var/tmp/{name}"], "env": {"HOME": "/"}}, "HOME"),
         (
             {"argv": ["/bin/sh", "-c", "touch /var/tmp/{name}"], "isolation": {"user": "root"}},
@@ -35,7 +37,9 @@ def test_run_rechecks_the_policy_before_anything_runs(
     name = f"hostrelay-never-{uuid.uuid4().hex}"
     argv = [arg.replace("{name}", name) for arg in params["argv"]]  # type: ignore[attr-defined]
     settings = make_settings(
-        allowed_commands=["/bin/sh"], allowed_users=["nobody"], writable_paths=["/var/tmp"]
+        allowed_commands=[{"command": "/bin/sh", "launcher": True, "args": [["-c", "*"]]}],
+        allowed_users=["nobody"],
+        writable_paths=["/var/tmp"],
     )
     run = exec_jobs.run({**params, "argv": argv}, settings=settings, validate=False)
 

@@ -49,16 +49,6 @@ def _issued_in_future(s, host):
     ("reason", "build"),
     [
         pytest.param(
-            "bad_signature",
-            lambda s, host: _signed_by_someone_else(s, s.envelope(host)),
-            id="other-key",
-        ),
-        pytest.param(
-            "bad_signature",
-            lambda s, host: _tampered_after_signing(s, s.envelope(host)),
-            id="tampered",
-        ),
-        pytest.param(
             "wrong_host", lambda s, host: s.sign(s.envelope("some-other-host")), id="wrong-host"
         ),
         pytest.param("expired", _expired, id="expired"),
@@ -102,6 +92,43 @@ def test_envelope_is_rejected_with_reason_and_nothing_runs(
     assert rejected["message"]
     _ping_still_works(control_plane, signer, host)
     _assert_nothing_ran(control_plane, relay, host, job_id)
+
+
+def _signature_not_base64(signer, envelope):
+    wire = json.loads(signer.sign(envelope))
+    wire["signature"] = "not base64!"
+    return json.dumps(wire).encode()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(_signed_by_someone_else, id="other-key"),
+        pytest.param(_tampered_after_signing, id="tampered"),
+        pytest.param(_signature_not_base64, id="signature-not-base64"),
+    ],
+)
+def test_an_envelope_that_does_not_verify_is_rejected_without_naming_a_job(
+    forge, new_host, start_relay, control_plane, signer
+):
+    # Given a running relay, and a real job the control plane is about to send it
+    host = new_host()
+    relay = start_relay(host)
+    real = signer.envelope(host.name, "ping")
+
+    # When an envelope that does not verify arrives first, claiming that job's id
+    control_plane.publish(host.jobs_topic, forge(signer, dict(real)))
+
+    # Then the relay reports it as rejected, bad_signature, but names no job
+    rejected = control_plane.wait_event(host.name, "rejected", reason="bad_signature")
+    assert rejected["job_id"] is None and rejected["attempt"] == 0 and rejected["message"]
+    assert control_plane.job_events(host.name, real["job_id"]) == []
+    # And counts it
+    assert relay.metrics.rejected.values() == {("bad_signature",): 1}
+    # And the real envelope of that job still runs
+    control_plane.publish(host.jobs_topic, signer.sign(real))
+    result = control_plane.wait_event(host.name, "result", job_id=real["job_id"])
+    assert result["outcome"] == "succeeded"
 
 
 def test_invalid_params_message_says_what_is_wrong(new_host, start_relay, control_plane, signer):

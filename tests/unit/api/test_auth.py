@@ -10,7 +10,7 @@ import pytest
 from hostrelay.api.auth import Authenticator, bearer_secret
 from hostrelay.dal.tables import TokenRecord
 from hostrelay.dal.tokens_repo import hash_token
-from hostrelay.domain.errors import Unauthorized
+from hostrelay.domain.errors import Forbidden, Unauthorized
 from hostrelay.domain.principal import Scope
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -126,3 +126,28 @@ def test_no_bootstrap_hash_accepts_no_bootstrap_token() -> None:
     # An empty hash must not match anything, including an empty-looking token
     with pytest.raises(Unauthorized):
         authenticator(MemoryTokens(), bootstrap="").authenticate("Bearer hr_boot")
+
+
+def test_a_service_token_stored_without_limits_may_create_and_read_nothing() -> None:
+    # Given a service token from before limits were required: no job types, no hosts
+    tokens = MemoryTokens()
+    tokens.add("hr_open", "service", token_id="old", name="legacy")
+    principal = authenticator(tokens).authenticate("Bearer hr_open")
+    # Then it may create no job at all, exec least of all, and sees no job
+    for job_type in ("ping", "exec"):
+        with pytest.raises(Forbidden):
+            principal.require_job_create(job_type, "dc01")
+        assert not principal.may_read_job(job_type, "dc01")
+    assert principal.readable_hosts() == [] and principal.readable_job_types() == []
+
+
+def test_a_service_token_with_stars_was_opened_on_purpose() -> None:
+    # Given a service token whose admin typed `*` for the hosts, and named ping only
+    tokens = MemoryTokens()
+    tokens.add("hr_any", "service", job_types=["ping"], hosts=["*"])
+    principal = authenticator(tokens).authenticate("Bearer hr_any")
+    # Then it may ping any host, and still nothing else
+    principal.require_job_create("ping", "any-host")
+    with pytest.raises(Forbidden, match="may not create exec"):
+        principal.require_job_create("exec", "any-host")
+    assert principal.readable_hosts() is None and principal.readable_job_types() == ["ping"]

@@ -11,7 +11,10 @@ from hostrelay_relay.handlers.exec import ExecHandler, ExecParams
 from hostrelay_relay.settings import RelaySettings
 
 POLICY: dict[str, Any] = {
-    "allowed_commands": ["/bin/sh", "/usr/bin/python3*", "/opt/tools/*"],
+    "allowed_commands": [
+        "/opt/tools/report-*",
+        {"command": "/bin/sh", "launcher": True, "args": [[], ["-c", "*"]]},
+    ],
     "allowed_users": ["nobody", "backup"],
     "allowed_env": ["LANG", "TZ"],
 }
@@ -28,7 +31,7 @@ def handler(**policy: Any) -> ExecHandler:
         ({"argv": ["/usr/bin/curl", "http://x"]}, "not in this relay's exec.allowed_commands"),
         ({"argv": ["sh", "-c", "id"]}, "argv[0] must be an absolute, normalized path"),
         ({"argv": ["./sh"]}, "argv[0] must be an absolute"),
-        ({"argv": ["/opt/tools/../../bin/bash"]}, "argv[0] must be an absolute, normalized"),
+        ({"argv": ["/opt/tools/report-/../../bin/bash"]}, "argv[0] must be an absolute"),
         ({"argv": ["/opt/tools//x"]}, "argv[0] must be an absolute, normalized"),
         ({"argv": ["/bin/sh\x00", "-c"]}, "argv[0] contains a NUL byte"),
         ({"argv": ["/bin/sh", "-c", "echo a\x00b"]}, "argv[2] contains a NUL byte"),
@@ -63,7 +66,7 @@ def test_bad_params_are_rejected_with_a_clear_reason(
 
 def test_allowed_params_validate_with_defaults() -> None:
     """Given a command matching an allow-list glob, then params validate with safe defaults."""
-    params = handler().validate({"argv": ["/usr/bin/python3.11", "-V"], "env": {"TZ": "UTC"}})
+    params = handler().validate({"argv": ["/opt/tools/report-daily", "-V"], "env": {"TZ": "UTC"}})
 
     assert isinstance(params, ExecParams)
     assert params.isolation.user == "nobody"

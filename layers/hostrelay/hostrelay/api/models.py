@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -233,10 +233,14 @@ class TokenCreateRequest(_Request):
         default=None, ge=60, le=10 * 366 * 86400, description="Lifetime; no expiry if unset"
     )
     job_types: list[JobTypeName] | None = Field(
-        default=None, max_length=32, description="Service tokens: the job types they may create"
+        default=None,
+        max_length=32,
+        description='Service tokens (required): the job types they may create, or `["*"]`',
     )
-    hosts: list[HostName] | None = Field(
-        default=None, max_length=1000, description="Service tokens: the hosts they may target"
+    hosts: list[HostName | Literal["*"]] | None = Field(
+        default=None,
+        max_length=1000,
+        description='Service tokens (required): the hosts they may target, or `["*"]`',
     )
 
 

@@ -13,7 +13,7 @@ from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.tables import TokenRecord
 from hostrelay.dal.tokens_repo import TokenRepository
 from hostrelay.domain.errors import InvalidRequest, NotFound
-from hostrelay.domain.principal import Principal, Scope
+from hostrelay.domain.principal import ANY, Principal, Scope
 from hostrelay.job_types import JOB_TYPES
 
 
@@ -24,6 +24,50 @@ class NewToken:
     expires_in_s: int | None = None
     job_types: list[str] | None = None
     hosts: list[str] | None = None
+
+
+def _check_restrictions(request: NewToken) -> None:
+    """A service token names the job types and hosts it may use: nothing open by default.
+
+    `*` (alone in its list) is how an admin allows every type or every host on purpose.
+    """
+    restricted = request.job_types is not None or request.hosts is not None
+    if restricted and Scope.SERVICE not in request.scopes:
+        raise InvalidRequest(
+            "job_types and hosts restrict service tokens only",
+            details=[{"field": "scopes", "message": "add the service scope"}],
+        )
+    if Scope.SERVICE in request.scopes:
+        missing = [
+            {"field": field, "message": f"name them, or [{ANY!r}] for all on purpose"}
+            for field, values in (("job_types", request.job_types), ("hosts", request.hosts))
+            if not values
+        ]
+        if missing:
+            raise InvalidRequest(
+                "a service token must name the job types and hosts it may use", details=missing
+            )
+    for field, values in (("job_types", request.job_types), ("hosts", request.hosts)):
+        if values and ANY in values and len(values) > 1:
+            raise InvalidRequest(
+                f"{field}: {ANY!r} allows all and must be the only entry",
+                details=[{"field": field, "message": f"either [{ANY!r}] or a list of names"}],
+            )
+    unknown = sorted(set(request.job_types or []) - set(JOB_TYPES) - {ANY})
+    if unknown:
+        raise InvalidRequest(
+            f"unknown job types: {', '.join(unknown)}",
+            details=[{"field": "job_types", "allowed": sorted(JOB_TYPES)}],
+        )
+
+
+def _unrestricted(request: NewToken) -> list[str]:
+    """Which of a service token's limits the admin opened with `*` (named in the audit)."""
+    return [
+        field
+        for field, values in (("job_types", request.job_types), ("hosts", request.hosts))
+        if values and ANY in values
+    ]
 
 
 class TokenAdmin:
@@ -40,18 +84,7 @@ class TokenAdmin:
     def issue(self, request: NewToken, principal: Principal) -> tuple[str, TokenRecord]:
         """Create a token; returns (secret, record). The secret is not stored anywhere."""
         principal.require(Scope.ADMIN)
-        restricted = request.job_types is not None or request.hosts is not None
-        if restricted and Scope.SERVICE not in request.scopes:
-            raise InvalidRequest(
-                "job_types and hosts restrict service tokens only",
-                details=[{"field": "scopes", "message": "add the service scope"}],
-            )
-        unknown = sorted(set(request.job_types or []) - set(JOB_TYPES))
-        if unknown:
-            raise InvalidRequest(
-                f"unknown job types: {', '.join(unknown)}",
-                details=[{"field": "job_types", "allowed": sorted(JOB_TYPES)}],
-            )
+        _check_restrictions(request)
         expires_at = (
             self._clock() + timedelta(seconds=request.expires_in_s)
             if request.expires_in_s is not None
@@ -71,6 +104,7 @@ class TokenAdmin:
             principal.label, "token.create", f"token:{record.token_id}",
             {"name": record.name, "scopes": list(record.scopes or []),
              "job_types": request.job_types, "hosts": request.hosts,
+             "unrestricted": _unrestricted(request),
              "expires_at": expires_at.isoformat() if expires_at else None},
         )  # fmt: skip
         return secret, record

@@ -71,6 +71,17 @@ class IotCertificateAuthority:
             not_after=cert.not_valid_after_utc,
         )
 
+    def validity(self, certificate_id: str) -> tuple[datetime, datetime] | None:
+        """(not before, not after) of an issued certificate, read from its PEM; None if unknown."""
+        iot = self._iot
+        try:
+            described = iot.describe_certificate(certificateId=certificate_id)
+        except iot.exceptions.ResourceNotFoundException:
+            return None
+        pem = described["certificateDescription"]["certificatePem"]
+        cert = x509.load_pem_x509_certificate(str(pem).encode())
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+
     def deactivate(self, certificate_id: str) -> None:
         """Revoke: IoT refuses connections with an inactive certificate from then on."""
         self._iot.update_certificate(certificateId=certificate_id, newStatus="INACTIVE")

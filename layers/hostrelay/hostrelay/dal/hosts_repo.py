@@ -172,6 +172,22 @@ class HostRepository:
             return False
         return True
 
+    def claim_renewal(self, name: str, now: datetime, *, granted_before: datetime) -> bool:
+        """Grant a renewal now unless one was granted at or after `granted_before`.
+
+        One conditional write: of two renewals racing for a host, at most one is granted.
+        False too for revoked and unknown hosts.
+        """
+        condition = (
+            HostRecord.name.exists()
+            & (HostRecord.state != HostState.REVOKED.value)
+            & (
+                HostRecord.renewal_granted_at.does_not_exist()
+                | (HostRecord.renewal_granted_at < granted_before)
+            )
+        )
+        return self._update_if(name, [HostRecord.renewal_granted_at.set(now)], condition)
+
     def promote_pending_certificate(
         self, name: str, *, old_cert_id: str | None, new_cert_id: str, expires_at: datetime
     ) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+import itertools
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.tables import JobRecord
@@ -19,6 +22,16 @@ _NOT_SET: Any = object()
 
 def _state_key(state: JobState, created_at: datetime, job_id: str) -> str:
     return f"{state.value}#{isoformat(created_at)}#{job_id}"
+
+
+def _below(state: JobState | None, after: str | None) -> Condition | None:
+    """The by_host_state range condition: keys of `state` (if any) at or below `after`."""
+    if state is None:
+        return JobRecord.state_key < after if after is not None else None
+    prefix = f"{state.value}#"
+    if after is None:
+        return JobRecord.state_key.startswith(prefix)
+    return JobRecord.state_key.between(prefix, after)
 
 
 def next_deadline(job: Job) -> datetime | None:
@@ -198,17 +211,71 @@ class JobRepository:
                 raise
             raise StaleWrite(f"job {job.id} changed concurrently") from exc
 
+    def list_across_hosts(
+        self,
+        hosts: Sequence[str],
+        *,
+        state: JobState | None = None,
+        job_types: Sequence[str] | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        """A full page of the jobs of `hosts` (and `job_types`), merged from one by_host_state
+        query per host in the index's order (state, then newest first).
+
+        `after` is the `state_key` of the previous page's last job: every host continues
+        below it. Returns (jobs, the last job's index key, or None on the last page).
+        """
+
+        def of_host(host: str) -> Iterator[JobRecord]:
+            for record in JobRecord.by_host_state.query(
+                host,
+                _below(state, after),
+                filter_condition=JobRecord.type.is_in(*job_types) if job_types else None,
+                scan_index_forward=False,
+                page_size=limit + 1,
+            ):
+                if after is None or record.state_key < after:  # `between` includes `after`
+                    yield record
+
+        if (
+            state is not None and after is not None and not after.startswith(f"{state.value}#")
+        ) or (job_types is not None and not job_types):
+            return [], None
+        merged = heapq.merge(
+            *(of_host(host) for host in sorted(set(hosts))),
+            key=lambda record: record.state_key,
+            reverse=True,
+        )
+        records = list(itertools.islice(merged, limit + 1))
+        page = records[:limit]
+        if len(records) <= limit:
+            return [to_domain(record) for record in page], None
+        last = page[-1]
+        last_key = {
+            "id": {"S": last.id},
+            "host": {"S": last.host},
+            "state_key": {"S": last.state_key},
+        }
+        return [to_domain(record) for record in page], last_key
+
     def list(
         self,
         *,
         host: str | None = None,
         state: JobState | None = None,
         job_type: str | None = None,
+        job_types: Sequence[str] | None = None,
         limit: int = 50,
         start_key: dict[str, Any] | None = None,
     ) -> tuple[list[Job], dict[str, Any] | None]:
-        """A page of jobs, newest first when a host is given; returns (jobs, next start key)."""
-        filter_condition = JobRecord.type == job_type if job_type else None
+        """A page of jobs, newest first when a host is given; returns (jobs, next start key).
+
+        `job_types` (non-empty) keeps only jobs of those types, in place of `job_type`.
+        """
+        filter_condition: Condition | None = JobRecord.type == job_type if job_type else None
+        if job_types:
+            filter_condition = JobRecord.type.is_in(*job_types)
         if host is not None:
             range_condition = (
                 JobRecord.state_key.startswith(f"{state.value}#") if state is not None else None

@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 _UNBOUND = "unbound"
@@ -103,7 +103,19 @@ class HostRecord(Model):
     cert_expires_at = UTCDateTimeAttribute(null=True)
     # A renewed certificate issued but not yet used: {id, expires_at, key_sha256, job_id, pem}.
     pending_cert = JSONAttribute(null=True)
+    # When a renewal was last granted: renewals are rate-limited per host against it.
+    renewal_granted_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+
+
+class TokensById(GlobalSecondaryIndex["TokenRecord"]):
+    """Token id → token hash, so revoking by id reads one index entry, not the table."""
+
+    class Meta:
+        index_name = "by_token_id"
+        projection = KeysOnlyProjection()
+
+    token_id = UnicodeAttribute(hash_key=True)
 
 
 class TokenRecord(Model):
@@ -123,6 +135,8 @@ class TokenRecord(Model):
     expires_at = TTLAttribute(null=True)
     last_used_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+
+    by_token_id = TokensById()
 
 
 class IdempotencyRecord(Model):

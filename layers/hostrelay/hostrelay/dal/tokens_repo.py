@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.tables import TokenRecord
@@ -91,8 +91,18 @@ class TokenRepository:
             record.update(actions=[TokenRecord.last_used_at.set(now)])
 
     def revoke(self, token_id: str) -> TokenRecord | None:
-        for record in TokenRecord.scan(TokenRecord.token_id == token_id):
-            record.update(actions=[TokenRecord.revoked_at.set(utcnow())])
-            _recently_read.pop(record.token_hash, None)
+        """Mark the token with this id revoked (found through the by_token_id index)."""
+        for entry in TokenRecord.by_token_id.query(token_id, limit=1):
+            record = TokenRecord(token_hash=entry.token_hash)
+            try:
+                record.update(
+                    actions=[TokenRecord.revoked_at.set(utcnow())],
+                    condition=TokenRecord.token_hash.exists(),
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                return None  # deleted (expired by TTL) since the index was read
+            _recently_read.pop(entry.token_hash, None)
             return record
         return None

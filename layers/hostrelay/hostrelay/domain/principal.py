@@ -8,6 +8,9 @@ from pydantic import BaseModel
 
 from hostrelay.domain.errors import Forbidden
 
+# What a service token names, on purpose, to allow every job type or every host.
+ANY = "*"
+
 
 class Scope(StrEnum):
     ADMIN = "admin"
@@ -50,14 +53,38 @@ class Principal(BaseModel):
             return
         if Scope.SERVICE not in self.scopes:
             raise Forbidden("creating jobs needs the operator or service scope")
-        if self.job_types is not None and job_type not in self.job_types:
+        if not grants(self.job_types, job_type):
             raise Forbidden(f"this service token may not create {job_type} jobs")
-        if self.hosts is not None and host not in self.hosts:
+        if not grants(self.hosts, host):
             raise Forbidden(f"this service token may not target host {host}")
 
     def may_read_job(self, job_type: str, host: str) -> bool:
         if self.has(Scope.READER):
             return True
-        return (self.job_types is None or job_type in self.job_types) and (
-            self.hosts is None or host in self.hosts
+        return (
+            Scope.SERVICE in self.scopes
+            and grants(self.job_types, job_type)
+            and grants(self.hosts, host)
         )
+
+    def readable_hosts(self) -> list[str] | None:
+        """The hosts whose jobs this caller may read; None when it may read every host's."""
+        return self._readable(self.hosts)
+
+    def readable_job_types(self) -> list[str] | None:
+        """The job types this caller may read; None when it may read every type."""
+        return self._readable(self.job_types)
+
+    def _readable(self, allowed: list[str] | None) -> list[str] | None:
+        if self.has(Scope.READER):
+            return None
+        if Scope.SERVICE not in self.scopes:
+            return []
+        if allowed is not None and ANY in allowed:
+            return None
+        return sorted(set(allowed or []))
+
+
+def grants(allowed: list[str] | None, value: str) -> bool:
+    """A service token's list: unset grants nothing (closed by default), `*` grants all."""
+    return allowed is not None and (ANY in allowed or value in allowed)

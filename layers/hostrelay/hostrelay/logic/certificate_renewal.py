@@ -24,6 +24,10 @@ CERT_INSTALL_TYPE = "cert.install"
 RENEWAL_ACTOR = "system:cert-renewal"
 INSTALL_TIMEOUT_S = 60
 INSTALL_DELIVER_WITHIN = timedelta(days=1)
+# A certificate may be renewed once this much of its lifetime has passed (relays ask at 2/3).
+RENEWAL_WINDOW_FRACTION = 0.5
+# At most one renewal granted per host this often (an install that failed may ask again).
+RENEWAL_INTERVAL = timedelta(hours=1)
 
 
 def _key_sha256(csr_pem: str) -> str:
@@ -58,26 +62,34 @@ class CertificateRenewal:
         self._audit = audit
 
     def renew(self, host: str, csr_pem: str) -> str:
-        """Handle a `cert_renewal` event; a short word saying what happened."""
+        """Handle a `cert_renewal` event; a short word saying what happened.
+
+        Granted only inside the current certificate's renewal window, with no other renewal
+        pending, and at most once per RENEWAL_INTERVAL per host; every refusal is audited.
+        """
         record = self._hosts.find(host)
         if record is None or record.state == HostState.REVOKED:
-            logger.warning("certificate renewal refused", extra={"host": host, "reason": "revoked"})
-            return "renewal_refused"
+            return self._refuse(host, "revoked", "the host is unknown or revoked")
         try:
             check_csr(csr_pem, host)
         except DomainError as exc:
-            logger.warning(
-                "certificate renewal refused", extra={"host": host, "reason": exc.message}
-            )
-            return "renewal_refused"
+            return self._refuse(host, "bad_csr", exc.message)
         key_sha256 = _key_sha256(csr_pem)
         pending: dict[str, Any] = dict(record.pending_cert or {})
-        if pending and pending.get("key_sha256") == key_sha256 and self._in_flight(pending):
-            return "renewal_pending"  # the same request again: its certificate is on its way
+        if pending and self._in_flight(pending):
+            if pending.get("key_sha256") == key_sha256:
+                return "renewal_pending"  # the same request again: its certificate is on its way
+            return self._refuse(host, "pending", "another renewal is pending")
+        now = utcnow()
+        opens_at = self._window_opens(record.cert_id)
+        if opens_at is None or now < opens_at:
+            when = opens_at.isoformat() if opens_at else "never (no current certificate)"
+            return self._refuse(host, "outside_window", f"renewal window opens {when}")
+        if not self._hosts.claim_renewal(host, now, granted_before=now - RENEWAL_INTERVAL):
+            return self._refuse(host, "rate_limited", "a renewal was granted too recently")
         if pending.get("id"):
             self._authority.deactivate(str(pending["id"]))  # superseded, never used
         issued = self._authority.issue(host, csr_pem)
-        now = utcnow()
         job = Job(
             id=str(ULID()),
             type=CERT_INSTALL_TYPE,
@@ -114,6 +126,24 @@ class CertificateRenewal:
             extra={"host": host, "certificate_id": issued.certificate_id, "job_id": job.id},
         )
         return "renewal_issued"
+
+    def _window_opens(self, certificate_id: str | None) -> datetime | None:
+        """When the current certificate may be renewed; None when there is none to renew."""
+        if not certificate_id:
+            return None
+        validity = self._authority.validity(certificate_id)
+        if validity is None:
+            return None
+        not_before, not_after = validity
+        return not_before + (not_after - not_before) * RENEWAL_WINDOW_FRACTION
+
+    def _refuse(self, host: str, reason: str, message: str) -> str:
+        logger.warning("certificate renewal refused", extra={"host": host, "reason": reason})
+        self._audit.append(
+            RENEWAL_ACTOR, "host.cert_renew_refused", f"host:{host}",
+            {"reason": reason, "message": message},
+        )  # fmt: skip
+        return "renewal_refused"
 
     def _in_flight(self, pending: dict[str, Any]) -> bool:
         try:

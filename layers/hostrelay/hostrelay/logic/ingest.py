@@ -41,6 +41,10 @@ _OUTCOMES = {
 }
 # Replays and re-deliveries are rejected by the relay without harming the job it already has.
 _HARMLESS_REJECTIONS = {"replayed"}
+# The relay could not verify the envelope, so the job id it claimed proves nothing: anyone
+# able to publish on a jobs topic could name any job. Relays now send no job id for
+# these; the id older relays send is never acted on.
+UNATTRIBUTED_REJECTIONS = {"bad_signature"}
 MAX_RETRY_DELAY_S = 900
 # Jobs this container wrote last: the next event of a job (its result after `accepted`)
 # starts from what was written instead of reading it again. Safe because every change is a
@@ -320,11 +324,17 @@ class EventIngester:
         return event.outcome
 
     def _rejected(self, host: str, event: RejectedEvent) -> str:
+        if event.job_id is None or event.reason in UNATTRIBUTED_REJECTIONS:
+            logger.warning(
+                "relay rejected an unverified envelope",
+                extra={"host": host, "reason": event.reason},
+            )
+            return "rejected_unattributed"
         logger.warning(
             "relay rejected an envelope",
             extra={"host": host, "job_id": event.job_id, "reason": event.reason},
         )
-        if event.job_id is None or event.reason in _HARMLESS_REJECTIONS:
+        if event.reason in _HARMLESS_REJECTIONS:
             return "rejected_ignored"
         job = self._job_of(host, event.job_id, event.attempt or 1)
         if job is None:

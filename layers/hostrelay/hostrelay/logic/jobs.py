@@ -146,10 +146,34 @@ class JobService:
         limit: int,
         start_key: dict[str, Any] | None,
     ) -> tuple[list[Job], dict[str, Any] | None]:
-        jobs, next_key = self._jobs.list(
-            host=host, state=state, job_type=job_type, limit=limit, start_key=start_key
-        )
+        """A page of the jobs `principal` may read; a restricted token's pages are full pages
+        of its own jobs (queried per host it may read), not a filtered page of everyone's."""
+        hosts, types = principal.readable_hosts(), principal.readable_job_types()
+        if hosts is None and types is None:
+            return self._jobs.list(
+                host=host, state=state, job_type=job_type, limit=limit, start_key=start_key
+            )
+        if job_type is not None:
+            types = [job_type] if types is None or job_type in types else []
+        if host is not None:
+            hosts = [host] if hosts is None or host in hosts else []
+        if hosts == [] or types == []:
+            return [], None
+        if hosts is None:  # every host (`*`), some types: a scan filtered by type
+            jobs, next_key = self._jobs.list(
+                state=state, job_types=types, limit=limit, start_key=start_key
+            )
+        else:
+            after = start_key["state_key"]["S"] if start_key else None
+            jobs, next_key = self._jobs.list_across_hosts(
+                hosts, state=state, job_types=types, limit=limit, after=after
+            )
         return [j for j in jobs if principal.may_read_job(j.type, j.host)], next_key
+
+    @staticmethod
+    def pages_by_host(principal: Principal, host: str | None) -> bool:
+        """Whether a listing's next_token is a by_host_state key (else a table-scan key)."""
+        return host is not None or principal.readable_hosts() is not None
 
     def cancel(self, job_id: str, principal: Principal) -> Job:
         """QUEUED jobs end at once; running ones get a cancel message and end on confirmation."""

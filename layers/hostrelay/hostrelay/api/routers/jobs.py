@@ -28,7 +28,8 @@ from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import NewJob
 
 JobId = Annotated[str, Path(pattern=ULID_PATTERN, description="Job id (a ULID)")]
-# The key of each listing: a scan of the table, or a query of the by_host_state index.
+# The key of each listing: a scan of the table, or a query of the by_host_state index (of one
+# host, or of each host a service token may read, merged).
 _SCAN_KEYS = frozenset({"id"})
 _BY_HOST_KEYS = frozenset({"id", "host", "state_key"})
 
@@ -83,8 +84,9 @@ def jobs_router(services: ApiServices) -> Router:
         "/v1/jobs",
         summary="List jobs",
         description=(
-            "Newest first when filtered by host. Pages may hold fewer than `limit` jobs; "
-            "keep following `next_token` until it is absent."
+            "Newest first (by state) when filtered by host, and for service tokens that name "
+            "their hosts: their pages hold `limit` jobs until the last. Other pages may hold "
+            "fewer; keep following `next_token` until it is absent."
         ),
         tags=["jobs"],
         security=BEARER_AUTH,
@@ -107,10 +109,11 @@ def jobs_router(services: ApiServices) -> Router:
     ) -> JobPage:
         start_key = None
         if next_token:
-            if host is None:
+            if not jobs.pages_by_host(principal, host):
                 start_key = decode_next_token(next_token, keys=_SCAN_KEYS)
             else:
-                start_key = decode_next_token(next_token, keys=_BY_HOST_KEYS, fixed={"host": host})
+                fixed = {"host": host} if host is not None else None
+                start_key = decode_next_token(next_token, keys=_BY_HOST_KEYS, fixed=fixed)
         found, last_key = jobs.list(
             principal, host=host, state=state, job_type=job_type, limit=limit, start_key=start_key
         )
