@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as errors
@@ -25,6 +26,7 @@ from hostrelay_relay.directory.connection import (
     failure,
     stalled,
 )
+from hostrelay_relay.directory.credentials import LDAP_DEFAULT_PORTS
 from hostrelay_relay.directory.errors import DirectoryError
 
 log = logging.getLogger(__name__)
@@ -243,10 +245,13 @@ def open_connection(spec: ConnectionSpec, password: str) -> LdapConnection:
         validate=ssl.CERT_REQUIRED if spec.verify_tls else ssl.CERT_NONE,
         ca_certs_file=str(spec.ca_file) if spec.ca_file is not None else None,
     )
+    # Host and port apart: ldap3 misreads a URL that ends in "/" (which check_server_url allows).
+    parts = urlsplit(spec.url)
     with ldap_errors(spec, "connecting"):
         server = ldap3.Server(
-            spec.url,
-            use_ssl=spec.url.startswith("ldaps:"),
+            parts.hostname or "",
+            port=parts.port or LDAP_DEFAULT_PORTS[parts.scheme],
+            use_ssl=parts.scheme == "ldaps",
             tls=tls,
             get_info=ldap3.NONE,
             connect_timeout=spec.connect_timeout_s,

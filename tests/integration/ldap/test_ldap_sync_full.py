@@ -119,6 +119,21 @@ def test_sync_over_ldaps_verifies_the_server_certificate(
     assert run.result["total"] == sum(count_entries(SHAPE).values())
 
 
+def test_a_credential_url_written_with_a_trailing_slash_works(
+    directory: SlapdServer, tmp_path: Path, run_sync: RunSync
+) -> None:
+    # Given a credential whose only server is written "ldaps://host:port/"
+    settings = relay_settings(tmp_path, directory)
+    svc = settings.ldap.credentials["svc"]
+    settings.ldap.credentials["svc"] = svc.model_copy(update={"urls": [directory.ldaps_url + "/"]})
+
+    # When a job names the credential but no server
+    run = run_sync(settings, **{**sync_params(directory, mode="full"), "url": None})
+
+    # Then it syncs from that server
+    assert run.result["total"] == sum(count_entries(SHAPE).values())
+
+
 def test_start_tls_with_the_right_ca_works(
     directory: SlapdServer, tmp_path: Path, run_sync: RunSync
 ) -> None:
