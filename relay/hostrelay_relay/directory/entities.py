@@ -80,7 +80,9 @@ class EntryParser:
         members: list[str] = []
         ranged: tuple[str, int] | None = None
         for name in self._members:
-            members.extend(_member_dn(value) for value in raw.get(name, ()))
+            values = raw.get(name)
+            if values:
+                members.extend(_member_dns(values))
         if self._members and unusual_keys:
             ranged = self._ranged_members(raw, members)
         change_values = raw.get(self._change)
@@ -103,7 +105,7 @@ class EntryParser:
             base, _, option = key.partition(";")
             canonical = self._by_lower.get(base.lower())
             if canonical in self._members and option.lower().startswith("range="):
-                members.extend(_member_dn(value) for value in values)
+                members.extend(_member_dns(values))
                 end = option.rsplit("-", 1)[-1]
                 if end != "*":
                     ranged = (canonical, int(end) + 1)
@@ -118,12 +120,14 @@ def _role_of(name: str, flavor: Flavor) -> int:
     return _ROLE_TEXT
 
 
-def _member_dn(value: bytes) -> str:
-    text = value.decode("utf-8", "replace")
+def _member_dns(values: list[bytes]) -> list[str]:
+    """Member DNs as text; one comprehension, as big groups have tens of thousands of them."""
+    texts = [value.decode("utf-8", "replace") for value in values]
     # uniqueMember may carry an optional "#'0101'B" unique-id suffix after the DN.
-    if text.endswith("'B") and "#'" in text:
-        text = text[: text.rindex("#'")]
-    return text
+    return [
+        text[: text.rindex("#'")] if text.endswith("'B") and "#'" in text else text
+        for text in texts
+    ]
 
 
 class MemberResolver:
