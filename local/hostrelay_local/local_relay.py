@@ -88,6 +88,10 @@ class LocalRelay:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def exited(self) -> int | None:
+        """The exit code of a relay that ended without `stop` (reaped), else None."""
+        return None if self._process is None else self._process.poll()
+
     def _local_settings(self) -> dict[str, Any]:
         """The keys of relay.toml the stack decides (enrollment keeps them)."""
         document: dict[str, Any] = {
@@ -164,6 +168,8 @@ class LocalRelay:
     def start(self) -> None:
         if self.is_running():
             return
+        if self._process is not None:
+            self._process.wait()  # reap the one that ended
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [*relay_command(), "run", "--config", str(self.config_path)],
