@@ -113,6 +113,9 @@ class MosquittoBroker:
         self.log_path = workdir / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
+        # A new broker starts without sessions (a previous stack's queued events mean nothing
+        # to this one); `restart` and `stop`/`start` of this object keep them.
+        (workdir / "mosquitto.db").unlink(missing_ok=True)
         self.server_cert = ca.issue_server_cert(workdir / "server")
         self.control_plane = ca.issue_client_cert(CONTROL_PLANE_CN, workdir / "control-plane")
         self.topic_rules = [
