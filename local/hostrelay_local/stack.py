@@ -57,6 +57,7 @@ from hostrelay_local.system_packages import (
     DIRECTORY_REQUIREMENTS,
     SAMBA_REQUIREMENTS,
     MissingPackages,
+    Requirement,
     require,
 )
 from hostrelay_local.template import REPO_ROOT, Template, load_template
@@ -323,7 +324,9 @@ class LocalStack:
 
     def _check_system_packages(self) -> None:
         """Stop before anything starts when a part asked for lacks its Debian packages."""
-        parts: list[tuple[str, Any, str | None]] = [("MQTT broker", BROKER_REQUIREMENTS, None)]
+        parts: list[tuple[str, tuple[Requirement, ...], str | None]] = [
+            ("MQTT broker", BROKER_REQUIREMENTS, None)
+        ]
         if self.options.with_relay and self.options.with_samba:
             parts.append(("demo Samba AD domain", SAMBA_REQUIREMENTS, "--no-samba"))
         if self.options.with_directory:
