@@ -112,6 +112,7 @@ class MosquittoBroker:
         self.acl_path = workdir / "acl"
         self.log_path = workdir / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._wanted = False  # started and not stopped since: a supervisor restarts it
         workdir.mkdir(parents=True, exist_ok=True)
         # A new broker starts without sessions (a previous stack's queued events mean nothing
         # to this one); `restart` and `stop`/`start` of this object keep them.
@@ -180,6 +181,10 @@ class MosquittoBroker:
             return None
         return self._process.poll()
 
+    def needs_restart(self) -> bool:
+        """Started and not stopped, yet not running: it died, or its restart failed."""
+        return self._wanted and not self.is_running()
+
     def save_sessions(self) -> None:
         """Make mosquitto write its persistence database now (SIGUSR1).
 
@@ -190,7 +195,7 @@ class MosquittoBroker:
 
     def restart(self, timeout_s: float = 10.0) -> None:
         """Start mosquitto again on the same port, with the sessions it saved."""
-        self.stop()
+        self._terminate(timeout_s)
         self._fixed_port, fixed = True, self._fixed_port
         try:
             self.start(timeout_s)
@@ -221,6 +226,7 @@ class MosquittoBroker:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start mosquitto and return once its TLS listener accepts connections."""
+        self._wanted = True
         if self.is_running():
             return
         if self._process is not None:
@@ -240,7 +246,7 @@ class MosquittoBroker:
             if self._fixed_port or "Address already in use" not in self.log_tail():
                 break
             self.port = free_port(self.bind_address)  # lost the race for the port; pick another
-        self.stop()
+        self._terminate(timeout_s)
         raise BrokerFailed(f"mosquitto did not start on port {self.port}:\n{self.log_tail()}")
 
     def _wait_listening(self, timeout_s: float) -> bool:
@@ -265,6 +271,10 @@ class MosquittoBroker:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop mosquitto (SIGTERM, then SIGKILL after timeout_s); harmless when stopped."""
+        self._wanted = False
+        self._terminate(timeout_s)
+
+    def _terminate(self, timeout_s: float) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

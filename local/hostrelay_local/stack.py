@@ -302,7 +302,7 @@ class LocalStack:
         """
         now = time.monotonic()
         broker, relay = self.broker, self.relay
-        if broker is not None and broker.exited() is not None and self._restarts["broker"].due(now):
+        if broker is not None and broker.needs_restart() and self._restarts["broker"].due(now):
             logger.warning(
                 "broker exited, restarting it",
                 extra={"code": broker.exited(), "log": str(broker.log_path)},
@@ -310,14 +310,17 @@ class LocalStack:
             try:
                 broker.restart()
             except BrokerFailed as exc:
-                logger.error("broker did not restart", extra={"reason": str(exc)[:500]})
+                logger.error("broker did not restart", extra={"reason": str(exc)[-500:]})
             self._write_state()
-        if relay is not None and relay.exited() is not None and self._restarts["relay"].due(now):
+        if relay is not None and relay.needs_restart() and self._restarts["relay"].due(now):
             logger.warning(
                 "relay exited, restarting it",
                 extra={"host": relay.host, "code": relay.exited(), "log": str(relay.log_path)},
             )
-            relay.start()
+            try:
+                relay.start()
+            except OSError as exc:
+                logger.error("relay did not restart", extra={"reason": str(exc)})
             self._write_state()
 
     # --- start-up --------------------------------------------------------------------------
