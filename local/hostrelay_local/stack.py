@@ -42,6 +42,7 @@ from hostrelay_local.iot_bridge import (
     topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
+from hostrelay_local.leftovers import StateDirBusy, StateDirLock, end_leftovers
 from hostrelay_local.local_relay import (
     DEMO_EXEC_COMMANDS,
     LocalRelay,
@@ -208,6 +209,7 @@ class LocalStack:
         self._stop_steps: list[Callable[[], None]] = []
         self._saved_switch_interval: float | None = None
         self._rules: list[TopicRule] = []
+        self._owns_state_dir = False
         self._restarts = {"broker": _RestartPolicy(), "relay": _RestartPolicy()}
 
     # --- public ----------------------------------------------------------------------------
@@ -243,7 +245,9 @@ class LocalStack:
                 "stopped a part",
                 extra={"step": getattr(step, "__qualname__", ""), "s": time.monotonic() - began},
             )
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self._owns_state_dir:  # a stack refused the directory leaves the other's file
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            self._owns_state_dir = False
         self._env.restore()
         _reset_control_plane_caches()
         if self._saved_switch_interval is not None:
@@ -349,6 +353,7 @@ class LocalStack:
             sys.setswitchinterval(self.options.switch_interval_s)
         self._check_system_packages()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._own_state_dir()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         self._set_aws_environment()
         self._start_moto()
@@ -369,6 +374,17 @@ class LocalStack:
         gc.freeze()
         self._stop_steps.append(gc.unfreeze)
         self._write_state()
+
+    def _own_state_dir(self) -> None:
+        """Lock the state directory for this stack, and end what a killed one left running."""
+        lock = StateDirLock(self.state_dir)
+        try:
+            lock.acquire()
+        except StateDirBusy as exc:
+            raise StackFailed(str(exc)) from None
+        self._stop_steps.append(lock.release)  # the first step taken: undone last
+        self._owns_state_dir = True
+        end_leftovers(self.state_dir, _STOP_TIMEOUT_S)
 
     def _set_aws_environment(self) -> None:
         env = self._env

@@ -250,3 +250,35 @@ def test_a_part_that_dies_is_restarted(running: StackProcess, client: ApiClient,
     assert not _alive(old_pid)
     job = client.wait_finished(client.create_job("ping", "dc01"), timeout_s=60)
     assert job["state"] == "SUCCEEDED", job
+
+
+def test_a_stack_killed_outright_leaves_nothing_running_after_the_next_start(
+    tmp_path: Path,
+) -> None:
+    # Given a stack killed with SIGKILL (no chance to stop its broker and relay)
+    first = StackProcess(tmp_path, extra_args=["--no-samba", "--no-directory"]).start()
+    assert first.pid is not None
+    orphans = _descendants(first.pid)
+    assert {"mosquitto"} <= set(orphans.values()), orphans
+    os.kill(first.pid, signal.SIGKILL)
+    first.stop()
+    assert any(_alive(pid) for pid in orphans)  # they outlive it
+
+    # When the next stack starts with the same state directory
+    with StackProcess(tmp_path, extra_args=["--no-samba", "--no-directory"]) as second:
+        # Then what the killed one left running is gone, and the new one runs jobs
+        assert not [f"{name} {pid}" for pid, name in orphans.items() if _alive(pid)]
+        api = ApiClient(second.api_url, second.admin_token)
+        job = api.wait_finished(api.create_job("ping", "dc01"), timeout_s=60)
+        assert job["state"] == "SUCCEEDED", job
+
+        # And a third one on the same state directory is refused while it runs
+        third = subprocess.run(
+            [sys.executable, "-m", "hostrelay_local.stack", "run", "--no-samba", "--no-directory"],
+            env=dict(os.environ, HOSTRELAY_STATE_DIR=str(tmp_path), HOSTRELAY_PORT="0"),
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert third.returncode == 1
+        assert f"another hostrelay-local (pid {second.pid})" in third.stderr
+        assert requests.get(second.api_url + "/v1/health", timeout=10).status_code == 200
+        assert second.read_state()["api_url"] == second.api_url
