@@ -210,6 +210,7 @@ class LocalStack:
         self._saved_switch_interval: float | None = None
         self._rules: list[TopicRule] = []
         self._owns_state_dir = False
+        self.stopping = False  # stop() began: a Ctrl-C now must not interrupt it
         self._restarts = {"broker": _RestartPolicy(), "relay": _RestartPolicy()}
 
     # --- public ----------------------------------------------------------------------------
@@ -225,6 +226,7 @@ class LocalStack:
         return self.state_dir / TOKEN_FILE
 
     def start(self) -> LocalStack:
+        self.stopping = False
         try:
             self._start()
         except BaseException:
@@ -234,6 +236,7 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything started, newest first; safe to call more than once."""
+        self.stopping = True
         while self._stop_steps:
             step = self._stop_steps.pop()
             began = time.monotonic()
@@ -846,7 +849,7 @@ def _run(argv: list[str] | None) -> int:
             return 2
         options.exec_commands = (*DEMO_EXEC_COMMANDS, *args.allow_exec)
     stack = LocalStack(args.state_dir, options)
-    lifecycle = _Lifecycle()
+    lifecycle = _Lifecycle(stack)
     signal.signal(signal.SIGTERM, lifecycle.on_signal)
     signal.signal(signal.SIGINT, lifecycle.on_signal)
     try:
@@ -866,7 +869,6 @@ def _run(argv: list[str] | None) -> int:
             if not lifecycle.stop_requested:
                 stack.supervise()
     finally:
-        lifecycle.serving = False
         lifecycle.stopping = True
         print("stopping ...", file=sys.stderr, flush=True)
         stack.stop()
@@ -882,16 +884,18 @@ class _Lifecycle:
     between any two bytecodes, possibly while that thread holds the very lock it would wait
     for (an earlier handler called Event.set and hung `make run` that way)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack: LocalStack) -> None:
+        self._stack = stack
         self.serving = False
         self.stopping = False
         self.stop_requested = False
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested = True
-        if not self.serving and not self.stopping:
-            self.stopping = True  # later signals: the stop under way is bounded already
-            raise _StopRequested
+        if self.serving or self.stopping or self._stack.stopping:
+            return  # the main loop stops the stack, or a stop (bounded) is under way
+        self.stopping = True
+        raise _StopRequested
 
 
 if __name__ == "__main__":
