@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -186,11 +186,16 @@ class MqttIdentity:
 class _MqttSession:
     """One paho client with mutual TLS, its network loop in a background thread."""
 
-    def __init__(self, identity: MqttIdentity, client_id: str) -> None:
+    def __init__(
+        self, identity: MqttIdentity, client_id: str, *, clean_session: bool = True
+    ) -> None:
         self._identity = identity
         self.connected = threading.Event()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
         )
         self.client.tls_set(
             ca_certs=str(identity.ca_file),
@@ -380,7 +385,12 @@ class TopicRuleBridge:
     """
 
     def __init__(
-        self, identity: MqttIdentity, clients: AwsClients, rules: Sequence[TopicRule]
+        self,
+        identity: MqttIdentity,
+        clients: AwsClients,
+        rules: Sequence[TopicRule],
+        *,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> None:
         filters = {rule.topic_filter for rule in rules}
         if len(filters) != 1:
@@ -393,15 +403,34 @@ class TopicRuleBridge:
         self._worker_busy = False  # the worker is delivering what is in _pending
         self._wake = threading.Condition(self._lock)
         self._stopping = False
+        self.subscribed = threading.Event()
+        self._on_subscribed = on_subscribed
         name = "-".join(rule.name for rule in self.rules)
-        self._session = _MqttSession(identity, client_id=f"hostrelay-local-rules-{name}"[:64])
+        # A persistent session (clean_session=False, QoS 1), as IoT Core's rules always
+        # listen: while the bridge is away (a broker restart, a reconnect), the broker
+        # queues the events for it instead of dropping them. Its client id is its own
+        # certificate's CN (the broker enforces that), so no host can take the session over.
+        self._session = _MqttSession(
+            identity, client_id=identity.cert_file.stem, clean_session=False
+        )
         self._session.on_connected.append(self._subscribe)
         self._session.client.on_message = self._on_message
+        self._session.client.on_subscribe = self._on_subscribe
         self._worker = threading.Thread(target=self._drain, name=f"rules-{name}", daemon=True)
         self._last_arrival = float("-inf")
 
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe(self.topic_filter, qos=1)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            logger.warning("bridge subscription refused", extra={"filter": self.topic_filter})
+            return
+        if self._on_subscribed is not None:
+            self._on_subscribed()
+        self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         item = (message.topic, bytes(message.payload))
@@ -417,6 +446,9 @@ class TopicRuleBridge:
     def start(self) -> None:
         self._worker.start()
         self._session.start()
+        if not self.subscribed.wait(_CONNECT_TIMEOUT_S):
+            self.stop()
+            raise BridgeFailed(f"the broker did not accept a subscription to {self.topic_filter}")
 
     def stop(self) -> None:
         self._session.stop()
@@ -443,11 +475,27 @@ class TopicRuleBridge:
             rule.run(self._clients, message)
 
 
-def bridges_by_topic_filter(
-    identity: MqttIdentity, clients: AwsClients, rules: Sequence[TopicRule]
-) -> list[TopicRuleBridge]:
-    """One bridge per distinct topic filter, running that filter's rules in template order."""
+def rules_by_topic_filter(rules: Sequence[TopicRule]) -> list[list[TopicRule]]:
+    """The rules grouped by topic filter (first seen first), each group in template order."""
     by_filter: dict[str, list[TopicRule]] = {}
     for rule in rules:
         by_filter.setdefault(rule.topic_filter, []).append(rule)
-    return [TopicRuleBridge(identity, clients, group) for group in by_filter.values()]
+    return list(by_filter.values())
+
+
+def bridges_by_topic_filter(
+    identities: Sequence[MqttIdentity],
+    clients: AwsClients,
+    rules: Sequence[TopicRule],
+    *,
+    on_subscribed: Callable[[], None] | None = None,
+) -> list[TopicRuleBridge]:
+    """One bridge per distinct topic filter, each with its own identity, running that
+    filter's rules in template order."""
+    groups = rules_by_topic_filter(rules)
+    if len(identities) < len(groups):
+        raise ValueError(f"{len(groups)} topic filters need as many bridge identities")
+    return [
+        TopicRuleBridge(identity, clients, group, on_subscribed=on_subscribed)
+        for identity, group in zip(identities, groups, strict=False)
+    ]

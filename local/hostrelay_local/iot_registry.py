@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,11 +17,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import paho.mqtt.client as mqtt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.broker import MosquittoBroker
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
@@ -33,7 +30,6 @@ logger = logging.getLogger(__name__)
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 _INACTIVE = frozenset({"INACTIVE", "REVOKED"})
-_KICK_TIMEOUT_S = 5.0
 _CRL_RELOAD_S = 0.3  # mosquitto re-reads its CRL on SIGHUP, asynchronously
 
 
@@ -202,7 +198,7 @@ class IotRegistryState:
                     # mosquitto keeps open sessions on a CRL reload; IoT Core drops them.
                     # With another active certificate (a rotation) the host is on that one.
                     time.sleep(_CRL_RELOAD_S)
-                    disconnect_client(self._broker, record.common_name)
+                    self._broker.disconnect_client(record.common_name)
 
     def _has_active_certificate(self, common_name: str) -> bool:
         with self._lock:
@@ -216,29 +212,6 @@ class IotRegistryState:
             raise IotApiError(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", "no broker")
         endpoint = self._broker.endpoint
         return {"endpointAddress": f"{endpoint.host}:{endpoint.port}"}
-
-
-def disconnect_client(broker: MosquittoBroker, client_id: str) -> None:
-    """End a host's open MQTT session: a new session with its client id takes it over."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, protocol=mqtt.MQTTv311
-    )
-    client.tls_set(
-        ca_certs=str(broker.endpoint.ca_file),
-        certfile=str(broker.control_plane.cert_path),
-        keyfile=str(broker.control_plane.key_path),
-        cert_reqs=ssl.CERT_REQUIRED,
-    )
-    connected = threading.Event()
-    client.on_connect = lambda c, userdata, flags, reason, props: connected.set()
-    try:
-        client.connect(broker.endpoint.host, broker.endpoint.port, keepalive=10)
-        client.loop_start()
-        connected.wait(_KICK_TIMEOUT_S)
-        client.disconnect()
-        client.loop_stop()
-    except OSError as exc:
-        logger.warning("could not disconnect a revoked host", extra={"error": str(exc)})
 
 
 class _RegistryRequestHandler(LocalRequestHandler):

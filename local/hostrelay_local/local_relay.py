@@ -81,6 +81,7 @@ class LocalRelay:
         self.config_path = self.config_dir / CONFIG_FILE
         self.log_path = directory / "relay.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._wanted = False  # started and not stopped since: a supervisor restarts it
 
     @property
     def pid(self) -> int | None:
@@ -88,6 +89,14 @@ class LocalRelay:
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def exited(self) -> int | None:
+        """The exit code of a relay that ended without `stop` (reaped), else None."""
+        return None if self._process is None else self._process.poll()
+
+    def needs_restart(self) -> bool:
+        """Started and not stopped, yet not running: it died, or its restart failed."""
+        return self._wanted and not self.is_running()
 
     def _local_settings(self) -> dict[str, Any]:
         """The keys of relay.toml the stack decides (enrollment keeps them)."""
@@ -163,8 +172,11 @@ class LocalRelay:
             return toml_reader.load(handle)
 
     def start(self) -> None:
+        self._wanted = True
         if self.is_running():
             return
+        if self._process is not None:
+            self._process.wait()  # reap the one that ended
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [*relay_command(), "run", "--config", str(self.config_path)],
@@ -177,6 +189,7 @@ class LocalRelay:
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """SIGTERM (the relay drains), SIGKILL after timeout_s; returns the exit code."""
+        self._wanted = False
         process, self._process = self._process, None
         if process is None:
             return None

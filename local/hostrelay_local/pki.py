@@ -20,6 +20,8 @@ from hostrelay_relay.names import check_host_name
 
 CONTROL_PLANE_CN = "hostrelay-control-plane"
 """The broker identity allowed to publish jobs to every host and read every host's events."""
+TOPIC_RULES_CN = "hostrelay-topic-rules"
+"""The local topic-rule bridges' broker identities are this plus `-<n>`: they read events."""
 
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 _MIN_RSA_BITS = 2048
@@ -105,11 +107,16 @@ def _checked_csr_key(
     return key
 
 
+def is_control_plane_identity(common_name: str) -> bool:
+    """Whether the name is one of the control plane's broker identities (never a host's)."""
+    return common_name == CONTROL_PLANE_CN or common_name.startswith(TOPIC_RULES_CN)
+
+
 def check_enrollable_host(host: str) -> str:
     """A host name that may get a client certificate: a DNS label, not a reserved identity."""
     check_host_name(host)
-    if host == CONTROL_PLANE_CN:
-        raise CsrRejected(f"{CONTROL_PLANE_CN!r} is reserved for the control plane")
+    if is_control_plane_identity(host):
+        raise CsrRejected(f"{host!r} is reserved for the control plane")
     return host
 
 
@@ -249,10 +256,12 @@ class LocalCA:
     ) -> IssuedCert:
         """Generate a key and a client certificate for a host or the control plane.
 
-        Written as out_dir/{common_name}.{pem,key}. Host names must be DNS labels;
-        CONTROL_PLANE_CN is the one non-host identity this accepts.
+        Written as out_dir/{common_name}.{pem,key}. Host names must be DNS labels; the
+        control plane's identities are the non-host names this accepts.
         """
-        if common_name != CONTROL_PLANE_CN:
+        if is_control_plane_identity(common_name):
+            check_host_name(common_name)
+        else:
             check_enrollable_host(common_name)
         key = _new_key()
         cert = self._build(

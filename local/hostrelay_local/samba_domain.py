@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -22,8 +23,15 @@ NORMAL_ACCOUNT = 0x200
 DEMO_SCHOOL = "default-school"
 DEMO_COMPUTERS = ("R100-PC01", "R100-PC02", "R100-PC03")
 DOMAIN_MARKER = "hostrelay-domain.json"
+# What `samba-tool domain provision --targetdir` makes there (the lock directory's tdbs too).
+_PROVISION_ENTRIES = frozenset(
+    {"bind-dns", "cache", "etc", "private", "state", DOMAIN_MARKER, DOMAIN_MARKER + ".tmp"}
+)
+_PROVISION_SUFFIXES = frozenset({".tdb", ".lock"})
 _REALM = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
 _NETBIOS = re.compile(r"[A-Za-z0-9-]{1,15}")
+
+logger = logging.getLogger(__name__)
 
 
 class SambaDomainError(RuntimeError):
@@ -118,10 +126,13 @@ def ensure_domain(
 ) -> tuple[SambaDomain, bool]:
     """Reuse the domain under `target_dir`, or provision it and run `populate` on it.
 
-    A marker file written only after provisioning and `populate` succeeded tells a complete
-    domain from a half-made one (which is refused, not silently reused). Returns the domain
-    and whether it was created now; a reused domain's admin password is not known (empty):
-    nothing here needs it, everything works on sam.ldb directly.
+    A marker file written (atomically) only after provisioning and `populate` succeeded
+    tells a complete domain from a half-made one. A half-made one is what an interrupted
+    provisioning left (Ctrl-C, SIGKILL): it is removed and provisioned again, so the next
+    start simply works. A directory holding anything a provisioning does not make is
+    refused, never removed. Returns the domain and whether it was created now; a reused
+    domain's admin password is not known (empty): nothing here needs it, everything works
+    on sam.ldb directly.
     """
     marker = target_dir / DOMAIN_MARKER
     if marker.is_file():
@@ -134,9 +145,7 @@ def ensure_domain(
             admin_password="",
         ), False
     if target_dir.exists() and any(target_dir.iterdir()):
-        raise SambaDomainError(
-            f"{target_dir} holds an incomplete domain (no {DOMAIN_MARKER}); remove it and retry"
-        )
+        _remove_incomplete_domain(target_dir)
     domain = provision_domain(
         target_dir, realm=realm, netbios_domain=netbios_domain, dc_name=dc_name
     )
@@ -147,8 +156,26 @@ def ensure_domain(
         "netbios_domain": domain.netbios_domain,
         "dc_name": domain.dc_name,
     }
-    marker.write_text(json.dumps(recorded, indent=2) + "\n")
+    partial = marker.with_name(marker.name + ".tmp")
+    partial.write_text(json.dumps(recorded, indent=2) + "\n")
+    partial.replace(marker)
     return domain, True
+
+
+def _remove_incomplete_domain(target_dir: Path) -> None:
+    """Remove what an interrupted provisioning left; refuse a directory it did not make."""
+    foreign = sorted(
+        entry.name
+        for entry in target_dir.iterdir()
+        if entry.name not in _PROVISION_ENTRIES and entry.suffix not in _PROVISION_SUFFIXES
+    )
+    if foreign:
+        raise SambaDomainError(
+            f"{target_dir} holds an incomplete domain and other files ({', '.join(foreign[:5])}); "
+            "remove it and retry"
+        )
+    logger.warning("removing an incomplete samba domain", extra={"path": str(target_dir)})
+    shutil.rmtree(target_dir)
 
 
 def add_organizational_units(domain: SambaDomain, ou_dns: Sequence[str]) -> None:

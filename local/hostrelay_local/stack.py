@@ -8,15 +8,15 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from ulid import ULID
@@ -35,11 +35,14 @@ from hostrelay_local.iot_bridge import (
     BridgeFailed,
     IotDataEndpoint,
     MqttIdentity,
+    TopicRule,
     bridges_by_topic_filter,
     publish_without_http,
+    rules_by_topic_filter,
     topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
+from hostrelay_local.leftovers import StateDirBusy, StateDirLock, end_leftovers
 from hostrelay_local.local_relay import (
     DEMO_EXEC_COMMANDS,
     LocalRelay,
@@ -47,8 +50,17 @@ from hostrelay_local.local_relay import (
     RelayOptions,
 )
 from hostrelay_local.moto_endpoint import MotoServer
-from hostrelay_local.pki import LocalCA
+from hostrelay_local.pki import IssuedCert, LocalCA
+from hostrelay_local.samba_domain import SambaDomain, SambaDomainError, ensure_demo_domain
 from hostrelay_local.slapd import DirectoryShape, SlapdServer
+from hostrelay_local.system_packages import (
+    BROKER_REQUIREMENTS,
+    DIRECTORY_REQUIREMENTS,
+    SAMBA_REQUIREMENTS,
+    MissingPackages,
+    Requirement,
+    require,
+)
 from hostrelay_local.template import REPO_ROOT, Template, load_template
 from hostrelay_relay.isolation.command_policy import launcher_reason
 
@@ -66,10 +78,28 @@ _DISPATCH_FUNCTION = "DispatchFunction"
 _HTTP_EVENT_TYPES = ("HttpApi", "Api")
 _SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
 _RELAY_ONLINE_TIMEOUT_S = 30.0
+_STOP_TIMEOUT_S = 5.0  # per child: SIGTERM, then SIGKILL (Ctrl-C ends everything in seconds)
+_SUPERVISE_EVERY_S = 0.5
 
 
 class StackFailed(RuntimeError):
-    """A part of the local stack did not start."""
+    """A part of the local stack did not start; the message says why and what to do."""
+
+
+@dataclass
+class _RestartPolicy:
+    """Restart at once; while restarts keep coming, wait 1 s, doubling to 30 s, in between."""
+
+    delay_s: float = 0.0
+    last: float = float("-inf")
+
+    def due(self, now: float) -> bool:
+        if now - self.last < self.delay_s:
+            return False
+        calm = now - self.last > 60.0
+        self.delay_s = 0.0 if calm else min(30.0, max(1.0, self.delay_s * 2))
+        self.last = now
+        return True
 
 
 def default_state_dir() -> Path:
@@ -169,6 +199,7 @@ class LocalStack:
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
         self.directory: SlapdServer | None = None
+        self.samba_domain: SambaDomain | None = None
         self.connector_id = ""
         self.admin_token = ""
         self.public_key_pem = ""
@@ -178,6 +209,10 @@ class LocalStack:
         self._sources: list[SqsEventSource | ScheduleEventSource] = []
         self._stop_steps: list[Callable[[], None]] = []
         self._saved_switch_interval: float | None = None
+        self._rules: list[TopicRule] = []
+        self._owns_state_dir = False
+        self.stopping = False  # stop() began: a Ctrl-C now must not interrupt it
+        self._restarts = {"broker": _RestartPolicy(), "relay": _RestartPolicy()}
 
     # --- public ----------------------------------------------------------------------------
 
@@ -192,6 +227,7 @@ class LocalStack:
         return self.state_dir / TOKEN_FILE
 
     def start(self) -> LocalStack:
+        self.stopping = False
         try:
             self._start()
         except BaseException:
@@ -201,13 +237,21 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything started, newest first; safe to call more than once."""
+        self.stopping = True
         while self._stop_steps:
             step = self._stop_steps.pop()
+            began = time.monotonic()
             try:
                 step()
             except Exception:
                 logger.exception("stopping a part of the stack failed")
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            logger.debug(
+                "stopped a part",
+                extra={"step": getattr(step, "__qualname__", ""), "s": time.monotonic() - began},
+            )
+        if self._owns_state_dir:  # a stack refused the directory leaves the other's file
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            self._owns_state_dir = False
         self._env.restore()
         _reset_control_plane_caches()
         if self._saved_switch_interval is not None:
@@ -259,13 +303,61 @@ class LocalStack:
         self.relay.stop()
         self.relay.start()
 
+    def supervise(self) -> None:
+        """Restart the broker or the relay if it ended by itself (reaping it first).
+
+        A part stopped on purpose (`stop`, `relay.stop()`) is left alone.
+        """
+        now = time.monotonic()
+        broker, relay = self.broker, self.relay
+        if broker is not None and broker.needs_restart() and self._restarts["broker"].due(now):
+            logger.warning(
+                "broker exited, restarting it",
+                extra={"code": broker.exited(), "log": str(broker.log_path)},
+            )
+            try:
+                broker.restart()
+            except BrokerFailed as exc:
+                logger.error("broker did not restart", extra={"reason": str(exc)[-500:]})
+            self._write_state()
+        if relay is not None and relay.needs_restart() and self._restarts["relay"].due(now):
+            logger.warning(
+                "relay exited, restarting it",
+                extra={"host": relay.host, "code": relay.exited(), "log": str(relay.log_path)},
+            )
+            try:
+                relay.start()
+            except OSError as exc:
+                logger.error("relay did not restart", extra={"reason": str(exc)})
+            self._write_state()
+
     # --- start-up --------------------------------------------------------------------------
+
+    def _check_system_packages(self) -> None:
+        """Stop before anything starts when a part asked for lacks its Debian packages."""
+        parts: list[tuple[str, tuple[Requirement, ...], str | None]] = [
+            ("MQTT broker", BROKER_REQUIREMENTS, None)
+        ]
+        if self.options.with_relay and self.options.with_samba:
+            parts.append(("demo Samba AD domain", SAMBA_REQUIREMENTS, "--no-samba"))
+        if self.options.with_directory:
+            parts.append(("demo directory (slapd)", DIRECTORY_REQUIREMENTS, "--no-directory"))
+        problems = []
+        for part, requirements, leave_out_flag in parts:
+            try:
+                require(part, requirements, leave_out_flag)
+            except MissingPackages as exc:
+                problems.append(str(exc))
+        if problems:
+            raise StackFailed("\n".join(problems))
 
     def _start(self) -> None:
         if self.options.switch_interval_s:
             self._saved_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(self.options.switch_interval_s)
+        self._check_system_packages()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._own_state_dir()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         self._set_aws_environment()
         self._start_moto()
@@ -286,6 +378,17 @@ class LocalStack:
         gc.freeze()
         self._stop_steps.append(gc.unfreeze)
         self._write_state()
+
+    def _own_state_dir(self) -> None:
+        """Lock the state directory for this stack, and end what a killed one left running."""
+        lock = StateDirLock(self.state_dir)
+        try:
+            lock.acquire()
+        except StateDirBusy as exc:
+            raise StackFailed(str(exc)) from None
+        self._stop_steps.append(lock.release)  # the first step taken: undone last
+        self._owns_state_dir = True
+        end_leftovers(self.state_dir, _STOP_TIMEOUT_S)
 
     def _set_aws_environment(self) -> None:
         env = self._env
@@ -323,39 +426,46 @@ class LocalStack:
         logger.info("aws resources created", extra={"endpoint": self.moto.endpoint_url})
 
     def _start_broker(self) -> None:
+        assert self.resources is not None
+        self._rules = topic_rules(self.template, self.resources)
         self.ca = LocalCA(self.state_dir / "pki")
-        self.broker = MosquittoBroker(self.state_dir / "broker", self.ca)
+        self.broker = MosquittoBroker(
+            self.state_dir / "broker",
+            self.ca,
+            topic_rule_bridges=max(1, len(rules_by_topic_filter(self._rules))),
+        )
         self.broker.start()
-        self._stop_steps.append(self.broker.stop)
+        broker = self.broker
+        self._stop_steps.append(lambda: broker.stop(_STOP_TIMEOUT_S))
         logger.info("broker started", extra={"port": self.broker.port})
         # IoT Core signs and revokes host certificates; here the broker's CA does.
         registry = LocalIotRegistry(self.ca, self.broker).start()
         self._stop_steps.append(registry.stop)
         self._env.set("AWS_ENDPOINT_URL_IOT", registry.endpoint_url)  # boto3's `iot` client
 
-    def _control_plane_identity(self) -> MqttIdentity:
+    def _broker_identity(self, issued: IssuedCert) -> MqttIdentity:
         assert self.broker is not None
         endpoint = self.broker.endpoint
         return MqttIdentity(
-            endpoint.host,
-            endpoint.port,
-            endpoint.ca_file,
-            self.broker.control_plane.cert_path,
-            self.broker.control_plane.key_path,
+            endpoint.host, endpoint.port, endpoint.ca_file, issued.cert_path, issued.key_path
         )
 
     def _start_iot_bridge(self) -> None:
-        assert self.resources is not None
-        identity = self._control_plane_identity()
-        self._iot_data = IotDataEndpoint(identity)
+        assert self.resources is not None and self.broker is not None
+        self._iot_data = IotDataEndpoint(self._broker_identity(self.broker.control_plane))
         self._iot_data.start()
         self._stop_steps.append(self._iot_data.stop)
         # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
         publish_without_http()  # the functions run in this process
         clients = AwsClients(sqs=self.aws_client("sqs"), dynamodb=self.aws_client("dynamodb"))
-        rules = topic_rules(self.template, self.resources)
-        for bridge in bridges_by_topic_filter(identity, clients, rules):
+        identities = [self._broker_identity(issued) for issued in self.broker.topic_rules]
+        # Once a bridge's subscription is acknowledged, mosquitto writes it to disk: the
+        # broker then queues events for the bridge even after it was killed and restarted.
+        bridges = bridges_by_topic_filter(
+            identities, clients, self._rules, on_subscribed=self.broker.save_sessions
+        )
+        for bridge in bridges:
             bridge.start()
             self._stop_steps.append(bridge.stop)
 
@@ -486,18 +596,17 @@ class LocalStack:
         try:
             self.relay.enroll(self.api_url, self._offer_enrollment(RELAY_HOST))
         except (RelayEnrollmentFailed, requests.RequestException) as exc:
-            # Without working enrollment the relay still gets a certificate, from the CA itself.
-            logger.warning("relay not enrolled through the api", extra={"reason": str(exc)[:500]})
-            from hostrelay.dal.hosts_repo import HostRepository
-
-            HostRepository().register(RELAY_HOST, roles=[RELAY_ROLE])
-            self.relay.prepare(self.ca, self.broker.endpoint, self.public_key_pem)
+            raise StackFailed(
+                f"relay {RELAY_HOST} was not enrolled through the API (or start with "
+                f"--no-relay): {str(exc)[-1000:]}"
+            ) from None
         self.relay.start()
         self._stop_steps.append(self._stop_relay)
         if not self.wait_host_state(RELAY_HOST, "online", _RELAY_ONLINE_TIMEOUT_S):
-            logger.warning(
-                "relay did not say hello",
-                extra={"host": RELAY_HOST, "log": str(self.relay.log_path)},
+            raise StackFailed(
+                f"relay {RELAY_HOST} did not come online within {_RELAY_ONLINE_TIMEOUT_S:.0f} s "
+                f"(or start with --no-relay); its log {self.relay.log_path} ends:\n"
+                + self.relay.log_tail()
             )
 
     def _start_directory(self) -> None:
@@ -510,9 +619,17 @@ class LocalStack:
         directory = SlapdServer(DirectoryShape(), tls=True, workdir=workdir)
         try:
             directory.start()
-        except (RuntimeError, OSError) as exc:
-            logger.warning("no demo directory", extra={"reason": str(exc)[:300]})
-            return
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            directory.stop()
+            detail = (
+                exc.stderr.decode(errors="replace")
+                if isinstance(exc, subprocess.CalledProcessError)
+                else str(exc)
+            )
+            raise StackFailed(
+                f"the demo directory (slapd) did not start: {detail[-500:]} "
+                "(or start with --no-directory)"
+            ) from None
         self.directory = directory
         self._stop_steps.append(directory.stop)
         logger.info("demo directory started", extra={"url": directory.ldaps_url})
@@ -538,11 +655,10 @@ class LocalStack:
             timeout=30,
         )
         if response.status_code != 201:
-            logger.warning(
-                "demo connector not created",
-                extra={"status": response.status_code, "body": response.text[:300]},
+            raise StackFailed(
+                f"the demo ldap connector was not created: HTTP {response.status_code} "
+                f"{response.text[:300]} (or start with --no-directory)"
             )
-            return
         self.connector_id = str(response.json()["id"])
         run = requests.post(
             f"{self.api_url}/v1/connectors/{self.connector_id}/run",
@@ -568,18 +684,16 @@ class LocalStack:
 
     def _stop_relay(self) -> None:
         if self.relay is not None:
-            self.relay.stop()
+            self.relay.stop(_STOP_TIMEOUT_S)
 
-    def _demo_sam_ldb(self) -> Path | None:
+    def _demo_sam_ldb(self) -> Path:
         try:
-            from hostrelay_local.samba_domain import SambaDomainError, ensure_demo_domain
-        except ImportError:
-            return None
-        try:
-            return ensure_demo_domain(self.state_dir).sam_ldb
+            self.samba_domain = ensure_demo_domain(self.state_dir)
         except (SambaDomainError, OSError) as exc:
-            logger.warning("no demo samba domain", extra={"reason": str(exc)[:300]})
-            return None
+            raise StackFailed(
+                f"the demo Samba AD domain was not provisioned: {exc} (or start with --no-samba)"
+            ) from None
+        return self.samba_domain.sam_ldb
 
     def _write_state(self) -> None:
         assert self.broker is not None
@@ -588,7 +702,11 @@ class LocalStack:
             "api_url": self.api_url,
             "admin_token_file": str(self.token_file),
             "aws_endpoint_url": self.moto.endpoint_url,
-            "broker": {"host": self.broker.endpoint.host, "port": self.broker.port},
+            "broker": {
+                "host": self.broker.endpoint.host,
+                "port": self.broker.port,
+                "pid": self.broker.pid,
+            },
             "relay": None
             if self.relay is None
             else {
@@ -632,13 +750,31 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _parts(stack: LocalStack) -> list[str]:
+    """One line per part `make run` promises: where it runs, or the flag that left it out."""
+    options = stack.options
+    assert stack.broker is not None
+    lines = [f"broker       mosquitto on {stack.broker.endpoint.host}:{stack.broker.port} (mTLS)"]
+    if stack.relay is not None:
+        lines.append(
+            f"relay {stack.relay.host}   {stack.relay.config_path} (log {stack.relay.log_path})"
+        )
+    else:
+        lines.append(f"relay {RELAY_HOST}   left out (--no-relay)")
+    if stack.samba_domain is not None:
+        lines.append(f"samba domain {stack.samba_domain.realm} in {stack.samba_domain.target_dir}")
+    else:
+        reason = "--no-samba" if not options.with_samba else "no relay to use it"
+        lines.append(f"samba domain left out ({reason}): macct jobs are rejected")
+    if stack.directory is not None:
+        lines.append(f"directory    {stack.directory.ldaps_url} (ldap connector demo-directory)")
+    else:
+        lines.append("directory    left out (--no-directory)")
+    return lines
+
+
 def banner(stack: LocalStack) -> str:
     url = stack.api_url
-    relay = (
-        f"relay {stack.relay.host}: {stack.relay.config_path} (log {stack.relay.log_path})"
-        if stack.relay
-        else "relay: not started"
-    )
     return "\n".join(
         [
             "",
@@ -646,7 +782,7 @@ def banner(stack: LocalStack) -> str:
             f"  API          {url}",
             f"  admin token  {stack.admin_token}",
             f"               (also in {stack.token_file})",
-            f"  {relay}",
+            *(f"  {line}" for line in _parts(stack)),
             "",
             "Try:",
             f"  curl -s -H 'Authorization: Bearer {stack.admin_token}' \\",
@@ -686,7 +822,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
+    """`hostrelay-local run`: exits 0 after Ctrl-C or SIGTERM, 1 (with the reason and the fix)
+    if a part cannot start, 2 on bad arguments."""
+    code = _run(argv)
+    # Every part is stopped and every file closed by now. Skip the interpreter's teardown of
+    # the ~250k objects moto and the handlers leave: on a busy machine it takes seconds more.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     args = _parse_args(argv)
     _configure_logging(args.verbose)
     options = StackOptions.from_environment()
@@ -708,31 +856,55 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"hostrelay-local: --allow-exec {reason}: not allowed", file=sys.stderr)
                 return 2
         options.exec_commands = (*DEMO_EXEC_COMMANDS, *args.allow_exec)
-    stopping = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
     stack = LocalStack(args.state_dir, options)
+    lifecycle = _Lifecycle(stack)
+    signal.signal(signal.SIGTERM, lifecycle.on_signal)
+    signal.signal(signal.SIGINT, lifecycle.on_signal)
     try:
         stack.start()
+        lifecycle.serving = True
+    except _StopRequested:
+        stack.stop()
+        print("hostrelay-local: stopped while starting", file=sys.stderr, flush=True)
+        return 0
     except (StackFailed, BrokerFailed, BridgeFailed, OSError) as exc:
-        print(f"hostrelay-local: cannot start: {exc}", file=sys.stderr)
+        print(f"hostrelay-local: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     try:
         print(banner(stack), flush=True)
-        relay_down_reported = False
-        while not stopping.wait(1.0):
-            if stack.relay and not stack.relay.is_running() and not relay_down_reported:
-                logger.warning("relay exited", extra={"log": str(stack.relay.log_path)})
-                relay_down_reported = True
+        while not lifecycle.stop_requested:
+            time.sleep(_SUPERVISE_EVERY_S)
+            if not lifecycle.stop_requested:
+                stack.supervise()
     finally:
+        lifecycle.stopping = True
         print("stopping ...", file=sys.stderr, flush=True)
         stack.stop()
     return 0
 
 
+class _StopRequested(Exception):
+    """SIGINT or SIGTERM came while the stack was starting."""
+
+
+class _Lifecycle:
+    """What a SIGINT/SIGTERM does now. The handler takes no lock: it runs in the main thread
+    between any two bytecodes, possibly while that thread holds the very lock it would wait
+    for (an earlier handler called Event.set and hung `make run` that way)."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._stack = stack
+        self.serving = False
+        self.stopping = False
+        self.stop_requested = False
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = True
+        if self.serving or self.stopping or self._stack.stopping:
+            return  # the main loop stops the stack, or a stop (bounded) is under way
+        self.stopping = True
+        raise _StopRequested
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -65,10 +65,19 @@ class StackProcess:
                 self.stop()
                 raise StackProcessFailed(f"the stack did not start:\n{self.log_tail()}")
             time.sleep(0.1)
-        self.state = json.loads(state_path.read_text())
+        self.state = self.read_state()
         self.api_url = str(self.state["api_url"])
         self.admin_token = (self.state_dir / TOKEN_FILE).read_text().strip()
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def read_state(self) -> dict[str, object]:
+        """stack.json as the stack last wrote it (it rewrites it when it restarts a part)."""
+        state: dict[str, object] = json.loads((self.state_dir / STATE_FILE).read_text())
+        return state
 
     def stop(self, timeout_s: float = 60.0) -> int | None:
         """SIGTERM (a clean shutdown), SIGKILL after timeout_s; returns the exit code."""

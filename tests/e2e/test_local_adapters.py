@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import sys
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from hostrelay_local.aws_resources import LocalResources
@@ -16,6 +18,7 @@ from hostrelay_local.http_api import build_event, response_parts
 from hostrelay_local.iot_bridge import DynamoDbPutAction, SqsAction, topic_rules
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA
+from hostrelay_local.system_packages import MissingPackages, Requirement, require
 from hostrelay_local.template import load_template
 from hostrelay_relay.settings import RelaySettings
 
@@ -200,3 +203,24 @@ def test_relay_prepared_without_the_api_has_a_valid_config(tmp_path: Path) -> No
     cert = x509.load_pem_x509_certificate(settings.broker.cert_file.read_bytes())
     assert cert.subject.rfc4514_string() == "CN=dc01"
     assert stat.S_IMODE(settings.broker.key_file.stat().st_mode) == 0o600
+
+
+def test_missing_samba_provisioning_data_names_its_package_and_the_way_out(
+    tmp_path: Path,
+) -> None:
+    # Given samba-tool installed but not its provisioning data (samba only recommends it)
+    requirements = (
+        Requirement(sys.executable, "samba"),
+        Requirement(str(tmp_path / "setup" / "provision.ldif"), "samba-ad-provision"),
+    )
+
+    # When the stack checks the demo domain's requirements
+    with pytest.raises(MissingPackages) as missing:
+        require("demo Samba AD domain", requirements, "--no-samba")
+
+    # Then it names only the missing package, how to install it, and how to leave it out
+    assert missing.value.packages == ["samba-ad-provision"]
+    message = str(missing.value)
+    assert "make system-deps" in message
+    assert "sudo apt-get install -y samba-ad-provision" in message
+    assert "hostrelay-local run --no-samba" in message

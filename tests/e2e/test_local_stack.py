@@ -6,10 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.stack import LocalStack
 from tests.e2e.conftest import ApiClient
@@ -112,3 +115,40 @@ def test_cli_runs_ping_and_waits_for_success(stack: LocalStack) -> None:
 
     # Then the command exits 0
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_host_certificate_cannot_take_over_the_bridges_session(
+    stack: LocalStack, api: ApiClient, tmp_path: Path
+) -> None:
+    assert stack.broker is not None
+    bridge_id = stack.broker.topic_rules[0].common_name
+    # Given a certificate the stack's CA issued to a host
+    intruder = stack.broker.issue_host_identity("intruder", tmp_path)
+
+    # When that host connects with the topic-rule bridge's client id
+    connected = threading.Event()
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=bridge_id, clean_session=True,
+        protocol=mqtt.MQTTv311,
+    )  # fmt: skip
+    client.tls_set(
+        ca_certs=str(stack.broker.endpoint.ca_file),
+        certfile=str(intruder.cert_path),
+        keyfile=str(intruder.key_path),
+    )
+    client.on_connect = lambda c, userdata, flags, reason, props: connected.set()
+    client.connect(stack.broker.endpoint.host, stack.broker.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10)
+
+        # Then the broker names its session after its certificate, the bridge keeps its own,
+        # and results still come back
+        log = stack.broker.log_path.read_text()
+        assert "as intruder (" in log
+        assert f"Client {bridge_id} already connected, closing old connection" not in log
+        job = api.wait_finished(api.create_job("ping", "dc01"))
+        assert job["state"] == "SUCCEEDED", job
+    finally:
+        client.disconnect()
+        client.loop_stop()

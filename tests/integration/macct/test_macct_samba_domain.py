@@ -1,4 +1,4 @@
-"""The reusable demo/test domain helper: provisioned once, reused after, half-made ones refused."""
+"""The reusable demo/test domain helper: provisioned once, reused after, half-made ones redone."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ def test_an_existing_domain_is_reused(samba_domain: SambaDomain) -> None:
     assert again.domain_dn == "DC=macct,DC=test"
 
 
-def test_a_half_made_domain_directory_is_refused(tmp_path: Path) -> None:
-    # Given a directory with leftovers of a failed provision (no completion marker)
+def test_a_half_made_domain_directory_with_foreign_files_is_refused(tmp_path: Path) -> None:
+    # Given a directory with leftovers of a failed provision (no completion marker) and a
+    # file no provisioning makes
     (tmp_path / "private").mkdir()
-    # When ensured, Then it is refused rather than reused
+    (tmp_path / "notes.txt").write_text("mine")
+    # When ensured, Then it is refused rather than reused or removed
     with pytest.raises(SambaDomainError, match="incomplete"):
         ensure_domain(tmp_path)
+    assert (tmp_path / "notes.txt").exists()
