@@ -65,7 +65,10 @@ def test_dns_label_host_names_are_accepted(name: str) -> None:
     assert check_host_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["Web01", "-a", "a-", "a.b", "a_b", "", "x" * 64, "cloud"])
+@pytest.mark.parametrize(
+    "name",
+    ["Web01", "-a", "a-", "a.b", "a_b", "", "x" * 64, "cloud", "hostrelay-topic-rules-1"],
+)
 def test_other_host_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidRequest):
         check_host_name(name)

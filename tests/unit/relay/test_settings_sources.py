@@ -48,7 +48,8 @@ def test_environment_overrides_scalars_lists_and_tables(
     monkeypatch.setenv("HOSTRELAY_RELAY_EXEC__ALLOWED_COMMANDS", '["/usr/bin/uptime"]')
     monkeypatch.setenv(
         "HOSTRELAY_RELAY_LDAP__CREDENTIALS",
-        '{"corp": {"bind_dn": "cn=sync,dc=example,dc=org", "password_file": "/etc/hostrelay/p"}}',
+        '{"corp": {"bind_dn": "cn=sync,dc=example,dc=org", "password_file": "/etc/hostrelay/p",'
+        ' "urls": ["ldaps://ldap.example.org"]}}',
     )
     # When the settings are loaded
     settings = load_settings(config_file)

@@ -27,8 +27,10 @@ from hostrelay.observability import logger
 
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_CSR_BYTES = 16 * 1024
-# Names that are not hosts: the cloud pseudo-host, and the control plane's broker identity.
+# Names that are not hosts: the cloud pseudo-host, the control plane's broker identity, and the
+# local stack's topic-rule bridges (hostrelay-topic-rules-<n>, their own certificates).
 RESERVED_HOSTS = frozenset({"cloud", "hostrelay-control-plane"})
+RESERVED_HOST_PREFIXES = ("hostrelay-topic-rules",)
 
 
 def check_host_name(host: str) -> str:
@@ -37,7 +39,7 @@ def check_host_name(host: str) -> str:
             "host must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
             details=[{"field": "host"}],
         )
-    if host in RESERVED_HOSTS:
+    if host in RESERVED_HOSTS or host.startswith(RESERVED_HOST_PREFIXES):
         raise InvalidRequest(f"{host!r} is reserved", details=[{"field": "host"}])
     return host
 
