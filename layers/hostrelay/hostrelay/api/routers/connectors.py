@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from hostrelay.api.models import HOST_NAME_PATTERN, JobErrorOut, JobOut
 from hostrelay.api.openapi import BEARER_AUTH, responses
@@ -55,7 +55,7 @@ class ConnectorRequest(BaseModel):
         max_length=256,
         description="`rate(5 minutes)` or `cron(0 3 * * ? *)` (UTC); unset: runs only on demand",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
     def draft(self) -> ConnectorDraft:
         return ConnectorDraft(
