@@ -19,7 +19,7 @@ from hostrelay.api.models import (
     JobPage,
     OutputPage,
 )
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
@@ -61,10 +61,9 @@ def jobs_router(services: ApiServices) -> Router:
         security=BEARER_AUTH,
         responses=responses(
             {201: "The job was queued", 200: "Idempotent replay: the first job"},
-            400,
             403,
             409,
-            413,
+            *BODY_ERRORS,
         ),
     )
     def create_job(
