@@ -138,6 +138,11 @@ _DIGITS = re.compile(rb"^[0-9]+$")
 _HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
 MAX_LINE_BYTES = 8 * 1024  # a chunk-size or trailer line
 MAX_TRAILER_LINES = 100
+# The codes the API itself uses for these; other statuses are named after their phrase.
+_ERROR_CODES = {
+    HTTPStatus.BAD_REQUEST: "malformed_request",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
+}
 
 
 def content_length(values: list[str]) -> int:
@@ -190,8 +195,7 @@ def read_chunked(rfile: io.BufferedIOBase, max_bytes: int = MAX_REQUEST_BYTES) -
 
 def error_body(status: HTTPStatus, message: str) -> bytes:
     """The API's error shape, for the requests the gateway answers itself."""
-    code = "malformed_request" if status is HTTPStatus.BAD_REQUEST else status.phrase
-    code = code.lower().replace(" ", "_").replace("-", "_")
+    code = _ERROR_CODES.get(status) or status.phrase.lower().replace(" ", "_").replace("-", "_")
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 

@@ -74,7 +74,7 @@ def test_a_bad_content_length_is_a_json_400(served_api: ServedApi, length_header
     # Then the gateway answers at once with a JSON 400 (or 413 past the quota) and closes
     error = assert_json_error(response, 413 if "9999" in length_headers else 400)
     assert response.headers["connection"] == "close"
-    assert error["code"] in ("malformed_request", "request_entity_too_large")
+    assert error["code"] in ("malformed_request", "payload_too_large")
 
 
 def test_a_body_shorter_than_its_length_is_a_json_400(served_api: ServedApi) -> None:
