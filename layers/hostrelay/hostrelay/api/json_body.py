@@ -7,7 +7,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hostrelay.api.errors import MalformedJson, PayloadTooLarge, UnsupportedMediaType
@@ -21,6 +21,7 @@ MAX_DIGITS = 38
 MAX_MAGNITUDE = 1e126
 MIN_MAGNITUDE = 1e-130
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class _NumberOutOfRange(ValueError):
@@ -106,24 +107,40 @@ def _has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
-def _check_document(document: Any) -> None:
-    """Depth and text of every value, walked without recursion: a check must not crash."""
-    pending: list[tuple[Any, int]] = [(document, 1)]
+def _strings(document: Any) -> Iterator[str]:
+    pending = [document]
     while pending:
-        value, depth = pending.pop()
+        value = pending.pop()
         if isinstance(value, str):
-            if _has_lone_surrogate(value):
-                raise _not_unicode()
-            continue
-        if not isinstance(value, dict | list):
-            continue
-        if depth > MAX_DEPTH:
-            raise _too_deep()
-        if isinstance(value, dict):
-            if any(_has_lone_surrogate(key) for key in value):
-                raise _not_unicode()
-            value = value.values()
-        pending.extend((child, depth + 1) for child in value)
+            yield value
+        elif isinstance(value, dict):
+            yield from value
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Walked level by level, without recursion: a limit check must not be a way to crash."""
+    level = [document] if isinstance(document, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        children: list[Any] = []
+        for value in level:
+            children.extend(value.values() if isinstance(value, dict) else value)
+        level = [child for child in children if isinstance(child, dict | list)]
+    return False
+
+
+def _check_document(text: str, document: Any) -> None:
+    # Cheap tests on the text first: most bodies cannot nest that deep or hold a surrogate.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _deeper_than(document, MAX_DEPTH):
+        raise _too_deep()
+    if _SURROGATE_ESCAPE.search(text) and any(map(_has_lone_surrogate, _strings(document))):
+        raise _not_unicode()
 
 
 def parse_json(text: str) -> Any:
@@ -148,7 +165,7 @@ def parse_json(text: str) -> Any:
     except RecursionError:
         # The parser recurses per level: far beyond MAX_DEPTH, it gives up before we can count.
         raise _too_deep() from None
-    _check_document(document)
+    _check_document(text, document)
     return document
 
 
