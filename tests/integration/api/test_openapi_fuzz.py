@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 # Bounded for 2 shared cores: about 25 operations x 2 modes x this many cases.
 MAX_EXAMPLES_PER_MODE = 30
-# Operations not started by then are reported as skipped, so a slow machine cannot hang CI.
+# Operations not started by then are left out with a warning: a slow machine cannot hang CI.
 TIME_BUDGET_S = 150.0
 CHECKS = [
     not_a_server_error,
@@ -86,7 +86,7 @@ def test_no_generated_request_gets_a_server_error(served_api: ServedApi) -> None
             fuzzed += 1
     # Then no response is a server error or outside what the document promises
     assert not failures, "\n\n".join(failures)
-    assert sent >= 10 * len(operations), f"only {sent} requests were generated"
+    assert sent >= 5 * fuzzed, f"only {sent} requests were generated for {fuzzed} runs"
     if fuzzed < 2 * len(operations):
         warnings.warn(
             f"fuzz time budget spent after {fuzzed} of {2 * len(operations)} operation runs",
