@@ -242,3 +242,12 @@ def test_audit_moments_outside_the_trail_are_422(admin: Api, name: str, value: s
     response = admin.get("/v1/audit", query={name: value})
     assert response.status == 422
     assert f"query.{name}" in [d["field"] for d in response.body["error"]["details"]]
+
+
+def test_an_output_position_beyond_any_chunk_is_422(operator: Api) -> None:
+    # Given a job, and a follower asking for chunks after a 40-digit position
+    job = operator.post("/v1/jobs", json_body=PING).body
+    response = operator.get(f"/v1/jobs/{job['id']}/output", query={"after_seq": "9" * 40})
+    # Then the position is refused (DynamoDB numbers have 38 digits: AWS would fail the query)
+    assert response.status == 422
+    assert "query.after_seq" in [d["field"] for d in response.body["error"]["details"]]

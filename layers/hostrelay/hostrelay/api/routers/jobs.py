@@ -27,6 +27,8 @@ from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import NewJob
 
+# Chunk numbers stay far below this; the bound keeps the query within DynamoDB's numbers.
+MAX_SEQ = 2**31 - 1
 JobId = Annotated[str, Path(pattern=ULID_PATTERN, description="Job id (a ULID)")]
 # The key of each listing: a scan of the table, or a query of the by_host_state index.
 _SCAN_KEYS = frozenset({"id"})
@@ -161,7 +163,9 @@ def jobs_router(services: ApiServices) -> Router:
     def job_output(
         job_id: JobId,
         principal: Annotated[Principal, Depends(access.authenticated)],
-        after_seq: Annotated[int, Query(ge=-1, description="Last seq already read")] = -1,
+        after_seq: Annotated[
+            int, Query(ge=-1, le=MAX_SEQ, description="Last seq already read")
+        ] = -1,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most chunks to return")] = 100,
     ) -> OutputPage:
         return services.output.page(job_id, principal, after_seq=after_seq, limit=limit)
