@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -123,28 +125,95 @@ def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, data
 
 
+class MalformedHttpRequest(Exception):
+    """A request this gateway cannot read as HTTP/1.1: answered, then the connection closed."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+_DIGITS = re.compile(rb"^[0-9]+$")
+_HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
+MAX_LINE_BYTES = 8 * 1024  # a chunk-size or trailer line
+MAX_TRAILER_LINES = 100
+# The codes the API itself uses for these; other statuses are named after their phrase.
+_ERROR_CODES = {
+    HTTPStatus.BAD_REQUEST: "malformed_request",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
+}
+
+
+def content_length(values: list[str]) -> int:
+    """The body's length from its Content-Length headers (RFC 9110 8.6): digits only, and
+    repeated headers must agree; anything else could frame the request two ways."""
+    lengths = {value.strip() for value in values}
+    if len(lengths) != 1:
+        raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "conflicting Content-Length headers")
+    (text,) = lengths
+    if not _DIGITS.match(text.encode("latin-1")):
+        raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "Content-Length must be digits")
+    if len(text.lstrip("0")) > len(str(MAX_REQUEST_BYTES)):
+        raise _too_large()  # before int(): a header may hold more digits than int() takes
+    return int(text)
+
+
+def _too_large() -> MalformedHttpRequest:
+    return MalformedHttpRequest(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the request body exceeds {MAX_REQUEST_BYTES} bytes"
+    )
+
+
+def read_chunked(rfile: io.BufferedIOBase, max_bytes: int = MAX_REQUEST_BYTES) -> bytes:
+    """A `Transfer-Encoding: chunked` body (RFC 9112 7.1), refusing what does not frame."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+        size_text = line.split(b";", 1)[0].strip()
+        if not line.endswith(b"\n") or not _HEX.match(size_text):
+            raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "malformed chunk size line")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > max_bytes:
+            raise _too_large()
+        data = rfile.read(size)
+        if len(data) != size or rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "truncated or unterminated chunk")
+        chunks.append(data)
+    for _ in range(MAX_TRAILER_LINES):
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+        if line in (b"\r\n", b"\n"):
+            return b"".join(chunks)
+        if not line.endswith(b"\n"):
+            raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "truncated chunked trailer")
+    raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "too many chunked trailer lines")
+
+
+def error_body(status: HTTPStatus, message: str) -> bytes:
+    """The API's error shape, for the requests the gateway answers itself."""
+    code = _ERROR_CODES.get(status) or status.phrase.lower().replace(" ", "_").replace("-", "_")
+    return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+
+
 class _ApiRequestHandler(LocalRequestHandler):
     server: _ApiHttpServer
 
     def _handle(self) -> None:
-        body = self._read_body()
-        if body is None:
+        try:
+            body = self._read_body()
+            event = self._event(body)
+        except MalformedHttpRequest as error:
+            self.close_connection = True  # the stream cannot be trusted to frame another one
+            self._send_error_body(error.status, error.message)
             return
         if urlsplit(self.path).path in ("", "/"):
             # `/{proxy+}` needs at least one path segment: API Gateway answers this itself.
             self._send(404, [("Content-Type", "application/json")], json.dumps(_NOT_FOUND).encode())
             return
-        event = build_event(
-            method=self.command,
-            target=self.path,
-            headers=list(self.headers.items()),
-            body=body,
-            source_ip=self.client_address[0],
-            domain_name=self.headers.get("Host", "127.0.0.1").split(":", 1)[0],
-        )
-        event["headers"].setdefault("x-forwarded-for", self.client_address[0])
-        event["headers"].setdefault("x-forwarded-proto", "http")
-        event["headers"].setdefault("x-forwarded-port", str(self.server.server_address[1]))
         started = time.perf_counter()
         try:
             result = self.server.function.invoke(event)
@@ -169,27 +238,58 @@ class _ApiRequestHandler(LocalRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            body = b"".join(chunks)
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self.close_connection = True
-                self._send(
-                    413,
-                    [("Content-Type", "application/json")],
-                    b'{"message":"Request Entity Too Large"}',
+    def _event(self, body: bytes) -> dict[str, Any]:
+        try:
+            event = build_event(
+                method=self.command,
+                target=self.path,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+                domain_name=self.headers.get("Host", "127.0.0.1").split(":", 1)[0],
+            )
+        except ValueError:  # urlsplit: e.g. an unclosed IPv6 literal in an absolute target
+            raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "malformed request target") from None
+        event["headers"].setdefault("x-forwarded-for", self.client_address[0])
+        event["headers"].setdefault("x-forwarded-proto", "http")
+        event["headers"].setdefault("x-forwarded-port", str(self.server.server_address[1]))
+        return event
+
+    def _read_body(self) -> bytes:
+        codings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if codings:
+            if lengths:
+                # RFC 9112 6.1: both framings at once is how requests are smuggled.
+                raise MalformedHttpRequest(
+                    HTTPStatus.BAD_REQUEST, "both Transfer-Encoding and Content-Length"
                 )
-                return None
-            body = self.rfile.read(length) if length else b""
+            if [c.strip().lower() for c in ",".join(codings).split(",")] != ["chunked"]:
+                raise MalformedHttpRequest(
+                    HTTPStatus.NOT_IMPLEMENTED, "only Transfer-Encoding: chunked is supported"
+                )
+            return read_chunked(self.rfile)
+        if not lengths:
+            return b""
+        length = content_length(lengths)
+        if length > MAX_REQUEST_BYTES:
+            raise _too_large()
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise MalformedHttpRequest(HTTPStatus.BAD_REQUEST, "the body is shorter than declared")
         return body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers itself (a bad request line or header, an unknown method
+        such as TRACE) in the API's JSON error shape instead of an HTML page."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._send_error_body(status, message or status.phrase)
+
+    def _send_error_body(self, status: HTTPStatus, message: str) -> None:
+        self._send(
+            status.value, [("Content-Type", "application/json")], error_body(status, message)
+        )
 
     def _send(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,8 @@ import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.tokens_repo import TokenRepository
+from hostrelay_local.functions import FunctionRuntime
+from hostrelay_local.http_api import HttpApiGateway
 from hostrelay_local.lambda_runtime import FakeLambdaContext, LambdaHandler
 from tests.conftest import AwsStack
 
@@ -175,3 +177,31 @@ def operator(api: Api, tokens: Tokens) -> Api:
 @pytest.fixture
 def admin(api: Api, tokens: Tokens) -> Api:
     return Api(api.handler, token=tokens.create("admin", name="root"))
+
+
+@dataclass
+class ServedApi:
+    """The ApiFunction behind the local HTTP gateway (what `make run` serves), on a free port."""
+
+    url: str
+    admin_token: str
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+
+@pytest.fixture
+def served_api(aws: AwsStack) -> Iterator[ServedApi]:
+    """Given the API served over HTTP by the local gateway, and an admin token."""
+    spec = next(f for f in aws.template.functions() if f.logical_id == "ApiFunction")
+    runtime = FunctionRuntime(spec, aws.environments["ApiFunction"])
+    runtime.warm_up()  # its cold start binds the tables the token below is written to
+    admin_token = Tokens(TokenRepository()).create("admin", name="root")
+    gateway = HttpApiGateway(runtime, port=0)
+    gateway.start()
+    try:
+        yield ServedApi(url=gateway.url, admin_token=admin_token)
+    finally:
+        gateway.stop()

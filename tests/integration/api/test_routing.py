@@ -74,9 +74,10 @@ def test_unexpected_failure_is_a_json_500_with_request_id(
     assert "fire" not in json.dumps(response.body)
 
 
-def test_unsupported_content_type_is_400(operator: Api) -> None:
+def test_unsupported_content_type_is_415(operator: Api) -> None:
     response = operator.post("/v1/jobs", body="type=ping", headers={"content-type": "text/plain"})
-    assert response.status == 400
+    assert response.status == 415
+    assert response.error_code == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: p.name)

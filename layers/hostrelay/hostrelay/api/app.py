@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
-from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from hostrelay import __version__
-from hostrelay.api import openapi
-from hostrelay.api.errors import PayloadTooLarge, register_error_handlers
+from hostrelay.api import openapi, request_validation
+from hostrelay.api.errors import register_error_handlers
+from hostrelay.api.json_body import json_body_parser
 from hostrelay.api.routers.audit import audit_router
 from hostrelay.api.routers.connectors import connectors_router
 from hostrelay.api.routers.enrollments import enrollments_router
@@ -25,25 +23,6 @@ from hostrelay.api.routers.tokens import tokens_router
 from hostrelay.api.services import ApiServices, build_api_services
 from hostrelay.settings import ApiSettings
 from hostrelay.wiring import build_connector_service, build_inventory_queries
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON, and DynamoDB cannot store them either.
-    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
-
-
-def json_body_parser(max_body_bytes: int) -> Callable[[str], Any]:
-    """Parses request bodies as strict JSON, refusing oversized ones before parsing."""
-
-    def parse(body: str) -> Any:
-        if len(body) > max_body_bytes or len(body.encode()) > max_body_bytes:
-            raise PayloadTooLarge(
-                f"request body exceeds {max_body_bytes} bytes",
-                details=[{"limit_bytes": max_body_bytes}],
-            )
-        return json.loads(body, parse_constant=_reject_constant)
-
-    return parse
 
 
 def build_resolver(settings: ApiSettings) -> APIGatewayHttpResolver:
@@ -64,6 +43,7 @@ def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
         response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR.value,
         json_body_deserializer=json_body_parser(services.max_body_bytes),
     )
+    request_validation.install(resolver, services.max_body_bytes)
     register_error_handlers(resolver)
     resolver.include_router(meta_router())
     resolver.include_router(jobs_router(services))

@@ -34,8 +34,20 @@ class MalformedRequest(DomainError):
     code = "malformed_request"
 
 
+class MalformedJson(MalformedRequest):
+    """The body is not JSON (nor UTF-8 text): 400."""
+
+    code = "malformed_json"
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    """A body that is not `application/json`: 415."""
+
+    code = "unsupported_media_type"
 
 
 STATUS_OF: dict[type[DomainError], HTTPStatus] = {
@@ -46,6 +58,7 @@ STATUS_OF: dict[type[DomainError], HTTPStatus] = {
     Conflict: HTTPStatus.CONFLICT,
     StaleWrite: HTTPStatus.CONFLICT,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     InvalidRequest: HTTPStatus.UNPROCESSABLE_ENTITY,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
 }
@@ -117,7 +130,7 @@ def internal_error_response(error: Exception, request_id: str) -> Response[dict[
 def unsupported_content_type_response(
     error: RequestUnsupportedContentType,
 ) -> Response[dict[str, Any]]:
-    return error_response(HTTPStatus.BAD_REQUEST, "unsupported_content_type", "send JSON")
+    return domain_error_response(UnsupportedMediaType("send the body as application/json"))
 
 
 def service_error_response(error: ServiceError) -> Response[dict[str, Any]]:

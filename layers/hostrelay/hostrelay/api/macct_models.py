@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from hostrelay.api.models import HostName, JobOut
 from hostrelay.job_types import ComputerName, ImageName
@@ -21,7 +21,7 @@ class MacctRepairRequest(_Request):
     image: ImageName = Field(description="The LINBO image whose captured secrets are restored")
     computers: list[ComputerName] = Field(min_length=1, max_length=500)
     school: SchoolName | None = Field(default=None, description="Limit lookups to this school")
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class MacctCaptureRequest(_Request):

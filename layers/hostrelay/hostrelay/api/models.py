@@ -6,7 +6,16 @@ import base64
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Scope
@@ -27,6 +36,18 @@ HostName = Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)]
 ENROLLMENT_TOKEN_PATTERN = r"^hre_[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
 JobTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _iso_8601_text(value: Any) -> Any:
+    # Pydantic's lax mode would read 0 or 1.5e9 as a Unix time: the API takes only the text.
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 date-time string with a UTC offset")
+    return value
+
+
+# Request fields take JSON's own types: no "10" or true for an integer, no 0 for a boolean
+# (StrictInt, StrictBool), and date-times only as ISO 8601 text with an offset.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601_text)]
 
 
 # Built on first use: a container serves a few routes, and each model costs ~1 ms to build.
@@ -73,13 +94,17 @@ class JobCreateRequest(_Request):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters; their shape depends on the type"
     )
-    timeout_s: int | None = Field(
+    timeout_s: StrictInt | None = Field(
         default=None, ge=1, le=86400, description="Run time limit; the type's default if unset"
     )
-    deliver_by: AwareDatetime | None = Field(
-        default=None, description="Expire the job if the host has not received it by then"
+    deliver_by: Timestamp | None = Field(
+        default=None,
+        description=(
+            "Expire the job if the host has not received it by then; must be in the future "
+            "(ISO 8601 with a UTC offset)"
+        ),
     )
-    max_attempts: int = Field(default=1, ge=1, le=10, description="Attempts before giving up")
+    max_attempts: StrictInt = Field(default=1, ge=1, le=10, description="Attempts before giving up")
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
@@ -229,7 +254,7 @@ class TokenCreateRequest(_Request):
 
     name: str = Field(min_length=1, max_length=64, description="What the token is for")
     scopes: list[Scope] = Field(min_length=1, max_length=4)
-    expires_in_s: int | None = Field(
+    expires_in_s: StrictInt | None = Field(
         default=None, ge=60, le=10 * 366 * 86400, description="Lifetime; no expiry if unset"
     )
     job_types: list[JobTypeName] | None = Field(
@@ -294,7 +319,7 @@ class EnrollmentCreateRequest(_Request):
 
     host: HostName = Field(description="The new host's name: a lowercase DNS label")
     roles: list[RoleName] | None = Field(default=None, max_length=16)
-    replace: bool = Field(
+    replace: StrictBool = Field(
         default=False,
         description="Re-enroll an existing host; its current certificate is revoked",
     )

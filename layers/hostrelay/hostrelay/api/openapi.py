@@ -15,7 +15,14 @@ TITLE = "hostrelay API"
 DESCRIPTION = (
     "Queue jobs for on-premises hosts, follow their output, and manage hosts and API tokens. "
     "Every route but /v1/health and /v1/openapi.json needs `Authorization: Bearer <token>`. "
-    'Errors are always `{"error": {"code", "message", "details"}}`.'
+    'Errors are always `{"error": {"code", "message", "details"}}`. A request without a '
+    "valid token gets 401 before anything else about it is checked.\n\n"
+    "Request bodies are JSON (`Content-Type: application/json`, else 415), UTF-8 (else 400), "
+    "at most 256 KiB (`MAX_BODY_BYTES`, else 413), and within what DynamoDB can store (else "
+    "422): nested at most 32 levels deep, integers of at most 38 digits, other numbers finite "
+    "and between 1e-130 and 1e126 in magnitude, no NaN or Infinity, no lone surrogates in "
+    "strings. Fields take JSON's own types: no string or boolean for an integer, no number "
+    "for a boolean, date-times as ISO 8601 text with a UTC offset."
 )
 TAGS = ["meta", "jobs", "hosts", "tokens", "audit", "macct", "connectors", "inventory"]
 BEARER_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -30,14 +37,17 @@ def security_schemes() -> dict[str, SecurityScheme]:
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "Malformed request (bad JSON or next_token)",
-    401: "Missing, invalid, expired or revoked token",
+    400: "Malformed request (body not UTF-8 JSON, bad next_token)",
+    401: "Missing, invalid, expired or revoked token (checked before anything else)",
     403: "The token lacks the scope this needs",
     404: "Not found",
     409: "Conflicts with the current state",
     413: "Request body too large",
-    422: "The request is well-formed but invalid",
+    415: "The body is not application/json",
+    422: "The request is well-formed but invalid, or beyond a documented limit",
 }
+# What any route that takes a body may answer about the body itself (see DESCRIPTION).
+BODY_ERRORS = (400, 413, 415)
 
 
 def responses(success: dict[int, str], *errors: int) -> dict[int, OpenAPIResponse]:

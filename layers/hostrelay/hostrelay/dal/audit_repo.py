@@ -11,6 +11,8 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.security_tables import AuditRecord
 
 RETENTION = timedelta(days=400)
+# ULIDs count milliseconds from the Unix epoch: nothing can have been recorded before it.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AuditRepository:
@@ -38,7 +40,9 @@ class AuditRepository:
         self, since: datetime, until: datetime, limit: int, action: str | None = None
     ) -> list[AuditRecord]:
         """Newest first, day by day back from `until` to `since` (both inclusive)."""
-        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        since, until = max(since, EPOCH).astimezone(UTC), until.astimezone(UTC)
+        if until < since:
+            return []
         low, high = _ulid_bound(since, "0"), _ulid_bound(until, "Z")
         condition = AuditRecord.action == action if action else None
         records: list[AuditRecord] = []

@@ -2,19 +2,35 @@
 
 # No `from __future__ import annotations`: Powertools reads these signatures at runtime.
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import AfterValidator
 
 from hostrelay.api.models import AuditEventOut, AuditPage
 from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
-from hostrelay.logic.audit import AuditTrail
+from hostrelay.logic.audit import MAX_WINDOW, AuditTrail
+
+# The trail's ids are ULIDs (from the Unix epoch); the end keeps a day's margin so that a
+# range computed from a moment never leaves the calendar Python can count in.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _within_trail(moment: datetime) -> datetime:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST <= aware <= LATEST:
+        raise ValueError("must be between 1970-01-01 and 9999-12-30 (UTC)")
+    return aware
+
+
+AuditMoment = Annotated[datetime, AfterValidator(_within_trail)]
 
 
 def audit_router(services: ApiServices) -> Router:
@@ -26,7 +42,9 @@ def audit_router(services: ApiServices) -> Router:
         summary="Read the audit trail",
         description=(
             "Token, enrollment, revocation and job actions, newest first. The default range is "
-            "the last day; a range may span 93 days. To page back, pass the oldest `at` seen "
+            f"the day before `until` (default: now); a range may span {MAX_WINDOW.days} days, "
+            "`since` must not be after `until`, and both lie between 1970-01-01 and 9999-12-30 "
+            "(ISO 8601; UTC when no offset is given). To page back, pass the oldest `at` seen "
             "as `until`."
         ),
         tags=["audit"],
@@ -36,8 +54,8 @@ def audit_router(services: ApiServices) -> Router:
     def read_audit(
         *,
         principal: Annotated[Principal, Depends(access.admin)],
-        since: Annotated[datetime | None, Query(description="Oldest time (ISO 8601)")] = None,
-        until: Annotated[datetime | None, Query(description="Newest time (ISO 8601)")] = None,
+        since: Annotated[AuditMoment | None, Query(description="Oldest time (ISO 8601)")] = None,
+        until: Annotated[AuditMoment | None, Query(description="Newest time (ISO 8601)")] = None,
         action: Annotated[
             str | None,
             Query(pattern=r"^[a-z_]+\.[a-z_]+$", description="Only this action, e.g. host.revoke"),

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from hostrelay.api.models import HOST_NAME_PATTERN, JobErrorOut, JobOut
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
@@ -56,7 +56,7 @@ class ConnectorRequest(BaseModel):
         max_length=256,
         description="`rate(5 minutes)` or `cron(0 3 * * ? *)` (UTC); unset: runs only on demand",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
     def draft(self) -> ConnectorDraft:
         return ConnectorDraft(
@@ -158,7 +158,7 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         ),
         tags=["connectors"],
         security=BEARER_AUTH,
-        responses=responses({201: "The connector"}, 400, 403, 413),
+        responses=responses({201: "The connector"}, 403, *BODY_ERRORS),
     )
     def create_connector(
         body: ConnectorRequest, principal: Annotated[Principal, Depends(access.admin)]
@@ -199,7 +199,7 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         description="The kind cannot change. An unchanged schedule keeps its next run time.",
         tags=["connectors"],
         security=BEARER_AUTH,
-        responses=responses({200: "The updated connector"}, 400, 403, 404, 409, 413),
+        responses=responses({200: "The updated connector"}, 403, 404, 409, *BODY_ERRORS),
     )
     def replace_connector(
         connector_id: ConnectorId,

@@ -19,7 +19,7 @@ from hostrelay.api.models import (
     EnrollmentCreated,
     EnrollmentCreateRequest,
 )
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.errors import InvalidRequest
@@ -60,7 +60,7 @@ def enrollments_router(
         tags=["hosts"],
         security=BEARER_AUTH,
         status_code=HTTPStatus.CREATED.value,
-        responses=responses({201: "The enrollment command"}, 403, 409),
+        responses=responses({201: "The enrollment command"}, 403, 409, *BODY_ERRORS),
     )
     def create_enrollment(
         body: EnrollmentCreateRequest,
@@ -100,7 +100,9 @@ def enrollments_router(
             "host, and the CSR must name exactly CN=<host>. Consumes the token."
         ),
         tags=["hosts"],
-        responses=responses({200: "The certificate and how to reach the broker"}, 403, 404, 409),
+        responses=responses(
+            {200: "The certificate and how to reach the broker"}, 403, 404, 409, *BODY_ERRORS
+        ),
     )
     def enroll_with_csr(
         token: EnrollmentToken,

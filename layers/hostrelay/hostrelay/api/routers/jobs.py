@@ -19,7 +19,7 @@ from hostrelay.api.models import (
     JobPage,
     OutputPage,
 )
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
@@ -27,6 +27,8 @@ from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import NewJob
 
+# Chunk numbers stay far below this; the bound keeps the query within DynamoDB's numbers.
+MAX_SEQ = 2**31 - 1
 JobId = Annotated[str, Path(pattern=ULID_PATTERN, description="Job id (a ULID)")]
 # The key of each listing: a scan of the table, or a query of the by_host_state index (of one
 # host, or of each host a service token may read, merged).
@@ -62,10 +64,9 @@ def jobs_router(services: ApiServices) -> Router:
         security=BEARER_AUTH,
         responses=responses(
             {201: "The job was queued", 200: "Idempotent replay: the first job"},
-            400,
             403,
             409,
-            413,
+            *BODY_ERRORS,
         ),
     )
     def create_job(
@@ -165,7 +166,9 @@ def jobs_router(services: ApiServices) -> Router:
     def job_output(
         job_id: JobId,
         principal: Annotated[Principal, Depends(access.authenticated)],
-        after_seq: Annotated[int, Query(ge=-1, description="Last seq already read")] = -1,
+        after_seq: Annotated[
+            int, Query(ge=-1, le=MAX_SEQ, description="Last seq already read")
+        ] = -1,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most chunks to return")] = 100,
     ) -> OutputPage:
         return services.output.page(job_id, principal, after_seq=after_seq, limit=limit)

@@ -15,7 +15,7 @@ from hostrelay.api.macct_models import (
     MacctRepairResponse,
 )
 from hostrelay.api.models import JobOut
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
@@ -39,8 +39,8 @@ def macct_router(services: ApiServices, macct: MacctService) -> Router:
         security=BEARER_AUTH,
         responses=responses(
             {201: "A repair job was queued", 200: "Every computer already had a pending repair"},
-            400,
             403,
+            *BODY_ERRORS,
         ),
     )
     def repair(
@@ -74,7 +74,7 @@ def macct_router(services: ApiServices, macct: MacctService) -> Router:
         ),
         tags=["macct"],
         security=BEARER_AUTH,
-        responses=responses({201: "The capture job was queued"}, 400, 403),
+        responses=responses({201: "The capture job was queued"}, 403, *BODY_ERRORS),
     )
     def capture(
         body: MacctCaptureRequest,

@@ -16,7 +16,7 @@ from hostrelay.api.models import (
     TokenList,
     TokenOut,
 )
-from hostrelay.api.openapi import BEARER_AUTH, responses
+from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.api.token_admin import NewToken
@@ -36,7 +36,7 @@ def tokens_router(services: ApiServices) -> Router:
         tags=["tokens"],
         security=BEARER_AUTH,
         status_code=HTTPStatus.CREATED.value,
-        responses=responses({201: "The token and its secret"}, 400, 403, 413),
+        responses=responses({201: "The token and its secret"}, 403, *BODY_ERRORS),
     )
     def create_token(
         body: TokenCreateRequest, principal: Annotated[Principal, Depends(access.admin)]
