@@ -102,15 +102,12 @@ class JobService:
         return job, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
-        """Ask for dispatch of a job already written. Should the send fail, a host's job is
-        not lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its
-        job rather than an error inviting a duplicate. A cloud job has no such rescue:
-        the caller sees the error and retries (with its idempotency key, if it has one)."""
+        """Ask for dispatch of a job already written. Should the send fail, the job is not
+        lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
+        rather than an error inviting a duplicate."""
         try:
             queue.send(job.id, job.attempt)
         except QueueUnavailable:
-            if job.host == CLOUD_HOST:
-                raise
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
     def _create_once(self, job: Job, request: NewJob, principal: Principal) -> Job | None:

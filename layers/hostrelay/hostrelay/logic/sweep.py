@@ -33,6 +33,7 @@ class Sweeper:
         hosts: HostRepository,
         queue: DispatchQueue,
         *,
+        cloud_queue: DispatchQueue | None = None,
         heartbeat_s: int,
         cancel_grace_s: int,
         timeout_grace_s: int,
@@ -40,6 +41,7 @@ class Sweeper:
         self._jobs = jobs
         self._hosts = hosts
         self._queue = queue
+        self._cloud_queue = cloud_queue
         self._heartbeat = timedelta(seconds=heartbeat_s)
         self._cancel_grace = timedelta(seconds=cancel_grace_s)
         self._timeout_grace = timedelta(seconds=timeout_grace_s)
@@ -114,24 +116,26 @@ class Sweeper:
                 report.timed_out += 1
 
     def _requeue(self, job: Job, online: dict[str, bool]) -> bool:
-        """Recovery of a job written but maybe never queued (its send to the dispatch queue
-        failed): hand it to the dispatcher once more, if its host is online now. An offline
-        host's hello re-publishes its jobs anyway. The dispatcher moves a job forward with a
-        conditional write, so a job that was queued after all is not published twice.
+        """Recovery of a job written but maybe never queued (its send to the queue failed):
+        hand it to its queue once more, if its host is online now (an offline host's hello
+        re-publishes its jobs anyway). Done once per attempt. Should the first message
+        arrive after all, the dispatcher publishes a job at most once more, and a relay
+        runs a (job, attempt) at most once.
 
         Why the sweeper and not a DynamoDB stream on the jobs table: it needs no new
         function, event source or local stream emulation, it also rescues a dispatch
         message that was lost later (e.g. dead-lettered), and the delay it adds to a
         stranded job (REQUEUE_AFTER plus one schedule tick) only hits the rare failure.
         """
-        sent = False
-        if job.host != CLOUD_HOST:  # the cloud-jobs queue is not the sweeper's to write
+        if job.host == CLOUD_HOST:
+            queue = self._cloud_queue
+        else:
             if job.host not in online:
                 host = self._hosts.find(job.host)
                 online[job.host] = host is not None and host.state == HostState.ONLINE
-            if online[job.host]:
-                self._queue.send(job.id, job.attempt)
-                logger.info("stranded job queued again", extra={"job_id": job.id})
-                sent = True
+            queue = self._queue if online[job.host] else None
+        if queue is not None:
+            queue.send(job.id, job.attempt)
+            logger.info("stranded job queued again", extra={"job_id": job.id})
         self._jobs.transition(job, JobState.QUEUED, requeued=True)
-        return sent
+        return queue is not None
