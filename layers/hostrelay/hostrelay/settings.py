@@ -111,7 +111,8 @@ class ResultsSettings(CertificateSettings):
     inventory_batch_writes: bool = Field(
         default=True,
         alias="INVENTORY_BATCH_WRITES",
-        description="BatchWriteItem (25 a call) for inventory; false: one UpdateItem per entity",
+        description="conditional TransactWriteItems (100 items a call) for inventory; "
+        "false: one conditional UpdateItem per entity",
     )
 
 
