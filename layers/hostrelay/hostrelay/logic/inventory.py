@@ -7,6 +7,8 @@ re-delivered and reordered batches converge on the same state.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ CountDeltas = dict[str, list[int]]
 MAX_RELATED = 500
 # Rounds of read-decide-write a batch gets against concurrent writers before SQS retries it.
 MAX_APPLY_ROUNDS = 5
+RETRY_PAUSE_S = 0.02
 
 
 # ---------------------------------------------------------------- the relay's wire shape
@@ -300,9 +303,12 @@ class InventoryService:
         report = ApplyReport()
         changes = [_Change(u.id, u) for u in upserts] + [_Change(d, None) for d in deletes]
         pending = changes
-        for _ in range(MAX_APPLY_ROUNDS):
+        for round_ in range(MAX_APPLY_ROUNDS):
             if not pending:
                 break
+            if round_:
+                # Containers that collided on the same items (or counters) retry apart.
+                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**round_))  # noqa: S311 - jitter
             stored = self._repo.read(connector, [c.id for c in pending])
             decided = [_decide(connector, c, stored.get(c.id), seen) for c in pending]
             for decision in decided:
