@@ -302,3 +302,21 @@ def _upsert(body: dict[str, Any], **attributes: Any) -> dict[str, Any]:
         "id": body["id"], "kind": body["kind"], "name": body["name"], "dn": body["dn"],
         "attributes": attributes, "relations": {"member_of": body["member_of"]},
     }  # fmt: skip
+
+
+def test_a_batch_bigger_than_one_transaction_is_applied_whole(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    # Given a batch of 250 entities of three kinds (a transaction holds at most 100 items)
+    kinds = ("user", "group", "ou")
+    batch = [entity(f"e-{i:03d}", kinds[i % 3], f"entity {i}") for i in range(250)]
+    # When it is applied, and delivered once more
+    event = inventory_event(job, connector["id"], upserts=batch)
+    stack.send_events("dc01", event)
+    stack.send_events("dc01", event)
+    # Then every entity is stored and counted once
+    counts = stack.reader.get("/v1/inventory/counts").body
+    assert counts["by_kind"] == {"group": 83, "ou": 83, "user": 84}
+    listed = entities(stack, kind="ou", limit=100)["entities"]
+    assert len(listed) == 83
