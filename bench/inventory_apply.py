@@ -7,7 +7,9 @@ conditional TransactWriteItems, up to 100 items a call) and once with one condit
 UpdateItem per entity, and
 prints entities/s and DynamoDB calls side by side. `--replay` re-delivers every event once
 more (all unchanged). moto spends ~25 ms parsing each UpdateItem expression, so the
-per-entity run takes several minutes; the call counts are what carries over to AWS.
+per-entity run takes several minutes; the call counts are what carries over to AWS. moto also
+deep-copies every table a TransactWriteItems touches (to roll back), so the batched run's time
+grows with the table in moto only.
 
     .venv/bin/python bench/inventory_apply.py [--entities 20000] [--replay]
 """
