@@ -23,5 +23,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = sweeper.sweep()
     metrics.add_metric(name="jobs_timed_out", unit="Count", value=report.timed_out)
     metrics.add_metric(name="jobs_expired", unit="Count", value=report.expired)
+    metrics.add_metric(name="jobs_requeued", unit="Count", value=report.requeued)
     metrics.add_metric(name="hosts_went_offline", unit="Count", value=len(report.hosts_offline))
     return asdict(report)

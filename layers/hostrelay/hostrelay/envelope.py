@@ -28,9 +28,13 @@ def build_envelope(
     params: dict[str, Any],
     timeout_s: int,
     ttl_s: int,
+    not_after: int | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
+    """An unsigned envelope valid for `ttl_s` from now, and never past `not_after` (the
+    job's deliver_by, unix seconds): the relay refuses it as `expired` after that."""
     issued = int(now if now is not None else time.time())
+    expires = issued + ttl_s if not_after is None else min(issued + ttl_s, not_after)
     return {
         "v": ENVELOPE_VERSION,
         "job_id": job_id,
@@ -39,7 +43,7 @@ def build_envelope(
         "host": host,
         "params": params,
         "issued_at": issued,
-        "expires_at": issued + ttl_s,
+        "expires_at": expires,
         "nonce": secrets.token_hex(16),
         "timeout_s": timeout_s,
     }

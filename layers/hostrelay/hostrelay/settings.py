@@ -111,12 +111,14 @@ class ResultsSettings(CertificateSettings):
     inventory_batch_writes: bool = Field(
         default=True,
         alias="INVENTORY_BATCH_WRITES",
-        description="BatchWriteItem (25 a call) for inventory; false: one UpdateItem per entity",
+        description="conditional TransactWriteItems (100 items a call) for inventory; "
+        "false: one conditional UpdateItem per entity",
     )
 
 
 class SweeperSettings(TablesSettings):
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    cloud_jobs_queue_url: str = Field(default="", alias="CLOUD_JOBS_QUEUE_URL")
     heartbeat_s: int = Field(default=30, alias="HEARTBEAT_S", ge=1)
     cancel_grace_s: int = Field(default=30, alias="CANCEL_GRACE_S", ge=0)
     timeout_grace_s: int = Field(default=15, alias="TIMEOUT_GRACE_S", ge=0)

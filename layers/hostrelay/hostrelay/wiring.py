@@ -288,6 +288,7 @@ def build_sweeper(settings: SweeperSettings) -> Sweeper:
         JobRepository(),
         HostRepository(),
         DispatchQueue(settings.dispatch_queue_url),
+        cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
         heartbeat_s=settings.heartbeat_s,
         cancel_grace_s=settings.cancel_grace_s,
         timeout_grace_s=settings.timeout_grace_s,

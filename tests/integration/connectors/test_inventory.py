@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.dal.inventory_repo import InventoryRepository
+from hostrelay.domain.inventory import EntityUpsert, InventoryChanges, StoredItem
+from hostrelay.logic.inventory import InventoryService
 from tests.integration.connectors.conftest import ConnectorStack, entity, inventory_event
 
 pytestmark = pytest.mark.integration
@@ -17,6 +23,7 @@ STAFF = entity(
     "g-staff", "group", "Staff", members=["u-alice", "u-bob", "CN=ext,O=other"], member_of=[]
 )
 PEOPLE = entity("ou-people", "ou", "People")
+T0 = 1_700_000_000.0
 
 
 @pytest.fixture
@@ -222,3 +229,94 @@ def test_the_job_result_carries_the_relay_counts(
 def test_unknown_entity_is_404_and_readers_need_a_token(stack: ConnectorStack) -> None:
     assert stack.reader.get("/v1/inventory/entities/nope").status == 404
     assert stack.reader.get("/v1/inventory/entities", token="").status == 401
+
+
+class _ReadThenWait(InventoryRepository):
+    """A results container that stops between reading a batch's items and writing them,
+    until told to go on: the moment another container can apply an overlapping batch."""
+
+    def __init__(self) -> None:
+        self.has_read = threading.Event()
+        self.go_on = threading.Event()
+
+    def read(self, connector: str, ids: Iterable[str]) -> dict[str, StoredItem]:
+        stored = super().read(connector, ids)
+        if not self.has_read.is_set():
+            self.has_read.set()
+            assert self.go_on.wait(timeout=60), "the test never let the first container go on"
+        return stored
+
+
+def test_overlapping_batches_applied_at_once_keep_the_newest_state_and_true_counts(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    users = [entity(f"u-{i:02d}", "user", f"user {i}", title="start") for i in range(20)]
+    new = [entity(f"n-{i:02d}", "user", f"new {i}", title="new") for i in range(8)]
+    # Given a directory of 20 users
+    stack.send_events("dc01", inventory_event(job, connector["id"], upserts=users, sent_at=T0))
+    # And an older batch (A) and a newer one (B) of the same directory that overlap:
+    # A changes u-00..u-09 and adds n-00..n-04; B changes u-05..u-14, deletes u-00..u-02
+    # and adds n-03..n-07
+    older = InventoryChanges(
+        upserts=[EntityUpsert(**_upsert(e, title="A")) for e in users[:10] + new[:5]]
+    )
+    newer = inventory_event(
+        job, connector["id"], seq=2, sent_at=T0 + 20,
+        upserts=[{**e, "attributes": {"title": "B"}} for e in users[5:15] + new[3:]],
+        deletes=[e["id"] for e in users[:3]],
+    )  # fmt: skip
+    # When one results container reads A's items, another applies B meanwhile, then A is
+    # written (two threads)
+    slow = _ReadThenWait()
+    container_a = threading.Thread(
+        target=InventoryService(slow).apply,
+        args=(connector["id"], older, datetime.fromtimestamp(T0 + 10, UTC)),
+    )
+    container_a.start()
+    assert slow.has_read.wait(timeout=60)
+    assert stack.send_events("dc01", newer) == {"batchItemFailures": []}
+    slow.go_on.set()
+    container_a.join(timeout=60)
+    assert not container_a.is_alive()
+    # Then every entity is as the newest observation of it says, as in the directory
+    expected = {f"u-{i:02d}": "A" for i in range(3, 5)}
+    expected |= {f"u-{i:02d}": "B" for i in range(5, 15)}
+    expected |= {f"u-{i:02d}": "start" for i in range(15, 20)}
+    expected |= {f"n-{i:02d}": "A" for i in range(3)}
+    expected |= {f"n-{i:02d}": "B" for i in range(3, 8)}
+    listed = entities(stack, kind="user", limit=100)["entities"]
+    shown = {e["id"]: stack.reader.get(f"/v1/inventory/entities/{e['id']}").body for e in listed}
+    assert {i: e["attributes"]["title"] for i, e in shown.items()} == expected
+    # And the deleted ones stay deleted
+    gone = entities(stack, kind="user", include_deleted="true", limit=100)["entities"]
+    assert sorted(e["id"] for e in gone if e["deleted_at"]) == ["u-00", "u-01", "u-02"]
+    # And the counts match: 20 - 3 deleted + 8 new users, each counted once
+    counts = stack.reader.get("/v1/inventory/counts").body["counts"]
+    assert counts == [{"connector": connector["id"], "kind": "user", "active": 25, "deleted": 3}]
+
+
+def _upsert(body: dict[str, Any], **attributes: Any) -> dict[str, Any]:
+    """An EntityUpsert's fields for a relay entity, with other attributes."""
+    return {
+        "id": body["id"], "kind": body["kind"], "name": body["name"], "dn": body["dn"],
+        "attributes": attributes, "relations": {"member_of": body["member_of"]},
+    }  # fmt: skip
+
+
+def test_a_batch_bigger_than_one_transaction_is_applied_whole(
+    stack: ConnectorStack, sync: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    connector, job = sync
+    # Given a batch of 250 entities of three kinds (a transaction holds at most 100 items)
+    kinds = ("user", "group", "ou")
+    batch = [entity(f"e-{i:03d}", kinds[i % 3], f"entity {i}") for i in range(250)]
+    # When it is applied, and delivered once more
+    event = inventory_event(job, connector["id"], upserts=batch)
+    stack.send_events("dc01", event)
+    stack.send_events("dc01", event)
+    # Then every entity is stored and counted once
+    counts = stack.reader.get("/v1/inventory/counts").body
+    assert counts["by_kind"] == {"group": 83, "ou": 83, "user": 84}
+    listed = entities(stack, kind="ou", limit=100)["entities"]
+    assert len(listed) == 83

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from hostrelay.dal.aws_clients import client
 
 DispatchAction = Literal["publish", "cancel"]
 MAX_SQS_DELAY_S = 900
+
+
+class QueueUnavailable(RuntimeError):
+    """SQS did not take the message (throttled, unreachable, denied)."""
 
 
 class DispatchQueue:
@@ -18,8 +24,11 @@ class DispatchQueue:
     def send(
         self, job_id: str, attempt: int, action: DispatchAction = "publish", delay_s: int = 0
     ) -> None:
-        client("sqs").send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=json.dumps({"job_id": job_id, "attempt": attempt, "action": action}),
-            DelaySeconds=max(0, min(MAX_SQS_DELAY_S, delay_s)),
-        )
+        try:
+            client("sqs").send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=json.dumps({"job_id": job_id, "attempt": attempt, "action": action}),
+                DelaySeconds=max(0, min(MAX_SQS_DELAY_S, delay_s)),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise QueueUnavailable(f"dispatch queue refused job {job_id}: {exc}") from exc

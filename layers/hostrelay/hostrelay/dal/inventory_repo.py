@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
 
 from hostrelay.dal.inventory_tables import InventoryCountRecord, InventoryRecord
 from hostrelay.domain.errors import StaleWrite
@@ -27,6 +29,17 @@ PAGE_MARKER = "#page#"
 # Index range keys are limited to 1024 bytes; names are cut well below (4 bytes per char).
 MAX_NAME_KEY_CHARS = 200
 _SUMMARY_FIELDS = ["id", "scope", "connector", "kind", "name", "deleted_at"]
+# DynamoDB's limit of items in one TransactWriteItems.
+MAX_TRANSACTION_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class GuardedWrite:
+    """An item to store, and the stored item (None: nothing) the decision to store it was
+    based on: it is written only if that is still what is stored."""
+
+    item: InventoryEntity | Tombstone
+    read: StoredItem | None
 
 
 def name_key(name: str) -> str:
@@ -90,6 +103,32 @@ def _summary(record: InventoryRecord) -> EntitySummary:
     )
 
 
+def _unchanged_since(read: StoredItem | None) -> Condition:
+    """True while the stored item is still the one `read` (every write moves last_seen or
+    deleted_at, so those two tell)."""
+    condition: Condition
+    if read is None:
+        condition = InventoryRecord.id.does_not_exist()
+    elif isinstance(read, Tombstone):
+        condition = InventoryRecord.kind.does_not_exist() & (
+            InventoryRecord.deleted_at == read.deleted_at
+        )
+    else:
+        deleted = (
+            InventoryRecord.deleted_at.does_not_exist()
+            if read.deleted_at is None
+            else InventoryRecord.deleted_at == read.deleted_at
+        )
+        condition = (InventoryRecord.last_seen == read.last_seen) & deleted
+    return condition
+
+
+def _tombstone_record(tombstone: Tombstone) -> InventoryRecord:
+    return InventoryRecord(
+        id=tombstone.id, scope=tombstone.connector, deleted_at=tombstone.deleted_at
+    )
+
+
 def _and(conditions: list[Condition]) -> Condition | None:
     combined: Condition | None = None
     for condition in conditions:
@@ -110,27 +149,46 @@ class InventoryRepository:
             for record in InventoryRecord.batch_get(keys, consistent_read=True)
         }
 
-    def write(
-        self,
-        entities: Iterable[InventoryEntity],
-        tombstones: Iterable[Tombstone] = (),
-        pages: Iterable[tuple[str, str, int, list[str], datetime]] = (),
-    ) -> int:
-        """Put items with BatchWriteItem, 25 a call (unprocessed items are retried)."""
+    def write_guarded(
+        self, connector: str, writes: Sequence[GuardedWrite], deltas: dict[str, tuple[int, int]]
+    ) -> None:
+        """Store `writes` and add (active, deleted) `deltas` to the kinds' counters, all in one
+        TransactWriteItems, each item on condition it is still as it was read. Raises
+        StaleWrite, having written nothing, when one changed meanwhile (or a concurrent
+        transaction holds one of them): read again, decide again, retry."""
+        counters = {kind: delta for kind, delta in deltas.items() if delta != (0, 0)}
+        if len(writes) + len(counters) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"more than {MAX_TRANSACTION_ITEMS} items in one transaction")
+        if not writes and not counters:
+            return
+        try:
+            with TransactWrite(connection=InventoryRecord._get_connection().connection) as tx:
+                for write in writes:
+                    record = (
+                        _to_record(write.item)
+                        if isinstance(write.item, InventoryEntity)
+                        else _tombstone_record(write.item)
+                    )
+                    tx.save(record, condition=_unchanged_since(write.read))
+                for kind, (active, deleted) in counters.items():
+                    tx.update(
+                        InventoryCountRecord(id=f"{COUNTS_PREFIX}{connector}", scope=kind),
+                        actions=[
+                            InventoryCountRecord.active.add(active),
+                            InventoryCountRecord.deleted.add(deleted),
+                        ],
+                    )
+        except TransactWriteError as exc:
+            reasons = {r.code for r in exc.cancellation_reasons if r is not None}
+            if reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
+                raise StaleWrite("inventory items changed since they were read") from exc
+            raise
+
+    def write_pages(self, pages: Iterable[tuple[str, str, int, list[str], datetime]]) -> int:
+        """Put member pages with BatchWriteItem, 25 a call (unprocessed items are retried).
+        Unconditional, as in the per-entity path: pages are not counted."""
         written = 0
         with InventoryRecord.batch_write() as batch:
-            for entity in entities:
-                batch.save(_to_record(entity))
-                written += 1
-            for tombstone in tombstones:
-                batch.save(
-                    InventoryRecord(
-                        id=tombstone.id,
-                        scope=tombstone.connector,
-                        deleted_at=tombstone.deleted_at,
-                    )
-                )
-                written += 1
             for entity_id, connector, index, members, seen in pages:
                 batch.save(self._page_record(entity_id, connector, index, members, seen))
                 written += 1

@@ -8,16 +8,29 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
 
 from hostrelay.clock import isoformat, utcnow
-from hostrelay.dal.tables import JobRecord
+from hostrelay.dal.dispatch_queue import MAX_SQS_DELAY_S
+from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.tables import IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState, can_transition
 
 ACTIVE = "1"
 _NOT_SET: Any = object()
+# A QUEUED job its host could have received by now was maybe never sent to the dispatch
+# queue (the send failed after the job was written): the sweeper sends it again once.
+REQUEUE_AFTER = timedelta(minutes=2)
+# A retry waits in the queue for its backoff first (SQS delays at most 15 minutes).
+RETRY_DELAY_BOUND = timedelta(seconds=MAX_SQS_DELAY_S)
+# The relay accepts an envelope until its expires_at (at most deliver_by) plus its
+# clock_leeway_s (30 s by default) by its own clock, and its `accepted` then takes a moment
+# to arrive: a DISPATCHED job still unaccepted after this much past deliver_by never ran.
+ACCEPT_GRACE = timedelta(seconds=60)
+NOT_DELIVERED = JobErrorInfo(code="expired", message="not delivered before deliver_by")
 
 
 def _state_key(state: JobState, created_at: datetime, job_id: str) -> str:
@@ -39,11 +52,22 @@ def next_deadline(job: Job) -> datetime | None:
     if job.state.terminal:
         return None
     if job.state is JobState.QUEUED:
-        return job.deliver_by or (job.created_at + timedelta(days=7))
+        if job.requeued_at is not None:
+            return job.deliver_until
+        return min(job.deliver_until, requeue_due(job))
     if job.cancel_requested_at is not None:
         return job.cancel_requested_at
     started = job.started_at or job.updated_at
-    return started + timedelta(seconds=job.timeout_s)
+    timeout = started + timedelta(seconds=job.timeout_s)
+    if job.state is JobState.DISPATCHED:
+        return min(timeout, job.deliver_until + ACCEPT_GRACE)
+    return timeout
+
+
+def requeue_due(job: Job) -> datetime:
+    """When a QUEUED job that is still waiting should be handed to the dispatcher again."""
+    queued_for = REQUEUE_AFTER + (RETRY_DELAY_BOUND if job.attempt > 1 else timedelta(0))
+    return job.updated_at + queued_for
 
 
 def to_domain(record: JobRecord) -> Job:
@@ -70,6 +94,7 @@ def to_domain(record: JobRecord) -> Job:
         error=JobErrorInfo.model_validate(record.error) if record.error else None,
         output=JobOutputInfo.model_validate(record.output) if record.output else None,
         connector_id=record.connector_id,
+        requeued_at=record.requeued_at,
         version=int(record.version or 0),
     )
 
@@ -103,6 +128,7 @@ def _to_record(job: Job, retention: timedelta) -> JobRecord:
         active=None if job.state.terminal else ACTIVE,
         deadline=isoformat(deadline) if deadline else None,
         connector_id=job.connector_id,
+        requeued_at=job.requeued_at,
     )
     if job.version:
         record.version = job.version
@@ -117,13 +143,30 @@ class JobRepository:
     def __init__(self, retention: timedelta = timedelta(days=90)) -> None:
         self._retention = retention
 
-    def create(self, job: Job) -> Job:
+    def create(self, job: Job, claim: IdempotencyRecord | None = None) -> Job:
+        """Write a new job, and with it (in one transaction) the claim of its idempotency
+        key: either both exist or neither, so a failed write leaves no claim behind that
+        would hold the key's retries off. Raises IdempotencyKeyTaken when the key was
+        claimed first, StaleWrite when a concurrent transaction touched the same items."""
         record = _to_record(job, self._retention)
+        if claim is None:
+            try:
+                record.save(condition=JobRecord.id.does_not_exist())
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    raise Conflict(f"job {job.id} already exists") from exc
+                raise
+            return to_domain(record)
         try:
-            record.save(condition=JobRecord.id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise Conflict(f"job {job.id} already exists") from exc
+            with TransactWrite(connection=JobRecord._get_connection().connection) as write:
+                write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                write.save(record, condition=JobRecord.id.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in exc.cancellation_reasons]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise IdempotencyKeyTaken(claim.key) from exc
+            if "TransactionConflict" in reasons:
+                raise StaleWrite(f"job {job.id}: its idempotency key is being claimed") from exc
             raise
         return to_domain(record)
 
@@ -147,6 +190,7 @@ class JobRepository:
         output: JobOutputInfo | None = _NOT_SET,
         progress: dict[str, Any] | None = _NOT_SET,
         dispatched: bool = False,
+        requeued: bool = False,
     ) -> Job:
         """Move `job` to `target` only if nobody changed it since it was read.
 
@@ -163,6 +207,10 @@ class JobRepository:
             changes["attempt"] = attempt
         if dispatched:
             changes["dispatched_at"] = now
+        if requeued:
+            changes["requeued_at"] = now
+        elif target is JobState.QUEUED and job.state is not JobState.QUEUED:
+            changes["requeued_at"] = None  # a new attempt: the sweeper may re-send it once
         for name, value in (
             ("started_at", started_at),
             ("finished_at", finished_at),

@@ -81,6 +81,7 @@ class JobRecord(Model):
     deadline = UnicodeAttribute(null=True)
     purge_at = TTLAttribute(null=True)
     connector_id = UnicodeAttribute(null=True)
+    requeued_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
 
     by_host_state = JobsByHostState()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +36,9 @@ TERMINAL_STATES = frozenset(
     }
 )
 
+# A job without deliver_by must reach its host within this long, or it ends EXPIRED.
+DEFAULT_DELIVERY_WINDOW = timedelta(days=7)
+
 # Back-edges to QUEUED are retries (a new attempt); every other edge moves forward.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(
@@ -53,6 +56,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.DISPATCHED: frozenset(
         {
             JobState.IN_PROGRESS,
+            JobState.EXPIRED,  # published, never accepted, and deliver_by passed
             JobState.SUCCEEDED,
             JobState.FAILED,
             JobState.TIMED_OUT,
@@ -118,4 +122,11 @@ class Job(BaseModel):
     error: JobErrorInfo | None = None
     output: JobOutputInfo | None = None
     connector_id: str | None = None
+    # Storage only: when the sweeper last handed a QUEUED job to the dispatcher again.
+    requeued_at: datetime | None = None
     version: int = 0
+
+    @property
+    def deliver_until(self) -> datetime:
+        """The last moment the job may reach its host: deliver_by, or the default window."""
+        return self.deliver_by or (self.created_at + DEFAULT_DELIVERY_WINDOW)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict
 
+from hostrelay.clock import utcnow
 from hostrelay.dal.hosts_repo import HostRepository, HostState
 from hostrelay.dal.iot_publisher import IotPublisher
-from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.jobs_repo import NOT_DELIVERED, JobRepository
 from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.jobs import Job, JobState
@@ -30,7 +32,7 @@ class DispatchRequest(BaseModel):
     action: Literal["publish", "cancel"] = "publish"
 
 
-DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "stale", "missing"]
+DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "expired", "stale", "missing"]
 
 # How long a container trusts that a host it found online still is. Publishing to a host
 # that just went offline is harmless (its hello re-publishes the job); a host is never
@@ -61,7 +63,8 @@ class Dispatcher:
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keys.load_or_create()
 
-    def handle(self, request: DispatchRequest) -> DispatchOutcome:
+    def handle(self, request: DispatchRequest, now: datetime | None = None) -> DispatchOutcome:
+        now = now or utcnow()
         try:
             job = self._jobs.get(request.job_id)
         except NotFound:
@@ -71,11 +74,11 @@ class Dispatcher:
             return "stale"
         if request.action == "cancel":
             # Also after TIMED_OUT/CANCELED: the relay may still be running the job.
-            self._publish(job, CANCEL_TYPE, {})
+            self._publish(job, CANCEL_TYPE, {}, now)
             return "cancel_sent"
         if job.state.terminal:
             return "stale"
-        return self._publish_job(job)
+        return self._publish_job(job, now)
 
     def _host_online(self, name: str) -> bool:
         now = self._monotonic()
@@ -88,7 +91,12 @@ class Dispatcher:
         self._found_online[name] = now
         return True
 
-    def _publish_job(self, job: Job) -> DispatchOutcome:
+    def _publish_job(self, job: Job, now: datetime) -> DispatchOutcome:
+        if job.state not in (JobState.QUEUED, JobState.DISPATCHED):
+            return "stale"  # already running: the relay has it
+        if now >= job.deliver_until:
+            # Never delivered late, also when a hello asks to publish it again.
+            return self._expire(job, now)
         if not self._host_online(job.host):
             # Stays QUEUED: the relay's hello re-publishes it, the sweeper expires it.
             return "host_offline"
@@ -99,12 +107,34 @@ class Dispatcher:
                 job = self._jobs.get(job.id)
                 if job.state is not JobState.DISPATCHED:
                     return "stale"
-        elif job.state is not JobState.DISPATCHED:
-            return "stale"  # already running: the relay has it
-        self._publish(job, job.type, job.params)
+        self._publish(job, job.type, job.params, now, not_after=job.deliver_until)
         return "published"
 
-    def _publish(self, job: Job, job_type: str, params: dict[str, object]) -> None:
+    def _expire(self, job: Job, now: datetime) -> DispatchOutcome:
+        """A QUEUED job past deliver_by ends EXPIRED at once (it was never published); a
+        DISPATCHED one may still be in its relay's hands: the sweeper ends it after a grace."""
+        if job.state is JobState.QUEUED:
+            try:
+                self._jobs.transition(
+                    job,
+                    JobState.EXPIRED,
+                    finished_at=now,
+                    error=NOT_DELIVERED,
+                )
+            except StaleWrite:
+                return "stale"
+        logger.info("job not published after deliver_by", extra={"job_id": job.id})
+        return "expired"
+
+    def _publish(
+        self,
+        job: Job,
+        job_type: str,
+        params: dict[str, object],
+        now: datetime,
+        *,
+        not_after: datetime | None = None,
+    ) -> None:
         envelope = build_envelope(
             job_id=job.id,
             attempt=job.attempt,
@@ -113,6 +143,8 @@ class Dispatcher:
             params=dict(params),
             timeout_s=job.timeout_s,
             ttl_s=self._ttl,
+            not_after=int(not_after.timestamp()) if not_after is not None else None,
+            now=now.timestamp(),
         )
         self._publisher.publish(job.host, sign_envelope(envelope, self._signing_key))
         logger.info(

@@ -7,8 +7,10 @@ re-delivered and reordered batches converge on the same state.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.dal.inventory_repo import InventoryRepository
+from hostrelay.dal.inventory_repo import MAX_TRANSACTION_ITEMS, GuardedWrite, InventoryRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.connectors import CONNECTOR_ID_PATTERN, ConnectorKind
 from hostrelay.domain.errors import NotFound, StaleWrite
@@ -48,6 +50,9 @@ Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombst
 # Counter deltas per kind: (active, deleted).
 CountDeltas = dict[str, list[int]]
 MAX_RELATED = 500
+# Rounds of read-decide-write a batch gets against concurrent writers before SQS retries it.
+MAX_APPLY_ROUNDS = 5
+RETRY_PAUSE_S = 0.02
 
 
 # ---------------------------------------------------------------- the relay's wire shape
@@ -209,12 +214,66 @@ def _tally(report: ApplyReport, outcome: Outcome) -> None:
         report.unchanged += 1
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One entity of a batch: an upsert, or (upsert None) a delete."""
+
+    id: str
+    upsert: EntityUpsert | None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    change: _Change
+    outcome: Outcome
+    write: GuardedWrite | None
+    deltas: CountDeltas
+
+
+def _decide(connector: str, change: _Change, old: StoredItem | None, seen: datetime) -> _Decision:
+    deltas: CountDeltas = defaultdict(lambda: [0, 0])
+    item: StoredItem | None
+    if change.upsert is not None:
+        item, outcome = decide_upsert(old, connector, change.upsert, seen)
+        _count(deltas, outcome, old, change.upsert.kind)
+    else:
+        item, outcome = decide_delete(old, connector, change.id, seen)
+        _count(deltas, outcome, old, None)
+    write = GuardedWrite(item=item, read=old) if item is not None else None
+    return _Decision(change, outcome, write, deltas)
+
+
+def _sum_deltas(decisions: Iterable[_Decision]) -> dict[str, tuple[int, int]]:
+    total: CountDeltas = defaultdict(lambda: [0, 0])
+    for decision in decisions:
+        for kind, (active, deleted) in decision.deltas.items():
+            total[kind][0] += active
+            total[kind][1] += deleted
+    return {kind: (active, deleted) for kind, (active, deleted) in total.items()}
+
+
+def _transactions(decisions: list[_Decision]) -> Iterator[list[_Decision]]:
+    """Decisions packed so that each part's items plus its counters fit one transaction."""
+    part: list[_Decision] = []
+    kinds: set[str] = set()
+    for decision in decisions:
+        more = kinds | set(decision.deltas)
+        if part and len(part) + 1 + len(more) > MAX_TRANSACTION_ITEMS:
+            yield part
+            part, more = [], set(decision.deltas)
+        part.append(decision)
+        kinds = more
+    if part:
+        yield part
+
+
 # ---------------------------------------------------------------- applying batches
 
 
 class InventoryService:
-    """Applies changes: `batched` reads with BatchGetItem and writes with BatchWriteItem
-    (25 items a call); otherwise one conditional UpdateItem per entity."""
+    """Applies changes: `batched` reads with BatchGetItem and writes conditional
+    TransactWriteItems (up to 100 items a call); otherwise one conditional UpdateItem per
+    entity."""
 
     def __init__(self, repo: InventoryRepository, *, batched: bool = True) -> None:
         self._repo = repo
@@ -237,30 +296,42 @@ class InventoryService:
         deletes: list[str],
         seen: datetime,
     ) -> ApplyReport:
+        """Read all, decide, then write in transactions of up to 100 items, each item on
+        condition it is still what was read, with the counter changes those writes make.
+        Two containers applying overlapping batches cannot lose an update or count one
+        twice: the later transaction fails, and its part is read and decided again."""
         report = ApplyReport()
-        deltas: CountDeltas = defaultdict(lambda: [0, 0])
-        stored = self._repo.read(connector, [u.id for u in upserts] + deletes)
-        entities: list[InventoryEntity] = []
-        tombstones: list[Tombstone] = []
-        for upsert in upserts:
-            old = stored.get(upsert.id)
-            new, outcome = decide_upsert(old, connector, upsert, seen)
-            _tally(report, outcome)
-            _count(deltas, outcome, old, upsert.kind)
-            if new is not None:
-                entities.append(new)
-        for entity_id in deletes:
-            old = stored.get(entity_id)
-            item, outcome = decide_delete(old, connector, entity_id, seen)
-            _tally(report, outcome)
-            _count(deltas, outcome, old, None)
-            if isinstance(item, InventoryEntity):
-                entities.append(item)
-            elif isinstance(item, Tombstone):
-                tombstones.append(item)
-        page_items = [(p.id, connector, p.index, p.members, seen) for p in pages]
-        report.writes = self._repo.write(entities, tombstones, page_items)
-        self._repo.add_counts(connector, {k: (v[0], v[1]) for k, v in deltas.items()})
+        changes = [_Change(u.id, u) for u in upserts] + [_Change(d, None) for d in deletes]
+        pending = changes
+        for round_ in range(MAX_APPLY_ROUNDS):
+            if not pending:
+                break
+            if round_:
+                # Containers that collided on the same items (or counters) retry apart.
+                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**round_))  # noqa: S311 - jitter
+            stored = self._repo.read(connector, [c.id for c in pending])
+            decided = [_decide(connector, c, stored.get(c.id), seen) for c in pending]
+            for decision in decided:
+                if decision.write is None:
+                    _tally(report, decision.outcome)
+            writes = [d for d in decided if d.write is not None]
+            pending = []
+            for part in _transactions(writes):
+                try:
+                    self._repo.write_guarded(
+                        connector, [d.write for d in part if d.write], _sum_deltas(part)
+                    )
+                except StaleWrite:
+                    pending.extend(d.change for d in part)  # changed meanwhile: decide again
+                    continue
+                for decision in part:
+                    _tally(report, decision.outcome)
+                report.writes += len(part)
+        if pending:
+            raise StaleWrite(f"inventory of {connector} keeps changing; the batch is retried")
+        report.writes += self._repo.write_pages(
+            (p.id, connector, p.index, p.members, seen) for p in pages
+        )
         return report
 
     def _apply_one_by_one(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,15 +11,16 @@ from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.dispatch_queue import DispatchQueue
+from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository, HostState
-from hostrelay.dal.idempotency_repo import IdempotencyRepository
+from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.envelope import canonical_json
 from hostrelay.job_types import CLOUD_HOST, JOB_TYPES, validate_params
+from hostrelay.observability import logger
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,9 @@ class JobService:
         now = utcnow()
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
-        job_id = str(ULID())
-        if request.idempotency_key:
-            existing = self._claim_idempotency(request, principal, job_id)
-            if existing is not None:
-                return existing, False
         spec = JOB_TYPES[request.type]
         job = Job(
-            id=job_id,
+            id=str(ULID()),
             type=request.type,
             host=request.host,
             params=params,
@@ -93,12 +88,52 @@ class JobService:
             updated_at=now,
             connector_id=request.connector_id,
         )
-        job = self._jobs.create(job)
-        queue.send(job.id, job.attempt)
+        if request.idempotency_key:
+            written = self._create_once(job, request, principal)
+            if written is None:
+                return self._replay(request, principal), False
+            job = written
+        else:
+            job = self._jobs.create(job)
+        self._queue_new(queue, job)
         self._audit.append(
             principal.label, "job.create", f"job:{job.id}", {"type": job.type, "host": job.host}
         )
         return job, True
+
+    def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
+        """Ask for dispatch of a job already written. Should the send fail, the job is not
+        lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
+        rather than an error inviting a duplicate."""
+        try:
+            queue.send(job.id, job.attempt)
+        except QueueUnavailable:
+            logger.warning("job written but not queued", extra={"job_id": job.id})
+
+    def _create_once(self, job: Job, request: NewJob, principal: Principal) -> Job | None:
+        """Write `job` with the claim of its idempotency key; None when the key was taken."""
+        claim = self._idempotency.new_claim(
+            _idempotency_key(request, principal), job.id, _body_digest(request)
+        )
+        for _ in range(3):
+            try:
+                return self._jobs.create(job, claim)
+            except IdempotencyKeyTaken:
+                return None
+            except StaleWrite:
+                continue  # a twin request is claiming the key right now: see who won
+        raise Conflict("a request with this idempotency_key is still being processed")
+
+    def _replay(self, request: NewJob, principal: Principal) -> Job:
+        """The job the first request with this key created (written with its claim)."""
+        claim = self._idempotency.find(_idempotency_key(request, principal))
+        if claim is None:  # expired between the two reads
+            raise Conflict("idempotency_key expired just now; retry")
+        if claim.body_sha256 != _body_digest(request):
+            raise Conflict("idempotency_key was already used with a different request body")
+        # Were it never queued, the sweeper queues it (sending it here on every replay
+        # would publish it twice whenever the first send did succeed).
+        return self._jobs.get(claim.job_id)
 
     def _check_target(self, job_type: str, host: str) -> None:
         if JOB_TYPES[job_type].runs_in == "cloud":
@@ -112,23 +147,6 @@ class JobService:
             )
         if record.state == HostState.REVOKED:
             raise InvalidRequest(f"host {host!r} is revoked")
-
-    def _claim_idempotency(self, request: NewJob, principal: Principal, job_id: str) -> Job | None:
-        body = {k: v for k, v in request.__dict__.items() if k != "idempotency_key"}
-        digest = hashlib.sha256(canonical_json(body | {"deliver_by": str(body["deliver_by"])}))
-        key = f"{principal.token_id}#{request.idempotency_key}"
-        claim = self._idempotency.claim(key, job_id, digest.hexdigest())
-        if claim.job_id == job_id:
-            return None
-        if claim.body_sha256 != digest.hexdigest():
-            raise Conflict("idempotency_key was already used with a different request body")
-        # The first request may still be writing its job: wait briefly for it to appear.
-        for _ in range(20):
-            try:
-                return self._jobs.get(claim.job_id)
-            except NotFound:
-                time.sleep(0.05)
-        raise Conflict("a request with this idempotency_key is still being processed")
 
     def get(self, job_id: str, principal: Principal) -> Job:
         job = self._jobs.get(job_id)
@@ -205,6 +223,17 @@ class JobService:
             )
             return job
         raise Conflict(f"job {job_id} keeps changing; try again")
+
+
+def _idempotency_key(request: NewJob, principal: Principal) -> str:
+    return f"{principal.token_id}#{request.idempotency_key}"
+
+
+def _body_digest(request: NewJob) -> str:
+    body = {k: v for k, v in request.__dict__.items() if k != "idempotency_key"}
+    return hashlib.sha256(
+        canonical_json(body | {"deliver_by": str(body["deliver_by"])})
+    ).hexdigest()
 
 
 def _canceled_error(principal: Principal) -> JobErrorInfo:
