@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,39 +10,23 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from hostrelay_local.local_relay import DEMO_EXEC_COMMANDS
 from hostrelay_local.stack import LocalStack, StackOptions
+from tests.e2e.console.chromium import chromium_missing, headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "console"
-# Chromium as root in a container: no sandbox, no GPU, no background traffic of its own.
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,800",
-)
 WAIT_S = 20.0
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Given the local stack on free ports, with the demo directory and `/bin/sh` allowed."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail(
-            "chromium and chromium-driver are needed: apt-get install chromium chromium-driver"
-        )
+    if reason := chromium_missing():
+        pytest.fail(reason)
     options = StackOptions(
         api_port=0,
         with_samba=False,
@@ -136,17 +118,5 @@ def _first_displayed(driver: webdriver.Chrome, css: str) -> WebElement | None:
 
 @pytest.fixture(scope="module")
 def browser(stack: LocalStack) -> Iterator[Browser]:
-    profile = tempfile.mkdtemp(prefix="hostrelay-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.enable", {})
-    try:
+    with headless_chromium() as driver:
         yield Browser(driver, stack.api_url)
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)

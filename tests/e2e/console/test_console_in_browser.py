@@ -67,7 +67,7 @@ def test_admin_signs_in_with_the_keyboard_and_sees_dc01_online(
     assert browser.driver.execute_script("return localStorage.length") == 0
     assert stack.admin_token not in browser.driver.page_source
     # And on a 390-px phone screen the page does not scroll sideways (tables scroll alone)
-    phone = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
     browser.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
     try:
         browser.wait(

@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -136,3 +137,12 @@ def test_job_types_carry_the_schemas_the_api_validates_with(api: Api, tokens: To
     # And the OpenAPI document names both routes
     document = api.get("/v1/openapi.json").body
     assert {"/v1/whoami", "/v1/job-types"} <= set(document["paths"])
+
+
+def test_page_preloads_every_module_it_imports() -> None:
+    # Given the console page and its modules
+    page = (STATIC_DIR / "index.html").read_text()
+    modules = {path.name for path in STATIC_DIR.glob("*.js")} - {"app.js"}
+    # Then each is fetched at once (modulepreload), not one import level after another
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', page))
+    assert preloaded == modules
