@@ -10,9 +10,9 @@
 3. Size of the console's JavaScript and CSS as served gzip-compressed; baseline: uncompressed.
 
 Goals from issue #14: hosts list <= 1 s, output latency <= 1.5 s, JS+CSS gzip <= 60 KB.
-Run from the repository root:
+Run:
 
-    .venv/bin/python -m bench.console [--loads 10] [--lines 12]
+    python bench/console.py [--loads 10] [--lines 12]
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from hostrelay.console.assets import STATIC_DIR
+from hostrelay_local.headless_chromium import chromium_missing, headless_chromium
 from hostrelay_local.stack_process import StackProcess
-from tests.e2e.console.chromium import chromium_missing, headless_chromium
 
 SH = "/bin/sh"
 HOSTS_RENDERED = "hostrelay:hosts-rendered"

@@ -642,6 +642,7 @@ def banner(stack: LocalStack) -> str:
             "",
             "hostrelay local stack is up",
             f"  API          {url}",
+            f"  console      {url}/console/",
             f"  admin token  {stack.admin_token}",
             f"               (also in {stack.token_file})",
             f"  {relay}",

@@ -14,9 +14,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from hostrelay_local.headless_chromium import chromium_missing, headless_chromium
 from hostrelay_local.local_relay import DEMO_EXEC_COMMANDS
 from hostrelay_local.stack import LocalStack, StackOptions
-from tests.e2e.console.chromium import chromium_missing, headless_chromium
 
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "console"
 WAIT_S = 20.0

@@ -1,4 +1,4 @@
-"""Debian's headless Chromium through chromium-driver, for the console tests and bench."""
+"""Debian's headless Chromium through chromium-driver, for the console's tests and bench."""
 
 from __future__ import annotations
 
