@@ -260,7 +260,10 @@ def test_revoke_asks_for_confirmation_naming_the_host(browser: Browser, stack: L
     # Then the confirmation names dc01, and keeping it changes nothing
     assert "Revoke dc01?" in browser.text(f"{row} .confirm")
     browser.screenshot("revoke-confirm")
-    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Keep dc01']").click()
+    # (the keyboard lands on the safe choice)
+    keep = browser.driver.switch_to.active_element
+    assert keep.text == "Keep dc01"
+    keep.send_keys(Keys.ENTER)
     assert not browser.elements(f"{row} .confirm")
     assert stack.host_state("dc01") != "revoked"
     # And confirming revokes it

@@ -1,5 +1,5 @@
 // Hosts: state, versions, certificates, tags and running jobs; enroll and revoke for admins.
-import { useEffect, useState } from "./vendor-htm-preact.js";
+import { useEffect, useRef, useState } from "./vendor-htm-preact.js";
 import { get, post, del, query } from "./api.js";
 import { html, Badge, ErrorNote, Time, may, useLoad } from "./ui.js";
 
@@ -77,7 +77,7 @@ function EnrollPanel({ onEnrolled }) {
     <${ErrorNote} error=${error} />
     ${offer && html`<div class="offer" id="enroll-offer">
       <p>Paste this as root on <strong>${offer.host}</strong>. It works once; it is shown only now.</p>
-      <textarea id="enroll-command" readonly rows="3" aria-label="Enrollment command">${offer.command}</textarea>
+      <textarea id="enroll-command" readonly rows="3" aria-label="Enrollment command" value=${offer.command}></textarea>
       <div class="row">
         <button type="button" id="copy-command" onClick=${copy}>${copied ? "Copied" : "Copy command"}</button>
         <${Countdown} until=${offer.expires_at} />
@@ -90,6 +90,11 @@ function EnrollPanel({ onEnrolled }) {
 function RevokeButton({ host, onRevoked }) {
   const [asking, setAsking] = useState(false);
   const [error, setError] = useState(null);
+  const keep = useRef(null);
+  useEffect(() => {
+    // Keyboard users land on the safe choice of the confirmation.
+    if (asking && keep.current) keep.current.focus();
+  }, [asking]);
   if (!asking) {
     return html`<button type="button" class="danger" onClick=${() => setAsking(true)}>Revoke…</button>`;
   }
@@ -105,7 +110,7 @@ function RevokeButton({ host, onRevoked }) {
   return html`<div class="confirm" role="alertdialog" aria-label=${`Revoke ${host}?`}>
     <p>Revoke <strong>${host}</strong>? Its certificate stops working; it gets no more jobs until re-enrolled.</p>
     <button type="button" class="danger" onClick=${revoke}>Revoke ${host}</button>
-    <button type="button" class="secondary" onClick=${() => setAsking(false)}>Keep ${host}</button>
+    <button type="button" class="secondary" ref=${keep} onClick=${() => setAsking(false)}>Keep ${host}</button>
     <${ErrorNote} error=${error} />
   </div>`;
 }

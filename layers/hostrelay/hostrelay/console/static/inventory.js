@@ -3,14 +3,14 @@ import { useState } from "./vendor-htm-preact.js";
 import { get, query } from "./api.js";
 import { html, ErrorNote, KeyValues, Time, useLoad } from "./ui.js";
 
-function EntityDetail({ id, connector }) {
+function EntityDetail({ id, connector, connectorName }) {
   const { data, error } = useLoad(() => get(`/v1/inventory/entities/${encodeURIComponent(id)}${query({ connector })}`), [id, connector]);
   if (error) return html`<${ErrorNote} error=${error} />`;
   if (!data) return html`<p class="loading">Loading…</p>`;
   return html`<div class="panel" id="entity-detail">
     <h2>${data.name} <span class="muted">(${data.kind})</span></h2>
     <${KeyValues} entries=${[
-      ["From connector", data.connector],
+      ["From connector", connectorName],
       ["DN", data.dn],
       ["First seen", html`<${Time} value=${data.first_seen} />`],
       ["Last seen", html`<${Time} value=${data.last_seen} />`],
@@ -29,6 +29,11 @@ export function InventoryPage() {
   const [selected, setSelected] = useState(null);
   const token = pages[pages.length - 1];
   const counts = useLoad(() => get("/v1/inventory/counts"), []);
+  const connectors = useLoad(() => get("/v1/connectors"), []);
+  const connectorName = (id) => {
+    const found = connectors.data && connectors.data.connectors.find((connector) => connector.id === id);
+    return found ? found.name : id;
+  };
   const entities = useLoad(() => get(`/v1/inventory/entities${query({ ...search, limit: 50, next_token: token })}`), [search, token]);
   function submit(event) {
     event.preventDefault();
@@ -55,7 +60,7 @@ export function InventoryPage() {
       <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Connector</th><th scope="col">Last seen</th></tr></thead>
       <tbody>${entities.data.entities.map((entity) => html`<tr>
         <th scope="row"><button type="button" class="link" onClick=${() => setSelected(entity)}>${entity.name}</button></th>
-        <td>${entity.kind}</td><td>${entity.connector}</td><td><${Time} value=${entity.last_seen} /></td>
+        <td>${entity.kind}</td><td title=${entity.connector}>${connectorName(entity.connector)}</td><td><${Time} value=${entity.last_seen} /></td>
       </tr>`)}</tbody>
     </table></div>
     <nav class="pager" aria-label="Pages">
@@ -63,6 +68,6 @@ export function InventoryPage() {
       <span>Page ${pages.length}</span>
       <button type="button" class="secondary" disabled=${!entities.data.next_token} onClick=${() => setPages([...pages, entities.data.next_token])}>Next</button>
     </nav>`}
-    ${selected && html`<${EntityDetail} id=${selected.id} connector=${selected.connector} />`}
+    ${selected && html`<${EntityDetail} id=${selected.id} connector=${selected.connector} connectorName=${connectorName(selected.connector)} />`}
   </section>`;
 }
