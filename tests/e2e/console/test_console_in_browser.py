@@ -95,6 +95,17 @@ def test_ping_started_from_the_generated_form_succeeds(admin_browser: Browser) -
     sleep_field.send_keys("99999")
     assert browser.driver.execute_script("return arguments[0].validity.valid", sleep_field) is False
     sleep_field.clear()
+    # And a pattern the browser cannot check first is still the API's to refuse, in detail
+    Select(browser.element("#job-type")).select_by_value("macct.capture")
+    image = browser.element("input[name='params.image']")
+    assert image.get_attribute("pattern")  # the API's pattern, in the browser's regex dialect
+    image.send_keys("no spaces allowed")
+    assert browser.driver.execute_script("return arguments[0].validity.valid", image) is False
+    browser.element("input[name='params.computer']").send_keys("pc01")
+    browser.driver.execute_script("document.getElementById('new-job').noValidate = true")
+    browser.element("#submit-job").click()
+    assert "params.image" in browser.wait_text("#new-job .error", "422")
+    Select(browser.element("#job-type")).select_by_value("ping")
     # When the operator starts a ping on dc01 with a message
     browser.element("[name='params.message']").send_keys("hello from the console")
     Select(browser.element("#job-host")).select_by_value("dc01")

@@ -112,7 +112,7 @@ export function NewJobPage({ me }) {
     <h1>Start a job</h1>
     <form id="new-job" class="stacked" onSubmit=${submit}>
       <div class="field"><label for="job-type">Type</label>
-        <select id="job-type" name="type" value=${type.name} onChange=${(event) => setTypeName(event.currentTarget.value)}>
+        <select id="job-type" name="type" value=${type.name} onChange=${(event) => { setTypeName(event.currentTarget.value); setFailure(null); }}>
           ${data.types.map((candidate) => html`<option value=${candidate.name}>${candidate.name}</option>`)}
         </select></div>
       <div class="field"><label for="job-host">Host</label>

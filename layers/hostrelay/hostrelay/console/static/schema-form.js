@@ -10,8 +10,32 @@ export function plainSchema(schema) {
   return schema || {};
 }
 
+// A JSON Schema pattern as an input's `pattern` (which browsers compile with the `v` flag,
+// where a literal "-" at the edge of a class must be escaped); undefined when it cannot be
+// expressed, and then the API alone judges it.
+export function inputPattern(pattern) {
+  if (!pattern) return undefined;
+  const body = pattern
+    .replace(/^\^/, "")
+    .replace(/\$$/, "")
+    .replace(/\[(?:\\.|[^\]\\])*\]/g, (cls) => cls.replace(/^\[(\^?)-/, "[$1\\-").replace(/([^\\])-\]$/, "$1\\-]"));
+  try {
+    new RegExp(`^(?:${body})$`, "v");
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
+// A datetime-local value (the browser's local time) as the ISO 8601 instant the API wants.
+function isoInstant(raw) {
+  const when = new Date(raw);
+  return Number.isNaN(when.getTime()) ? raw : when.toISOString();
+}
+
 function kindOf(schema) {
   const plain = plainSchema(schema);
+  if (plain.type === "string" && plain.format === "date-time") return "datetime";
   if (plain.type === "array" && plainSchema(plain.items).type === "string") return "lines";
   if (["string", "integer", "number", "boolean"].includes(plain.type)) return plain.type;
   return "json";
@@ -26,6 +50,7 @@ function Field({ prefix, name, schema, required }) {
     plain.description,
     kind === "lines" ? "one per line" : null,
     kind === "json" ? "JSON" : null,
+    kind === "datetime" ? "your local time" : null,
     plain.default !== undefined && plain.default !== null && kind !== "boolean" ? `default ${JSON.stringify(plain.default)}` : null,
   ].filter(Boolean).join(" · ");
   const common = { id, name: `${prefix}.${name}`, "data-kind": kind, required: required && kind !== "boolean" };
@@ -38,8 +63,10 @@ function Field({ prefix, name, schema, required }) {
       max: plain.maximum ?? plain.exclusiveMaximum,
     };
     input = html`<input type="number" step=${kind === "integer" ? "1" : "any"} ...${common} ...${bounds} />`;
+  } else if (kind === "datetime") {
+    input = html`<input type="datetime-local" step="1" ...${common} />`;
   } else if (kind === "string") {
-    const rules = { minlength: plain.minLength, maxlength: plain.maxLength, pattern: plain.pattern ? plain.pattern.replace(/^\^|\$$/g, "") : undefined };
+    const rules = { minlength: plain.minLength, maxlength: plain.maxLength, pattern: inputPattern(plain.pattern) };
     input = plain.maxLength && plain.maxLength > 256
       ? html`<textarea rows="3" ...${common} ...${rules}></textarea>`
       : html`<input type="text" spellcheck="false" ...${common} ...${rules} />`;
@@ -76,6 +103,7 @@ export function readFields(form, prefix) {
     const raw = element.value;
     if (raw.trim() === "") continue;
     if (kind === "integer" || kind === "number") values[name] = Number(raw);
+    else if (kind === "datetime") values[name] = isoInstant(raw);
     else if (kind === "lines") values[name] = raw.split("\n").map((line) => line.replace(/\r$/, "")).filter((line) => line !== "");
     else if (kind === "json") {
       try {
