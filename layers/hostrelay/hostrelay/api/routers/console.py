@@ -20,7 +20,7 @@ from hostrelay.job_types import JOB_TYPES
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class WhoAmI(_Out):
