@@ -116,6 +116,8 @@ def test_ping_started_from_the_generated_form_succeeds(admin_browser: Browser) -
     assert "Queued" in browser.text(".timeline")
     assert browser.elements("#job-result")
     assert "ping on dc01" in browser.text("h1")
+    # And the output view stops following once the job's output is complete
+    browser.wait_text("#output-title", "complete")
     browser.screenshot("job-ping")
 
 
@@ -223,7 +225,9 @@ def test_reader_is_offered_nothing_it_cannot_do(
         # When the reader signs in
         browser.sign_in(reader)
         browser.wait_text("#hosts tr[data-host=dc01]", "dc01")
-        # Then there is no enroll, revoke, start, cancel or audit to click
+        # Then dc01's row counts its running job
+        browser.wait_text("#hosts tr[data-host=dc01] .running", "1")
+        # And there is no enroll, revoke, start, cancel or audit to click
         assert not browser.elements("#enroll")
         assert not browser.driver.find_elements(By.XPATH, "//button[contains(., 'Revoke')]")
         assert "Audit" not in browser.text("header nav")
