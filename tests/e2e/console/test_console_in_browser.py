@@ -204,6 +204,8 @@ def test_inventory_connectors_and_audit_pages(admin_browser: Browser) -> None:
     # And the connectors page offers run now, whose run appears in the history
     browser.go("#/connectors")
     browser.element("#connectors tbody tr")
+    # (with the outcome of its last run)
+    browser.wait(lambda d: browser.elements("#connectors .last-run .badge"))
     browser.driver.find_element(By.XPATH, "//button[normalize-space()='Run now']").click()
     browser.wait(lambda d: browser.elements("#connector-runs tbody tr"))
     browser.screenshot("connectors")

@@ -21,6 +21,18 @@ function RunHistory({ connector }) {
   </div>`;
 }
 
+// The outcome of the connector's last run: its job's state, and its error if it failed.
+function LastRun({ connector }) {
+  const { data: job } = useLoad(
+    () => (connector.last_job_id ? get(`/v1/jobs/${encodeURIComponent(connector.last_job_id)}`) : Promise.resolve(null)),
+    [connector.last_job_id],
+  );
+  if (!connector.last_job_id) return html`<span class="muted">never run</span>`;
+  return html`<a href=${`#/jobs/${connector.last_job_id}`}><${Time} value=${connector.last_run_at} /></a>
+    ${job && html` <${Badge} state=${job.state} />`}
+    ${job && job.error && html`<div class="error-text">${job.error.code}: ${job.error.message}</div>`}`;
+}
+
 export function ConnectorsPage({ me }) {
   const { data, error, reload } = useLoad(() => get("/v1/connectors"), [], { every_ms: 10000 });
   const [selected, setSelected] = useState(null);
@@ -47,7 +59,7 @@ export function ConnectorsPage({ me }) {
         ${connectors.map((connector) => html`<tr>
           <th scope="row">${connector.name}${connector.enabled ? "" : html` <span class="badge badge-disabled">disabled</span>`}</th>
           <td>${connector.kind}</td><td>${connector.target}</td><td>${connector.schedule || html`<span class="muted">on demand</span>`}</td>
-          <td>${connector.last_job_id ? html`<a href=${`#/jobs/${connector.last_job_id}`}><${Time} value=${connector.last_run_at} /></a>` : html`<${Time} value=${connector.last_run_at} />`}</td>
+          <td class="last-run"><${LastRun} connector=${connector} /></td>
           <td><${Time} value=${connector.next_run_at} /></td>
           <td class="actions">
             <button type="button" class="secondary" onClick=${() => setSelected(connector)}>History</button>
