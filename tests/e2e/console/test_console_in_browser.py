@@ -298,6 +298,10 @@ def test_no_token_ever_reached_a_url_or_the_page(browser: Browser, secrets_used:
     for secret in secrets_used:
         assert not [url for url in urls if secret in url]
         assert secret not in browser.driver.page_source
+    # And the page broke no rule of its Content-Security-Policy and threw no error
+    console_log = browser.driver.get_log("browser")
+    assert not [e for e in console_log if e["source"] == "security"]  # CSP violations
+    assert not [e for e in console_log if e["source"] == "javascript"]
     # And signing out forgets the token
     browser.sign_out()
     assert session_token(browser) is None
