@@ -780,6 +780,7 @@ def banner(stack: LocalStack) -> str:
             "",
             "hostrelay local stack is up",
             f"  API          {url}",
+            f"  console      {url}/console/",
             f"  admin token  {stack.admin_token}",
             f"               (also in {stack.token_file})",
             *(f"  {line}" for line in _parts(stack)),

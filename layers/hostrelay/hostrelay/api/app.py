@@ -13,6 +13,7 @@ from hostrelay.api.errors import register_error_handlers
 from hostrelay.api.json_body import json_body_parser
 from hostrelay.api.routers.audit import audit_router
 from hostrelay.api.routers.connectors import connectors_router
+from hostrelay.api.routers.console import console_router
 from hostrelay.api.routers.enrollments import enrollments_router
 from hostrelay.api.routers.hosts import hosts_router
 from hostrelay.api.routers.inventory import inventory_router
@@ -53,6 +54,7 @@ def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
     if services.enrollment is not None:
         resolver.include_router(enrollments_router(services, services.enrollment))
     resolver.include_router(macct_router(services, services.macct))
+    resolver.include_router(console_router(services))
 
     @cache
     def openapi_json() -> str:

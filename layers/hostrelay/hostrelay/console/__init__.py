@@ -1,0 +1,1 @@
+"""The operators' web console: static assets served by the API itself, same origin."""
