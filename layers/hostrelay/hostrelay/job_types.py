@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from hostrelay.domain.errors import InvalidRequest
 
@@ -68,6 +75,31 @@ class DiscoveryAwsParams(_Params):
     assume_role_arn: str | None = None
 
 
+OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
+class OktaSyncParams(_Params):
+    connector: str
+
+
+class OktaGroupMembersParams(_Params):
+    """Add/remove members of one Okta-owned group; a dry run (the default) changes nothing."""
+
+    connector: str
+    group_id: OktaId
+    add: list[OktaId] = Field(default_factory=list, max_length=1000)
+    remove: list[OktaId] = Field(default_factory=list, max_length=1000)
+    dry_run: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> OktaGroupMembersParams:
+        if not self.add and not self.remove:
+            raise ValueError("add or remove must name at least one user")
+        if set(self.add) & set(self.remove):
+            raise ValueError("a user cannot be both added and removed")
+        return self
+
+
 class JobTypeSpec(BaseModel):
     name: str
     params: type[BaseModel]
@@ -90,6 +122,10 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             runs_in="cloud",
             default_timeout_s=900,
         ),
+        JobTypeSpec(
+            name="okta.sync", params=OktaSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
     )
 }
 
