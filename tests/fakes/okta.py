@@ -135,6 +135,8 @@ def _page(
 
 def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Okta serves
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 

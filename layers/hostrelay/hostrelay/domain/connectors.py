@@ -28,7 +28,15 @@ CREDENTIAL_ARN_PATTERN = (
 HTTPS_ORIGIN_PATTERN = r"^https://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?/?$"
 
 # Keys that would put a secret in DynamoDB: the relay holds passwords, connectors name them.
-SECRET_KEY_MARKERS = ("password", "passwd", "secret", "private_key", "api_key", "bind_pw")
+SECRET_KEY_MARKERS = (
+    "password",
+    "passwd",
+    "secret",
+    "private_key",
+    "api_key",
+    "bind_pw",
+    "token",
+)
 
 
 class ConnectorKind(StrEnum):
