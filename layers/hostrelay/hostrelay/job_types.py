@@ -78,7 +78,9 @@ class DiscoveryAwsParams(_Params):
 OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
 
 
-class OktaSyncParams(_Params):
+class SourceSyncParams(_Params):
+    """A cloud-side connector's run: the handler reads everything else from the connector."""
+
     connector: str
 
 
@@ -123,8 +125,9 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             default_timeout_s=900,
         ),
         JobTypeSpec(
-            name="okta.sync", params=OktaSyncParams, runs_in="cloud", default_timeout_s=900
+            name="okta.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
         ),
+
         JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
     )
 }

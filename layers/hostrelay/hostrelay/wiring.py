@@ -190,7 +190,8 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.discovery_aws import AwsDiscovery
     from hostrelay.logic.inventory import InventoryService
-    from hostrelay.logic.sync_okta import OktaGroupMembers, OktaSync
+    from hostrelay.logic.source_sync import SourceSync
+    from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
@@ -205,7 +206,7 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
                 inventory,
                 lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
             ),
-            "okta.sync": OktaSync(connectors, inventory, connect_okta),
+            "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
             "okta.group_members": OktaGroupMembers(connectors, connect_okta),
         },
     )

@@ -144,7 +144,7 @@ def test_a_sync_fills_the_inventory_with_users_groups_and_memberships(
     shown = stack.reader.get(f"/v1/connectors/{connector['id']}").body
     assert TOKEN not in json.dumps(shown) and TOKEN not in json.dumps(job)
     logged = json.dumps([record.__dict__ for record in caplog.records], default=str)
-    assert "okta sync finished" in logged and "source request retried" in logged
+    assert "source sync finished" in logged and "source request retried" in logged
     captured = capfd.readouterr()  # EMF metrics and anything else printed
     assert "connector_sync_total" in captured.out
     assert TOKEN not in logged + captured.out + captured.err

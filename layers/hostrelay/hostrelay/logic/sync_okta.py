@@ -7,24 +7,21 @@ Okta has no change feed for memberships, so deletes are what a run no longer see
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.okta import OktaOrg, RawObject
 from hostrelay.dal.rest_source import SourceRejected
 from hostrelay.domain.connectors import Connector, ConnectorKind, OktaConnectorSettings
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
-from hostrelay.job_types import OktaGroupMembersParams, OktaSyncParams
-from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed
-from hostrelay.logic.inventory import InventoryService
-from hostrelay.observability import logger
+from hostrelay.job_types import OktaGroupMembersParams
+from hostrelay.logic.cloud_jobs import RunEnd, failed
+from hostrelay.logic.source_sync import SourceSpec
 
 USER_KIND = "okta.user"
 GROUP_KIND = "okta.group"
@@ -98,63 +95,18 @@ def okta_connector(connectors: ConnectorRepository, connector_id: str) -> Connec
     return connector
 
 
-class OktaSync:
-    """The okta.sync handler: a full read of the org, applied as one snapshot."""
+def _read(
+    org: OktaOrg, settings: OktaConnectorSettings, should_stop: Callable[[], bool]
+) -> list[EntityUpsert] | None:
+    return read_org(org, should_stop)
 
-    kind = ConnectorKind.OKTA.value
 
-    def __init__(
-        self,
-        connectors: ConnectorRepository,
-        inventory: InventoryService,
-        connect: ConnectOkta,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._connectors = connectors
-        self._inventory = inventory
-        self._connect = connect
-        self._clock = clock
-
-    def run(self, job: Job, should_stop: Callable[[], bool]) -> RunEnd:
-        started = self._clock()
-        try:
-            params = OktaSyncParams.model_validate(job.params)
-        except ValidationError:
-            return failed("invalid_params", "bad params")
-        connector = okta_connector(self._connectors, params.connector)
-        if connector is None:
-            return failed("connector_missing", f"no okta connector {params.connector}")
-        settings = OktaConnectorSettings.model_validate(connector.settings)
-        org: OktaOrg | None = None
-        try:
-            org = self._connect(settings)
-            entities = read_org(org, should_stop)
-        except SourceReadError as exc:
-            calls = org.calls if org is not None else 0
-            logger.warning(
-                "okta sync failed",
-                extra={"job_id": job.id, "connector": connector.id, "code": exc.code},
-            )
-            return failed(exc.code, exc.message, {"connector": connector.id, "api_calls": calls})
-        if entities is None:
-            return CANCELED
-        report = self._inventory.replace_all(
-            connector.id, entities, started, complete_kinds={USER_KIND, GROUP_KIND}
-        )
-        result: dict[str, Any] = {
-            "connector": connector.id,
-            **report.counts(),
-            "total": len(entities),
-            "by_kind": dict(sorted(Counter(e.kind for e in entities).items())),
-            "api_calls": org.calls,
-            "errors": [],
-            "duration_s": round((self._clock() - started).total_seconds(), 3),
-        }
-        logger.info(
-            "okta sync finished",
-            extra={"job_id": job.id, "connector": connector.id, "counts": report.counts()},
-        )
-        return RunEnd(JobState.SUCCEEDED, result)
+OKTA_SOURCE: SourceSpec[OktaConnectorSettings, OktaOrg] = SourceSpec(
+    kind=ConnectorKind.OKTA,
+    settings=OktaConnectorSettings,
+    entity_kinds=frozenset({USER_KIND, GROUP_KIND}),
+    read=_read,
+)
 
 
 class OktaGroupMembers:
