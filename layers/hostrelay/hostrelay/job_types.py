@@ -127,7 +127,6 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
         JobTypeSpec(
             name="okta.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
         ),
-
         JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
     )
 }
