@@ -1,4 +1,4 @@
-"""Lambda entry point of the discovery function: SQS batch of cloud jobs → AWS inventory."""
+"""Lambda entry point of the discovery function: SQS batch of cloud jobs → inventory."""
 
 from hostrelay import cold_start  # first: no garbage collection until loaded()
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hostrelay.logic.discovery_aws import CloudJobRequest
+from hostrelay.logic.cloud_jobs import CloudJobRequest
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import DiscoverySettings, load_settings
 from hostrelay.wiring import build_discovery

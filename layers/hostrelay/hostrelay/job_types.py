@@ -11,6 +11,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from hostrelay.domain.connectors import check_verify_tls
@@ -85,6 +86,33 @@ class DiscoveryAwsParams(_Params):
     assume_role_arn: str | None = None
 
 
+OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
+class SourceSyncParams(_Params):
+    """A cloud-side connector's run: the handler reads everything else from the connector."""
+
+    connector: str
+
+
+class OktaGroupMembersParams(_Params):
+    """Add/remove members of one Okta-owned group; a dry run (the default) changes nothing."""
+
+    connector: str
+    group_id: OktaId
+    add: list[OktaId] = Field(default_factory=list, max_length=1000)
+    remove: list[OktaId] = Field(default_factory=list, max_length=1000)
+    dry_run: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> OktaGroupMembersParams:
+        if not self.add and not self.remove:
+            raise ValueError("add or remove must name at least one user")
+        if set(self.add) & set(self.remove):
+            raise ValueError("a user cannot be both added and removed")
+        return self
+
+
 class JobTypeSpec(BaseModel):
     name: str
     params: type[BaseModel]
@@ -107,6 +135,10 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             runs_in="cloud",
             default_timeout_s=900,
         ),
+        JobTypeSpec(
+            name="okta.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
     )
 }
 

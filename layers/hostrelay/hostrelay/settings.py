@@ -137,6 +137,19 @@ class DiscoverySettings(TablesSettings):
     role_session_name: str = Field(
         default="hostrelay-discovery", alias="DISCOVERY_ROLE_SESSION_NAME", max_length=64
     )
+    source_ca_bundle: str = Field(
+        default="",
+        alias="SOURCE_CA_BUNDLE",
+        description="CA file that SaaS connectors trust instead of the system's (local fakes); "
+        "TLS is verified either way",
+    )
+    source_max_wait_s: float = Field(
+        default=60.0,
+        alias="SOURCE_MAX_WAIT_S",
+        ge=0,
+        le=600,
+        description="Longest Retry-After a connector waits out; a longer one fails the run",
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)

@@ -16,10 +16,12 @@ from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
 if TYPE_CHECKING:
     from hostrelay.dal.audit_repo import AuditRepository
     from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.okta import OktaOrg
     from hostrelay.dal.tokens_repo import TokenRepository
+    from hostrelay.domain.connectors import OktaConnectorSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
+    from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
-    from hostrelay.logic.discovery_aws import AwsDiscovery
     from hostrelay.logic.dispatch import Dispatcher
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.ingest import EventIngester
@@ -179,22 +181,51 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
     return ConnectorScheduler(ConnectorRepository(), jobs, JobRepository())
 
 
-def build_discovery(settings: DiscoverySettings) -> AwsDiscovery:
+def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
+    """The cloud-jobs runner with one handler per cloud job type."""
     from hostrelay.dal.aws_discovery import AwsAccount
     from hostrelay.dal.connectors_repo import ConnectorRepository
     from hostrelay.dal.inventory_repo import InventoryRepository
     from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.discovery_aws import AwsDiscovery
     from hostrelay.logic.inventory import InventoryService
+    from hostrelay.logic.source_sync import SourceSync
+    from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
-    return AwsDiscovery(
+    connectors = ConnectorRepository()
+    inventory = InventoryService(InventoryRepository())
+    connect_okta = _okta_connector(settings)
+    return CloudJobRunner(
         JobRepository(),
-        ConnectorRepository(),
-        InventoryService(InventoryRepository()),
-        lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
+        {
+            "discovery.aws": AwsDiscovery(
+                connectors,
+                inventory,
+                lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
+            ),
+            "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
+            "okta.group_members": OktaGroupMembers(connectors, connect_okta),
+        },
     )
+
+
+def _okta_connector(settings: DiscoverySettings) -> Callable[[OktaConnectorSettings], OktaOrg]:
+    def connect(okta: OktaConnectorSettings) -> OktaOrg:
+        from hostrelay.dal.cloud_secrets import read_credential
+        from hostrelay.dal.okta import OktaOrg
+
+        return OktaOrg.connect(
+            okta.base_url,
+            read_credential(okta.credential_arn),
+            page_size=okta.page_size,
+            ca_bundle=settings.source_ca_bundle or None,
+            max_wait_s=settings.source_max_wait_s,
+        )
+
+    return connect
 
 
 def build_token_repository(settings: ApiSettings) -> TokenRepository:

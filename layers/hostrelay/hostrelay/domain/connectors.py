@@ -1,4 +1,4 @@
-"""Connectors: where inventory comes from (a directory via a relay, or an AWS account)."""
+"""Connectors: where inventory comes from (a directory via a relay, a cloud account, a SaaS)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,33 @@ CREDENTIAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 LDAP_URL_PATTERN = r"^ldaps?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$"
 AWS_REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+# Where a cloud-side connector's credential lives: a Secrets Manager secret named hostrelay/...
+# or an SSM SecureString under /hostrelay/<stage>/connectors/. The discovery function may read
+# only these (template.yaml), so nothing else (the signing key) is reachable through a connector.
+CREDENTIAL_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:(?:secretsmanager:[a-z0-9-]+:\d{12}:secret:hostrelay/[A-Za-z0-9/_+=.@-]{1,480}"
+    r"|ssm:[a-z0-9-]+:\d{12}:parameter/hostrelay/[A-Za-z0-9_-]{1,32}/connectors/"
+    r"[A-Za-z0-9/_.-]{1,400})$"
+)
+# A SaaS org's base URL: https only, a host name, no credentials, no path beyond "/".
+HTTPS_ORIGIN_PATTERN = r"^https://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?/?$"
 
 # Keys that would put a secret in DynamoDB: the relay holds passwords, connectors name them.
-SECRET_KEY_MARKERS = ("password", "passwd", "secret", "private_key", "api_key", "bind_pw")
+SECRET_KEY_MARKERS = (
+    "password",
+    "passwd",
+    "secret",
+    "private_key",
+    "api_key",
+    "bind_pw",
+    "token",
+)
 
 
 class ConnectorKind(StrEnum):
     LDAP = "ldap"
     AWS = "aws"
+    OKTA = "okta"
 
 
 class AwsResourceType(StrEnum):
@@ -121,6 +140,29 @@ class AwsConnectorSettings(_Settings):
 
     def types(self) -> list[AwsResourceType]:
         return list(self.resource_types or AwsResourceType)
+
+
+CredentialArn = Annotated[str, StringConstraints(pattern=CREDENTIAL_ARN_PATTERN)]
+
+
+class OktaConnectorSettings(_Settings):
+    """An Okta org read with an API token that a secret holds (never the token itself)."""
+
+    org_url: Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)] = Field(
+        description="e.g. https://example.okta.com"
+    )
+    credential_arn: CredentialArn = Field(
+        description="Secrets Manager secret (hostrelay/...) or SSM SecureString "
+        "(/hostrelay/<stage>/connectors/...) holding the API token"
+    )
+    page_size: int = Field(default=200, ge=1, le=200)
+    write_back: bool = Field(
+        default=False, description="Allow okta.group_members jobs to change Okta-owned groups"
+    )
+
+    @property
+    def base_url(self) -> str:
+        return self.org_url.rstrip("/")
 
 
 class Connector(BaseModel):

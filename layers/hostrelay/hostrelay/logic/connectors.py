@@ -21,6 +21,7 @@ from hostrelay.domain.connectors import (
     ConnectorKind,
     ConnectorRun,
     LdapConnectorSettings,
+    OktaConnectorSettings,
 )
 from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, StaleWrite
 from hostrelay.domain.jobs import Job
@@ -34,8 +35,15 @@ SCHEDULER = Principal(token_id="scheduler", name="schedule", scopes=[Scope.OPERA
 _SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {
     ConnectorKind.LDAP: LdapConnectorSettings,
     ConnectorKind.AWS: AwsConnectorSettings,
+    ConnectorKind.OKTA: OktaConnectorSettings,
 }
-_JOB_TYPES = {ConnectorKind.LDAP: "ldap.sync", ConnectorKind.AWS: "discovery.aws"}
+_JOB_TYPES = {
+    ConnectorKind.LDAP: "ldap.sync",
+    ConnectorKind.AWS: "discovery.aws",
+    ConnectorKind.OKTA: "okta.sync",
+}
+# Kinds whose source is read by the discovery function (SaaS and cloud APIs).
+CLOUD_KINDS = frozenset({ConnectorKind.AWS, ConnectorKind.OKTA})
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,8 @@ def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str
     secrets = _secret_paths(settings, "settings")
     if secrets:
         raise InvalidRequest(
-            "connector settings must not contain secrets: store the password in the relay's "
-            "config and name it in settings.credential",
+            "connector settings must not contain secrets: name a relay credential "
+            "(settings.credential) or a secret's ARN (settings.credential_arn) instead",
             details=[{"field": path, "message": "secrets are not accepted"} for path in secrets],
         )
     try:
@@ -93,6 +101,8 @@ def run_request(connector: Connector) -> NewJob:
     """The job one run of `connector` is: its settings become the job's params."""
     if connector.kind is ConnectorKind.LDAP:
         params = {**connector.settings, "connector": connector.id}
+    elif connector.kind is not ConnectorKind.AWS:  # the handler reads the connector itself
+        params = {"connector": connector.id}
     else:
         aws = AwsConnectorSettings.model_validate(connector.settings)
         params = {"connector": connector.id, "regions": aws.regions}
@@ -124,9 +134,9 @@ class ConnectorService:
     def _validated(self, draft: ConnectorDraft) -> tuple[dict[str, Any], datetime | None]:
         """(clean settings, first run) of a draft; raises InvalidRequest naming the field."""
         now = self._clock()
-        if draft.kind is ConnectorKind.AWS and draft.target != CLOUD_HOST:
+        if draft.kind in CLOUD_KINDS and draft.target != CLOUD_HOST:
             raise InvalidRequest(
-                f"aws connectors run in the cloud: target must be {CLOUD_HOST!r}",
+                f"{draft.kind.value} connectors run in the cloud: target must be {CLOUD_HOST!r}",
                 details=[{"field": "target", "message": f"must be {CLOUD_HOST!r}"}],
             )
         if draft.kind is ConnectorKind.LDAP:

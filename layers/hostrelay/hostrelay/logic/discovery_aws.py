@@ -6,36 +6,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.aws_discovery import AwsAccount, RawResource
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.connectors import AwsConnectorSettings, AwsResourceType, ConnectorKind
-from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.inventory import EntityUpsert, SourceReadError
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.jobs import Job, JobState
 from hostrelay.job_types import DiscoveryAwsParams
+from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed
 from hostrelay.logic.inventory import InventoryService
 from hostrelay.observability import logger
 
 DISCOVERY_JOB_TYPE = "discovery.aws"
-CloudJobOutcome = Literal[
-    "succeeded", "failed", "canceled", "stale", "missing", "ignored", "cancel_noted"
-]
-
-
-class CloudJobRequest(BaseModel):
-    """Body of a cloud-jobs queue message (the same shape as a dispatch-queue message)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    job_id: str
-    attempt: int
-    action: Literal["publish", "cancel"] = "publish"
 
 
 # ---------------------------------------------------------------- AWS resources → entities
@@ -285,74 +271,40 @@ def take_snapshot(
 
 
 class AwsDiscovery:
-    """Runs discovery.aws jobs taken from the cloud-jobs queue; idempotent per message."""
+    """The discovery.aws handler of the cloud-jobs runner: one snapshot of an account."""
+
+    kind = ConnectorKind.AWS.value
 
     def __init__(
         self,
-        jobs: JobRepository,
         connectors: ConnectorRepository,
         inventory: InventoryService,
         connect: Callable[[str | None], AwsAccount],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._jobs = jobs
         self._connectors = connectors
         self._inventory = inventory
         self._connect = connect
         self._clock = clock
 
-    def handle(self, request: CloudJobRequest) -> CloudJobOutcome:
-        try:
-            job = self._jobs.get(request.job_id)
-        except NotFound:
-            logger.warning("cloud job not found", extra={"job_id": request.job_id})
-            return "missing"
-        if job.type != DISCOVERY_JOB_TYPE:
-            return "ignored"
-        if job.attempt != request.attempt or job.state.terminal:
-            return "stale"
-        if request.action == "cancel":
-            return self._cancel(job)
-        if job.state in (JobState.QUEUED, JobState.DISPATCHED):
-            try:
-                job = self._jobs.transition(job, JobState.IN_PROGRESS, started_at=self._clock())
-            except StaleWrite:
-                return "stale"
-        return self._run(job)
-
-    def _cancel(self, job: Job) -> CloudJobOutcome:
-        """A running discovery checks for cancel requests itself; a stuck one ends here."""
-        if job.cancel_requested_at is None:
-            return "cancel_noted"
-        return self._finish(job, JobState.CANCELED, None, _error("canceled", "canceled on request"))
-
-    def _run(self, job: Job) -> CloudJobOutcome:
+    def run(self, job: Job, should_stop: Callable[[], bool]) -> RunEnd:
         started = self._clock()
         try:
             params = DiscoveryAwsParams.model_validate(job.params)
         except ValidationError:
-            return self._finish(job, JobState.FAILED, None, _error("invalid_params", "bad params"))
+            return failed("invalid_params", "bad params")
         connector = self._connectors.find(params.connector)
         if connector is None or connector.kind is not ConnectorKind.AWS:
-            return self._finish(
-                job,
-                JobState.FAILED,
-                None,
-                _error("connector_missing", f"no aws connector {params.connector}"),
-            )
+            return failed("connector_missing", f"no aws connector {params.connector}")
         settings = AwsConnectorSettings.model_validate(connector.settings)
         regions = params.regions or settings.regions
         try:
             account = self._connect(params.assume_role_arn)
         except SourceReadError as exc:
-            return self._finish(job, JobState.FAILED, None, _error(exc.code, exc.message))
-        snapshot = take_snapshot(
-            account, regions, settings.types(), should_stop=lambda: self._cancel_requested(job)
-        )
+            return failed(exc.code, exc.message)
+        snapshot = take_snapshot(account, regions, settings.types(), should_stop=should_stop)
         if snapshot.canceled:
-            return self._finish(
-                job, JobState.CANCELED, None, _error("canceled", "canceled on request")
-            )
+            return CANCELED
         report = self._inventory.replace_all(
             connector.id, snapshot.entities, started, complete_kinds=snapshot.complete_kinds
         )
@@ -371,46 +323,5 @@ class AwsDiscovery:
         )
         if snapshot.scopes_read == 0 and snapshot.errors:
             first = snapshot.errors[0]["error"]
-            return self._finish(
-                job, JobState.FAILED, result, _error("discovery_failed", f"nothing read: {first}")
-            )
-        return self._finish(job, JobState.SUCCEEDED, result, None)
-
-    def _cancel_requested(self, job: Job) -> bool:
-        try:
-            return self._jobs.get(job.id).cancel_requested_at is not None
-        except NotFound:
-            return True
-
-    def _finish(
-        self,
-        job: Job,
-        state: JobState,
-        result: dict[str, Any] | None,
-        error: JobErrorInfo | None,
-    ) -> CloudJobOutcome:
-        for _ in range(3):
-            try:
-                self._jobs.transition(
-                    job,
-                    state,
-                    started_at=job.started_at or self._clock(),
-                    finished_at=self._clock(),
-                    result=result,
-                    error=error,
-                )
-            except StaleWrite:
-                job = self._jobs.get(job.id)
-                if job.state.terminal:
-                    return "stale"
-                continue
-            return "succeeded" if state is JobState.SUCCEEDED else _outcome_of(state)
-        return "stale"
-
-
-def _outcome_of(state: JobState) -> CloudJobOutcome:
-    return "canceled" if state is JobState.CANCELED else "failed"
-
-
-def _error(code: str, message: str) -> JobErrorInfo:
-    return JobErrorInfo(code=code, message=message[:4096])
+            return failed("discovery_failed", f"nothing read: {first}", result)
+        return RunEnd(JobState.SUCCEEDED, result)

@@ -38,9 +38,11 @@ class ConnectorRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
-    kind: ConnectorKind = Field(description="`ldap` (a relay syncs a directory) or `aws`")
+    kind: ConnectorKind = Field(
+        description="`ldap` (a relay syncs a directory), `aws` or `okta` (the cloud reads them)"
+    )
     target: Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)] = Field(
-        description="The enrolled host that runs ldap syncs, or `cloud` for aws connectors"
+        description="The enrolled host that runs ldap syncs, or `cloud` for aws and okta"
     )
     settings: dict[str, Any] = Field(
         default_factory=dict,
@@ -48,7 +50,8 @@ class ConnectorRequest(BaseModel):
             "ldap: url (one of the servers the relay's credential is for), base_dn, credential "
             "(the NAME of a relay credential), start_tls, verify_tls (true only), user_filter, "
             "group_filter, ou_filter, page_size, flavor. "
-            "aws: regions, assume_role_arn, resource_types. Never secrets."
+            "aws: regions, assume_role_arn, resource_types. okta: org_url, credential_arn "
+            "(the ARN of a secret holding the API token), page_size, write_back. Never secrets."
         ),
     )
     schedule: str | None = Field(

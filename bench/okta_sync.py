@@ -1,0 +1,117 @@
+"""Bench: an okta.sync of a 10,000-user / 2,000-group org on the local Okta fake.
+
+Runs the okta.sync handler (the discovery function's code) against tests/fakes/okta.py over
+TLS, with the inventory in in-process moto, and prints entities/s and API calls for a first
+full run (everything created) and a second one (everything unchanged). The baseline, measured
+in the same run, is the inventory alone: the same entities applied with replace_all without
+reading Okta, so the difference is what reading Okta costs. Okta has no membership change
+feed, so every run is a full one (no incremental figure).
+
+    .venv/bin/python -m bench.okta_sync [--users 10000] [--groups 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "hostrelay")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+import boto3
+from moto import mock_aws
+
+from hostrelay.dal.aws_clients import client
+from hostrelay.dal.okta import OktaOrg
+from hostrelay.domain.connectors import OktaConnectorSettings
+from hostrelay.settings import DiscoverySettings, load_settings
+from hostrelay_local.aws_resources import create_resources, function_environment
+from hostrelay_local.template import load_template
+from tests.fakes.okta import OktaFake
+
+TOKEN = "00bench-token"  # the local fake's
+
+
+def arrange(fake: OktaFake, users: int, groups: int) -> None:
+    """Each user in three groups; group sizes even (15 members each at the defaults)."""
+    for i in range(users):
+        fake.state.add_user(f"00u{i:06d}", f"user{i}.bench@example.test")
+    for g in range(groups):
+        members = [
+            f"00u{i:06d}"
+            for i in range(users)
+            if i % groups in (g, (g + 1) % groups, (g + 2) % groups)
+        ]
+        group_type = "APP_GROUP" if g % 10 == 0 else "OKTA_GROUP"
+        fake.state.add_group(f"00g{g:05d}", f"group {g}", members, group_type=group_type)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--groups", type=int, default=2_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory, mock_aws():
+        fake = OktaFake(Path(directory), TOKEN).start()
+        arrange(fake, args.users, args.groups)
+        client.cache_clear()
+        load_settings.cache_clear()
+        template = load_template()
+        resources = create_resources(
+            boto3.session.Session(region_name="us-east-1"), template=template
+        )
+        env = function_environment(template, "DiscoveryFunction", resources)
+        os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService
+        from hostrelay.logic.sync_okta import GROUP_KIND, USER_KIND, read_org
+        from hostrelay.wiring import _bind_common, _bind_connectors
+
+        settings = load_settings(DiscoverySettings)
+        _bind_common(settings)
+        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+        inventory = InventoryService(InventoryRepository())
+        okta = OktaConnectorSettings(
+            org_url=fake.base_url,
+            credential_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:hostrelay/b",
+        )
+
+        def sync(connector: str) -> tuple[int, int, float]:
+            started = time.perf_counter()
+            org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
+            entities = read_org(org, lambda: False) or []
+            inventory.replace_all(
+                connector, entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
+            )
+            return len(entities), org.calls, time.perf_counter() - started
+
+        # Baseline: the same entities, applied without reading Okta.
+        org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
+        entities = read_org(org, lambda: False) or []
+        started = time.perf_counter()
+        inventory.replace_all(
+            "baseline", entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
+        )
+        baseline = time.perf_counter() - started
+        first = sync("okta")
+        second = sync("okta")
+        fake.stop()
+    print(f"okta org: {args.users} users, {args.groups} groups, {len(entities)} entities")
+    print(f"{'run':<34}{'entities/s':>12}{'seconds':>10}{'API calls':>11}")
+    rows = [("baseline: inventory apply only", (len(entities), 0, baseline))]
+    rows += [("okta.sync full (all created)", first), ("okta.sync full (all unchanged)", second)]
+    for name, (count, calls, seconds) in rows:
+        print(f"{name:<34}{count / seconds:>12.0f}{seconds:>10.1f}{calls:>11}")
+
+
+if __name__ == "__main__":
+    main()

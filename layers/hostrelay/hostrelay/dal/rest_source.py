@@ -1,0 +1,211 @@
+"""HTTPS JSON calls of SaaS connectors: verified TLS, throttling retried, failures named.
+
+urllib3 rather than a vendor SDK: the layer already ships it (botocore's transport), it costs
+no cold-start import of its own, and each connector calls a handful of list endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, SSLError
+
+from hostrelay.domain.inventory import SourceReadError
+from hostrelay.observability import logger
+
+THROTTLED = frozenset({429, 503})
+
+
+class SourceAuthFailed(SourceReadError):
+    code = "bad_credentials"
+
+
+class SourcePermissionDenied(SourceReadError):
+    code = "permission_denied"
+
+
+class SourceUnreachable(SourceReadError):
+    code = "source_unreachable"
+
+
+class SourceThrottled(SourceReadError):
+    code = "source_throttled"
+
+
+class SourceRejected(SourceReadError):
+    """The source answered with another 4xx/5xx (a bad request, a missing object)."""
+
+    code = "source_error"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, details=[{"status": status}])
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RestResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+def _retry_after_s(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the source asks us to wait: Retry-After (seconds or a date), or Okta's
+    X-Rate-Limit-Reset (epoch seconds when the window resets)."""
+    value = headers.get("Retry-After")
+    if value:
+        if value.strip().isdigit():
+            return float(value.strip())
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError):
+            return None
+    reset = headers.get("X-Rate-Limit-Reset")
+    if reset and reset.strip().isdigit():
+        return max(0.0, float(reset) - now)
+    return None
+
+
+def _vendor_code(body: Any) -> str | None:
+    """A short machine code from the error body (Okta errorCode, Google/Azure error.code)."""
+    if not isinstance(body, dict):
+        return None
+    for key in ("errorCode", "code", "error"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            value = value.get("code") or value.get("status")
+        if isinstance(value, str | int) and len(str(value)) <= 64:
+            return str(value)
+    return None
+
+
+class RestSource:
+    """One SaaS origin. Every URL asked for, including paging links, must be on that origin,
+    so the credential in `headers` is never sent anywhere else."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        ca_bundle: str | None = None,
+        timeout_s: float = 30.0,
+        max_attempts: int = 5,
+        max_wait_s: float = 60.0,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        parts = urlsplit(base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._base = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json", **headers}
+        context = ssl.create_default_context(cafile=ca_bundle)  # verified, always
+        self._pool = urllib3.PoolManager(
+            ssl_context=context,
+            timeout=urllib3.Timeout(total=timeout_s),
+            retries=False,
+        )
+        self._max_attempts = max_attempts
+        self._max_wait_s = max_wait_s
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+        self._clock = clock
+        self.calls = 0
+        self.retries = 0
+
+    def url(self, path_or_url: str, query: Mapping[str, Any] | None = None) -> str:
+        url = path_or_url if "://" in path_or_url else self._base + path_or_url
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self._origin or parts.username:
+            raise SourceRejected("the source linked to another origin; not followed", status=0)
+        if query:
+            url += ("&" if parts.query else "?") + urlencode(query)
+        return url
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> RestResponse:
+        url = self.url(path_or_url, query)
+        what = f"{method} {urlsplit(url).path}"
+        headers = dict(self._headers)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in range(1, self._max_attempts + 1):
+            self.calls += 1
+            try:
+                response = self._pool.request(
+                    method, url, body=payload, headers=headers, redirect=False
+                )
+            except SSLError:
+                raise SourceUnreachable(f"{what}: TLS verification failed") from None
+            except HTTPError as exc:
+                if attempt >= 2:  # a dead endpoint is retried once, not for minutes
+                    raise SourceUnreachable(f"{what}: {type(exc).__name__}") from None
+                self._wait(self._backoff_s, what, attempt, 0)
+                continue
+            status = response.status
+            if status in THROTTLED and attempt < self._max_attempts:
+                asked = _retry_after_s(response.headers, self._clock())
+                wait = asked if asked is not None else self._backoff_s * 2 ** (attempt - 1)
+                if wait > self._max_wait_s:
+                    raise SourceThrottled(f"{what}: throttled, retry after {wait:.0f} s")
+                self._wait(wait, what, attempt, status)
+                continue
+            return self._checked(what, status, response)
+        raise SourceThrottled(f"{what}: still throttled after {self._max_attempts} attempts")
+
+    def _wait(self, wait_s: float, what: str, attempt: int, status: int) -> None:
+        self.retries += 1
+        logger.info(
+            "source request retried",
+            extra={"request": what, "attempt": attempt, "status": status, "wait_s": wait_s},
+        )
+        self._sleep(wait_s)
+
+    def _checked(self, what: str, status: int, response: Any) -> RestResponse:
+        data = response.data
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        headers = response.headers  # case-insensitive; repeated headers joined by ", "
+        if status < 300:
+            if data and parsed is None:
+                raise SourceRejected(f"{what}: the answer is not JSON", status=status)
+            return RestResponse(status, headers, parsed)
+        code = _vendor_code(parsed)
+        suffix = f" ({code})" if code else ""
+        if status == 401:
+            raise SourceAuthFailed(f"{what}: the credential was refused (HTTP 401){suffix}")
+        if status == 403:
+            raise SourcePermissionDenied(f"{what}: permission denied (HTTP 403){suffix}")
+        if status in THROTTLED:
+            raise SourceThrottled(f"{what}: throttled (HTTP {status}){suffix}")
+        raise SourceRejected(f"{what}: HTTP {status}{suffix}", status=status)
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    """The rel="next" target of an RFC 8288 Link header (Okta's paging)."""
+    value = headers.get("Link") or ""
+    for part in value.split(","):
+        target, _, params = part.strip().partition(";")
+        rels = [p.strip() for p in params.split(";")]
+        if 'rel="next"' in rels or "rel=next" in rels:
+            return target.strip().strip("<>")
+    return None

@@ -1,0 +1,182 @@
+"""Okta connector: `okta.sync` fills the inventory, `okta.group_members` writes memberships back.
+
+Entities: `okta.user` (status, profile basics; relation member_of) and `okta.group` (type
+OKTA_GROUP / APP_GROUP / BUILT_IN, okta_owned; relation members). Every run is a full read:
+Okta has no change feed for memberships, so deletes are what a run no longer sees.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from hostrelay.dal.connectors_repo import ConnectorRepository
+from hostrelay.dal.okta import OktaOrg, RawObject
+from hostrelay.dal.rest_source import SourceRejected
+from hostrelay.domain.connectors import Connector, ConnectorKind, OktaConnectorSettings
+from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
+from hostrelay.domain.jobs import Job, JobState
+from hostrelay.job_types import OktaGroupMembersParams
+from hostrelay.logic.cloud_jobs import RunEnd, failed
+from hostrelay.logic.source_sync import SourceSpec
+
+USER_KIND = "okta.user"
+GROUP_KIND = "okta.group"
+OKTA_OWNED = "OKTA_GROUP"  # APP_GROUP and BUILT_IN memberships are not ours to change
+ConnectOkta = Callable[[OktaConnectorSettings], OktaOrg]
+
+
+def user_entity(raw: RawObject, groups: list[str]) -> EntityUpsert:
+    profile = raw.get("profile") or {}
+    attributes = {
+        "status": raw.get("status"),
+        "login": profile.get("login"),
+        "email": profile.get("email"),
+        "first_name": profile.get("firstName"),
+        "last_name": profile.get("lastName"),
+        "display_name": profile.get("displayName"),
+        "created": raw.get("created"),
+        "activated": raw.get("activated"),
+        "last_login": raw.get("lastLogin"),
+        "last_updated": raw.get("lastUpdated"),
+    }
+    return EntityUpsert(
+        id=str(raw["id"]),
+        kind=USER_KIND,
+        name=str(profile.get("login") or raw["id"]),
+        attributes={k: v for k, v in attributes.items() if v not in (None, "")},
+        relations={MEMBER_OF: sorted(set(groups))},
+    )
+
+
+def group_entity(raw: RawObject, members: list[str]) -> EntityUpsert:
+    profile = raw.get("profile") or {}
+    group_type = str(raw.get("type") or "")
+    attributes = {
+        "type": group_type,
+        "okta_owned": group_type == OKTA_OWNED,
+        "description": profile.get("description"),
+        "created": raw.get("created"),
+        "last_membership_updated": raw.get("lastMembershipUpdated"),
+    }
+    return EntityUpsert(
+        id=str(raw["id"]),
+        kind=GROUP_KIND,
+        name=str(profile.get("name") or raw["id"]),
+        attributes={k: v for k, v in attributes.items() if v not in (None, "")},
+        relations={MEMBERS: sorted(set(members))},
+    )
+
+
+def read_org(org: OktaOrg, should_stop: Callable[[], bool]) -> list[EntityUpsert] | None:
+    """Every user and group with memberships both ways; None when canceled midway."""
+    users = [user for user in org.users() if "id" in user]
+    groups = [group for group in org.groups() if "id" in group]
+    member_of: dict[str, list[str]] = defaultdict(list)
+    entities: list[EntityUpsert] = []
+    for group in groups:
+        if should_stop():
+            return None
+        members = org.group_member_ids(str(group["id"]))
+        for user_id in members:
+            member_of[user_id].append(str(group["id"]))
+        entities.append(group_entity(group, members))
+    entities += [user_entity(user, member_of.get(str(user["id"]), [])) for user in users]
+    return entities
+
+
+def okta_connector(connectors: ConnectorRepository, connector_id: str) -> Connector | None:
+    connector = connectors.find(connector_id)
+    if connector is None or connector.kind is not ConnectorKind.OKTA:
+        return None
+    return connector
+
+
+def _read(
+    org: OktaOrg, settings: OktaConnectorSettings, should_stop: Callable[[], bool]
+) -> list[EntityUpsert] | None:
+    return read_org(org, should_stop)
+
+
+OKTA_SOURCE: SourceSpec[OktaConnectorSettings, OktaOrg] = SourceSpec(
+    kind=ConnectorKind.OKTA,
+    settings=OktaConnectorSettings,
+    entity_kinds=frozenset({USER_KIND, GROUP_KIND}),
+    read=_read,
+)
+
+
+class OktaGroupMembers:
+    """The okta.group_members handler: diff the request against Okta, then (unless a dry run)
+    apply exactly that diff, so a repeated request changes nothing."""
+
+    kind = ConnectorKind.OKTA.value
+
+    def __init__(self, connectors: ConnectorRepository, connect: ConnectOkta) -> None:
+        self._connectors = connectors
+        self._connect = connect
+
+    def run(self, job: Job, should_stop: Callable[[], bool]) -> RunEnd:
+        try:
+            params = OktaGroupMembersParams.model_validate(job.params)
+        except ValidationError:
+            return failed("invalid_params", "bad params")
+        connector = okta_connector(self._connectors, params.connector)
+        if connector is None:
+            return failed("connector_missing", f"no okta connector {params.connector}")
+        settings = OktaConnectorSettings.model_validate(connector.settings)
+        if not settings.write_back:
+            return failed(
+                "write_back_disabled",
+                f"connector {connector.id} does not allow write-back (settings.write_back)",
+            )
+        try:
+            org = self._connect(settings)
+            return self._change(org, params)
+        except SourceRejected as exc:
+            if exc.status == 404:
+                return failed("group_not_found", f"okta group {params.group_id} not found")
+            return failed(exc.code, exc.message)
+        except SourceReadError as exc:
+            return failed(exc.code, exc.message)
+
+    def _change(self, org: OktaOrg, params: OktaGroupMembersParams) -> RunEnd:
+        group = org.group(params.group_id)
+        if group.get("type") != OKTA_OWNED:
+            return failed(
+                "group_not_writable",
+                f"okta group {params.group_id} is {group.get('type')}: only OKTA_GROUP "
+                "memberships can change (app groups follow their application)",
+            )
+        current = set(org.group_member_ids(params.group_id))
+        to_add = sorted(set(params.add) - current)
+        to_remove = sorted(set(params.remove) & current)
+        unchanged = sorted((set(params.add) & current) | (set(params.remove) - current))
+        result: dict[str, Any] = {
+            "group_id": params.group_id,
+            "group": (group.get("profile") or {}).get("name"),
+            "dry_run": params.dry_run,
+            "add": to_add,
+            "remove": to_remove,
+            "unchanged": unchanged,
+        }
+        if params.dry_run:
+            return RunEnd(JobState.SUCCEEDED, result)
+        errors: list[dict[str, str]] = []
+        done = {"added": 0, "removed": 0}
+        for user_id, change, counter in [
+            *((u, org.add_member, "added") for u in to_add),
+            *((u, org.remove_member, "removed") for u in to_remove),
+        ]:
+            try:
+                change(params.group_id, user_id)
+                done[counter] += 1
+            except SourceRejected as exc:  # one unknown user does not stop the others
+                errors.append({"user_id": user_id, "error": exc.message})
+        result |= {**done, "errors": errors}
+        if errors:
+            return failed("write_back_partial", f"{len(errors)} change(s) failed", result)
+        return RunEnd(JobState.SUCCEEDED, result)

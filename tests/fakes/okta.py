@@ -1,0 +1,263 @@
+"""A stateful fake of the Okta Management API endpoints the okta connector calls.
+
+Each endpoint follows the Okta Management API (okta/okta-management-openapi-spec,
+dist/<release>/management-minimal.yaml):
+- listUsers          GET    /api/v1/users                      (limit <= 200, after)
+- listGroups         GET    /api/v1/groups                     (limit <= 10000, after)
+- getGroup           GET    /api/v1/groups/{groupId}
+- listGroupUsers     GET    /api/v1/groups/{groupId}/users     (limit <= 1000, after)
+- assignUserToGroup  PUT    /api/v1/groups/{groupId}/users/{userId}  -> 204
+- unassignUserFromGroup DELETE /api/v1/groups/{groupId}/users/{userId} -> 204
+Paging is Okta's: the body is a bare JSON array, the next page is a `Link: <...>; rel="next"`
+header whose `after` cursor is opaque to clients. Errors are Okta's Error object
+(errorCode, errorSummary, errorLink, errorId, errorCauses): E0000011 invalid token (401),
+E0000006 permission (403), E0000007 not found (404), E0000047 rate limit (429, with the
+X-Rate-Limit-* headers Okta sends; the reset is an epoch second).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.tls import HttpsFake
+
+LIST_LIMITS = {"users": 200, "groups": 10000, "group_users": 1000}
+_ROUTES = [
+    ("GET", re.compile(r"^/api/v1/users$"), "list_users"),
+    ("GET", re.compile(r"^/api/v1/groups$"), "list_groups"),
+    ("GET", re.compile(r"^/api/v1/groups/(?P<group>[A-Za-z0-9]+)$"), "get_group"),
+    ("GET", re.compile(r"^/api/v1/groups/(?P<group>[A-Za-z0-9]+)/users$"), "list_group_users"),
+    ("PUT", re.compile(r"^/api/v1/groups/(?P<group>\w+)/users/(?P<user>\w+)$"), "assign"),
+    ("DELETE", re.compile(r"^/api/v1/groups/(?P<group>\w+)/users/(?P<user>\w+)$"), "unassign"),
+]
+TIMESTAMP = "2025-01-02T03:04:05.000Z"
+
+
+class OktaError(Exception):
+    def __init__(self, status: int, code: str, summary: str) -> None:
+        super().__init__(summary)
+        self.status, self.code, self.summary = status, code, summary
+
+
+@dataclass
+class OktaState:
+    token: str
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    throttle_next: int = 0
+    retry_after: str | None = None  # also send Retry-After with a 429 (seconds or a date)
+    throttled: int = 0
+    denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_user(self, user_id: str, login: str, *, status: str = "ACTIVE") -> None:
+        first, _, last = login.partition("@")[0].partition(".")
+        self.users[user_id] = {
+            "id": user_id,
+            "status": status,
+            "created": TIMESTAMP,
+            "activated": TIMESTAMP,
+            "statusChanged": TIMESTAMP,
+            "lastLogin": None,
+            "lastUpdated": TIMESTAMP,
+            "passwordChanged": TIMESTAMP,
+            "type": {"id": "oty1"},
+            "profile": {
+                "firstName": first.title(),
+                "lastName": last.title() or "User",
+                "email": login,
+                "login": login,
+                "mobilePhone": None,
+            },
+            "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}},
+            "_links": {"self": {"href": f"/api/v1/users/{user_id}"}},
+        }
+
+    def add_group(
+        self, group_id: str, name: str, members: list[str], *, group_type: str = "OKTA_GROUP"
+    ) -> None:
+        self.groups[group_id] = {
+            "id": group_id,
+            "created": TIMESTAMP,
+            "lastUpdated": TIMESTAMP,
+            "lastMembershipUpdated": TIMESTAMP,
+            "objectClass": ["okta:user_group"],
+            "type": group_type,
+            "profile": {"name": name, "description": f"{name} group"},
+            "_links": {"users": {"href": f"/api/v1/groups/{group_id}/users"}},
+        }
+        self.members[group_id] = set(members)
+
+    def delete_user(self, user_id: str) -> None:
+        del self.users[user_id]
+        for members in self.members.values():
+            members.discard(user_id)
+
+    def delete_group(self, group_id: str) -> None:
+        del self.groups[group_id]
+        del self.members[group_id]
+
+    def member_ids(self, group_id: str) -> set[str]:
+        return set(self.members[group_id])
+
+    def calls(self, method: str = "GET") -> int:
+        return sum(1 for m, _ in self.requests if m == method)
+
+
+def _page(
+    base: str, path: str, items: list[dict[str, Any]], query: dict[str, Any], maximum: int
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    unknown = set(query) - {"limit", "after"}
+    if unknown:
+        raise OktaError(400, "E0000031", f"Invalid search criteria: {sorted(unknown)}")
+    limit = int(query.get("limit", ["200"])[0])
+    if not 1 <= limit <= maximum:
+        raise OktaError(400, "E0000001", "Api validation failed: limit")
+    after = query.get("after", [""])[0]
+    ordered = sorted(items, key=lambda item: str(item["id"]))
+    rest = [item for item in ordered if str(item["id"]) > after] if after else ordered
+    page = rest[:limit]
+    links = [f'<{base}{path}?limit={limit}>; rel="self"']
+    if len(rest) > limit:
+        links.append(f'<{base}{path}?limit={limit}&after={page[-1]["id"]}>; rel="next"')
+    return page, {"Link": ", ".join(links)}
+
+
+def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Okta serves
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, error: OktaError, headers: dict[str, str] | None = None) -> None:
+            self._send(
+                error.status,
+                {
+                    "errorCode": error.code,
+                    "errorSummary": error.summary,
+                    "errorLink": error.code,
+                    "errorId": "oae-fake",
+                    "errorCauses": [],
+                },
+                headers,
+            )
+
+        def _route(self) -> None:
+            parts = urlsplit(self.path)
+            with state.lock:
+                state.requests.append((self.command, parts.path))
+                if self.headers.get("Authorization") != f"SSWS {state.token}":
+                    raise OktaError(401, "E0000011", "Invalid token provided")
+                if any(parts.path.startswith(prefix) for prefix in state.denied):
+                    raise OktaError(
+                        403, "E0000006", "You do not have permission to perform the action"
+                    )
+                if state.throttle_next > 0:
+                    state.throttle_next -= 1
+                    state.throttled += 1
+                    headers = {
+                        "X-Rate-Limit-Limit": "600",
+                        "X-Rate-Limit-Remaining": "0",
+                        "X-Rate-Limit-Reset": str(int(time.time()) + 1),
+                    }
+                    if state.retry_after is not None:
+                        headers["Retry-After"] = state.retry_after
+                    self._error(OktaError(429, "E0000047", "API call exceeded rate limit"), headers)
+                    return
+                for method, pattern, name in _ROUTES:
+                    found = pattern.match(parts.path)
+                    if method == self.command and found:
+                        getattr(self, name)(parts.path, parse_qs(parts.query), **found.groupdict())
+                        return
+            raise OktaError(404, "E0000022", "The endpoint does not support the provided method")
+
+        def _group(self, group: str) -> dict[str, Any]:
+            if group not in state.groups:
+                raise OktaError(404, "E0000007", f"Not found: Resource not found: {group} (Group)")
+            return state.groups[group]
+
+        def list_users(self, path: str, query: dict[str, Any]) -> None:
+            page, headers = _page(
+                base_url[0], path, list(state.users.values()), query, LIST_LIMITS["users"]
+            )
+            self._send(200, page, headers)
+
+        def list_groups(self, path: str, query: dict[str, Any]) -> None:
+            page, headers = _page(
+                base_url[0], path, list(state.groups.values()), query, LIST_LIMITS["groups"]
+            )
+            self._send(200, page, headers)
+
+        def get_group(self, path: str, query: dict[str, Any], group: str) -> None:
+            self._send(200, self._group(group))
+
+        def list_group_users(self, path: str, query: dict[str, Any], group: str) -> None:
+            self._group(group)
+            users = [state.users[u] for u in state.members[group] if u in state.users]
+            page, headers = _page(base_url[0], path, users, query, LIST_LIMITS["group_users"])
+            self._send(200, page, headers)
+
+        def assign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
+            if self._group(group)["type"] != "OKTA_GROUP":
+                raise OktaError(403, "E0000006", "You do not have permission (app group)")
+            if user not in state.users:
+                raise OktaError(404, "E0000007", f"Not found: Resource not found: {user} (User)")
+            state.members[group].add(user)
+            self._send(204, None)
+
+        def unassign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
+            if self._group(group)["type"] != "OKTA_GROUP":
+                raise OktaError(403, "E0000006", "You do not have permission (app group)")
+            state.members[group].discard(user)
+            self._send(204, None)
+
+        def _serve(self) -> None:
+            try:
+                self._route()
+            except OktaError as error:
+                self._error(error)
+
+        do_GET = do_PUT = do_DELETE = _serve
+
+    return Handler
+
+
+class OktaFake:
+    """Started on a free port with a test CA; `state` is the org tests arrange and inspect."""
+
+    def __init__(self, directory: Path, token: str) -> None:
+        self.state = OktaState(token=token)
+        self._base: list[str] = [""]
+        self._https = HttpsFake(_handler_for(self.state, self._base), directory)
+        self._base[0] = self._https.base_url
+        self.base_url = self._https.base_url
+        self.ca_file = self._https.ca_file
+
+    def start(self) -> OktaFake:
+        self._https.start()
+        return self
+
+    def stop(self) -> None:
+        self._https.stop()

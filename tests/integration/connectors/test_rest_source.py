@@ -1,0 +1,67 @@
+"""The SaaS connectors' HTTP client against the local Okta fake: throttling and origins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hostrelay.dal.okta import OktaOrg
+from hostrelay.dal.rest_source import RestSource, SourceRejected, SourceThrottled, SourceUnreachable
+from tests.fakes.okta import OktaFake
+
+pytestmark = pytest.mark.integration
+TOKEN = "00rest-test-token"
+
+
+@pytest.fixture
+def okta(tmp_path: Path) -> Iterator[OktaFake]:
+    fake = OktaFake(tmp_path, TOKEN).start()
+    fake.state.add_user("00u1", "a.b@example.test")
+    yield fake
+    fake.stop()
+
+
+def client(okta: OktaFake, waits: list[float], **options: float) -> RestSource:
+    return RestSource(
+        okta.base_url,
+        {"Authorization": f"SSWS {TOKEN}"},
+        ca_bundle=okta.ca_file,
+        sleep=waits.append,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_a_429_is_retried_after_the_wait_the_source_asks_for(okta: OktaFake) -> None:
+    # Given Okta throttles the next two calls and asks for 3 seconds
+    okta.state.throttle_next, okta.state.retry_after = 2, "3"
+    waits: list[float] = []
+    # When the connector lists users
+    users = list(OktaOrg(client(okta, waits), page_size=10).users())
+    # Then it waited exactly what was asked, twice, and got the users
+    assert waits == [3.0, 3.0]
+    assert [u["id"] for u in users] == ["00u1"]
+
+
+def test_a_wait_longer_than_allowed_fails_at_once(okta: OktaFake) -> None:
+    okta.state.throttle_next, okta.state.retry_after = 1, "3600"
+    waits: list[float] = []
+    with pytest.raises(SourceThrottled, match="retry after 3600"):
+        client(okta, waits, max_wait_s=60).request("GET", "/api/v1/users")
+    assert waits == []
+
+
+def test_a_link_to_another_origin_is_not_followed_with_the_token(okta: OktaFake) -> None:
+    source = client(okta, [])
+    with pytest.raises(SourceRejected, match="another origin"):
+        source.request("GET", "https://attacker.example/api/v1/users")
+    assert source.calls == 0
+
+
+def test_an_untrusted_certificate_is_refused(okta: OktaFake) -> None:
+    # Given the system trust store only (the fake's test CA is not in it)
+    source = RestSource(okta.base_url, {"Authorization": f"SSWS {TOKEN}"}, sleep=[].append)
+    with pytest.raises(SourceUnreachable, match="TLS verification failed"):
+        source.request("GET", "/api/v1/users")
+    assert okta.state.requests == []
