@@ -16,7 +16,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 #   slapd ldap-utils              a real OpenLDAP for directory tests; ldapsearch, the bench baseline
 #   libldap2-dev libsasl2-dev     headers to build python-ldap (the fast LDAP path) in the dev venv
 #   iproute2                      `ip`: network namespaces of exec jobs
-DEB_PACKAGES := mosquitto samba samba-ad-provision samba-dsdb-modules samba-vfs-modules attr ldb-tools slapd ldap-utils libldap2-dev libsasl2-dev iproute2
+#   chromium chromium-driver      headless browser tests of the web console (tests/e2e/console)
+DEB_PACKAGES := mosquitto samba samba-ad-provision samba-dsdb-modules samba-vfs-modules attr ldb-tools slapd ldap-utils libldap2-dev libsasl2-dev iproute2 chromium chromium-driver
 
 # The relay runs on Python 3.10-3.13: its tests also run on the lowest and the highest.
 RELAY_PYTHONS ?= 3.10 3.13
