@@ -50,7 +50,8 @@ class RelayOptions:
 
     heartbeat_s: float = 30.0
     sam_ldb: Path | None = None
-    allowed_commands: Sequence[str] = DEMO_EXEC_COMMANDS
+    # Plain command paths, or launcher tables ({command, launcher = true, args = [[...]]}).
+    allowed_commands: Sequence[str | dict[str, Any]] = DEMO_EXEC_COMMANDS
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -123,7 +123,8 @@ class StackOptions:
     with_samba: bool = True
     with_directory: bool = True  # a demo slapd and an ldap connector for dc01
     directory_schedule: str = "rate(1 minute)"
-    exec_commands: tuple[str, ...] | None = None  # None = the harmless demo commands
+    # None = the harmless demo commands; launcher tables as in relay.toml's exec.allowed_commands
+    exec_commands: tuple[str | dict[str, Any], ...] | None = None
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
     api_concurrency: int = 4

@@ -20,11 +20,14 @@ from hostrelay_local.stack import LocalStack, StackOptions
 
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "console"
 WAIT_S = 20.0
+# What the exec test runs: a line a second, so output is seen while the job runs.
+SLOW_LINES = "for i in $(seq 1 40); do echo line $i; sleep 1; done"
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """Given the local stack on free ports, with the demo directory and `/bin/sh` allowed."""
+    """Given the local stack on free ports, with the demo directory and `/bin/sh` allowed as a
+    launcher for the one slow script the exec test runs."""
     if reason := chromium_missing():
         pytest.fail(reason)
     options = StackOptions(
@@ -33,7 +36,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         with_directory=True,
         heartbeat_s=5,
         schedule_period_s=1.0,
-        exec_commands=(*DEMO_EXEC_COMMANDS, "/bin/sh"),
+        exec_commands=(
+            *DEMO_EXEC_COMMANDS,
+            {"command": "/bin/sh", "launcher": True, "args": [["-c", SLOW_LINES]]},
+        ),
     )
     with LocalStack(tmp_path_factory.mktemp("hostrelay-console"), options) as running:
         assert running.host_state("dc01") == "online", running.relay and running.relay.log_tail()
