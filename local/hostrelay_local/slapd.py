@@ -241,6 +241,9 @@ def make_test_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0
             ),
             critical=True,
         )
+        # Key identifiers: Python 3.13's default TLS context verifies with X509_STRICT, which
+        # wants them (the ldap3 client uses that context).
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
     server_key = ec.generate_private_key(ec.SECP256R1())
@@ -261,6 +264,10 @@ def make_test_tls(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
         )
         .sign(ca_key, hashes.SHA256())
     )

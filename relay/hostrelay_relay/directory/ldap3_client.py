@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import ssl
@@ -239,14 +240,42 @@ def _first_entry(found: list[dict[str, Any]]) -> RawAttributes | None:
     return None
 
 
+def _ip_literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _check_ip_certificate(spec: ConnectionSpec, raw: Any, address: str) -> None:
+    """The verified server certificate must name `address` as an IP subjectAltName.
+
+    ldap3 checks host names itself, after the handshake; on Python 3.12+ (no
+    ssl.match_hostname) it uses a backport that refuses every IP address. For a server named
+    by address, ldap3's check is skipped and this one runs instead, before anything is sent.
+    """
+    certificate = raw.socket.getpeercert() if raw.socket is not None else None
+    names = (certificate or {}).get("subjectAltName", ())
+    if not any(
+        kind == "IP Address" and _ip_literal(value.strip()) == address for kind, value in names
+    ):
+        raise DirectoryError(
+            "ldap_tls",
+            f"TLS handshake with {spec.url} failed: the server certificate does not name {address}",
+        )
+
+
 def open_connection(spec: ConnectionSpec, password: str) -> LdapConnection:
     """Connect, secure and bind through ldap3."""
+    # Host and port apart: ldap3 misreads a URL that ends in "/" (which check_server_url allows).
+    parts = urlsplit(spec.url)
+    address = _ip_literal(parts.hostname or "") if spec.verify_tls else None
     tls = ldap3.Tls(
         validate=ssl.CERT_REQUIRED if spec.verify_tls else ssl.CERT_NONE,
         ca_certs_file=str(spec.ca_file) if spec.ca_file is not None else None,
+        # "*": skip ldap3's own name check for an IP address (see _check_ip_certificate)
+        valid_names=["*"] if address is not None else None,
     )
-    # Host and port apart: ldap3 misreads a URL that ends in "/" (which check_server_url allows).
-    parts = urlsplit(spec.url)
     with ldap_errors(spec, "connecting"):
         server = ldap3.Server(
             parts.hostname or "",
@@ -279,6 +308,8 @@ def open_connection(spec: ConnectionSpec, password: str) -> LdapConnection:
         if spec.start_tls:
             with ldap_errors(spec, "starting TLS"):
                 raw.start_tls()
+        if address is not None and (spec.start_tls or parts.scheme == "ldaps"):
+            _check_ip_certificate(spec, raw, address)
         with ldap_errors(spec, "binding"):
             raw.bind()
         connection.watch_socket()
