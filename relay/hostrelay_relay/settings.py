@@ -200,6 +200,11 @@ class HealthSettings(_Section):
         return value
 
 
+# The file load_settings reads; a context variable, so that settings built directly (tests,
+# tools) read the environment only.
+_config_file: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
+
+
 class RelaySettings(BaseSettings):
     """Every key from the TOML file, each overridable by env: HOSTRELAY_RELAY_BROKER__PORT=8884;
     lists and tables as JSON: HOSTRELAY_RELAY_EXEC__ALLOWED_COMMANDS='["/usr/bin/id"]'."""
@@ -260,24 +265,11 @@ class RelaySettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return _customise_sources(settings_cls, init_settings, env_settings)
-
-
-# The file load_settings reads; a context variable, so that settings built directly (tests,
-# tools) read the environment only.
-_config_file: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
-
-
-def _customise_sources(
-    settings_cls: type[BaseSettings],
-    init_settings: PydanticBaseSettingsSource,
-    env_settings: PydanticBaseSettingsSource,
-) -> tuple[PydanticBaseSettingsSource, ...]:
-    """Keyword arguments first, then the environment, then the TOML file."""
-    config_file = _config_file.get()
-    if config_file is None or not config_file.exists():
-        return init_settings, env_settings
-    return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file)
+        """Keyword arguments first, then the environment, then the TOML file."""
+        config_file = _config_file.get()
+        if config_file is None or not config_file.exists():
+            return init_settings, env_settings
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file)
 
 
 def load_settings(config_file: Path | None = None) -> RelaySettings:

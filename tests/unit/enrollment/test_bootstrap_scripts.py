@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -100,7 +101,9 @@ def fake_python(tmp_path: Path, *, version: str, has_venv: bool) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("id", "install", "rm"):
-        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}" if tool != "rm" else "/bin/rm")
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (bin_dir / tool).symlink_to(found)
     major, minor = (int(part) for part in version.split("."))
     venv_check = "exit 0" if has_venv else "exit 1"
     python = bin_dir / "python3"
