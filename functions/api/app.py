@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hostrelay.api.app import build_resolver
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import ApiSettings, load_settings
+from hostrelay.wiring import build_api_services
 
-resolver = build_resolver(load_settings(ApiSettings))
+resolver = build_resolver(build_api_services(load_settings(ApiSettings)))
 cold_start.loaded()
 
 

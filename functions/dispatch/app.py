@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hostrelay.logic.dispatch import DispatchRequest
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import DispatchSettings, load_settings
 from hostrelay.wiring import build_dispatcher
@@ -25,7 +24,7 @@ cold_start.loaded()
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    outcome = dispatcher.handle(DispatchRequest.model_validate_json(record.body))
+    outcome = dispatcher.handle_message(record.body)
     metrics.add_metric(name=f"dispatch_{outcome}", unit="Count", value=1)
 
 

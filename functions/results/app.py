@@ -13,26 +13,23 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hostrelay.domain.errors import InvalidRequest
-from hostrelay.logic.event_batch import EventBatch
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import ResultsSettings, load_settings
-from hostrelay.wiring import build_ingester
+from hostrelay.wiring import build_event_batch
 
-batch = EventBatch(build_ingester(load_settings(ResultsSettings)))
+batch = build_event_batch(load_settings(ResultsSettings))
 processor = BatchProcessor(event_type=EventType.SQS)
 cold_start.loaded()
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    try:
-        kind, outcome = batch.apply(record.message_id, record.body)
-    except InvalidRequest as exc:
-        # Garbage never succeeds later: drop it (counted) instead of poisoning the queue.
-        logger.warning("unreadable relay event dropped", extra={"reason": exc.message})
+    applied = batch.apply(record.message_id, record.body)
+    if applied is None:
+        # Garbage never succeeds later: dropped (counted) instead of poisoning the queue.
         metrics.add_metric(name="events_unreadable", unit="Count", value=1)
         return
+    kind, outcome = applied
     metrics.add_metric(name=f"event_{kind}_{outcome}", unit="Count", value=1)
 
 

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
 
 if TYPE_CHECKING:
+    from hostrelay.api.services import ApiServices
     from hostrelay.dal.audit_repo import AuditRepository
+    from hostrelay.dal.certificates import IotCertificateAuthority
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.okta import OktaOrg
     from hostrelay.dal.tokens_repo import TokenRepository
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
     from hostrelay.logic.dispatch import Dispatcher
     from hostrelay.logic.enrollment import EnrollmentService
+    from hostrelay.logic.event_batch import EventBatch
     from hostrelay.logic.ingest import EventIngester
     from hostrelay.logic.inventory import InventoryQueries
     from hostrelay.logic.jobs import JobService
@@ -55,6 +58,55 @@ def build_audit_repository(settings: CertificateSettings) -> AuditRepository:
     return AuditRepository(enabled=bool(settings.audit_table))
 
 
+def build_api_services(settings: ApiSettings) -> ApiServices:
+    """Everything the HTTP API's routes call, for one container."""
+    from hostrelay.api.auth import AccessControl
+    from hostrelay.api.services import ApiServices
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.jobs_repo import JobRepository
+    from hostrelay.dal.output_store import OutputStore
+    from hostrelay.logic.audit import AuditTrail
+    from hostrelay.logic.hosts import HostService
+    from hostrelay.logic.job_output import JobOutputReader
+    from hostrelay.logic.macct import MacctService
+    from hostrelay.logic.tokens import Authenticator, TokenAdmin
+
+    jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
+    tokens = build_token_repository(settings)
+    audit = build_audit_repository(settings)
+    connectors = inventory = None
+    if settings.connectors_table and settings.inventory_table:
+        connectors = build_connector_service(settings, jobs)
+        inventory = build_inventory_queries(settings)
+    return ApiServices(
+        access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
+        jobs=jobs,
+        hosts=HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit),
+        output=JobOutputReader(jobs, OutputStore()),
+        tokens=TokenAdmin(tokens, audit=audit),
+        macct=MacctService(jobs, JobRepository()),
+        audit=AuditTrail(audit),
+        max_body_bytes=settings.max_body_bytes,
+        enrollment=build_enrollment_provider(settings),
+        connectors=connectors,
+        inventory=inventory,
+    )
+
+
+def _certificate_authority_provider(
+    settings: CertificateSettings,
+) -> Callable[[], IotCertificateAuthority]:
+    """The host certificate authority, built on first use (revocations are rare, and its code
+    costs cold start to import)."""
+
+    def build() -> IotCertificateAuthority:
+        from hostrelay.dal.certificates import IotCertificateAuthority
+
+        return IotCertificateAuthority(settings.relay_policy_name)
+
+    return cache(build)
+
+
 def build_job_service(settings: ApiSettings) -> JobService:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
@@ -78,7 +130,7 @@ def build_job_service(settings: ApiSettings) -> JobService:
 
 
 def build_enrollment_provider(settings: ApiSettings) -> Callable[[], EnrollmentService] | None:
-    """Enrollment and host revocation, built on first use (few containers ever enroll: that
+    """Enrollment, built on first use (few containers ever enroll: that
     saves the rest ~30 ms of cold start); None where there is no enrollments table."""
     if not settings.enrollments_table:
         return None
@@ -86,12 +138,12 @@ def build_enrollment_provider(settings: ApiSettings) -> Callable[[], EnrollmentS
 
 
 def build_enrollment_service(settings: ApiSettings) -> EnrollmentService:
-    from hostrelay.dal.certificates import IotCertificateAuthority
+    from hostrelay.dal.certificates import IotCertificateAuthority, amazon_root_ca
     from hostrelay.dal.enrollments_repo import EnrollmentRepository
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.security_tables import EnrollmentRecord
     from hostrelay.dal.signing_keys import SigningKeyStore
-    from hostrelay.logic.enrollment import EnrollmentConfig, EnrollmentService, amazon_root_ca
+    from hostrelay.logic.enrollment import EnrollmentConfig, EnrollmentService
 
     _bind_common(settings)
     bind_table(EnrollmentRecord, settings.enrollments_table, region=settings.aws_region)
@@ -290,6 +342,13 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         renewal=renewal,
         output_wait_s=settings.output_wait_s,
     )
+
+
+def build_event_batch(settings: ResultsSettings) -> EventBatch:
+    """The results function's batches of relay events, applied by one ingester."""
+    from hostrelay.logic.event_batch import EventBatch
+
+    return EventBatch(build_ingester(settings))
 
 
 def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:

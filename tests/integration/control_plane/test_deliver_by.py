@@ -10,8 +10,7 @@ import pytest
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.hosts_repo import HostRepository
-from hostrelay.dal.jobs_repo import ACCEPT_GRACE
-from hostrelay.domain.jobs import DEFAULT_DELIVERY_WINDOW, JobState
+from hostrelay.domain.jobs import ACCEPT_GRACE, DEFAULT_DELIVERY_WINDOW, JobState
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from hostrelay_relay.envelope import EnvelopeRejected, load_public_key, verify_envelope
 from tests.integration.control_plane.conftest import ADMIN, Pipeline

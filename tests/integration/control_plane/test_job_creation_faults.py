@@ -14,8 +14,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from hostrelay.dal.aws_clients import client
 from hostrelay.dal.hosts_repo import HostRepository
-from hostrelay.dal.jobs_repo import REQUEUE_AFTER
-from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.jobs import REQUEUE_AFTER, Job, JobState
 from hostrelay.logic.jobs import NewJob
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from tests.integration.control_plane.conftest import ADMIN, Pipeline

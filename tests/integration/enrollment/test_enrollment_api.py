@@ -15,6 +15,7 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.enrollments_repo import hash_enrollment_token
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.security_tables import EnrollmentRecord
+from hostrelay_local.lambda_runtime import load_handler
 from tests.conftest import AwsStack
 from tests.integration.api.conftest import Api
 from tests.integration.enrollment.conftest import HostKey, fetch_script
@@ -191,6 +192,28 @@ def test_revoking_a_host_deactivates_its_certificate(
     assert iot_status(aws, cert_id) == "INACTIVE"
     refused = admin.post("/v1/jobs", json_body={"type": "ping", "host": "web01", "params": {}})
     assert refused.status == 422 and "revoked" in refused.body["error"]["message"]
+
+
+def test_revoking_a_host_deactivates_and_audits_where_enrollment_is_not_deployed(
+    admin: Api, api: Api, aws: AwsStack, host_key: HostKey
+) -> None:
+    # Given web01 enrolled, and an API container of a deployment without an enrollments table
+    send_csr(api, str(offer(admin)["token"]), "web01", host_key.csr("web01"))
+    cert_id = HostRepository().get("web01").cert_id
+    assert cert_id is not None
+    without_enrollment = {**aws.environments["ApiFunction"], "ENROLLMENTS_TABLE": ""}
+    spec = next(f for f in aws.template.functions() if f.logical_id == "ApiFunction")
+    other = Api(load_handler(spec, without_enrollment), token=admin.token)
+    assert other.post("/v1/enrollments", json_body={"host": "web02"}).status == 404
+
+    # When an admin revokes web01 through that container
+    response = other.delete("/v1/hosts/web01")
+
+    # Then the host is revoked, its certificate is inactive, and the trail says who did it
+    assert response.status == 200 and response.body["state"] == "revoked"
+    assert iot_status(aws, cert_id) == "INACTIVE"
+    events = other.get("/v1/audit", query={"action": "host.revoke"}).body["events"]
+    assert [(e["target"], e["details"]["cert_ids"]) for e in events] == [("host:web01", [cert_id])]
 
 
 def test_the_script_for_a_used_link_fails_in_bash_without_changes(

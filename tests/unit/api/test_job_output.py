@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from hostrelay.api.job_output import JobOutputReader
 from hostrelay.clock import utcnow
 from hostrelay.domain.jobs import Job, JobOutputInfo, JobState
 from hostrelay.domain.principal import Principal, Scope
+from hostrelay.logic.job_output import JobOutputReader
 
 READER = Principal(token_id="t", name="r", scopes=[Scope.READER])
 

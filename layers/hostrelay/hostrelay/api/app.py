@@ -21,23 +21,11 @@ from hostrelay.api.routers.jobs import jobs_router
 from hostrelay.api.routers.macct import macct_router
 from hostrelay.api.routers.meta import meta_router
 from hostrelay.api.routers.tokens import tokens_router
-from hostrelay.api.services import ApiServices, build_api_services
-from hostrelay.settings import ApiSettings
-from hostrelay.wiring import build_connector_service, build_inventory_queries
+from hostrelay.api.services import ApiServices
 
 
-def build_resolver(settings: ApiSettings) -> APIGatewayHttpResolver:
-    """The API for one container: called once at cold start."""
-    services = build_api_services(settings)
-    resolver = build_resolver_from(services)
-    if settings.connectors_table and settings.inventory_table:
-        connectors = build_connector_service(settings, services.jobs)
-        resolver.include_router(connectors_router(services, connectors))
-        resolver.include_router(inventory_router(services, build_inventory_queries(settings)))
-    return resolver
-
-
-def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
+def build_resolver(services: ApiServices) -> APIGatewayHttpResolver:
+    """The API for one container, over the services wiring built: called once at cold start."""
     resolver = APIGatewayHttpResolver(
         enable_validation=True,
         # A response that does not match its model is our bug: a 500, not a 422.
@@ -55,6 +43,10 @@ def build_resolver_from(services: ApiServices) -> APIGatewayHttpResolver:
         resolver.include_router(enrollments_router(services, services.enrollment))
     resolver.include_router(macct_router(services, services.macct))
     resolver.include_router(console_router(services))
+    if services.connectors is not None:
+        resolver.include_router(connectors_router(services, services.connectors))
+    if services.inventory is not None:
+        resolver.include_router(inventory_router(services, services.inventory))
 
     @cache
     def openapi_json() -> str:

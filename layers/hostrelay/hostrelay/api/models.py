@@ -1,10 +1,10 @@
-"""Request and response models of the HTTP API, converted explicitly from domain and storage."""
+"""Request and response models of the HTTP API, converted explicitly from the domain's."""
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -19,11 +19,6 @@ from pydantic import (
 
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Scope
-
-if TYPE_CHECKING:
-    from hostrelay.dal.security_tables import AuditRecord
-    from hostrelay.dal.tables import HostRecord, TokenRecord
-    from hostrelay.logic.enrollment import EnrollmentBundle, EnrollmentOffer
 
 # A ULID: 26 characters of Crockford base32, the first at most 7 (48-bit timestamp).
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
@@ -57,6 +52,12 @@ class _Request(BaseModel):
 
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class _FromDomain(_Response):
+    """A response read from a domain object's attributes: `Model.model_validate(obj)`."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 # ---------------------------------------------------------------- errors
@@ -218,7 +219,7 @@ class OutputPage(_Response):
 # ---------------------------------------------------------------- hosts
 
 
-class HostOut(_Response):
+class HostOut(_FromDomain):
     name: str
     state: str = Field(description="`online`, `offline` or `revoked`")
     roles: list[str]
@@ -227,19 +228,6 @@ class HostOut(_Response):
     relay_version: str | None
     cert_expires_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def from_record(cls, record: HostRecord) -> HostOut:
-        return cls(
-            name=record.name,
-            state=record.state,
-            roles=[str(role) for role in record.roles or []],
-            last_seen=record.last_seen,
-            connected_at=record.connected_at,
-            relay_version=record.relay_version,
-            cert_expires_at=record.cert_expires_at,
-            revoked_at=record.revoked_at,
-        )
 
 
 class HostList(_Response):
@@ -277,10 +265,10 @@ class TokenCreated(_Response):
     expires_at: datetime | None
 
 
-class TokenOut(_Response):
+class TokenOut(_FromDomain):
     """A token's metadata; never its secret or hash."""
 
-    id: str
+    id: str = Field(validation_alias="token_id")
     name: str
     scopes: list[str]
     job_types: list[str] | None
@@ -290,21 +278,6 @@ class TokenOut(_Response):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def from_record(cls, record: TokenRecord) -> TokenOut:
-        return cls(
-            id=record.token_id,
-            name=record.name,
-            scopes=[str(scope) for scope in record.scopes or []],
-            job_types=[str(t) for t in record.job_types] if record.job_types is not None else None,
-            hosts=[str(h) for h in record.hosts] if record.hosts is not None else None,
-            created_by=record.created_by,
-            created_at=record.created_at,
-            expires_at=record.expires_at,
-            last_used_at=record.last_used_at,
-            revoked_at=record.revoked_at,
-        )
 
 
 class TokenList(_Response):
@@ -325,17 +298,11 @@ class EnrollmentCreateRequest(_Request):
     )
 
 
-class EnrollmentCreated(_Response):
+class EnrollmentCreated(_FromDomain):
     host: str
     token: str = Field(description="One-shot enrollment token: shown this once")
     command: str = Field(description="Paste this as root on the new host")
     expires_at: datetime
-
-    @classmethod
-    def from_offer(cls, offer: EnrollmentOffer) -> EnrollmentCreated:
-        return cls(
-            host=offer.host, token=offer.token, command=offer.command, expires_at=offer.expires_at
-        )
 
 
 class EnrollCsrRequest(_Request):
@@ -345,7 +312,7 @@ class EnrollCsrRequest(_Request):
     csr: str = Field(min_length=1, max_length=16 * 1024, description="PEM, CN = host")
 
 
-class EnrollmentBundleOut(_Response):
+class EnrollmentBundleOut(_FromDomain):
     """Everything a relay needs to connect; returned once, for the host's own CSR."""
 
     host: str
@@ -357,41 +324,17 @@ class EnrollmentBundleOut(_Response):
     envelope_public_key_pem: str = Field(description="Ed25519 key that signs job envelopes")
     control_plane_url: str
 
-    @classmethod
-    def from_bundle(cls, bundle: EnrollmentBundle) -> EnrollmentBundleOut:
-        return cls(
-            host=bundle.host,
-            certificate_pem=bundle.certificate_pem,
-            certificate_expires_at=bundle.certificate_expires_at,
-            ca_pem=bundle.ca_pem,
-            broker_host=bundle.broker_host,
-            broker_port=bundle.broker_port,
-            envelope_public_key_pem=bundle.envelope_public_key_pem,
-            control_plane_url=bundle.control_plane_url,
-        )
-
 
 # ---------------------------------------------------------------- audit
 
 
-class AuditEventOut(_Response):
-    id: str
+class AuditEventOut(_FromDomain):
+    id: str = Field(validation_alias="event_id")
     at: datetime
     actor: str = Field(description="`token:<id>/<name>`, `enrollment:<id>` or `system:...`")
     action: str = Field(description="e.g. `token.create`, `host.revoke`, `job.cancel`")
     target: str
     details: dict[str, Any]
-
-    @classmethod
-    def from_record(cls, record: AuditRecord) -> AuditEventOut:
-        return cls(
-            id=record.event_id,
-            at=record.at,
-            actor=record.actor,
-            action=record.action,
-            target=record.target,
-            details=dict(record.details or {}),
-        )
 
 
 class AuditPage(_Response):

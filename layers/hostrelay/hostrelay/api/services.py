@@ -1,4 +1,4 @@
-"""The services the API routes use, built once per container from validated settings."""
+"""The logic services the API routes use; wiring builds them once per container."""
 
 from __future__ import annotations
 
@@ -6,53 +6,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hostrelay.api.auth import AccessControl, Authenticator
-from hostrelay.api.job_output import JobOutputReader
-from hostrelay.api.token_admin import TokenAdmin
-from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.hosts_repo import HostRepository
-from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.dal.output_store import OutputStore
+from hostrelay.api.auth import AccessControl
+from hostrelay.logic.audit import AuditTrail
+from hostrelay.logic.hosts import HostService
+from hostrelay.logic.job_output import JobOutputReader
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.macct import MacctService
-from hostrelay.settings import ApiSettings
-from hostrelay.wiring import (
-    build_audit_repository,
-    build_enrollment_provider,
-    build_job_service,
-    build_token_repository,
-)
+from hostrelay.logic.tokens import TokenAdmin
 
 if TYPE_CHECKING:
+    from hostrelay.logic.connectors import ConnectorService
     from hostrelay.logic.enrollment import EnrollmentService
+    from hostrelay.logic.inventory import InventoryQueries
 
 
 @dataclass(frozen=True)
 class ApiServices:
     access: AccessControl
     jobs: JobService
-    hosts: HostRepository
+    hosts: HostService
     output: JobOutputReader
     tokens: TokenAdmin
     macct: MacctService
+    audit: AuditTrail
     max_body_bytes: int
-    audit: AuditRepository
-    # Built by the first request that needs it: most containers never enroll or revoke.
+    # Built by the first request that needs it: most containers never enroll.
     enrollment: Callable[[], EnrollmentService] | None = None
-
-
-def build_api_services(settings: ApiSettings) -> ApiServices:
-    jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
-    tokens = build_token_repository(settings)
-    audit = build_audit_repository(settings)
-    return ApiServices(
-        access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
-        jobs=jobs,
-        hosts=HostRepository(),
-        output=JobOutputReader(jobs, OutputStore()),
-        tokens=TokenAdmin(tokens, audit=audit),
-        macct=MacctService(jobs, JobRepository()),
-        max_body_bytes=settings.max_body_bytes,
-        audit=audit,
-        enrollment=build_enrollment_provider(settings),
-    )
+    # Where the deployment has connector and inventory tables.
+    connectors: ConnectorService | None = None
+    inventory: InventoryQueries | None = None

@@ -9,6 +9,7 @@ from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.security_tables import AuditRecord
+from hostrelay.domain.audit import AuditEvent
 
 RETENTION = timedelta(days=400)
 # ULIDs count milliseconds from the Unix epoch: nothing can have been recorded before it.
@@ -38,27 +39,27 @@ class AuditRepository:
 
     def read(
         self, since: datetime, until: datetime, limit: int, action: str | None = None
-    ) -> list[AuditRecord]:
+    ) -> list[AuditEvent]:
         """Newest first, day by day back from `until` to `since` (both inclusive)."""
         since, until = max(since, EPOCH).astimezone(UTC), until.astimezone(UTC)
         if until < since:
             return []
         low, high = _ulid_bound(since, "0"), _ulid_bound(until, "Z")
         condition = AuditRecord.action == action if action else None
-        records: list[AuditRecord] = []
+        events: list[AuditEvent] = []
         day = until
-        while day.date() >= since.date() and len(records) < limit:
+        while day.date() >= since.date() and len(events) < limit:
             for record in AuditRecord.query(
                 day.strftime("%Y-%m-%d"),
                 AuditRecord.event_id.between(low, high),
                 filter_condition=condition,
                 scan_index_forward=False,
             ):
-                records.append(record)
-                if len(records) >= limit:
+                events.append(AuditEvent.model_validate(record))
+                if len(events) >= limit:
                     break
             day -= timedelta(days=1)
-        return records
+        return events
 
 
 def _ulid_bound(moment: datetime, fill: str) -> str:

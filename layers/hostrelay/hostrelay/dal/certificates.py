@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -93,3 +94,14 @@ class IotCertificateAuthority:
             host, _, port = str(address).partition(":")
             self._endpoint = BrokerEndpoint(host=host, port=int(port or 8883))
         return self._endpoint
+
+
+def amazon_root_ca() -> str:
+    """Amazon Root CA 1, which signs IoT Core's ATS endpoints, from botocore's bundle."""
+    import botocore
+
+    bundle = resources.files(botocore).joinpath("cacert.pem").read_text()
+    marker = '# Label: "Amazon Root CA 1"'
+    start = bundle.index("-----BEGIN CERTIFICATE-----", bundle.index(marker))
+    end = bundle.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+    return bundle[start:end] + "\n"

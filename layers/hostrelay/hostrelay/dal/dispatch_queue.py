@@ -8,9 +8,10 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hostrelay.dal.aws_clients import client
+from hostrelay.domain.jobs import MAX_DISPATCH_DELAY
 
 DispatchAction = Literal["publish", "cancel"]
-MAX_SQS_DELAY_S = 900
+MAX_SQS_DELAY_S = int(MAX_DISPATCH_DELAY.total_seconds())
 
 
 class QueueUnavailable(RuntimeError):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from hostrelay.dal.security_tables import EnrollmentRecord
+from hostrelay.domain.enrollment import Enrollment
 
 ENROLLMENT_TOKEN_PREFIX = "hre_"  # noqa: S105 - a public prefix, not a secret
 
@@ -28,7 +29,7 @@ class EnrollmentRepository:
         created_by: str,
         now: datetime,
         ttl: timedelta,
-    ) -> tuple[str, EnrollmentRecord]:
+    ) -> tuple[str, Enrollment]:
         """A fresh token of 256 random bits; only its hash is written."""
         token = ENROLLMENT_TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = EnrollmentRecord(
@@ -44,20 +45,23 @@ class EnrollmentRepository:
             expires_at=now + ttl + timedelta(days=1),
         )
         record.save(condition=EnrollmentRecord.token_hash.does_not_exist())
-        return token, record
+        return token, Enrollment.model_validate(record)
 
-    def find(self, token: str) -> EnrollmentRecord | None:
+    def find(self, token: str) -> Enrollment | None:
         try:
-            return EnrollmentRecord.get(hash_enrollment_token(token), consistent_read=True)
+            record = EnrollmentRecord.get(hash_enrollment_token(token), consistent_read=True)
         except DoesNotExist:
             return None
+        return Enrollment.model_validate(record)
 
-    def consume(self, record: EnrollmentRecord, now: datetime) -> bool:
-        """Mark used; False when it was already used or has expired meanwhile."""
+    def consume(self, token: str, now: datetime) -> bool:
+        """Mark the enrollment of `token` used; False when it was already used, has expired
+        meanwhile, or does not exist."""
         try:
-            record.update(
+            EnrollmentRecord(token_hash=hash_enrollment_token(token)).update(
                 actions=[EnrollmentRecord.consumed_at.set(now)],
-                condition=EnrollmentRecord.consumed_at.does_not_exist()
+                condition=EnrollmentRecord.token_hash.exists()
+                & EnrollmentRecord.consumed_at.does_not_exist()
                 & (EnrollmentRecord.valid_until > now),
             )
         except UpdateError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -15,13 +14,7 @@ from pynamodb.expressions.update import Action
 from hostrelay.clock import utcnow
 from hostrelay.dal.tables import HostRecord
 from hostrelay.domain.errors import NotFound
-
-
-class HostState(StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-    REVOKED = "revoked"
-
+from hostrelay.domain.hosts import Host, HostState
 
 # How long a results container may skip re-writing presence it wrote itself. Far below the
 # sweeper's silence limit (3 heartbeats, at least 15 s), so an active host never looks silent.
@@ -39,22 +32,23 @@ class HostRepository:
         # Per container: host -> (when this container last marked it online, relay version).
         self._presence_written: dict[str, tuple[float, str | None]] = {}
 
-    def get(self, name: str) -> HostRecord:
-        try:
-            return HostRecord.get(name, consistent_read=True)
-        except DoesNotExist:
-            raise NotFound(f"host {name} not found") from None
+    def get(self, name: str) -> Host:
+        host = self.find(name)
+        if host is None:
+            raise NotFound(f"host {name} not found")
+        return host
 
-    def find(self, name: str) -> HostRecord | None:
+    def find(self, name: str) -> Host | None:
         try:
-            return HostRecord.get(name, consistent_read=True)
+            return Host.model_validate(HostRecord.get(name, consistent_read=True))
         except DoesNotExist:
             return None
 
-    def all(self) -> Iterator[HostRecord]:
-        yield from HostRecord.scan()
+    def all(self) -> Iterator[Host]:
+        for record in HostRecord.scan():
+            yield Host.model_validate(record)
 
-    def register(self, name: str, roles: list[str] | None = None) -> HostRecord:
+    def register(self, name: str, roles: list[str] | None = None) -> Host:
         """Create the host if it does not exist yet (enrollment and the local stack)."""
         record = HostRecord(name=name, roles=roles or [], created_at=utcnow(), state="offline")
         try:
@@ -63,7 +57,7 @@ class HostRepository:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             return self.get(name)
-        return record
+        return Host.model_validate(record)
 
     def seen(
         self,
@@ -216,7 +210,7 @@ class HostRepository:
             return False
         return True
 
-    def revoke(self, name: str) -> HostRecord:
+    def revoke(self, name: str) -> Host:
         self.get(name)  # NotFound for an unknown host
         HostRecord(name=name).update(
             actions=[

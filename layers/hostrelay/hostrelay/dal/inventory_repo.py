@@ -13,6 +13,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from hostrelay.dal.inventory_tables import InventoryCountRecord, InventoryRecord
+from hostrelay.dal.pynamodb_private import table_connection
 from hostrelay.domain.errors import StaleWrite
 from hostrelay.domain.inventory import (
     MEMBERS,
@@ -258,7 +259,7 @@ class InventoryRepository:
         entity_id: str, connector: str, actions: list[Any], condition: Condition
     ) -> StoredItem | None:
         try:
-            data = InventoryRecord._get_connection().update_item(
+            data = table_connection(InventoryRecord).update_item(
                 entity_id,
                 range_key=connector,
                 actions=actions,

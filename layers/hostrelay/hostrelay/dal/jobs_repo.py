@@ -13,24 +13,20 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from hostrelay.clock import isoformat, utcnow
-from hostrelay.dal.dispatch_queue import MAX_SQS_DELAY_S
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
 from hostrelay.dal.tables import IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState, can_transition
+from hostrelay.domain.jobs import (
+    Job,
+    JobErrorInfo,
+    JobOutputInfo,
+    JobState,
+    can_transition,
+    next_deadline,
+)
 
 ACTIVE = "1"
 _NOT_SET: Any = object()
-# A QUEUED job its host could have received by now was maybe never sent to the dispatch
-# queue (the send failed after the job was written): the sweeper sends it again once.
-REQUEUE_AFTER = timedelta(minutes=2)
-# A retry waits in the queue for its backoff first (SQS delays at most 15 minutes).
-RETRY_DELAY_BOUND = timedelta(seconds=MAX_SQS_DELAY_S)
-# The relay accepts an envelope until its expires_at (at most deliver_by) plus its
-# clock_leeway_s (30 s by default) by its own clock, and its `accepted` then takes a moment
-# to arrive: a DISPATCHED job still unaccepted after this much past deliver_by never ran.
-ACCEPT_GRACE = timedelta(seconds=60)
-NOT_DELIVERED = JobErrorInfo(code="expired", message="not delivered before deliver_by")
 
 
 def _state_key(state: JobState, created_at: datetime, job_id: str) -> str:
@@ -45,29 +41,6 @@ def _below(state: JobState | None, after: str | None) -> Condition | None:
     if after is None:
         return JobRecord.state_key.startswith(prefix)
     return JobRecord.state_key.between(prefix, after)
-
-
-def next_deadline(job: Job) -> datetime | None:
-    """When the sweeper must next look at a non-terminal job; None for terminal ones."""
-    if job.state.terminal:
-        return None
-    if job.state is JobState.QUEUED:
-        if job.requeued_at is not None:
-            return job.deliver_until
-        return min(job.deliver_until, requeue_due(job))
-    if job.cancel_requested_at is not None:
-        return job.cancel_requested_at
-    started = job.started_at or job.updated_at
-    timeout = started + timedelta(seconds=job.timeout_s)
-    if job.state is JobState.DISPATCHED:
-        return min(timeout, job.deliver_until + ACCEPT_GRACE)
-    return timeout
-
-
-def requeue_due(job: Job) -> datetime:
-    """When a QUEUED job that is still waiting should be handed to the dispatcher again."""
-    queued_for = REQUEUE_AFTER + (RETRY_DELAY_BOUND if job.attempt > 1 else timedelta(0))
-    return job.updated_at + queued_for
 
 
 def to_domain(record: JobRecord) -> Job:

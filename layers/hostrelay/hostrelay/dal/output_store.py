@@ -12,6 +12,7 @@ from typing import Any
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.aws_clients import client
+from hostrelay.dal.pynamodb_private import table_connection
 from hostrelay.dal.tables import ChunkIndexEntry, OutputBatchRecord
 from hostrelay.domain.jobs import JobOutputInfo
 from hostrelay.domain.output import OutputBatch, OutputChunk
@@ -152,7 +153,7 @@ class OutputStore:
         """The partition's sane batches in seq order; a broken item is logged and skipped."""
         # The table's low-level query: items come back as DynamoDB JSON and are checked
         # here, where the model would fail (or trust) whatever a relay had IoT write.
-        connection = OutputBatchRecord._get_connection()
+        connection = table_connection(OutputBatchRecord)
         start: dict[str, Any] | None = None
         while True:
             page = connection.query(

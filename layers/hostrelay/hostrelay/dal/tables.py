@@ -17,6 +17,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from hostrelay.dal.pynamodb_private import forget_connection
+
 _UNBOUND = "unbound"
 
 
@@ -180,4 +182,4 @@ def bind_table(model: type[Model], table_name: str, **meta: Any) -> None:
     model.Meta.table_name = table_name
     for key, value in meta.items():
         setattr(model.Meta, key, value)
-    model._connection = None
+    forget_connection(model)

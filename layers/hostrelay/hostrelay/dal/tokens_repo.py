@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -12,16 +11,17 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.tables import TokenRecord
+from hostrelay.domain.tokens import ApiToken, hash_token
 
 TOKEN_PREFIX = "hr_"  # noqa: S105 - a public prefix, not a secret
+# How often a token's last use is written at most, to spare write capacity.
+TOUCH_INTERVAL_S = 60
 
-# Tokens this container looked up recently: hash -> (when it was read, record). Shared by every
+# Tokens this container looked up recently: hash -> (when it was read, token). Shared by every
 # repository of the container, so a revocation made here takes effect here at once.
-_recently_read: dict[str, tuple[float, TokenRecord]] = {}
+_recently_read: dict[str, tuple[float, ApiToken]] = {}
 
-
-def hash_token(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+__all__ = ["TOKEN_PREFIX", "TokenRepository", "hash_token", "new_token_secret"]
 
 
 def new_token_secret() -> str:
@@ -32,7 +32,7 @@ def new_token_secret() -> str:
 class TokenRepository:
     """`cache_ttl_s` > 0 lets a container reuse a token it read that long ago: a token revoked
     through another container keeps working there for up to that long. Callers still check
-    `revoked_at` and `expires_at` of the record they get."""
+    `revoked_at` and `expires_at` of the token they get."""
 
     def __init__(
         self, cache_ttl_s: float = 0.0, monotonic: Callable[[], float] = time.monotonic
@@ -40,20 +40,20 @@ class TokenRepository:
         self._cache_ttl_s = cache_ttl_s
         self._monotonic = monotonic
 
-    def find_by_secret(self, secret: str) -> TokenRecord | None:
+    def find_by_secret(self, secret: str) -> ApiToken | None:
         token_hash = hash_token(secret)
         now = self._monotonic()
         cached = _recently_read.get(token_hash)
         if cached is not None and now - cached[0] < self._cache_ttl_s:
             return cached[1]
         try:
-            record = TokenRecord.get(token_hash, consistent_read=True)
+            token = ApiToken.model_validate(TokenRecord.get(token_hash, consistent_read=True))
         except DoesNotExist:
             _recently_read.pop(token_hash, None)
             return None
         if self._cache_ttl_s > 0:
-            _recently_read[token_hash] = (now, record)
-        return record
+            _recently_read[token_hash] = (now, token)
+        return token
 
     def create(
         self,
@@ -65,7 +65,7 @@ class TokenRepository:
         expires_at: datetime | None = None,
         job_types: list[str] | None = None,
         hosts: list[str] | None = None,
-    ) -> tuple[str, TokenRecord]:
+    ) -> tuple[str, ApiToken]:
         secret = new_token_secret()
         record = TokenRecord(
             token_hash=hash_token(secret),
@@ -79,18 +79,24 @@ class TokenRepository:
             expires_at=expires_at,
         )
         record.save(condition=TokenRecord.token_hash.does_not_exist())
-        return secret, record
+        return secret, ApiToken.model_validate(record)
 
-    def all(self) -> Iterator[TokenRecord]:
-        yield from TokenRecord.scan()
+    def all(self) -> Iterator[ApiToken]:
+        for record in TokenRecord.scan():
+            yield ApiToken.model_validate(record)
 
-    def touch(self, record: TokenRecord, now: datetime) -> None:
-        """Record last use, at most once a minute per token to spare write capacity."""
-        last = record.last_used_at
-        if last is None or (now - last).total_seconds() >= 60:
-            record.update(actions=[TokenRecord.last_used_at.set(now)])
+    def touch(self, secret: str, token: ApiToken, now: datetime) -> None:
+        """Record the last use of the token `secret` is, at most once a minute."""
+        last = token.last_used_at
+        if last is not None and (now - last).total_seconds() < TOUCH_INTERVAL_S:
+            return
+        token_hash = hash_token(secret)
+        TokenRecord(token_hash=token_hash).update(actions=[TokenRecord.last_used_at.set(now)])
+        cached = _recently_read.get(token_hash)
+        if cached is not None:
+            _recently_read[token_hash] = (cached[0], token.model_copy(update={"last_used_at": now}))
 
-    def revoke(self, token_id: str) -> TokenRecord | None:
+    def revoke(self, token_id: str) -> ApiToken | None:
         """Mark the token with this id revoked (found through the by_token_id index)."""
         for entry in TokenRecord.by_token_id.query(token_id, limit=1):
             record = TokenRecord(token_hash=entry.token_hash)
@@ -104,5 +110,5 @@ class TokenRepository:
                     raise
                 return None  # deleted (expired by TTL) since the index was read
             _recently_read.pop(entry.token_hash, None)
-            return record
+            return ApiToken.model_validate(record)
         return None

@@ -130,3 +130,40 @@ class Job(BaseModel):
     def deliver_until(self) -> datetime:
         """The last moment the job may reach its host: deliver_by, or the default window."""
         return self.deliver_by or (self.created_at + DEFAULT_DELIVERY_WINDOW)
+
+
+# A QUEUED job its host could have received by now was maybe never sent to the dispatch
+# queue (the send failed after the job was written): the sweeper sends it again once.
+REQUEUE_AFTER = timedelta(minutes=2)
+# The longest the dispatch queue holds a message back (SQS's DelaySeconds limit).
+MAX_DISPATCH_DELAY = timedelta(minutes=15)
+# A retry waits in the queue for its backoff first.
+RETRY_DELAY_BOUND = MAX_DISPATCH_DELAY
+# The relay accepts an envelope until its expires_at (at most deliver_by) plus its
+# clock_leeway_s (30 s by default) by its own clock, and its `accepted` then takes a moment
+# to arrive: a DISPATCHED job still unaccepted after this much past deliver_by never ran.
+ACCEPT_GRACE = timedelta(seconds=60)
+NOT_DELIVERED = JobErrorInfo(code="expired", message="not delivered before deliver_by")
+
+
+def next_deadline(job: Job) -> datetime | None:
+    """When the sweeper must next look at a non-terminal job; None for terminal ones."""
+    if job.state.terminal:
+        return None
+    if job.state is JobState.QUEUED:
+        if job.requeued_at is not None:
+            return job.deliver_until
+        return min(job.deliver_until, requeue_due(job))
+    if job.cancel_requested_at is not None:
+        return job.cancel_requested_at
+    started = job.started_at or job.updated_at
+    timeout = started + timedelta(seconds=job.timeout_s)
+    if job.state is JobState.DISPATCHED:
+        return min(timeout, job.deliver_until + ACCEPT_GRACE)
+    return timeout
+
+
+def requeue_due(job: Job) -> datetime:
+    """When a QUEUED job that is still waiting should be handed to the dispatcher again."""
+    queued_for = REQUEUE_AFTER + (RETRY_DELAY_BOUND if job.attempt > 1 else timedelta(0))
+    return job.updated_at + queued_for

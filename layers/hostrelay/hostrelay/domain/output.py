@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hostrelay.domain.jobs import Job
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,8 @@ MAX_CHUNK_BYTES = 16 * 1024
 MAX_CHUNKS_PER_BATCH = 64
 STREAMS = ("stdout", "stderr")
 ENCODINGS = ("identity", "zlib")
+# Chunks may arrive after the result; past this, missing ones are taken as lost.
+LATE_CHUNK_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,19 @@ def inflate(compressed: bytes, size: int) -> bytes:
     if len(raw) != size or not inflater.eof or inflater.unused_data:
         raise ValueError(f"output data does not expand to the {size} bytes its chunks say")
     return raw
+
+
+def output_complete(job: Job, *, next_seq: int, short_page: bool, now: datetime) -> bool:
+    """Whether a reader that has read up to `next_seq` has all of `job`'s output.
+
+    Only once the job has ended: when every chunk the result counted has been read, or (no
+    count, or a grace period after the end) when the last page came back short.
+    """
+    if not job.state.terminal:
+        return False
+    if job.output is not None and job.output.chunks:
+        ended = job.finished_at or job.updated_at
+        late = now - ended > LATE_CHUNK_GRACE
+        sent = job.output.chunks + job.output.missing
+        return next_seq >= sent - 1 or (short_page and late)
+    return short_page

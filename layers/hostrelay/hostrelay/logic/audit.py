@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.security_tables import AuditRecord
+from hostrelay.domain.audit import AuditEvent
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.domain.principal import Principal, Scope
 
@@ -30,7 +30,7 @@ class AuditTrail:
         until: datetime | None = None,
         action: str | None = None,
         limit: int = 100,
-    ) -> list[AuditRecord]:
+    ) -> list[AuditEvent]:
         principal.require(Scope.ADMIN)
         end = _aware(until) if until else utcnow()
         start = _aware(since) if since else end - DEFAULT_WINDOW

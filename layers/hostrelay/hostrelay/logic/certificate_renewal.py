@@ -13,9 +13,10 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.certificates import IotCertificateAuthority
 from hostrelay.dal.dispatch_queue import DispatchQueue
-from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import DomainError, NotFound
+from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.enrollment import check_csr
 from hostrelay.observability import logger

@@ -103,6 +103,10 @@ class CloudJobRunner:
         self._handlers = handlers
         self._clock = clock
 
+    def handle_message(self, body: str) -> CloudJobOutcome:
+        """One message of the cloud-jobs queue (a CloudJobRequest as JSON)."""
+        return self.handle(CloudJobRequest.model_validate_json(body))
+
     def handle(self, request: CloudJobRequest) -> CloudJobOutcome:
         try:
             job = self._jobs.get(request.job_id)

@@ -12,7 +12,7 @@ from ulid import ULID
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.connectors import (
     SECRET_KEY_MARKERS,
@@ -24,6 +24,7 @@ from hostrelay.domain.connectors import (
     OktaConnectorSettings,
 )
 from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, StaleWrite
+from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.job_types import CLOUD_HOST

@@ -12,12 +12,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict
 
 from hostrelay.clock import utcnow
-from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.iot_publisher import IotPublisher
-from hostrelay.dal.jobs_repo import NOT_DELIVERED, JobRepository
+from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.hosts import HostState
+from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState
 from hostrelay.envelope import CANCEL_TYPE, build_envelope, sign_envelope
 from hostrelay.observability import logger
 
@@ -62,6 +63,10 @@ class Dispatcher:
     @cached_property
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keys.load_or_create()
+
+    def handle_message(self, body: str) -> DispatchOutcome:
+        """One message of the dispatch queue (a DispatchRequest as JSON)."""
+        return self.handle(DispatchRequest.model_validate_json(body))
 
     def handle(self, request: DispatchRequest, now: datetime | None = None) -> DispatchOutcome:
         now = now or utcnow()

@@ -18,9 +18,8 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.certificates import IotCertificateAuthority
 from hostrelay.dal.enrollments_repo import EnrollmentRepository
-from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.signing_keys import SigningKeyStore
-from hostrelay.dal.tables import HostRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.observability import logger
@@ -183,14 +182,14 @@ class EnrollmentService:
             raise Forbidden(f"this enrollment token is for host {record.host}, not {host}")
         check_csr(csr_pem, record.host)
         previous = self._hosts.find(record.host)
-        if previous is not None and previous.cert_id and record.replace != "true":
+        if previous is not None and previous.cert_id and not record.replace:
             raise Conflict(f"host {record.host} was enrolled meanwhile; ask for a replace=true one")
         public_key = self._keys.ensure_public_key_pem()
-        if not self._enrollments.consume(record, now):
+        if not self._enrollments.consume(token, now):
             raise Conflict("this enrollment token was already used; ask an admin for a new one")
         self._hosts.register(record.host, roles=list(record.roles))
         issued = self._authority.issue(record.host, csr_pem)
-        for old_id in _certificate_ids(previous):
+        for old_id in previous.certificate_ids if previous is not None else []:
             if old_id != issued.certificate_id:
                 self._authority.deactivate(old_id)
         self._hosts.set_certificate(
@@ -220,30 +219,6 @@ class EnrollmentService:
             control_plane_url=self._url(base_url),
         )
 
-    def revoke_host(self, host: str, principal: Principal) -> HostRecord:
-        """Deactivate the host's certificates (current and any pending renewal) for good."""
-        principal.require(Scope.ADMIN)
-        record = self._hosts.get(host)
-        cert_ids = _certificate_ids(record)
-        for cert_id in cert_ids:
-            self._authority.deactivate(cert_id)
-        if record.state != HostState.REVOKED or record.pending_cert:
-            record = self._hosts.revoke(host)
-        self._audit.append(principal.label, "host.revoke", f"host:{host}", {"cert_ids": cert_ids})
-        logger.info("host revoked", extra={"host": host, "certificates": len(cert_ids)})
-        return record
-
-
-def _certificate_ids(record: HostRecord | None) -> list[str]:
-    """Every certificate a host may connect with: the current one and a pending renewal."""
-    if record is None:
-        return []
-    ids = [record.cert_id] if record.cert_id else []
-    pending = record.pending_cert or {}
-    if pending.get("id") and pending["id"] not in ids:
-        ids.append(str(pending["id"]))
-    return ids
-
 
 def check_csr(csr_pem: str, host: str) -> x509.CertificateSigningRequest:
     """The CSR must verify, name exactly CN=host, and use a strong key; Forbidden/Invalid else."""
@@ -270,14 +245,3 @@ def check_csr(csr_pem: str, host: str) -> x509.CertificateSigningRequest:
 def _refusal(message: str) -> str:
     template = Template(resources.files("hostrelay.bootstrap").joinpath("refuse.sh").read_text())
     return template.substitute(message=shlex.quote(message))
-
-
-def amazon_root_ca() -> str:
-    """Amazon Root CA 1, which signs IoT Core's ATS endpoints, from botocore's bundle."""
-    import botocore
-
-    bundle = resources.files(botocore).joinpath("cacert.pem").read_text()
-    marker = '# Label: "Amazon Root CA 1"'
-    start = bundle.index("-----BEGIN CERTIFICATE-----", bundle.index(marker))
-    end = bundle.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
-    return bundle[start:end] + "\n"

@@ -60,13 +60,15 @@ class EventBatch:
             outcomes = [OutputNotStored(str(exc))] * len(outputs)
         self._stored.update(zip((message_id for message_id, _ in outputs), outcomes, strict=True))
 
-    def apply(self, message_id: str, body: str) -> tuple[str, str]:
-        """(event kind, outcome) of one message. Raises InvalidRequest for garbage (never
-        better later), OutputNotStored when its output could not be written and
-        OutputIncomplete when a result's output is not all stored yet (both: retry)."""
+    def apply(self, message_id: str, body: str) -> tuple[str, str] | None:
+        """(event kind, outcome) of one message; None for garbage, which is logged and
+        dropped (it never gets better later). Raises OutputNotStored when its output could
+        not be written and OutputIncomplete when a result's output is not all stored yet
+        (both: retry)."""
         parsed = self._parsed.pop(message_id, None) or _parse(body)
         if isinstance(parsed, InvalidRequest):
-            raise parsed
+            logger.warning("unreadable relay event dropped", extra={"reason": parsed.message})
+            return None
         host, event = parsed
         stored = self._stored.pop(message_id, None)
         if isinstance(stored, OutputNotStored):

@@ -12,10 +12,11 @@ from ulid import ULID
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
-from hostrelay.dal.hosts_repo import HostRepository, HostState
+from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
+from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.envelope import canonical_json

@@ -7,10 +7,18 @@ from datetime import datetime, timedelta
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue
-from hostrelay.dal.hosts_repo import HostRepository, HostState
-from hostrelay.dal.jobs_repo import ACCEPT_GRACE, NOT_DELIVERED, JobRepository, requeue_due
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import StaleWrite
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.hosts import HostState
+from hostrelay.domain.jobs import (
+    ACCEPT_GRACE,
+    NOT_DELIVERED,
+    Job,
+    JobErrorInfo,
+    JobState,
+    requeue_due,
+)
 from hostrelay.job_types import CLOUD_HOST
 from hostrelay.observability import logger
 

@@ -15,7 +15,7 @@ from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
-from hostrelay.logic.audit import MAX_WINDOW, AuditTrail
+from hostrelay.logic.audit import MAX_WINDOW
 
 # The trail's ids are ULIDs (from the Unix epoch); the end keeps a day's margin so that a
 # range computed from a moment never leaves the calendar Python can count in.
@@ -35,7 +35,7 @@ AuditMoment = Annotated[datetime, AfterValidator(_within_trail)]
 
 def audit_router(services: ApiServices) -> Router:
     router = new_router()
-    access, trail = services.access, AuditTrail(services.audit)
+    access, trail = services.access, services.audit
 
     @router.get(
         "/v1/audit",
@@ -62,7 +62,7 @@ def audit_router(services: ApiServices) -> Router:
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most events to return")] = 100,
     ) -> AuditPage:
-        records = trail.read(principal, since=since, until=until, action=action, limit=limit)
-        return AuditPage(events=[AuditEventOut.from_record(record) for record in records])
+        events = trail.read(principal, since=since, until=until, action=action, limit=limit)
+        return AuditPage(events=[AuditEventOut.model_validate(event) for event in events])
 
     return router

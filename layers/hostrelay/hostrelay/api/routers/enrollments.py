@@ -70,7 +70,7 @@ def enrollments_router(
         offer = enrollment().offer(
             body.host, principal, roles=body.roles, replace=body.replace, base_url=base_url
         )
-        return EnrollmentCreated.from_offer(offer)
+        return EnrollmentCreated.model_validate(offer)
 
     @router.get(
         "/v1/enroll/<token>.sh",
@@ -110,6 +110,6 @@ def enrollments_router(
         base_url: Annotated[str, Depends(request_base_url)],
     ) -> EnrollmentBundleOut:
         bundle = enrollment().complete(token, body.host, body.csr, base_url=base_url)
-        return EnrollmentBundleOut.from_bundle(bundle)
+        return EnrollmentBundleOut.model_validate(bundle)
 
     return router

@@ -29,8 +29,7 @@ def hosts_router(services: ApiServices) -> Router:
         responses=responses({200: "Every enrolled host"}, 403),
     )
     def list_hosts(principal: Annotated[Principal, Depends(access.reader)]) -> HostList:
-        records = sorted(hosts.all(), key=lambda record: record.name)
-        return HostList(hosts=[HostOut.from_record(record) for record in records])
+        return HostList(hosts=[HostOut.model_validate(host) for host in hosts.list(principal)])
 
     @router.get(
         "/v1/hosts/<name>",
@@ -42,7 +41,7 @@ def hosts_router(services: ApiServices) -> Router:
     def get_host(
         name: HostNameParam, principal: Annotated[Principal, Depends(access.reader)]
     ) -> HostOut:
-        return HostOut.from_record(hosts.get(name))
+        return HostOut.model_validate(hosts.get(name, principal))
 
     @router.delete(
         "/v1/hosts/<name>",
@@ -58,8 +57,6 @@ def hosts_router(services: ApiServices) -> Router:
     def revoke_host(
         name: HostNameParam, principal: Annotated[Principal, Depends(access.admin)]
     ) -> HostOut:
-        if services.enrollment is not None:
-            return HostOut.from_record(services.enrollment().revoke_host(name, principal))
-        return HostOut.from_record(hosts.revoke(name))
+        return HostOut.model_validate(hosts.revoke(name, principal))
 
     return router

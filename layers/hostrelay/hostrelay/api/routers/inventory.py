@@ -17,7 +17,7 @@ from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.connectors import CONNECTOR_ID_PATTERN
-from hostrelay.domain.inventory import KIND_PATTERN, EntitySummary, InventoryCount
+from hostrelay.domain.inventory import KIND_PATTERN, InventoryCount
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.inventory import EntityDetail, InventoryQueries
 
@@ -34,7 +34,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class EntitySummaryOut(_Out):
+class _FromDomain(_Out):
+    """Read from a domain object's attributes: `Model.model_validate(obj)`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class EntitySummaryOut(_FromDomain):
     id: str
     connector: str
     kind: str
@@ -44,26 +50,13 @@ class EntitySummaryOut(_Out):
     last_seen: datetime | None
     deleted_at: datetime | None
 
-    @classmethod
-    def from_domain(cls, entity: EntitySummary) -> "EntitySummaryOut":
-        return cls(
-            id=entity.id,
-            connector=entity.connector,
-            kind=entity.kind,
-            name=entity.name,
-            dn=entity.dn,
-            first_seen=entity.first_seen,
-            last_seen=entity.last_seen,
-            deleted_at=entity.deleted_at,
-        )
-
 
 class EntityPage(_Out):
     entities: list[EntitySummaryOut]
     next_token: str | None = None
 
 
-class RelatedOut(_Out):
+class RelatedOut(_FromDomain):
     id: str
     kind: str | None = Field(description="None when the other end is not in the inventory")
     name: str | None
@@ -102,10 +95,7 @@ class EntityOut(_Out):
             relations={
                 relation.name: RelationOut(
                     total=relation.total,
-                    items=[
-                        RelatedOut(id=r.id, kind=r.kind, name=r.name, deleted=r.deleted)
-                        for r in relation.items
-                    ],
+                    items=[RelatedOut.model_validate(related) for related in relation.items],
                 )
                 for relation in detail.relations
             },
@@ -203,7 +193,7 @@ def inventory_router(services: ApiServices, inventory: InventoryQueries) -> Rout
             start_key=_start_key(next_token, kind, connector),
         )
         return EntityPage(
-            entities=[EntitySummaryOut.from_domain(entity) for entity in found],
+            entities=[EntitySummaryOut.model_validate(entity) for entity in found],
             next_token=encode_next_token(last_key),
         )
 

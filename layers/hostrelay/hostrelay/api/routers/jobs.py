@@ -17,6 +17,7 @@ from hostrelay.api.models import (
     JobCreateRequest,
     JobOut,
     JobPage,
+    OutputChunkOut,
     OutputPage,
 )
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
@@ -171,6 +172,13 @@ def jobs_router(services: ApiServices) -> Router:
         ] = -1,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most chunks to return")] = 100,
     ) -> OutputPage:
-        return services.output.page(job_id, principal, after_seq=after_seq, limit=limit)
+        read = services.output.page(job_id, principal, after_seq=after_seq, limit=limit)
+        return OutputPage(
+            job_id=read.job_id,
+            attempt=read.attempt,
+            chunks=[OutputChunkOut.from_bytes(c.seq, c.stream, c.data) for c in read.chunks],
+            next_seq=read.next_seq,
+            complete=read.complete,
+        )
 
     return router

@@ -19,8 +19,8 @@ from hostrelay.api.models import (
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
-from hostrelay.api.token_admin import NewToken
 from hostrelay.domain.principal import Principal, Scope
+from hostrelay.logic.tokens import NewToken
 
 TokenId = Annotated[str, Path(pattern=TOKEN_ID_PATTERN, description="Token id")]
 
@@ -48,13 +48,13 @@ def tokens_router(services: ApiServices) -> Router:
             job_types=body.job_types,
             hosts=body.hosts,
         )
-        secret, record = tokens.issue(request, principal)
+        secret, token = tokens.issue(request, principal)
         return TokenCreated(
-            id=record.token_id,
+            id=token.token_id,
             token=secret,
-            name=record.name,
-            scopes=[Scope(str(scope)) for scope in record.scopes],
-            expires_at=record.expires_at,
+            name=token.name,
+            scopes=[Scope(scope) for scope in token.scopes],
+            expires_at=token.expires_at,
         )
 
     @router.get(
@@ -66,7 +66,7 @@ def tokens_router(services: ApiServices) -> Router:
         responses=responses({200: "Every token, oldest first"}, 403),
     )
     def list_tokens(principal: Annotated[Principal, Depends(access.admin)]) -> TokenList:
-        return TokenList(tokens=[TokenOut.from_record(r) for r in tokens.list(principal)])
+        return TokenList(tokens=[TokenOut.model_validate(t) for t in tokens.list(principal)])
 
     @router.delete(
         "/v1/tokens/<token_id>",
@@ -78,6 +78,6 @@ def tokens_router(services: ApiServices) -> Router:
     def revoke_token(
         token_id: TokenId, principal: Annotated[Principal, Depends(access.admin)]
     ) -> TokenOut:
-        return TokenOut.from_record(tokens.revoke(token_id, principal))
+        return TokenOut.model_validate(tokens.revoke(token_id, principal))
 
     return router

@@ -1,7 +1,9 @@
-"""Issuing, listing and revoking API tokens (admin only; secrets are shown once)."""
+"""API tokens: who a bearer secret is (Authenticator), and issuing, listing and revoking them
+(TokenAdmin: admins only; secrets are shown once)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,11 +12,40 @@ from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.tables import TokenRecord
 from hostrelay.dal.tokens_repo import TokenRepository
-from hostrelay.domain.errors import InvalidRequest, NotFound
+from hostrelay.domain.errors import InvalidRequest, NotFound, Unauthorized
 from hostrelay.domain.principal import ANY, Principal, Scope
+from hostrelay.domain.tokens import ApiToken, hash_token
 from hostrelay.job_types import JOB_TYPES
+
+BOOTSTRAP_TOKEN_ID = "bootstrap"  # noqa: S105 - an id, not a secret
+
+
+class Authenticator:
+    """Turns a bearer token's secret into the Principal it stands for, or raises Unauthorized."""
+
+    def __init__(
+        self,
+        tokens: TokenRepository,
+        bootstrap_token_hash: str = "",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._tokens = tokens
+        self._bootstrap_hash = bootstrap_token_hash.lower()
+        self._clock = clock
+
+    def authenticate(self, secret: str) -> Principal:
+        if self._bootstrap_hash and hmac.compare_digest(hash_token(secret), self._bootstrap_hash):
+            return Principal(token_id=BOOTSTRAP_TOKEN_ID, name="bootstrap", scopes=[Scope.ADMIN])
+        token = self._tokens.find_by_secret(secret)
+        if token is None:
+            raise Unauthorized("invalid token")
+        now = self._clock()
+        refused = token.usable_at(now)
+        if refused is not None:
+            raise Unauthorized(refused)
+        self._tokens.touch(secret, token, now)
+        return token.principal()
 
 
 @dataclass(frozen=True)
@@ -81,8 +112,8 @@ class TokenAdmin:
         self._clock = clock
         self._audit = audit or AuditRepository(enabled=False)
 
-    def issue(self, request: NewToken, principal: Principal) -> tuple[str, TokenRecord]:
-        """Create a token; returns (secret, record). The secret is not stored anywhere."""
+    def issue(self, request: NewToken, principal: Principal) -> tuple[str, ApiToken]:
+        """Create a token; returns (secret, token). The secret is not stored anywhere."""
         principal.require(Scope.ADMIN)
         _check_restrictions(request)
         expires_at = (
@@ -90,7 +121,7 @@ class TokenAdmin:
             if request.expires_in_s is not None
             else None
         )
-        secret, record = self._tokens.create(
+        secret, token = self._tokens.create(
             token_id=str(ULID()),
             name=request.name,
             scopes=sorted({scope.value for scope in request.scopes}),
@@ -101,24 +132,24 @@ class TokenAdmin:
         )
         # The secret and its hash stay out of the trail: the id names the token.
         self._audit.append(
-            principal.label, "token.create", f"token:{record.token_id}",
-            {"name": record.name, "scopes": list(record.scopes or []),
+            principal.label, "token.create", f"token:{token.token_id}",
+            {"name": token.name, "scopes": list(token.scopes),
              "job_types": request.job_types, "hosts": request.hosts,
              "unrestricted": _unrestricted(request),
              "expires_at": expires_at.isoformat() if expires_at else None},
         )  # fmt: skip
-        return secret, record
+        return secret, token
 
-    def list(self, principal: Principal) -> list[TokenRecord]:
+    def list(self, principal: Principal) -> list[ApiToken]:
         principal.require(Scope.ADMIN)
-        return sorted(self._tokens.all(), key=lambda record: record.created_at)
+        return sorted(self._tokens.all(), key=lambda token: token.created_at)
 
-    def revoke(self, token_id: str, principal: Principal) -> TokenRecord:
+    def revoke(self, token_id: str, principal: Principal) -> ApiToken:
         principal.require(Scope.ADMIN)
-        record = self._tokens.revoke(token_id)
-        if record is None:
+        token = self._tokens.revoke(token_id)
+        if token is None:
             raise NotFound(f"token {token_id} not found")
         self._audit.append(
-            principal.label, "token.revoke", f"token:{token_id}", {"name": record.name}
+            principal.label, "token.revoke", f"token:{token_id}", {"name": token.name}
         )
-        return record
+        return token

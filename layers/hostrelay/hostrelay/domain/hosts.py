@@ -1,0 +1,49 @@
+"""Enrolled hosts: presence, certificates and revocation, as the control plane sees them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class HostState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    REVOKED = "revoked"
+
+
+class Host(BaseModel):
+    """One enrolled (or enrolling) host; read from storage with `model_validate(record)`."""
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    name: str
+    state: HostState = HostState.OFFLINE
+    roles: list[str] = Field(default_factory=list)
+    created_at: datetime
+    last_seen: datetime | None = None
+    connected_at: datetime | None = None
+    relay_version: str | None = None
+    cert_id: str | None = None
+    cert_expires_at: datetime | None = None
+    # A renewed certificate issued but not yet used: {id, expires_at, key_sha256, job_id, pem}.
+    pending_cert: dict[str, Any] | None = None
+    renewal_granted_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _no_roles(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @property
+    def certificate_ids(self) -> list[str]:
+        """Every certificate the host may connect with: the current one and a pending renewal."""
+        ids = [self.cert_id] if self.cert_id else []
+        pending = self.pending_cert or {}
+        if pending.get("id") and pending["id"] not in ids:
+            ids.append(str(pending["id"]))
+        return ids
