@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.aws_resources import LocalResources
-from hostrelay_local.iot_sql import IotSqlError, RuleInput, RuleQuery, parse_rule, topic_matches
+from hostrelay_local.iot_sql import IotSqlError, RuleInput, RuleQuery, parse_rule
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.template import Template
 
@@ -100,9 +100,13 @@ class TopicRule:
     def topic_filter(self) -> str:
         return self.query.topic_filter
 
+    def matches(self, topic: str) -> bool:
+        """Whether the rule's FROM filter takes this topic (MQTT wildcards, `$` topics apart)."""
+        return mqtt.topic_matches_sub(self.topic_filter, topic)
+
     def run(self, clients: AwsClients, message: RuleInput) -> None:
         """What IoT does with one message: evaluate, act; on failure, the ErrorAction."""
-        if not topic_matches(self.topic_filter, message.topic):
+        if not self.matches(message.topic):
             return
         output = self.query.apply(message)
         if output is None:

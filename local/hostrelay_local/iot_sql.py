@@ -388,7 +388,7 @@ class RuleQuery:
         """The rule's output object for one message, or None when the WHERE clause is not true.
 
         now_ms overrides timestamp() (tests). The topic is not checked against topic_filter
-        here: callers route messages with topic_matches() first.
+        here: callers route messages by it first (TopicRule.matches).
         """
         return self.apply(RuleInput(topic, payload, now_ms))
 
@@ -407,17 +407,3 @@ class RuleQuery:
 def parse_rule(sql: str) -> RuleQuery:
     """The statement parsed, or IotSqlError for anything outside the supported subset."""
     return _Parser(sql).statement()
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """Whether an MQTT topic filter, with `+` and `#` wildcards, matches a topic name."""
-    filter_levels, topic_levels = topic_filter.split("/"), topic.split("/")
-    # MQTT: a wildcard first level does not match topics such as $SYS/... or $aws/...
-    if topic.startswith("$") and filter_levels[0] in ("+", "#"):
-        return False
-    for index, level in enumerate(filter_levels):
-        if level == "#" and index == len(filter_levels) - 1:
-            return True  # also matches the parent level itself: `a/#` matches `a`
-        if index >= len(topic_levels) or level not in ("+", topic_levels[index]):
-            return False
-    return len(filter_levels) == len(topic_levels)

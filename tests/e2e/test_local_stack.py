@@ -20,6 +20,23 @@ from tests.e2e.conftest import ApiClient
 pytestmark = pytest.mark.e2e
 
 
+def _dispatch_queue_drained(stack: LocalStack) -> bool:
+    """No message waits on the dispatch queue or is being handled: the dispatcher is done."""
+    import boto3
+
+    assert stack.resources is not None
+    sqs = boto3.client("sqs", region_name="us-east-1")  # in this process: the stack's moto
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=stack.resources.refs["DispatchQueue"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())
+
+
 def test_relay_was_enrolled_through_the_api(stack: LocalStack, api: ApiClient) -> None:
     # Given the stack started relay dc01
     host = api.get("/v1/hosts/dc01").json()
@@ -73,8 +90,12 @@ def test_job_for_a_stopped_relay_waits_queued_and_runs_after_its_hello(
         # When a ping is queued for it
         job_id = api.create_job("ping", "dc01")
 
-        # Then it stays QUEUED while the relay is away
-        time.sleep(3)
+        # Then the dispatcher takes it off the dispatch queue and leaves it QUEUED while the
+        # relay is away
+        deadline = time.monotonic() + 30
+        while not _dispatch_queue_drained(stack):
+            assert time.monotonic() < deadline, "the dispatcher never took the job"
+            time.sleep(0.1)
         assert api.job(job_id)["state"] == "QUEUED"
 
         # When the relay comes back and says hello

@@ -22,6 +22,13 @@ class _FunctionSettings(BaseModel):
 class TablesSettings(_FunctionSettings):
     jobs_table: str = Field(alias="JOBS_TABLE")
     hosts_table: str = Field(alias="HOSTS_TABLE")
+    job_retention_days: int = Field(
+        default=90,
+        alias="JOB_RETENTION_DAYS",
+        ge=1,
+        le=3650,
+        description="DynamoDB TTL of a job record: this many days after its last change",
+    )
 
 
 class CertificateSettings(TablesSettings):
@@ -68,7 +75,6 @@ class ApiSettings(CertificateSettings):
         description="Created (never read) by enrollment when no dispatch has created it yet",
     )
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES")
-    default_timeout_s: int = Field(default=300, alias="DEFAULT_JOB_TIMEOUT_S")
     bootstrap_token_hash: str = Field(
         default="",
         alias="BOOTSTRAP_ADMIN_TOKEN_SHA256",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hostrelay.dal.audit_repo import AuditRepository
     from hostrelay.dal.certificates import IotCertificateAuthority
     from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
     from hostrelay.dal.tokens_repo import TokenRepository
     from hostrelay.domain.connectors import OktaConnectorSettings
@@ -43,6 +44,13 @@ if TYPE_CHECKING:
     )
 
 
+def _job_repository(settings: TablesSettings) -> JobRepository:
+    """Jobs, kept for JOB_RETENTION_DAYS (the TTL of the job records) after their last change."""
+    from hostrelay.dal.jobs_repo import JobRepository
+
+    return JobRepository(retention=timedelta(days=settings.job_retention_days))
+
+
 def _bind_common(settings: TablesSettings) -> None:
     bind_table(JobRecord, settings.jobs_table, region=settings.aws_region)
     bind_table(HostRecord, settings.hosts_table, region=settings.aws_region)
@@ -63,7 +71,6 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     from hostrelay.api.auth import AccessControl
     from hostrelay.api.services import ApiServices
     from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.output_store import OutputStore
     from hostrelay.logic.audit import AuditTrail
     from hostrelay.logic.hosts import HostService
@@ -84,7 +91,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         hosts=HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit),
         output=JobOutputReader(jobs, OutputStore()),
         tokens=TokenAdmin(tokens, audit=audit),
-        macct=MacctService(jobs, JobRepository()),
+        macct=MacctService(jobs, _job_repository(settings)),
         audit=AuditTrail(audit),
         max_body_bytes=settings.max_body_bytes,
         enrollment=build_enrollment_provider(settings),
@@ -111,7 +118,6 @@ def build_job_service(settings: ApiSettings) -> JobService:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.tables import IdempotencyRecord, OutputBatchRecord, TokenRecord
     from hostrelay.logic.jobs import JobService
 
@@ -120,7 +126,7 @@ def build_job_service(settings: ApiSettings) -> JobService:
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     return JobService(
-        JobRepository(),
+        _job_repository(settings),
         HostRepository(),
         IdempotencyRepository(),
         DispatchQueue(settings.dispatch_queue_url),
@@ -191,11 +197,12 @@ def _bind_connectors(settings: TablesSettings, connectors_table: str, inventory_
 def build_connector_service(settings: ApiSettings, jobs: JobService) -> ConnectorService:
     from hostrelay.dal.connectors_repo import ConnectorRepository
     from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.logic.connectors import ConnectorService
 
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
-    return ConnectorService(ConnectorRepository(), HostRepository(), jobs, JobRepository())
+    return ConnectorService(
+        ConnectorRepository(), HostRepository(), jobs, _job_repository(settings)
+    )
 
 
 def build_inventory_queries(settings: ApiSettings) -> InventoryQueries:
@@ -215,7 +222,6 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.tables import IdempotencyRecord
     from hostrelay.logic.connectors import ConnectorScheduler
     from hostrelay.logic.jobs import JobService
@@ -224,13 +230,13 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
     _bind_connectors(settings, settings.connectors_table, "")
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
     jobs = JobService(
-        JobRepository(),
+        _job_repository(settings),
         HostRepository(),
         IdempotencyRepository(),
         DispatchQueue(settings.dispatch_queue_url),
         cloud_queue=DispatchQueue(settings.cloud_jobs_queue_url),
     )
-    return ConnectorScheduler(ConnectorRepository(), jobs, JobRepository())
+    return ConnectorScheduler(ConnectorRepository(), jobs, _job_repository(settings))
 
 
 def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
@@ -238,7 +244,6 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     from hostrelay.dal.aws_discovery import AwsAccount
     from hostrelay.dal.connectors_repo import ConnectorRepository
     from hostrelay.dal.inventory_repo import InventoryRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.discovery_aws import AwsDiscovery
     from hostrelay.logic.inventory import InventoryService
@@ -251,7 +256,7 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     inventory = InventoryService(InventoryRepository())
     connect_okta = _okta_connector(settings)
     return CloudJobRunner(
-        JobRepository(),
+        _job_repository(settings),
         {
             "discovery.aws": AwsDiscovery(
                 connectors,
@@ -291,13 +296,12 @@ def build_token_repository(settings: ApiSettings) -> TokenRepository:
 def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.iot_publisher import IotPublisher
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.signing_keys import SigningKeyStore
     from hostrelay.logic.dispatch import Dispatcher
 
     _bind_common(settings)
     return Dispatcher(
-        JobRepository(),
+        _job_repository(settings),
         HostRepository(),
         SigningKeyStore(settings.signing_key_param, settings.public_key_param),
         IotPublisher(settings.iot_endpoint),
@@ -308,7 +312,6 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 def build_ingester(settings: ResultsSettings) -> EventIngester:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import PRESENCE_REFRESH_S, HostRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.output_store import OutputStore
     from hostrelay.dal.tables import OutputBatchRecord
     from hostrelay.logic.ingest import EventIngester
@@ -324,7 +327,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
         sink = InventorySink(
             ConnectorRepository(),
-            JobRepository(),
+            _job_repository(settings),
             InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
         )
     renewal = None
@@ -332,7 +335,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         # Built on first use: renewals are rare, and their code costs ~30 ms to import.
         renewal = cache(lambda: build_certificate_renewal(settings))
     return EventIngester(
-        JobRepository(),
+        _job_repository(settings),
         # Relays report every few seconds: a container need not re-write presence each time.
         HostRepository(presence_refresh_s=PRESENCE_REFRESH_S),
         OutputStore(settings.output_bucket),
@@ -355,12 +358,11 @@ def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:
     from hostrelay.dal.certificates import IotCertificateAuthority
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.logic.certificate_renewal import CertificateRenewal
 
     return CertificateRenewal(
         HostRepository(),
-        JobRepository(),
+        _job_repository(settings),
         DispatchQueue(settings.dispatch_queue_url),
         IotCertificateAuthority(settings.relay_policy_name),
         build_audit_repository(settings),
@@ -370,12 +372,11 @@ def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:
 def build_sweeper(settings: SweeperSettings) -> Sweeper:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.logic.sweep import Sweeper
 
     _bind_common(settings)
     return Sweeper(
-        JobRepository(),
+        _job_repository(settings),
         HostRepository(),
         DispatchQueue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),

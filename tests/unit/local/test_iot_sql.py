@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hostrelay_local.iot_sql import IotSqlError, parse_rule, topic_matches
+from hostrelay_local.iot_bridge import AwsClients, SqsAction, TopicRule
+from hostrelay_local.iot_sql import IotSqlError, RuleInput, parse_rule
 
 RAW_EVENTS_RULE = (
     "SELECT encode(*, 'base64') AS payload, topic() AS topic FROM 'hostrelay/+/events' "
@@ -252,8 +253,24 @@ def test_a_json_payload_that_is_not_an_object_has_no_fields() -> None:
         ("#", "$aws/things/x", False),
     ],
 )
-def test_topic_matches(topic_filter: str, topic: str, matches: bool) -> None:
-    assert topic_matches(topic_filter, topic) is matches
+def test_a_rule_acts_only_on_the_topics_its_filter_takes(
+    topic_filter: str, topic: str, matches: bool
+) -> None:
+    # Given a topic rule that sends what it selects to a queue
+    sent: list[dict[str, object]] = []
+
+    class RecordingSqs:
+        def send_message(self, **message: object) -> None:
+            sent.append(message)
+
+    rule = TopicRule(
+        name="rule", query=parse_rule(f"SELECT * FROM '{topic_filter}'"), action=SqsAction("q")
+    )
+    # When a message arrives on the topic
+    rule.run(AwsClients(sqs=RecordingSqs(), dynamodb=None), RuleInput(topic, b'{"kind": "x"}'))
+    # Then the rule acted exactly when its filter takes the topic
+    assert rule.matches(topic) is matches
+    assert len(sent) == (1 if matches else 0)
 
 
 # --- what it refuses ------------------------------------------------------------------------

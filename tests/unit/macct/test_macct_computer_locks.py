@@ -17,6 +17,18 @@ def _limits(seconds: float = 10.0) -> RunLimits:
     return RunLimits(time.monotonic() + seconds)
 
 
+class _WaitWatchingLimits(RunLimits):
+    """Limits that tell the test when their job starts waiting for a lock (it checks them)."""
+
+    def __init__(self, deadline: float, waiting: threading.Event) -> None:
+        super().__init__(deadline)
+        object.__setattr__(self, "waiting", waiting)
+
+    def check(self, what: str) -> None:
+        self.waiting.set()  # type: ignore[attr-defined]
+        super().check(what)
+
+
 def test_overlapping_sets_wait_and_disjoint_sets_do_not(tmp_path: Path) -> None:
     # Given one job holding PC01 and PC02
     order: list[str] = []
@@ -26,13 +38,16 @@ def test_overlapping_sets_wait_and_disjoint_sets_do_not(tmp_path: Path) -> None:
             order.append("disjoint")
 
         # And a job wanting PC02 waits until the first job is done
+        waiting = threading.Event()
+
         def overlapping() -> None:
-            with computer_locks(tmp_path, ["PC02", "PC04"], _limits()):
+            limits = _WaitWatchingLimits(time.monotonic() + 10, waiting)
+            with computer_locks(tmp_path, ["PC02", "PC04"], limits):
                 order.append("overlapping")
 
         worker = threading.Thread(target=overlapping)
         worker.start()
-        time.sleep(0.3)
+        assert waiting.wait(5), "the overlapping job never waited for the lock"
         order.append("first done")
     worker.join(5)
     assert order == ["disjoint", "first done", "overlapping"]
@@ -40,7 +55,8 @@ def test_overlapping_sets_wait_and_disjoint_sets_do_not(tmp_path: Path) -> None:
 
 def test_waiting_ends_at_the_deadline_or_on_cancel(tmp_path: Path) -> None:
     with computer_locks(tmp_path, ["PC01"], _limits()):
-        with pytest.raises(StepTimedOut), computer_locks(tmp_path, ["PC01"], _limits(0.2)):
+        # (a deadline already past: the wait ends at its first check, no time passes)
+        with pytest.raises(StepTimedOut), computer_locks(tmp_path, ["PC01"], _limits(0)):
             pass
         cancel = threading.Event()
         cancel.set()

@@ -89,6 +89,23 @@ def wait_result(ledger, job_id, timeout=10.0):
     raise AssertionError(f"no result for {job_id}")
 
 
+def refused_at_once(executor, ledger, settings):
+    """Whether a job submitted now is ended before submit returns (the executor is closing)."""
+    job_id = submit(executor, ledger, settings, lambda p, ctx: {"ran": True})
+    return any(e["kind"] == "result" for e in events_of(ledger, job_id))
+
+
+def wait_for_events(ledger, job_id, kind, timeout=10.0):
+    """The job's events of `kind` once there is one (polling the ledger until a deadline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in events_of(ledger, job_id) if e["kind"] == kind]
+        if found:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"no {kind} event for {job_id}")
+
+
 def output_chunks(event):
     """(seq, stream, bytes) of each chunk of an `output` event, as the control plane reads it."""
     data = base64.b64decode(event["data"])
@@ -213,10 +230,13 @@ def test_handler_waiting_on_cancel_event_is_woken_at_its_timeout(executor, ledge
 def test_handler_ignoring_its_timeout_is_reported_timed_out_when_it_returns(
     executor, ledger, settings
 ):
-    # When a handler ignores cancellation and returns after its deadline
-    job_id = submit(
-        executor, ledger, settings, lambda p, ctx: time.sleep(0.5) or {"late": 1}, timeout_s=0.2
-    )
+    # When a handler returns a result only after its deadline passed (the watchdog's cancel
+    # at the deadline is what wakes it; it does not check for it)
+    def late(params, ctx):
+        ctx.cancel_event.wait(10)
+        return {"late": 1}
+
+    job_id = submit(executor, ledger, settings, late, timeout_s=0.2)
 
     # Then its late result is not trusted: the job timed out
     result = wait_result(ledger, job_id)
@@ -327,12 +347,13 @@ def test_small_output_is_flushed_within_250_ms(executor, ledger, settings):
 
     job_id = submit(executor, ledger, settings, slow)
 
-    # When 300 ms pass
-    time.sleep(0.3)
-    outputs = [e for e in events_of(ledger, job_id) if e["kind"] == "output"]
+    # When its output is flushed (the flusher's clock decides when: within 250 ms)
+    outputs = wait_for_events(ledger, job_id, "output")
+    finished_early = any(e["kind"] == "result" for e in events_of(ledger, job_id))
     release.set()
 
     # Then the output was already sent while the job still ran
+    assert not finished_early
     chunks = [data for e in outputs for _, _, data in output_chunks(e)]
     assert chunks == [b"first line\n"]
     assert wait_result(ledger, job_id)["outcome"] == "succeeded"
@@ -357,16 +378,22 @@ def test_progress_reports_become_progress_events(executor, ledger, settings):
 
 
 def test_no_more_than_max_concurrent_jobs_run_at_once(executor, ledger, settings):
-    # Given max_concurrent_jobs = 2 and five jobs that each hold for a moment
+    # Given max_concurrent_jobs = 2 and five jobs: the first two to run wait for each other,
+    # so two surely run at once; a third running beside them would raise the peak
     lock = threading.Lock()
     active = [0]
     peak = [0]
+    first_pair = threading.Barrier(2)
+    started = [0]
 
     def hold(params, ctx):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.1)
+            started[0] += 1
+            in_first_pair = started[0] <= 2
+        if in_first_pair:
+            first_pair.wait(5)
         with lock:
             active[0] -= 1
         return {}
@@ -384,9 +411,11 @@ def test_shutdown_drains_running_jobs_and_does_not_start_queued_ones(settings, l
     executor = JobExecutor(settings, ledger, send=lambda seq, payload: None)
     both_started = threading.Barrier(3)
 
+    finish = threading.Event()
+
     def short(params, ctx):
         both_started.wait(5)
-        time.sleep(0.3)
+        finish.wait(10)
         return {"done": True}
 
     running = [submit(executor, ledger, settings, short) for _ in range(2)]
@@ -394,7 +423,17 @@ def test_shutdown_drains_running_jobs_and_does_not_start_queued_ones(settings, l
     both_started.wait(5)
 
     # When the executor shuts down with a generous drain timeout
-    assert executor.shutdown(drain_timeout_s=5) is True
+    drained: list[bool] = []
+    stopping = threading.Thread(target=lambda: drained.append(executor.shutdown(5)))
+    stopping.start()
+    # (it has begun once a job submitted now is refused at once; then the running ones end)
+    deadline = time.monotonic() + 10
+    while not refused_at_once(executor, ledger, settings):
+        assert time.monotonic() < deadline, "shutdown never began"
+        time.sleep(0.01)
+    finish.set()
+    stopping.join(10)
+    assert drained == [True]
 
     # Then the running jobs finished normally and the queued one never started
     assert [wait_result(ledger, j)["outcome"] for j in running] == ["succeeded", "succeeded"]
