@@ -19,6 +19,7 @@ from tests.integration.ldap.ldap_support import (
     client_in_test,
     make_context,
     port_is_free,
+    samba_ports_turn,
 )
 
 # 5,000 users, 10 department OUs, 200 team groups + 10 department groups + `everyone` +
@@ -88,11 +89,16 @@ def run_group_members() -> Callable[..., dict[str, Any]]:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def samba_ad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDirectory]:
-    """Given a real Samba AD DC serving LDAP on 127.0.0.1:389 with a certificate for that IP."""
-    if not port_is_free(389):
-        pytest.skip("127.0.0.1:389 is taken; the Samba AD test needs it")
-    root = tmp_path_factory.mktemp("samba-ad")
-    with SambaDirectory.start(root) as running:
-        yield running
+    """Given a real Samba AD DC serving LDAP on 127.0.0.1:389 with a certificate for that IP.
+
+    Its ports are fixed (389, 636, 3268, 3269), so test runs side by side (pytest-xdist
+    workers, the relay matrix's Pythons, other checkouts) take turns: one DC at a time.
+    """
+    with samba_ports_turn():
+        if not port_is_free(389):
+            pytest.skip("127.0.0.1:389 is taken; the Samba AD test needs it")
+        root = tmp_path_factory.mktemp("samba-ad")
+        with SambaDirectory.start(root) as running:
+            yield running
