@@ -24,6 +24,7 @@ from hostrelay_relay.directory.entities import (
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.filters import all_of, any_of, check_filter
 from hostrelay_relay.directory.flavors import FLAVORS, KINDS, Flavor, Kind, detect_flavor
+from hostrelay_relay.directory.gc_pause import gc_paused
 from hostrelay_relay.directory.names import dn_key
 from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
@@ -392,7 +393,7 @@ def sync_directory(
     if params.flavor != "auto":
         effective_filters(params, FLAVORS[params.flavor])  # a bad filter fails before any I/O
     spec = connection_spec(params, credential, settings)
-    with state_store.locked(params.connector):
+    with state_store.locked(params.connector), gc_paused():
         with open_connection(spec, settings.client) as connection:
             client = connection.client_name
             flavor = _resolve_flavor(params, connection)
