@@ -26,16 +26,40 @@ RELAY_INTEGRATION_TESTS := tests/integration/relay tests/integration/exec tests/
 	tests/integration/ldap
 # Needs the control plane's IoT stand-in (boto3), which is not part of the relay.
 RELAY_MATRIX_IGNORE := --ignore=tests/integration/relay/test_iot_data_endpoint.py
+# Integration tests that need nothing but the relay: relay-matrix runs them on 3.10 and 3.13, so
+# the main run (3.11) leaves them out. It keeps tests/integration/ldap (python-ldap, the fast
+# path, is only in the dev venv) and the IoT data endpoint test (the control plane's boto3).
+MATRIX_ONLY_TESTS := tests/integration/exec tests/integration/macct $(filter-out \
+	tests/integration/relay/test_iot_data_endpoint.py,$(wildcard tests/integration/relay/test_*.py))
+# The main run spreads whole test files over this many processes (pytest-xdist --dist loadfile:
+# a file's module fixtures, e.g. a local stack, are set up once, in one worker).
+TEST_WORKERS ?= 2
+# $(call timed,PHASE,COMMAND): run COMMAND, print its wall time, and fail when it failed.
+timed = start=$$(date +%s); $(2); status=$$?; \
+	echo "== $(1): $$(( $$(date +%s) - start )) s$$( [ $$status -eq 0 ] || echo ", FAILED ($$status)")"; \
+	exit $$status
 
-.PHONY: run test unit lint format system-deps venv bench validate build clean lock \
-	relay-matrix relay-wheel-check
+.PHONY: run test test-lint test-main unit lint format system-deps venv bench validate build clean \
+	lock relay-matrix relay-wheel-check $(addprefix relay-matrix-,$(RELAY_PYTHONS))
 
 run: system-deps $(STAMP)
 	$(VENV)/bin/hostrelay-local run
 
-test: system-deps $(STAMP) lint
-	$(PY) -m pytest -q -p no:cacheprovider
-	$(MAKE) --no-print-directory relay-matrix relay-wheel-check
+# Lint, the main suite and the relay matrix's Pythons run side by side (most of the suite waits
+# on real servers and subprocesses, so two cores carry all of them), then the wheel check. Each
+# phase's output comes whole when it ends, with its wall time; any failure fails `make test`.
+test: system-deps $(STAMP)
+	@$(call timed,make test (lint + main suite + relay matrix),$(MAKE) --no-print-directory \
+		-j$(words test-main test-lint $(RELAY_PYTHONS)) --output-sync=target \
+		test-main test-lint $(addprefix relay-matrix-,$(RELAY_PYTHONS)))
+	@$(call timed,relay-wheel-check,$(MAKE) --no-print-directory relay-wheel-check)
+
+test-main: $(STAMP)
+	@$(call timed,main suite,$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) \
+		--dist loadfile $(addprefix --ignore=,$(MATRIX_ONLY_TESTS)))
+
+test-lint: $(STAMP)
+	@$(call timed,lint,$(MAKE) --no-print-directory lint)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -97,26 +121,26 @@ lock: $(STAMP)
 		-o requirements/relay-test.lock
 
 # The relay's unit and integration tests on its lowest and highest Python, each in a venv of
-# the relay's locked wheels (no compiler) plus the test runner.
-relay-matrix: $(STAMP)
-	@for version in $(RELAY_PYTHONS); do \
-		python=$$(scripts/find_python.sh $$version) || exit 1; \
-		venv=$(VENV)-relay-$$version; \
-		echo "== relay tests on $$($$python -V)"; \
-		if [ ! -x $$venv/bin/python ] || [ $$venv/.installed -ot relay/requirements.lock ] \
-				|| [ $$venv/.installed -ot requirements/relay-test.lock ]; then \
-			$$python -m venv --clear $$venv || exit 1; \
-			$$venv/bin/python -m pip install -q --only-binary=:all: -r relay/requirements.lock \
-				-r requirements/relay-test.lock || exit 1; \
-			$$venv/bin/python -m pip install -q --no-deps -e ./relay || exit 1; \
-			touch $$venv/.installed; \
-		fi; \
-		PYTHONPATH=local $$venv/bin/python -m pytest -q -p no:cacheprovider \
-			--confcutdir=tests/unit $(RELAY_UNIT_TESTS) || exit 1; \
-		PYTHONPATH=local $$venv/bin/python -m pytest -q -p no:cacheprovider \
-			--confcutdir=tests/integration $(RELAY_MATRIX_IGNORE) $(RELAY_INTEGRATION_TESTS) \
-			|| exit 1; \
-	done
+# the relay's locked wheels (no compiler) plus the test runner; `make -j2 relay-matrix` runs the
+# Pythons side by side.
+relay-matrix: $(addprefix relay-matrix-,$(RELAY_PYTHONS))
+
+$(addprefix relay-matrix-,$(RELAY_PYTHONS)): relay-matrix-%: $(STAMP)
+	@python=$$(scripts/find_python.sh $*) || exit 1; \
+	venv=$(VENV)-relay-$*; \
+	echo "== relay tests on $$($$python -V)"; \
+	if [ ! -x $$venv/bin/python ] || [ $$venv/.installed -ot relay/requirements.lock ] \
+			|| [ $$venv/.installed -ot requirements/relay-test.lock ]; then \
+		$$python -m venv --clear $$venv || exit 1; \
+		$$venv/bin/python -m pip install -q --only-binary=:all: -r relay/requirements.lock \
+			-r requirements/relay-test.lock || exit 1; \
+		$$venv/bin/python -m pip install -q --no-deps -e ./relay || exit 1; \
+		touch $$venv/.installed; \
+	fi; \
+	$(call timed,relay matrix $*,PYTHONPATH=local $$venv/bin/python -m pytest -q \
+		-p no:cacheprovider --confcutdir=tests/unit $(RELAY_UNIT_TESTS) \
+		&& PYTHONPATH=local $$venv/bin/python -m pytest -q -p no:cacheprovider \
+		--confcutdir=tests/integration $(RELAY_MATRIX_IGNORE) $(RELAY_INTEGRATION_TESTS))
 
 # What enrollment does on a stock host: the built relay wheel and its dependencies from wheels
 # only (no compiler) into a fresh venv of the lowest Python; then --version and doctor.
