@@ -9,7 +9,6 @@ generate valid names; tests/unit/contract keeps the two in agreement.
 from __future__ import annotations
 
 import re
-
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -139,9 +138,9 @@ ComputerName = Annotated[
     AfterValidator(normalize_computer_name),
     _published(COMPUTER_NAME_PATTERN, "A NetBIOS computer name (1-15), optionally with '$'"),
 ]
-ConnectorId = Annotated[str, AfterValidator(check_connector_id), _published(
-    CONNECTOR_ID_PATTERN, "A connector's id"
-)]
+ConnectorId = Annotated[
+    str, AfterValidator(check_connector_id), _published(CONNECTOR_ID_PATTERN, "A connector's id")
+]
 CredentialName = Annotated[
     str,
     AfterValidator(check_credential_name),

@@ -6,23 +6,18 @@ limits is its own policy (`exec.*` in relay.toml), checked when the job arrives.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from hostrelay_contract.base import JobResult, StrictParams
+from hostrelay_contract.paths import normalized_absolute_path
 
 MAX_ARG_BYTES = 128 * 1024 - 1  # the kernel's MAX_ARG_STRLEN, less the NUL
 MAX_STDIN_CHARS = 1024 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-
-
-def normalized_absolute_path(value: str) -> bool:
-    """Absolute, with no '.', '..' or '//' (so text patterns cannot be walked around)."""
-    return value.startswith("/") and posixpath.normpath(value) == value and "//" not in value
 
 
 def _check_absolute_path(value: str, what: str) -> None:
