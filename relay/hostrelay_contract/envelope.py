@@ -8,13 +8,13 @@ verifying (relay) live on each side; the fields and their types live here.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hostrelay_contract.canonical_json import canonical_json
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION: Final = 1
 CANCEL_TYPE = "cancel"
 MAX_ENVELOPE_BYTES = 256 * 1024
 REJECT_REASONS = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-EVENT_VERSION = 1
+EVENT_VERSION: Final = 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # Kinds the relay itself emits; a handler's report_event may not impersonate them.
