@@ -52,6 +52,9 @@ def _rules(schema: dict[str, Any]) -> list[str]:
         rules.append(f"`{schema['pattern']}`".replace("|", "\\|"))
     for option in schema.get("anyOf", []):
         rules += _rules(option)
+    for inner, label in (("items", "each"), ("additionalProperties", "each value")):
+        if isinstance(schema.get(inner), dict) and _rules(schema[inner]):
+            rules.append(f"{label} {', '.join(_rules(schema[inner]))}")
     return rules
 
 
