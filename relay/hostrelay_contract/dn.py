@@ -1,8 +1,9 @@
 """Distinguished names (RFC 4514): strict parsing, escaping and comparison keys.
 
 Written against the RFC's grammar with the standard library only, so the control plane
-and the relay judge a DN alike without an LDAP library. Stricter than most clients: what
-passes here, ldap3 and python-ldap read the same way (tests/unit/contract/test_dn.py).
+and the relay judge a DN alike without an LDAP library. As strict as ldap3, which the relay
+sends DNs through: what passes here, ldap3 and python-ldap read the same way
+(tests/unit/contract/test_dn.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 MAX_DN_LENGTH = 2048
-# attributeType: a descriptor (cn, sAMAccountName) or a numeric OID (2.5.4.3).
-_ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
-_HEX_STRING = re.compile(r"#(?:[0-9A-Fa-f]{2})+")
+# attributeType: a descriptor (cn, sAMAccountName). The RFC allows numeric OIDs too, but
+# ldap3 refuses them, so a job naming one would fail on the relay: refused here instead.
+_ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}")
 # What may follow a backslash besides two hex digits (RFC 4514 section 3: `special`).
 _ESCAPABLE = frozenset('\\ #=,+;"<>')
-# Characters a value must escape (`escaped`); ';' would separate RDNs in RFC 1779.
-_MUST_ESCAPE = frozenset(',+;"<>\\\x00')
+# Characters a value must escape: the RFC's `escaped` (';' separated RDNs in RFC 1779), and
+# '#' and '=' anywhere, as ldap3 requires (so no `#hex` values either).
+_MUST_ESCAPE = frozenset(',+;"<>\\\x00#=')
 _VALUE_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{2})|(.))", re.DOTALL)
 
 # (attribute type, value as written, separator that follows: "," "+" or "")
@@ -35,11 +37,6 @@ def _skip_spaces(dn: str, position: int) -> int:
 
 def _value_end(dn: str, position: int) -> int:
     """Where the string value starting at `position` ends (a separator or the end)."""
-    if dn.startswith("#", position):
-        match = _HEX_STRING.match(dn, position)
-        if match is None:
-            raise ValueError(f"not a valid DN: bad hex value at {position}")
-        return match.end()
     while position < len(dn):
         char = dn[position]
         if char == "\\":
@@ -128,10 +125,10 @@ def unescape_value(value: str) -> str:
 def escape_value(value: str) -> str:
     """A value as it must be written in a DN: special characters, edge spaces and `#`."""
     escaped = "".join(
-        "\\00" if char == "\x00" else f"\\{char}" if char in _MUST_ESCAPE or char == "=" else char
+        "\\00" if char == "\x00" else f"\\{char}" if char in _MUST_ESCAPE else char
         for char in value
     )
-    if escaped.startswith(("#", " ")):
+    if escaped.startswith(" "):
         escaped = "\\" + escaped
     if escaped.endswith(" ") and not _escaped_at(escaped, len(escaped) - 1):
         escaped = escaped[:-1] + "\\ "

@@ -30,6 +30,7 @@ CREDENTIAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MAX_COMPUTER_NAME = 15
 # sAMAccountName and NetBIOS forbid these; control and non-ASCII characters are refused too.
 _FORBIDDEN_IN_COMPUTER = frozenset(',+"\\<>;=/*?:|[]')
+_DIGITS_AND_DOTS = frozenset("0123456789.")
 # The same rule as normalize_computer_name, for JSON schema: 1-15 allowed characters, none
 # of them a space or dot at either end, not digits and dots only, and an optional `$`.
 _COMPUTER_EDGE = r"[!#-)\-0-9@-Z^-{}~]"
@@ -73,7 +74,7 @@ def normalize_computer_name(value: str) -> str:
         raise ValueError(f"computer name contains forbidden characters: {shown}")
     if name[0] in " ." or name[-1] in " .":
         raise ValueError("computer name must not start or end with a space or a dot")
-    if name.strip(".").isdigit():
+    if set(name) <= _DIGITS_AND_DOTS:  # it would read as an address
         raise ValueError("computer name must not consist of digits and dots only")
     return name.upper()
 

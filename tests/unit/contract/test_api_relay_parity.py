@@ -169,14 +169,10 @@ NAMES = st.one_of(
     st.text(alphabet="Aa0._- $,=+\\", min_size=0, max_size=17),
     st.sampled_from(["PC01", "pc01$", "win11", "north-1", "dc=corp,dc=example", "x" * 16]),
 )
-SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-2, 6000), st.floats(-1, 5000), NAMES
-)
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2, 6000), st.floats(-1, 5000), NAMES)
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
     max_leaves=6,
 )
 
