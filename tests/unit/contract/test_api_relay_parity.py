@@ -88,7 +88,10 @@ TABLE: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
     "ldap.group_members": (
         [
             # issue #12: no connector; the relay and docs/protocol.md never required one
-            {**CONNECTION, "group_dn": "cn=g,dc=corp,dc=example", "add": ["uid=a,dc=corp,dc=example"]},
+            {
+                **CONNECTION, "group_dn": "cn=g,dc=corp,dc=example",
+                "add": ["uid=a,dc=corp,dc=example"],
+            },
             {
                 **CONNECTION, "connector": "corp", "group_dn": "cn=g,dc=corp,dc=example",
                 "remove": ["uid=b,dc=corp,dc=example"], "dry_run": True,
