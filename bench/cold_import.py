@@ -97,8 +97,9 @@ class Child:
         return self.spec.code_uri / f"{module_name.replace('.', '/')}.py"
 
     def command(self, *python_flags: str) -> list[str]:
-        # Lambda's path: the function's code, then the layer (/opt/python).
-        paths = [str(self.spec.code_uri), str(LAYER_DIR)]
+        # Lambda's path: the function's code, then the layer (/opt/python), which also holds
+        # the job contract the relay shares (relay/hostrelay_contract).
+        paths = [str(self.spec.code_uri), str(LAYER_DIR), str(REPO_ROOT / "relay")]
         flags = list(python_flags)
         if self.site is not None:
             paths.append(str(self.site))

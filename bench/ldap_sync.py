@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hostrelay_contract.jobs.ldap import LdapSyncParams
 from hostrelay_local.slapd import DirectoryShape, SlapdServer, count_entries, user_dn
 from hostrelay_relay.directory.batches import InventoryBatch
 from hostrelay_relay.directory.clients import is_installed
 from hostrelay_relay.directory.flavors import KINDS, OPENLDAP
-from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import SyncStateStore
 from hostrelay_relay.directory.sync import SyncSummary, sync_directory
 from hostrelay_relay.directory.watermarks import change_filter

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hostrelay_contract.canonical_json import canonical_json
 from hostrelay_local.broker import MosquittoBroker
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA
-from hostrelay_relay.envelope import canonical_json
 
 TARGET_PER_S = 1000.0
 HOST = "ingest01"

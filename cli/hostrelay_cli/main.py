@@ -112,6 +112,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def check_params(job_type: str, params: dict[str, Any]) -> None:
+    """Refuse, before anything is sent, params the API and the relay would refuse: the
+    contract's model of the type judges them here too. A type this CLI does not know is
+    left to the API (it may be newer)."""
+    from pydantic import ValidationError
+
+    from hostrelay_contract.job_types import JOB_TYPES, validate_params
+
+    if job_type not in JOB_TYPES:
+        return
+    try:
+        validate_params(job_type, params)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise UsageError(f"invalid params for {job_type}: {problems}") from None
+
+
 def build_job_request(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = dict(args.params_json or {})
     params.update(dict(args.param or []))
@@ -119,6 +139,7 @@ def build_job_request(args: argparse.Namespace) -> dict[str, Any]:
         if args.type != "exec":
             raise UsageError("a command after -- is only for exec jobs")
         params["argv"] = list(args.argv)
+    check_params(args.type, params)
     body: dict[str, Any] = {"type": args.type, "host": args.host, "params": params}
     if args.timeout is not None:
         body["timeout_s"] = args.timeout

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hostrelay_relay.names import check_host_name
+from hostrelay_contract.names import check_host_name
 
 CONTROL_PLANE_CN = "hostrelay-control-plane"
 """The broker identity allowed to publish jobs to every host and read every host's events."""

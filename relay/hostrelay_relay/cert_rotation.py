@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from hostrelay_relay.handlers.base import Handler, JobContext, JobError, StrictParams
+from hostrelay_contract.base import StrictParams
+from hostrelay_relay.handlers.base import Handler, JobContext, JobError
 from hostrelay_relay.settings import RelaySettings
 
 if TYPE_CHECKING:

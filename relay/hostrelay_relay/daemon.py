@@ -17,6 +17,8 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
 
+from hostrelay_contract.envelope import CANCEL_TYPE, JobEnvelope
+from hostrelay_contract.events import encode_event, new_event
 from hostrelay_relay import __version__
 from hostrelay_relay.accepted_hold import AcceptedHold
 from hostrelay_relay.cert_rotation import (
@@ -27,14 +29,7 @@ from hostrelay_relay.cert_rotation import (
     certificate_problem,
 )
 from hostrelay_relay.clock_check import ClockGuard
-from hostrelay_relay.envelope import (
-    CANCEL_TYPE,
-    EnvelopeRejected,
-    JobEnvelope,
-    load_public_key,
-    verify_envelope,
-)
-from hostrelay_relay.events import encode_event, new_event
+from hostrelay_relay.envelope import EnvelopeRejected, load_public_key, verify_envelope
 from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
 from hostrelay_relay.handlers import HandlerRegistry
 from hostrelay_relay.handlers.base import Handler

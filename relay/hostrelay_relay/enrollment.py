@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hostrelay_contract.names import check_host_name
 from hostrelay_relay import __version__, toml_reader
-from hostrelay_relay.names import check_host_name
 
 CONFIG_FILE = "relay.toml"
 KEY_FILE = "client.key"

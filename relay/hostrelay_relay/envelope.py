@@ -7,23 +7,13 @@ import binascii
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from hostrelay_contract.canonical_json import canonical_json
+from hostrelay_contract.envelope import MAX_ENVELOPE_BYTES, JobEnvelope
 from hostrelay_relay.ed25519 import Ed25519PublicKey
-
-ENVELOPE_VERSION = 1
-CANCEL_TYPE = "cancel"
-MAX_ENVELOPE_BYTES = 256 * 1024
-_FIELDS = {
-    "v", "job_id", "attempt", "type", "host", "params",
-    "issued_at", "expires_at", "nonce", "timeout_s",
-}  # fmt: skip
-
-
-def canonical_json(value: Any) -> bytes:
-    """The byte string both sides sign and verify: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class EnvelopeRejected(Exception):
@@ -35,24 +25,6 @@ class EnvelopeRejected(Exception):
         self.message = message
         self.job_id = job_id
         self.attempt = attempt
-
-
-@dataclass(frozen=True)
-class JobEnvelope:
-    v: int
-    job_id: str
-    attempt: int
-    type: str
-    host: str
-    params: dict[str, Any]
-    issued_at: int
-    expires_at: int
-    nonce: str
-    timeout_s: int
-
-    @property
-    def is_cancel(self) -> bool:
-        return self.type == CANCEL_TYPE
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -93,25 +65,15 @@ def _claimed_job(body: dict[str, Any]) -> tuple[str | None, int]:
 
 
 def _parse_fields(body: dict[str, Any]) -> JobEnvelope:
-    job_id, attempt = _claimed_job(body)
-    if set(body) != _FIELDS:
+    try:
+        return JobEnvelope.model_validate(body)
+    except ValidationError as exc:
+        job_id, attempt = _claimed_job(body)
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "envelope"
         raise EnvelopeRejected(
-            "malformed", "envelope fields do not match version 1", job_id, attempt
-        )
-    typed = {
-        "v": int, "job_id": str, "attempt": int, "type": str, "host": str, "params": dict,
-        "issued_at": int, "expires_at": int, "nonce": str, "timeout_s": int,
-    }  # fmt: skip
-    for name, kind in typed.items():
-        if not isinstance(body[name], kind) or isinstance(body[name], bool):
-            raise EnvelopeRejected(
-                "malformed", f"envelope field {name} must be {kind.__name__}", job_id, attempt
-            )
-    if body["v"] != ENVELOPE_VERSION:
-        raise EnvelopeRejected(
-            "malformed", f"unsupported envelope version {body['v']}", job_id, attempt
-        )
-    return JobEnvelope(**body)
+            "malformed", f"envelope field {where}: {first['msg']}", job_id, attempt
+        ) from None
 
 
 def verify_envelope(

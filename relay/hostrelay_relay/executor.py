@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hostrelay_contract.events import COMMON_FIELDS, CORE_KINDS, encode_event, new_event
 from hostrelay_relay.accepted_hold import AcceptedHold
-from hostrelay_relay.events import COMMON_FIELDS, CORE_KINDS, encode_event, new_event
 from hostrelay_relay.handlers.base import (
     Handler,
     JobCanceled,

@@ -15,9 +15,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hostrelay_contract.events import encode_event, new_event
 from hostrelay_relay import __version__
 from hostrelay_relay.cert_rotation import certificate_id
-from hostrelay_relay.events import encode_event, new_event
 from hostrelay_relay.ledger import Ledger
 from hostrelay_relay.metrics import RelayMetrics
 from hostrelay_relay.settings import RelaySettings

@@ -140,7 +140,7 @@ class LdapCredential(_Section):
     @field_validator("urls")
     @classmethod
     def _urls_are_directory_servers(cls, value: list[str]) -> list[str]:
-        from hostrelay_relay.directory.names import check_server_url
+        from hostrelay_contract.ldap_url import check_server_url
 
         return [check_server_url(url) for url in value]
 
@@ -239,7 +239,7 @@ class RelaySettings(BaseSettings):
     @field_validator("host")
     @classmethod
     def _host_is_dns_label(cls, value: str) -> str:
-        from hostrelay_relay.names import check_host_name
+        from hostrelay_contract.names import check_host_name
 
         return check_host_name(value)
 

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
-import secrets
 import time
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-ENVELOPE_VERSION = 1
-CANCEL_TYPE = "cancel"
-
-
-def canonical_json(value: Any) -> bytes:
-    """The exact bytes that are signed: sorted keys, no spaces, UTF-8 (same as the relay)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+from hostrelay_contract.canonical_json import canonical_json
+from hostrelay_contract.envelope import new_envelope, signed_message
 
 
 def build_envelope(
@@ -35,21 +28,19 @@ def build_envelope(
     job's deliver_by, unix seconds): the relay refuses it as `expired` after that."""
     issued = int(now if now is not None else time.time())
     expires = issued + ttl_s if not_after is None else min(issued + ttl_s, not_after)
-    return {
-        "v": ENVELOPE_VERSION,
-        "job_id": job_id,
-        "attempt": attempt,
-        "type": job_type,
-        "host": host,
-        "params": params,
-        "issued_at": issued,
-        "expires_at": expires,
-        "nonce": secrets.token_hex(16),
-        "timeout_s": timeout_s,
-    }
+    return new_envelope(
+        job_id=job_id,
+        attempt=attempt,
+        job_type=job_type,
+        host=host,
+        params=params,
+        timeout_s=timeout_s,
+        issued_at=issued,
+        expires_at=expires,
+    ).model_dump()
 
 
 def sign_envelope(envelope: dict[str, Any], key: Ed25519PrivateKey) -> bytes:
     """The wire message: {envelope, signature} with a detached base64 signature."""
     signature = base64.b64encode(key.sign(canonical_json(envelope))).decode()
-    return canonical_json({"envelope": envelope, "signature": signature})
+    return signed_message(envelope, signature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -10,11 +11,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from hostrelay_contract.jobs.ldap import LdapConnectionParams
 from hostrelay_relay.directory.clients import client_opener
 from hostrelay_relay.directory.credentials import LDAP_DEFAULT_PORTS, bound_endpoint
 from hostrelay_relay.directory.errors import DirectoryError
-from hostrelay_relay.directory.names import is_loopback_url
-from hostrelay_relay.directory.params import LdapConnectionParams
 from hostrelay_relay.settings import LdapCredential, LdapSettings
 
 RawAttributes = dict[str, list[bytes]]
@@ -245,3 +245,14 @@ def open_connection(spec: ConnectionSpec, client: str = "auto") -> LdapConnectio
     DirectoryError with a clear code when any step fails."""
     opener = client_opener(client)
     return opener(spec, _password(spec))
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when `url` names this machine (a plaintext bind there never crosses a network)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

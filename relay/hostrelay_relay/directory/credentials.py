@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hostrelay_contract.jobs.ldap import LdapConnectionParams
 from hostrelay_relay.directory.errors import DirectoryError
-from hostrelay_relay.directory.params import LdapConnectionParams
 from hostrelay_relay.endpoint_binding import BoundEndpoint, EndpointNotAllowed, bind_endpoint
 from hostrelay_relay.settings import LdapCredential, LdapSettings
 

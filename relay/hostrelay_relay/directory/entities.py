@@ -7,9 +7,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from hostrelay_contract.dn import dn_key, first_rdn_value
 from hostrelay_relay.directory.connection import RawAttributes
 from hostrelay_relay.directory.flavors import Flavor, Kind, sid_to_str
-from hostrelay_relay.directory.names import dn_key, first_rdn_value
 
 AttributeValue = str | list[str]
 Entity = dict[str, Any]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hostrelay_contract.dn import dn_key
+from hostrelay_contract.jobs.ldap import LdapGroupMembersParams
 from hostrelay_relay.directory.connection import (
     LdapConnection,
     Modification,
@@ -13,8 +15,6 @@ from hostrelay_relay.directory.connection import (
     open_connection,
 )
 from hostrelay_relay.directory.errors import DirectoryError
-from hostrelay_relay.directory.names import dn_key
-from hostrelay_relay.directory.params import LdapGroupMembersParams
 from hostrelay_relay.settings import LdapCredential, LdapSettings
 
 _MEMBER_ATTRIBUTE_BY_CLASS = {

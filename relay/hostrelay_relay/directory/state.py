@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from hostrelay_contract.names import check_connector_id
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.flavors import Kind
-from hostrelay_relay.directory.names import check_connector_id
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from hostrelay_contract.dn import dn_key
+from hostrelay_contract.jobs.ldap import LdapSyncParams
 from hostrelay_relay.directory.batches import BatchCutter, InventoryBatch
 from hostrelay_relay.directory.connection import LdapConnection, connection_spec, open_connection
 from hostrelay_relay.directory.entities import (
@@ -25,8 +27,6 @@ from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.filters import all_of, any_of, check_filter
 from hostrelay_relay.directory.flavors import FLAVORS, KINDS, Flavor, Kind, detect_flavor
 from hostrelay_relay.directory.gc_pause import gc_paused
-from hostrelay_relay.directory.names import dn_key
-from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import KnownEntity, SyncState, SyncStateStore
 from hostrelay_relay.directory.watermarks import (
     change_filter,

@@ -6,10 +6,10 @@ import datetime as dt
 import math
 import re
 
+from hostrelay_contract.dn import is_within
 from hostrelay_relay.directory.connection import LdapConnection
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.flavors import Flavor
-from hostrelay_relay.directory.names import is_within
 from hostrelay_relay.directory.state import SyncState
 
 EPOCH_WATERMARK = "19700101000000Z"

@@ -5,19 +5,36 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from hostrelay_contract.job_types import host_job_types
+
 if TYPE_CHECKING:
     from hostrelay_relay.handlers.base import Handler
     from hostrelay_relay.settings import RelaySettings
 
-# Adding a job type: write handlers/<name>.py with a Handler subclass and add one line here.
+# Every host job type of the contract has its handler in handlers/<name, '_' for '.'>.py;
+# a test checks each module holds a Handler of its type.
 HANDLERS: dict[str, str] = {
-    "ping": "hostrelay_relay.handlers.ping:PingHandler",
-    "macct.capture": "hostrelay_relay.handlers.macct_capture:MacctCaptureHandler",
-    "macct.repair": "hostrelay_relay.handlers.macct_repair:MacctRepairHandler",
-    "exec": "hostrelay_relay.handlers.exec:ExecHandler",
-    "ldap.sync": "hostrelay_relay.handlers.ldap_sync:LdapSyncHandler",
-    "ldap.group_members": "hostrelay_relay.handlers.ldap_group_members:LdapGroupMembersHandler",
+    name: f"hostrelay_relay.handlers.{name.replace('.', '_')}" for name in host_job_types()
 }
+
+
+def handler_class(job_type: str, where: str) -> type[Handler[Any]]:
+    """The Handler subclass for `job_type` in module `where` ("module" or "module:Class")."""
+    from hostrelay_relay.handlers.base import Handler
+
+    module_name, _, class_name = where.partition(":")
+    module = importlib.import_module(module_name)
+    if class_name:
+        found: type[Handler[Any]] = getattr(module, class_name)
+        return found
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, Handler)
+            and getattr(value, "type", None) == job_type
+        ):
+            return value
+    raise LookupError(f"{module_name} has no handler of type {job_type!r}")
 
 
 class HandlerRegistry:
@@ -34,8 +51,6 @@ class HandlerRegistry:
     def get(self, job_type: str) -> Handler[Any]:
         handler = self._loaded.get(job_type)
         if handler is None:
-            module_name, _, class_name = self._table[job_type].partition(":")
-            handler_cls = getattr(importlib.import_module(module_name), class_name)
-            handler = handler_cls(self._settings)
+            handler = handler_class(job_type, self._table[job_type])(self._settings)
             self._loaded[job_type] = handler
         return handler

@@ -11,18 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from hostrelay_relay.settings import RelaySettings
 
 OutputStream = Literal["stdout", "stderr"]
-
-
-class StrictParams(BaseModel):
-    """Base for handler params: unknown fields are an error, values are never coerced silently."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)

@@ -10,21 +10,19 @@ import re
 import signal
 import sys
 import time
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator
-
+from hostrelay_contract.jobs.exec import ExecLimits, ExecParams
 from hostrelay_relay.handlers.base import (
     Handler,
     JobCanceled,
     JobContext,
     JobError,
     JobTimedOut,
-    StrictParams,
 )
 from hostrelay_relay.isolation import syscall_filter
 from hostrelay_relay.isolation.cgroup_common import CgroupError, LimitUnsupported
-from hostrelay_relay.isolation.command_policy import normalized_absolute_path, refusal
+from hostrelay_relay.isolation.command_policy import refusal
 from hostrelay_relay.isolation.runner import RunOutcome, RunRequest, run_isolated
 from hostrelay_relay.isolation.spawner_client import SpawnerUnavailable
 from hostrelay_relay.isolation.spec import ResourceLimits, SandboxSpec, read_mount_points
@@ -33,82 +31,10 @@ from hostrelay_relay.settings import ExecSettings
 
 logger = logging.getLogger(__name__)
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # The job id becomes the job's hostname (at most 64 bytes) and a cgroup directory name.
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_MAX_ARG_BYTES = 128 * 1024 - 1  # the kernel's MAX_ARG_STRLEN, less the NUL
 _MAX_ARGV_ENV_BYTES = 1024 * 1024
 _MB = 1024 * 1024
-
-
-class ExecLimits(StrictParams):
-    memory_mb: int | None = Field(default=None, ge=8, le=1_048_576)
-    cpu_percent: int | None = Field(default=None, ge=1, le=25_600)  # 100 = one full CPU
-    pids: int | None = Field(default=None, ge=1, le=1_000_000)
-    # Per disk, reads and writes each; cgroup v1 throttles direct and sync I/O only.
-    io_bps: int | None = Field(default=None, ge=4096)
-
-
-class ExecIsolation(StrictParams):
-    network: Literal["none", "host"] = "none"
-    user: str = "nobody"
-    readonly_root: bool = True
-
-    @field_validator("user")
-    @classmethod
-    def _user_is_a_name(cls, value: str) -> str:
-        if not _USER_NAME.fullmatch(value):
-            raise ValueError("user must be a user name: a-z, 0-9, '_' and '-', at most 32")
-        return value
-
-
-class ExecParams(StrictParams):
-    argv: list[str] = Field(min_length=1, max_length=4096)
-    env: dict[str, str] = Field(default_factory=dict, max_length=256)
-    # Inside the job, where /tmp is a private tmpfs.
-    cwd: str = Field(default="/tmp")  # noqa: S108
-    stdin: str = Field(default="", max_length=_MB)
-    timeout_s: float | None = Field(default=None, gt=0, le=7 * 86400)
-    limits: ExecLimits = Field(default_factory=ExecLimits)
-    isolation: ExecIsolation = Field(default_factory=ExecIsolation)
-
-    @field_validator("argv")
-    @classmethod
-    def _argv_is_safe(cls, value: list[str]) -> list[str]:
-        for index, arg in enumerate(value):
-            if "\x00" in arg:
-                raise ValueError(f"argv[{index}] contains a NUL byte")
-            if len(arg.encode()) > _MAX_ARG_BYTES:
-                raise ValueError(f"argv[{index}] is longer than {_MAX_ARG_BYTES} bytes")
-        _check_absolute_path(value[0], "argv[0]")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env_is_safe(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"env name {name[:64]!r} is not a valid variable name")
-            if "\x00" in text:
-                raise ValueError(f"env {name} contains a NUL byte")
-            if len(text.encode()) > _MAX_ARG_BYTES:
-                raise ValueError(f"env {name} is longer than {_MAX_ARG_BYTES} bytes")
-        return value
-
-    @field_validator("cwd")
-    @classmethod
-    def _cwd_is_safe(cls, value: str) -> str:
-        _check_absolute_path(value, "cwd")
-        return value
-
-
-def _check_absolute_path(value: str, what: str) -> None:
-    if "\x00" in value:
-        raise ValueError(f"{what} contains a NUL byte")
-    # Allow-list patterns match text: "/usr/bin/../../tmp/x" must not pass as "/usr/bin/*".
-    if not normalized_absolute_path(value):
-        raise ValueError(f"{what} must be an absolute, normalized path (no '.', '..' or '//')")
 
 
 def check_policy(params: ExecParams, policy: ExecSettings) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hostrelay_contract.jobs.ldap import LdapGroupMembersParams
 from hostrelay_relay.directory.credentials import check_job_endpoint, find_credential
 from hostrelay_relay.directory.errors import DirectoryError
 from hostrelay_relay.directory.group_members import change_group_members
-from hostrelay_relay.directory.params import LdapGroupMembersParams
 from hostrelay_relay.handlers.base import Handler, JobContext, JobError
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hostrelay_contract.jobs.ldap import LdapSyncParams
 from hostrelay_relay.directory.batches import InventoryBatch
 from hostrelay_relay.directory.credentials import check_job_endpoint, find_credential
 from hostrelay_relay.directory.errors import DirectoryError
-from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.directory.state import SyncStateStore
 from hostrelay_relay.directory.sync import sync_directory
 from hostrelay_relay.handlers.base import Handler, JobContext, JobError

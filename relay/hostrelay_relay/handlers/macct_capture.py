@@ -4,30 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator
-
-from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
+from hostrelay_contract.jobs.macct import MacctCaptureParams
+from hostrelay_relay.handlers.base import Handler, JobContext
 from hostrelay_relay.macct.capture import capture_machine_account
 from hostrelay_relay.macct.doctor import disabled_reason
 from hostrelay_relay.macct.errors import MacctError
 from hostrelay_relay.macct.job_errors import as_job_error
-from hostrelay_relay.macct.names import check_image_name, normalize_computer_name
 from hostrelay_relay.macct.run_limits import RunLimits
-
-
-class MacctCaptureParams(StrictParams):
-    image: str
-    computer: str
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        return check_image_name(value)
-
-    @field_validator("computer")
-    @classmethod
-    def _computer(cls, value: str) -> str:
-        return normalize_computer_name(value)
 
 
 class MacctCaptureHandler(Handler[MacctCaptureParams]):

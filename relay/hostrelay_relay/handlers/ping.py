@@ -6,15 +6,9 @@ import platform
 import time
 from typing import Any
 
-from pydantic import Field
-
+from hostrelay_contract.jobs.ping import PingParams, PingResult
 from hostrelay_relay import __version__
-from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
-
-
-class PingParams(StrictParams):
-    message: str = Field(default="", max_length=1024)
-    sleep_s: float = Field(default=0.0, ge=0, le=3600)
+from hostrelay_relay.handlers.base import Handler, JobContext
 
 
 class PingHandler(Handler[PingParams]):
@@ -27,10 +21,10 @@ class PingHandler(Handler[PingParams]):
             ctx.check_cancel_or_timeout()
             ctx.cancel_event.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         ctx.check_cancel_or_timeout()
-        return {
-            "pong": True,
-            "message": params.message,
-            "relay_version": __version__,
-            "hostname": platform.node(),
-            "clock": time.time(),
-        }
+        return PingResult(
+            pong=True,
+            message=params.message,
+            relay_version=__version__,
+            hostname=platform.node(),
+            clock=time.time(),
+        ).model_dump()

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hostrelay_contract.paths import normalized_absolute_path
+
 # A launcher runs a program or code chosen by its arguments (or environment), so allowing it
 # allows everything: `env sh -c ...`, `python3 -c ...`, `find / -exec ...`, `unshare -r ...`.
 # This table is the one place that says what counts as one; a name is judged on the path an
@@ -178,11 +180,6 @@ def writable_overlap(entry: str, writable_paths: Sequence[str]) -> str | None:
             ):
                 return writable
     return None
-
-
-def normalized_absolute_path(value: str) -> bool:
-    """Absolute, with no '.', '..' or '//' (so text patterns cannot be walked around)."""
-    return value.startswith("/") and posixpath.normpath(value) == value and "//" not in value
 
 
 class LauncherCommand(BaseModel):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hostrelay_contract.names import check_image_name, normalize_computer_name
 from hostrelay_relay.macct.errors import CaptureMissing, CaptureUntrusted
-from hostrelay_relay.macct.names import check_image_name, normalize_computer_name
 from hostrelay_relay.macct.samdb import MachineSecrets
 
 CAPTURE_VERSION = 1

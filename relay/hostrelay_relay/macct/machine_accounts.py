@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hostrelay_relay.macct.names import account_name
+from hostrelay_contract.names import account_name
 from hostrelay_relay.macct.samdb import DirectoryAccount
 
 WORKSTATION_TRUST_ACCOUNT = 0x1000

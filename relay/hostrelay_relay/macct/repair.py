@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hostrelay_contract.names import account_name
 from hostrelay_relay.macct.capture_store import CaptureStore
 from hostrelay_relay.macct.computer_locks import computer_locks
 from hostrelay_relay.macct.errors import (
@@ -19,7 +20,6 @@ from hostrelay_relay.macct.errors import (
 from hostrelay_relay.macct.ldap_escape import compose_dn
 from hostrelay_relay.macct.ldif import LdifRecord
 from hostrelay_relay.macct.machine_accounts import AccountLookup, match_accounts, search_names
-from hostrelay_relay.macct.names import account_name
 from hostrelay_relay.macct.run_limits import RunLimits
 from hostrelay_relay.macct.samdb import DirectoryAccount, MachineSecrets, ModifyRun, SamDb
 from hostrelay_relay.settings import RelaySettings

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from hostrelay_contract.jobs.cloud import DiscoveryAwsResult
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from hostrelay_local.template import REPO_ROOT
 from tests.conftest import sqs_event
@@ -126,6 +127,7 @@ def test_discovery_inventories_two_regions_with_relations(
     # Then it succeeded and its result counts what it found
     assert job["state"] == "SUCCEEDED", job
     result = job["result"]
+    DiscoveryAwsResult.model_validate(result)  # the shape the contract documents
     assert result["errors"] == [] and result["regions"] == list(REGIONS)
     assert result["created"] == result["total"] > 0
     for kind in ("aws.ec2.instance", "aws.rds.instance", "aws.lambda.function"):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hostrelay_contract.jobs.cloud import OktaGroupMembersResult, SourceSyncResult
 from tests.fakes.okta import OktaFake, OktaState
 from tests.integration.connectors.conftest import ConnectorStack
 
@@ -119,6 +120,7 @@ def test_a_sync_fills_the_inventory_with_users_groups_and_memberships(
     assert job["state"] == "SUCCEEDED", job
     assert okta.state.throttled == 1
     result = job["result"]
+    SourceSyncResult.model_validate(result)  # the shape the contract documents
     assert result["by_kind"] == {"okta.group": 4, "okta.user": 5}
     assert result["created"] == result["total"] == 9 and result["errors"] == []
     # And it paged: users 3 pages, groups 2, members of each group 2+1+3+1 pages, + the retry
@@ -286,6 +288,8 @@ def test_write_back_shows_a_dry_run_diff_then_applies_exactly_it_once(
     applied = write_back(stack, connector, **request, dry_run=False)
     # Then exactly the diff changed, and who asked is on the job and in the audit trail
     assert applied["state"] == "SUCCEEDED", applied
+    OktaGroupMembersResult.model_validate(dry["result"])
+    OktaGroupMembersResult.model_validate(applied["result"])
     assert (applied["result"]["added"], applied["result"]["removed"]) == (1, 1)
     assert applied["created_by"].endswith("/ops")
     trail = stack.admin.get("/v1/audit", query={"action": "job.create"}).body["events"]

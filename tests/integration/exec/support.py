@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostrelay_contract.jobs.exec import ExecParams, ExecResult
 from hostrelay_relay.handlers.base import JobContext, JobError, OutputStream
-from hostrelay_relay.handlers.exec import ExecHandler, ExecParams
+from hostrelay_relay.handlers.exec import ExecHandler
 from hostrelay_relay.settings import RelaySettings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -123,8 +124,12 @@ class ExecJobs:
                 # Without validate(): what a relay core that skipped the policy check would pass.
                 schema_only = ExecParams.model_validate
                 parsed = handler.validate(params) if validate else schema_only(params)
-                run.result = handler.run(parsed, ctx)
+                result = handler.run(parsed, ctx)
+                ExecResult.model_validate(result)  # the shape the contract documents
+                run.result = result
             except JobError as exc:
+                if exc.result is not None:  # the command started: its result is attached
+                    ExecResult.model_validate(exc.result)
                 run.error = exc
             finally:
                 run.elapsed_s = time.monotonic() - started

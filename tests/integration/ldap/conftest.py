@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hostrelay_contract.jobs.ldap import LdapGroupMembersResult, LdapSyncResult
 from hostrelay_local.slapd import DirectoryShape, SlapdServer
 from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
@@ -70,6 +71,7 @@ def run_sync() -> Callable[..., JobRun]:
         progress: list[tuple[int, int | None, str]] = []
         context = make_context(settings, events, progress, on_event)
         result = handler.run(handler.validate(params), context)
+        LdapSyncResult.model_validate(result)  # the shape the contract documents
         if mirror is not None:
             for kind, body in events:
                 assert kind == "inventory"
@@ -84,7 +86,9 @@ def run_group_members() -> Callable[..., dict[str, Any]]:
     def run(settings: RelaySettings, **params: Any) -> dict[str, Any]:
         handler = LdapGroupMembersHandler(settings)
         context = make_context(settings, [], [])
-        return handler.run(handler.validate(params), context)
+        result = handler.run(handler.validate(params), context)
+        LdapGroupMembersResult.model_validate(result)  # the shape the contract documents
+        return result
 
     return run
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hostrelay_contract.job_types import JOB_TYPES
 from hostrelay_local.samba_domain import (
     SambaDomain,
     add_computers,
@@ -169,9 +170,15 @@ def run_job(settings: RelaySettings) -> RunJob:
         )
         if cancel:
             ctx.cancel_event.set()
+        result_model = JOB_TYPES[handler.type].result
         try:
-            return JobRun(handler.run(handler.validate(params), ctx), None, progress)
+            result = handler.run(handler.validate(params), ctx)
         except JobError as exc:
+            if exc.result is not None:  # a repair that failed lists every computer
+                result_model.model_validate(exc.result)
             return JobRun(None, exc, progress)
+        # Every result has the shape the contract documents (docs/protocol.md)
+        result_model.model_validate(result)
+        return JobRun(result, None, progress)
 
     return run

@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hostrelay_contract.canonical_json import canonical_json
+from hostrelay_contract.events import new_ulid
 from hostrelay_local.broker import BrokerEndpoint, MosquittoBroker
 from hostrelay_local.local_relay import render_toml
 from hostrelay_local.pki import IssuedCert, LocalCA
 from hostrelay_relay.daemon import RelayDaemon
-from hostrelay_relay.envelope import canonical_json
-from hostrelay_relay.events import new_ulid
 from hostrelay_relay.handlers import HANDLERS, HandlerRegistry
 from hostrelay_relay.settings import RelaySettings
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
+from hostrelay_contract.base import StrictParams
+from hostrelay_relay.handlers.base import Handler, JobContext
 
 
 class TickerParams(StrictParams):

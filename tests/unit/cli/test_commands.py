@@ -155,6 +155,20 @@ def test_command_after_double_dash_needs_exec(cli: Cli, api: responses.RequestsM
     assert not api.calls
 
 
+def test_params_the_relay_would_refuse_are_refused_before_sending(
+    cli: Cli, api: responses.RequestsMock
+) -> None:
+    # When a computer name one character too long is given to a known job type
+    code, _, err = cli(
+        "jobs", "run", "macct.capture", "--host", "dc01",
+        "--param", "image=win11", "--param", "computer=" + "A" * 16,
+    )  # fmt: skip
+    # Then the CLI names the field and why, exits 2, and sends nothing
+    assert code == 2
+    assert "invalid params for macct.capture: computer:" in err and "1-15" in err
+    assert not api.calls
+
+
 def test_api_errors_print_code_and_message_and_exit_2(
     cli: Cli, api: responses.RequestsMock
 ) -> None:

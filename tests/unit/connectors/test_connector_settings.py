@@ -8,7 +8,7 @@ import pytest
 
 from hostrelay.domain.connectors import Connector, ConnectorKind
 from hostrelay.domain.errors import InvalidRequest
-from hostrelay.job_types import validate_params
+from hostrelay.domain.job_params import check_job_params
 from hostrelay.logic.connectors import run_request, validate_settings
 
 LDAP = {
@@ -67,7 +67,7 @@ def test_clean_ldap_settings_get_defaults_and_become_valid_job_params() -> None:
     request = run_request(connector)
     assert (request.type, request.host, request.connector_id) == ("ldap.sync", "dc01", "C1")
     assert request.params == {**settings, "connector": "C1"}
-    assert validate_params(request.type, request.params)["connector"] == "C1"
+    assert check_job_params(request.type, request.params)["connector"] == "C1"
 
 
 def test_aws_run_carries_regions_and_role_only() -> None:
@@ -83,7 +83,7 @@ def test_aws_run_carries_regions_and_role_only() -> None:
     )  # fmt: skip
     request = run_request(connector)
     assert (request.type, request.host) == ("discovery.aws", "cloud")
-    assert validate_params(request.type, request.params) == {
+    assert check_job_params(request.type, request.params) == {
         "connector": "C2",
         "regions": ["eu-central-1"],
         "assume_role_arn": "arn:aws:iam::210987654321:role/ro",

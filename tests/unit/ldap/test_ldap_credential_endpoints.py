@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hostrelay_contract.jobs.ldap import LdapSyncParams
 from hostrelay_relay.directory.connection import connection_spec
 from hostrelay_relay.directory.errors import DirectoryError
-from hostrelay_relay.directory.params import LdapSyncParams
 from hostrelay_relay.handlers.ldap_group_members import LdapGroupMembersHandler
 from hostrelay_relay.handlers.ldap_sync import LdapSyncHandler
 from hostrelay_relay.settings import LdapCredential, LdapSettings, RelaySettings

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hostrelay_relay.directory.names import (
-    check_connector_id,
-    check_dn,
-    check_server_url,
-    dn_key,
-    first_rdn_value,
-    is_loopback_url,
-    is_within,
-)
+from hostrelay_contract.dn import check_dn, dn_key, first_rdn_value, is_within
+from hostrelay_contract.ldap_url import check_server_url
+from hostrelay_contract.names import check_connector_id
+from hostrelay_relay.directory.connection import is_loopback_url
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import Field
 
+from hostrelay_contract.base import StrictParams
+from hostrelay_contract.events import encode_event, new_event
 from hostrelay_relay.accepted_hold import AcceptedHold
-from hostrelay_relay.events import encode_event, new_event
 from hostrelay_relay.executor import JobExecutor
-from hostrelay_relay.handlers.base import Handler, JobContext, StrictParams
+from hostrelay_relay.handlers.base import Handler, JobContext
 from hostrelay_relay.ledger import Ledger
 from hostrelay_relay.settings import RelaySettings
 

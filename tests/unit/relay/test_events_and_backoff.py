@@ -6,7 +6,7 @@ import json
 import logging
 import re
 
-from hostrelay_relay.events import new_event, new_ulid
+from hostrelay_contract.events import new_event, new_ulid
 from hostrelay_relay.log_format import JsonLogFormatter, KeyValueLogFormatter
 from hostrelay_relay.mqtt_link import reconnect_delay
 

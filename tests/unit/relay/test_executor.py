@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pydantic import Field
 
+from hostrelay_contract.base import StrictParams
 from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
 from hostrelay_relay.handlers.base import (
     Handler,
     JobContext,
     JobError,
-    StrictParams,
 )
 from hostrelay_relay.ledger import Ledger
 from hostrelay_relay.settings import RelaySettings

@@ -19,14 +19,13 @@ from pydantic import (
 
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Scope
+from hostrelay_contract.jobs.macct import MacctCaptureParams, MacctRepairParams
+from hostrelay_contract.names import HostName
 
 # A ULID: 26 characters of Crockford base32, the first at most 7 (48-bit timestamp).
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
-# A DNS label: what a host is called in topics, certificates and the API.
-HOST_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 TOKEN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - not a secret
 
-HostName = Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)]
 # An enrollment token as `hostrelay hosts enroll` prints it: a prefix and 256 random bits.
 ENROLLMENT_TOKEN_PATTERN = r"^hre_[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
@@ -339,3 +338,26 @@ class AuditEventOut(_FromDomain):
 
 class AuditPage(_Response):
     events: list[AuditEventOut] = Field(description="Newest first")
+
+
+# ---------------------------------------------------------------- macct (LINBO)
+
+
+class MacctRepairRequest(MacctRepairParams):
+    """The params of a macct.repair job, and the domain controller that runs it."""
+
+    host: HostName = Field(description="The domain controller whose relay repairs the accounts")
+
+
+class MacctCaptureRequest(MacctCaptureParams):
+    """The params of a macct.capture job, and the domain controller that runs it."""
+
+    host: HostName = Field(description="The domain controller whose relay captures the secrets")
+
+
+class MacctRepairResponse(_Response):
+    """Which job repairs each computer: a new job, or one that was already pending."""
+
+    created: JobOut | None = Field(description="The job queued by this request, if any")
+    reused: list[JobOut] = Field(description="Pending repairs that already cover computers")
+    computers: dict[str, str] = Field(description="Account name (upper case) → job id")

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay_contract.jobs.ldap import LdapSyncSettings
 
-# Same alphabet as the relay's connector ids (a ULID fits).
-CONNECTOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
-CREDENTIAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-LDAP_URL_PATTERN = r"^ldaps?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$"
 AWS_REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 # Where a cloud-side connector's credential lives: a Secrets Manager secret named hostrelay/...
@@ -67,58 +63,13 @@ class AwsResourceType(StrEnum):
         return f"aws.{self.value}"
 
 
-SearchFilter = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-
-
-def check_verify_tls(value: bool | None) -> bool | None:
-    """A job or connector may ask for TLS verification, never turn it off (the relay refuses)."""
-    if value is False:
-        raise ValueError(
-            "verify_tls false is not accepted: only the relay config"
-            " (ldap.credentials.<name>.verify_tls) can turn TLS verification off"
-        )
-    return value
-
-
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LdapConnectorSettings(_Settings):
-    """What an `ldap.sync` job needs, minus the password (the relay config holds that)."""
-
-    url: Annotated[str, StringConstraints(pattern=LDAP_URL_PATTERN, max_length=512)] | None = Field(
-        default=None,
-        description="One of the servers the relay's credential is for; unset = its first",
-    )
-    base_dn: Annotated[str, StringConstraints(min_length=3, max_length=2048, pattern=r"=")]
-    credential: Annotated[str, StringConstraints(pattern=CREDENTIAL_NAME_PATTERN)] = Field(
-        description="Name of a credential in the relay's config, never a password"
-    )
-    start_tls: bool = False
-    verify_tls: bool | None = Field(
-        default=None,
-        description="Only `true` (verify even where the relay's credential does not):"
-        " TLS verification can be turned off only in the relay's config",
-    )
-    user_filter: SearchFilter | None = None
-    group_filter: SearchFilter | None = None
-    ou_filter: SearchFilter | None = None
-    page_size: int = Field(default=500, ge=1, le=5000)
-    flavor: Literal["ad", "openldap", "auto"] = "auto"
-    mode: Literal["auto", "full", "incremental"] = "auto"
-    full_scan_every: int = Field(default=10, ge=1, le=100_000)
-
-    @field_validator("verify_tls")
-    @classmethod
-    def _cannot_weaken_tls(cls, value: bool | None) -> bool | None:
-        return check_verify_tls(value)
-
-    @model_validator(mode="after")
-    def _start_tls_needs_plain_ldap(self) -> LdapConnectorSettings:
-        if self.start_tls and self.url is not None and self.url.startswith("ldaps:"):
-            raise ValueError("start_tls applies to ldap:// URLs; ldaps:// is already TLS")
-        return self
+# What an `ldap.sync` job needs, minus the connector id and the password (the relay config
+# holds that): the contract's model, so a connector can never hold settings its jobs break on.
+LdapConnectorSettings = LdapSyncSettings
 
 
 class AwsConnectorSettings(_Settings):

@@ -27,10 +27,10 @@ from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, Stale
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job
 from hostrelay.domain.principal import Principal, Scope
-from hostrelay.job_types import CLOUD_HOST
 from hostrelay.logic.jobs import JobService, NewJob
 from hostrelay.logic.scheduling import parse_schedule
 from hostrelay.observability import logger
+from hostrelay_contract.names import CLOUD_HOST
 
 SCHEDULER = Principal(token_id="scheduler", name="schedule", scopes=[Scope.OPERATOR])  # noqa: S106
 _SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {

@@ -16,10 +16,10 @@ from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.domain.connectors import AwsConnectorSettings, AwsResourceType, ConnectorKind
 from hostrelay.domain.inventory import EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
-from hostrelay.job_types import DiscoveryAwsParams
 from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed
 from hostrelay.logic.inventory import InventoryService
 from hostrelay.observability import logger
+from hostrelay_contract.jobs.cloud import DiscoveryAwsParams
 
 DISCOVERY_JOB_TYPE = "discovery.aws"
 

@@ -19,8 +19,9 @@ from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState
-from hostrelay.envelope import CANCEL_TYPE, build_envelope, sign_envelope
+from hostrelay.envelope import build_envelope, sign_envelope
 from hostrelay.observability import logger
+from hostrelay_contract.envelope import CANCEL_TYPE
 
 
 class DispatchRequest(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,21 +22,22 @@ from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.observability import logger
+from hostrelay_contract.names import CLOUD_HOST
+from hostrelay_contract.names import check_host_name as check_host_label
 
-HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_CSR_BYTES = 16 * 1024
 # Names that are not hosts: the cloud pseudo-host, the control plane's broker identity, and the
 # local stack's topic-rule bridges (hostrelay-topic-rules-<n>, their own certificates).
-RESERVED_HOSTS = frozenset({"cloud", "hostrelay-control-plane"})
+RESERVED_HOSTS = frozenset({CLOUD_HOST, "hostrelay-control-plane"})
 RESERVED_HOST_PREFIXES = ("hostrelay-topic-rules",)
 
 
 def check_host_name(host: str) -> str:
-    if not HOST_LABEL.fullmatch(host):
-        raise InvalidRequest(
-            "host must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'",
-            details=[{"field": "host"}],
-        )
+    """A name a new host may take: the contract's host name rule, and not a reserved one."""
+    try:
+        check_host_label(host)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), details=[{"field": "host"}]) from None
     if host in RESERVED_HOSTS or host.startswith(RESERVED_HOST_PREFIXES):
         raise InvalidRequest(f"{host!r} is reserved", details=[{"field": "host"}])
     return host

@@ -21,7 +21,7 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.inventory_repo import MAX_TRANSACTION_ITEMS, GuardedWrite, InventoryRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.domain.connectors import CONNECTOR_ID_PATTERN, ConnectorKind
+from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.inventory import (
     KIND_PATTERN,
@@ -41,6 +41,7 @@ from hostrelay.domain.inventory import (
     Tombstone,
 )
 from hostrelay.observability import logger
+from hostrelay_contract.names import CONNECTOR_ID_PATTERN
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
     from hostrelay.logic.relay_events import InventoryEvent

@@ -17,11 +17,13 @@ from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepos
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
+from hostrelay.domain.job_params import check_job_params
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 from hostrelay.domain.principal import Principal
-from hostrelay.envelope import canonical_json
-from hostrelay.job_types import CLOUD_HOST, JOB_TYPES, validate_params
 from hostrelay.observability import logger
+from hostrelay_contract.canonical_json import canonical_json
+from hostrelay_contract.job_types import JOB_TYPES
+from hostrelay_contract.names import CLOUD_HOST
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class JobService:
 
     def create(self, request: NewJob, principal: Principal) -> tuple[Job, bool]:
         """Queue a job; returns (job, created). An idempotent replay returns the first job."""
-        params = validate_params(request.type, request.params)
+        params = check_job_params(request.type, request.params)
         principal.require_job_create(request.type, request.host)
         self._check_target(request.type, request.host)
         queue = self._queue_for(request.type)

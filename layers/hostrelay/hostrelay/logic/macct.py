@@ -8,6 +8,7 @@ from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import JobService, NewJob
+from hostrelay_contract.names import normalize_computer_name
 
 REPAIR = "macct.repair"
 CAPTURE = "macct.capture"
@@ -16,7 +17,10 @@ _PENDING = (JobState.QUEUED, JobState.DISPATCHED, JobState.IN_PROGRESS)
 
 def account_key(name: str) -> str:
     """The form the relay compares names in: upper case, without the trailing `$`."""
-    return name.strip().removesuffix("$").upper()
+    try:
+        return normalize_computer_name(name)
+    except ValueError:  # a stored name the relay refused: it covers no valid computer
+        return name.upper()
 
 
 @dataclass

@@ -20,13 +20,16 @@ from pydantic import (
 
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.domain.output import MAX_CHUNK_BYTES, MAX_CHUNKS_PER_BATCH, OutputBatch
+from hostrelay_contract.events import EVENT_VERSION, Outcome
+from hostrelay_contract.names import HOST_NAME_PATTERN
 
-_EVENTS_TOPIC = re.compile(r"^hostrelay/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/events$")
+# The host is a topic level the broker authorized: a host name as the contract defines it.
+_EVENTS_TOPIC = re.compile(rf"^hostrelay/({HOST_NAME_PATTERN.strip('^$')})/events$")
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    v: Literal[1] = 1
+    v: Literal[1] = EVENT_VERSION
     event_id: str = Field(min_length=1, max_length=64)
     sent_at: float = 0.0
 
@@ -134,7 +137,7 @@ class OutputSummary(BaseModel):
 
 class ResultEvent(_JobEvent):
     kind: Literal["result"]
-    outcome: Literal["succeeded", "failed", "timed_out", "canceled"]
+    outcome: Outcome
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
     output: OutputSummary | None = None

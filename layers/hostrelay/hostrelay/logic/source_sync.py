@@ -23,6 +23,7 @@ from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed
 from hostrelay.logic.inventory import InventoryService
 from hostrelay.observability import logger
+from hostrelay_contract.jobs.cloud import SourceSyncParams
 
 
 class SourceClient(Protocol):
@@ -32,10 +33,6 @@ class SourceClient(Protocol):
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 ClientT = TypeVar("ClientT", bound=SourceClient)
-
-
-class SyncParams(BaseModel):
-    connector: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ class SourceSync(Generic[SettingsT, ClientT]):
     def run(self, job: Job, should_stop: Callable[[], bool]) -> RunEnd:
         started = self._clock()
         try:
-            params = SyncParams.model_validate(job.params)
+            params = SourceSyncParams.model_validate(job.params)
         except ValidationError:
             return failed("invalid_params", "bad params")
         connector = self._connectors.find(params.connector)

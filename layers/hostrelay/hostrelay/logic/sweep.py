@@ -19,8 +19,8 @@ from hostrelay.domain.jobs import (
     JobState,
     requeue_due,
 )
-from hostrelay.job_types import CLOUD_HOST
 from hostrelay.observability import logger
+from hostrelay_contract.names import CLOUD_HOST
 
 SILENT_HEARTBEATS = 3
 

@@ -19,9 +19,9 @@ from hostrelay.dal.rest_source import SourceRejected
 from hostrelay.domain.connectors import Connector, ConnectorKind, OktaConnectorSettings
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
-from hostrelay.job_types import OktaGroupMembersParams
 from hostrelay.logic.cloud_jobs import RunEnd, failed
 from hostrelay.logic.source_sync import SourceSpec
+from hostrelay_contract.jobs.cloud import OktaGroupMembersParams
 
 USER_KIND = "okta.user"
 GROUP_KIND = "okta.group"

@@ -16,7 +16,7 @@ from hostrelay.dal.tokens_repo import TokenRepository
 from hostrelay.domain.errors import InvalidRequest, NotFound, Unauthorized
 from hostrelay.domain.principal import ANY, Principal, Scope
 from hostrelay.domain.tokens import ApiToken, hash_token
-from hostrelay.job_types import JOB_TYPES
+from hostrelay_contract.job_types import JOB_TYPES
 
 BOOTSTRAP_TOKEN_ID = "bootstrap"  # noqa: S105 - an id, not a secret
 

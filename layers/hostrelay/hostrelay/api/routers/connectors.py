@@ -12,20 +12,16 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from hostrelay.api.models import HOST_NAME_PATTERN, JobErrorOut, JobOut
+from hostrelay.api.models import JobErrorOut, JobOut
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
-from hostrelay.domain.connectors import (
-    CONNECTOR_ID_PATTERN,
-    Connector,
-    ConnectorKind,
-    ConnectorRun,
-)
+from hostrelay.domain.connectors import Connector, ConnectorKind, ConnectorRun
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.connectors import ConnectorDraft, ConnectorService
+from hostrelay_contract.names import CONNECTOR_ID_PATTERN, HOST_NAME_PATTERN
 
 ConnectorId = Annotated[str, Path(pattern=CONNECTOR_ID_PATTERN, description="Connector id")]
 # A listing of runs is a query of the jobs table's by_connector index.

@@ -16,7 +16,7 @@ from hostrelay.api.services import ApiServices
 from hostrelay.console.assets import INDEX, SECURITY_HEADERS, ConsoleAsset, console_asset
 from hostrelay.domain.errors import NotFound
 from hostrelay.domain.principal import Principal, Scope
-from hostrelay.job_types import JOB_TYPES
+from hostrelay_contract.job_types import JOB_TYPES
 
 
 class _Out(BaseModel):
@@ -35,9 +35,11 @@ class WhoAmI(_Out):
 
 class JobTypeOut(_Out):
     name: str
+    summary: str = Field(description="What a job of the type does")
     runs_in: str = Field(description="`host` (a relay runs it) or `cloud`")
     default_timeout_s: int
     params_schema: dict[str, Any] = Field(description="JSON Schema of the type's params")
+    result_schema: dict[str, Any] = Field(description="JSON Schema of a finished job's result")
 
 
 class JobTypeList(_Out):
@@ -115,9 +117,11 @@ def console_router(services: ApiServices) -> Router:
             job_types=[
                 JobTypeOut(
                     name=spec.name,
+                    summary=spec.summary,
                     runs_in=spec.runs_in,
                     default_timeout_s=spec.default_timeout_s,
                     params_schema=spec.params.model_json_schema(),
+                    result_schema=spec.result.model_json_schema(),
                 )
                 for spec in JOB_TYPES.values()
             ]

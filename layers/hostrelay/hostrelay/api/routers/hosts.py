@@ -8,11 +8,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from hostrelay.api.models import HOST_NAME_PATTERN, HostList, HostOut
+from hostrelay.api.models import HostList, HostOut
 from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
+from hostrelay_contract.names import HOST_NAME_PATTERN
 
 HostNameParam = Annotated[str, Path(pattern=HOST_NAME_PATTERN, description="Host name")]
 

@@ -16,10 +16,10 @@ from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
-from hostrelay.domain.connectors import CONNECTOR_ID_PATTERN
 from hostrelay.domain.inventory import KIND_PATTERN, InventoryCount
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.inventory import EntityDetail, InventoryQueries
+from hostrelay_contract.names import CONNECTOR_ID_PATTERN
 
 EntityId = Annotated[
     str, Path(min_length=1, max_length=3072, description="Entity id (URL-encode it)")

@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from hostrelay.api.models import (
-    HOST_NAME_PATTERN,
     ULID_PATTERN,
     JobCreateRequest,
     JobOut,
@@ -27,6 +26,7 @@ from hostrelay.api.services import ApiServices
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import NewJob
+from hostrelay_contract.names import HOST_NAME_PATTERN
 
 # Chunk numbers stay far below this; the bound keeps the query within DynamoDB's numbers.
 MAX_SEQ = 2**31 - 1

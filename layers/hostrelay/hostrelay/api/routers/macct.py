@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 
-from hostrelay.api.macct_models import (
+from hostrelay.api.models import (
+    JobOut,
     MacctCaptureRequest,
     MacctRepairRequest,
     MacctRepairResponse,
 )
-from hostrelay.api.models import JobOut
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices

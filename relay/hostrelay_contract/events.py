@@ -1,13 +1,13 @@
-"""Build the relay's events (docs/protocol.md): common fields, ULID event ids, wire encoding."""
+"""The relay's events (docs/protocol.md): kinds, common fields, ULID event ids, encoding."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Final, Literal
 
-EVENT_VERSION = 1
+EVENT_VERSION: Final = 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # Kinds the relay itself emits; a handler's report_event may not impersonate them.
@@ -15,6 +15,7 @@ CORE_KINDS = frozenset(
     {"hello", "heartbeat", "accepted", "progress", "output", "result", "rejected", "bad_message"}
 )
 COMMON_FIELDS = frozenset({"v", "kind", "event_id", "sent_at", "job_id", "attempt"})
+Outcome = Literal["succeeded", "failed", "timed_out", "canceled"]
 
 
 def new_ulid(now: float | None = None) -> str:

@@ -1,0 +1,1 @@
+"""Params and result models of each job type, one module per family."""

@@ -1,0 +1,97 @@
+"""Jobs the control plane runs itself (host `cloud`): cloud discovery and SaaS connectors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
+
+from hostrelay_contract.base import JobResult, StrictParams
+from hostrelay_contract.names import ConnectorId
+
+OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
+class DiscoveryAwsParams(StrictParams):
+    connector: ConnectorId
+    regions: list[str] = Field(
+        default_factory=list, max_length=32, description="Unset: the connector's regions"
+    )
+    assume_role_arn: str | None = None
+
+
+class SourceSyncParams(StrictParams):
+    """A cloud-side connector's run: the handler reads everything else from the connector."""
+
+    connector: ConnectorId
+
+
+class OktaGroupMembersParams(StrictParams):
+    """Add/remove members of one Okta-owned group; a dry run (the default) changes nothing."""
+
+    connector: ConnectorId
+    group_id: OktaId
+    add: list[OktaId] = Field(default_factory=list, max_length=1000)
+    remove: list[OktaId] = Field(default_factory=list, max_length=1000)
+    dry_run: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> OktaGroupMembersParams:
+        if not self.add and not self.remove:
+            raise ValueError("add or remove must name at least one user")
+        if set(self.add) & set(self.remove):
+            raise ValueError("a user cannot be both added and removed")
+        return self
+
+
+class DiscoveryError(JobResult):
+    resource_type: str
+    region: str
+    error: str
+
+
+class DiscoveryAwsResult(JobResult):
+    connector: str
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+    total: int
+    by_kind: dict[str, int]
+    regions: list[str]
+    errors: list[DiscoveryError] = Field(description="What could not be read, per type/region")
+    duration_s: float
+
+
+class SourceSyncResult(JobResult):
+    """`okta.sync`; a failed run's result has only `connector` and `api_calls`."""
+
+    connector: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    total: int = 0
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    api_calls: int
+    errors: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class OktaMemberError(JobResult):
+    user_id: str
+    error: str
+
+
+class OktaGroupMembersResult(JobResult):
+    """A dry run's diff against Okta now; an applied run adds what it changed."""
+
+    group_id: str
+    group: str | None
+    dry_run: bool
+    add: list[str]
+    remove: list[str]
+    unchanged: list[str]
+    added: int | None = None
+    removed: int | None = None
+    errors: list[OktaMemberError] | None = None
