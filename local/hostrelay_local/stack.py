@@ -23,6 +23,7 @@ from ulid import ULID
 
 from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
 from hostrelay_local.broker import BrokerFailed, MosquittoBroker
+from hostrelay_local.event_recorder import EventRecorder, attach_recorder
 from hostrelay_local.event_sources import (
     ScheduleEventSource,
     SqsEventSource,
@@ -199,6 +200,7 @@ class LocalStack:
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
+        self.state_changes: EventRecorder | None = None
         self.directory: SlapdServer | None = None
         self.samba_domain: SambaDomain | None = None
         self.connector_id = ""
@@ -424,6 +426,11 @@ class LocalStack:
             template=self.template,
             parameters=parameters,
         )
+        # What the functions put on the state-change bus, recorded for tests and `make run`.
+        recorder_url = attach_recorder(
+            boto3.session.Session(region_name=REGION), self.resources.refs["StateChangeBus"]
+        )
+        self.state_changes = EventRecorder(self.aws_client("sqs"), recorder_url)
         logger.info("aws resources created", extra={"endpoint": self.moto.endpoint_url})
 
     def _start_broker(self) -> None:
