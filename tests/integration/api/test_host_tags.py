@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.domain.errors import Forbidden, InvalidRequest
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.settings import ApiSettings, load_settings
+from hostrelay.wiring import build_api_services
 from tests.integration.api.conftest import Api, Tokens
 
 pytestmark = pytest.mark.integration
