@@ -42,7 +42,7 @@ class EventRecorder:
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
         self._sqs = sqs
-        self._queue_url = queue_url
+        self.queue_url = queue_url
         self._events: list[Event] = []
         self._lock = threading.Lock()
 
@@ -55,7 +55,7 @@ class EventRecorder:
         """Read (and delete) what the queue holds now; returns every event recorded so far."""
         while True:
             got = self._sqs.receive_message(
-                QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_time_s
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_time_s
             )
             messages = got.get("Messages", [])
             if not messages:
@@ -63,7 +63,7 @@ class EventRecorder:
             with self._lock:
                 self._events.extend(json.loads(message["Body"]) for message in messages)
             self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
+                QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
                     for index, message in enumerate(messages)

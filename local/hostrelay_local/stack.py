@@ -710,6 +710,8 @@ class LocalStack:
             "api_url": self.api_url,
             "admin_token_file": str(self.token_file),
             "aws_endpoint_url": self.moto.endpoint_url,
+            # What the functions put on the state-change bus (docs/events.md), as SQS messages.
+            "state_change_queue_url": self.state_changes.queue_url if self.state_changes else None,
             "broker": {
                 "host": self.broker.endpoint.host,
                 "port": self.broker.port,
