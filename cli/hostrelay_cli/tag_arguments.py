@@ -43,5 +43,5 @@ def tags_of(texts: Sequence[str] | None) -> dict[str, str]:
 
 
 def _reason(error: InvalidRequest) -> str:
-    issues = [str(detail["issue"]) for detail in error.details if "issue" in detail]
+    issues = [str(detail["message"]) for detail in error.details if "message" in detail]
     return "; ".join([error.message, *issues])

@@ -41,7 +41,7 @@ def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
         details = [
             {
                 "field": ".".join(str(part) for part in ("tags", *error["loc"])),
-                "issue": error["msg"],
+                "message": error["msg"],
             }
             for error in exc.errors(include_url=False, include_input=False)
         ]
