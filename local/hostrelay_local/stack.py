@@ -430,7 +430,8 @@ class LocalStack:
         recorder_url = attach_recorder(
             boto3.session.Session(region_name=REGION), self.resources.refs["StateChangeBus"]
         )
-        self.state_changes = EventRecorder(self.aws_client("sqs"), recorder_url)
+        self.state_changes = EventRecorder(self.aws_client("sqs"), recorder_url).start()
+        self._stop_steps.append(self.state_changes.stop)
         logger.info("aws resources created", extra={"endpoint": self.moto.endpoint_url})
 
     def _start_broker(self) -> None:
