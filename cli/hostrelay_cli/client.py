@@ -122,9 +122,19 @@ class HostrelayClient:
 
     # ------------------------------------------------------------ hosts
 
-    def list_hosts(self) -> list[dict[str, Any]]:
-        hosts: list[dict[str, Any]] = self._request("GET", "/v1/hosts")["hosts"]
+    def list_hosts(self, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Hosts carrying every tag of `tags` (all hosts without)."""
+        selector = [f"{key}:{value}" for key, value in sorted((tags or {}).items())]
+        params = {"tag": selector} if selector else None
+        hosts: list[dict[str, Any]] = self._request("GET", "/v1/hosts", params=params)["hosts"]
         return hosts
+
+    def patch_host_tags(self, name: str, tags: dict[str, str | None]) -> dict[str, Any]:
+        """Set (a value) or remove (None) tags of a host."""
+        host: dict[str, Any] = self._request(
+            "PATCH", f"/v1/hosts/{_segment(name)}", body={"tags": tags}
+        )
+        return host
 
     def get_host(self, name: str) -> dict[str, Any]:
         host: dict[str, Any] = self._request("GET", f"/v1/hosts/{_segment(name)}")

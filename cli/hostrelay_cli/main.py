@@ -18,6 +18,7 @@ from hostrelay_cli.follow import print_output, wait_for_job
 from hostrelay_cli.macct_commands import add_macct_commands
 from hostrelay_cli.security_commands import add_audit_commands, add_host_enroll_command
 from hostrelay_cli.settings import CliSettings
+from hostrelay_cli.tag_arguments import add_tag_argument, tag_argument, tag_key_argument, tags_of
 from hostrelay_cli.version import cli_version
 
 EXIT_OK = 0
@@ -243,8 +244,21 @@ def cmd_jobs_logs(args: argparse.Namespace, client: HostrelayClient, console: Co
 
 
 def cmd_hosts_list(args: argparse.Namespace, client: HostrelayClient, console: Console) -> int:
-    rows = output.host_rows(client.list_hosts(), console.clock())
+    rows = output.host_rows(client.list_hosts(tags_of(args.tag)), console.clock())
     console.out(output.format_table(output.HOST_HEADERS, rows))
+    return EXIT_OK
+
+
+def cmd_hosts_tag(args: argparse.Namespace, client: HostrelayClient, console: Console) -> int:
+    patch: dict[str, str | None] = dict(tags_of(args.tags))
+    for key in args.remove or []:
+        if key in patch:
+            raise UsageError(f"tag {key} is both set and removed")
+        patch[key] = None
+    if not patch:
+        raise UsageError("give tags to set (key=value) or --remove KEY")
+    host = client.patch_host_tags(args.name, patch)
+    console.out(f"{host['name']} {output.format_tags(host.get('tags'))}")
     return EXIT_OK
 
 
@@ -390,9 +404,20 @@ def _add_jobs_commands(resources: Subparsers) -> None:
 
 
 def _add_hosts_commands(resources: Subparsers) -> None:
-    hosts = resources.add_parser("hosts", help="enroll, list, show and revoke hosts")
+    hosts = resources.add_parser("hosts", help="enroll, list, show, tag and revoke hosts")
     host_cmds = hosts.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    host_cmds.add_parser("list", help="list hosts").set_defaults(func=cmd_hosts_list)
+    host_list = host_cmds.add_parser("list", help="list hosts")
+    add_tag_argument(host_list, "only hosts with this tag (repeatable: all must match)")
+    host_list.set_defaults(func=cmd_hosts_list)
+    host_tag = host_cmds.add_parser(
+        "tag", help="set or remove tags of a host (admin)", description="Tags are key=value."
+    )
+    host_tag.add_argument("name")
+    host_tag.add_argument("tags", nargs="*", type=tag_argument, metavar="KEY=VALUE")
+    host_tag.add_argument(
+        "--remove", action="append", type=tag_key_argument, metavar="KEY", help="(repeatable)"
+    )
+    host_tag.set_defaults(func=cmd_hosts_tag)
     host_show = host_cmds.add_parser("show", help="show a host")
     host_show.add_argument("name")
     host_show.set_defaults(func=cmd_hosts_show)

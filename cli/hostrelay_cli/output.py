@@ -68,7 +68,7 @@ def job_rows(jobs: Sequence[dict[str, Any]], now: datetime) -> list[list[str]]:
 
 
 JOB_HEADERS = ("ID", "TYPE", "HOST", "STATE", "CREATED")
-HOST_HEADERS = ("NAME", "STATE", "LAST SEEN", "RELAY", "CERT EXPIRES")
+HOST_HEADERS = ("NAME", "STATE", "LAST SEEN", "RELAY", "CERT EXPIRES", "TAGS")
 TOKEN_HEADERS = ("ID", "NAME", "SCOPES", "LIMITS", "EXPIRES", "LAST USED", "REVOKED")
 
 
@@ -80,9 +80,15 @@ def host_rows(hosts: Sequence[dict[str, Any]], now: datetime) -> list[list[str]]
             format_time(host.get("last_seen"), now),
             host.get("relay_version") or "-",
             format_time(host.get("cert_expires_at"), now),
+            format_tags(host.get("tags")),
         ]
         for host in hosts
     ]
+
+
+def format_tags(tags: dict[str, str] | None) -> str:
+    """`k=v,k2=v2` sorted by key, `-` for none."""
+    return ",".join(f"{key}={value}" for key, value in sorted((tags or {}).items())) or "-"
 
 
 def _limits(token: dict[str, Any]) -> str:
@@ -145,6 +151,7 @@ def host_summary(host: dict[str, Any], now: datetime) -> str:
             ("name", host["name"]),
             ("state", host["state"]),
             ("roles", ",".join(host.get("roles") or []) or "-"),
+            ("tags", format_tags(host.get("tags"))),
             ("last seen", format_time(host.get("last_seen"), now)),
             ("connected", format_time(host.get("connected_at"), now)),
             ("relay", host.get("relay_version") or "-"),

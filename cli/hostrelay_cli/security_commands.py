@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hostrelay_cli import output
+from hostrelay_cli.tag_arguments import add_tag_argument, tags_of
 
 if TYPE_CHECKING:
     from hostrelay_cli.client import HostrelayClient
@@ -24,6 +25,8 @@ def cmd_hosts_enroll(args: argparse.Namespace, client: HostrelayClient, console:
         body["roles"] = sorted(set(args.role))
     if args.replace:
         body["replace"] = True
+    if args.tag:
+        body["tags"] = tags_of(args.tag)
     offer = client.create_enrollment(body)
     expires = output.format_time(offer.get("expires_at"), console.clock())
     console.err(
@@ -85,6 +88,7 @@ def add_host_enroll_command(host_cmds: Subparsers) -> None:
         action="store_true",
         help="re-enroll an existing host; its current certificate is revoked",
     )
+    add_tag_argument(enroll, "a tag the host gets once enrolled (repeatable)")
     enroll.set_defaults(func=cmd_hosts_enroll)
 
 

@@ -1,4 +1,4 @@
-"""Creates every table, queue and bucket of template.yaml in moto, exactly as declared."""
+"""Creates every table, queue, bucket and event bus of template.yaml in moto, as declared."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def create_resources(
     parameters: dict[str, str] | None = None,
     account: str = "123456789012",
 ) -> LocalResources:
-    """Create DynamoDB tables, SQS queues (DLQs first) and S3 buckets from the template.
+    """Create DynamoDB tables, SQS queues (DLQs first), S3 buckets and EventBridge buses from
+    the template.
 
     `session` is a boto3 Session (or the boto3 module) already pointed at moto.
     """
@@ -100,6 +101,13 @@ def create_resources(
         s3.create_bucket(Bucket=bucket)
         resources.refs[logical_id] = bucket
         resources.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
+
+    events = session.client("events")
+    for logical_id in template.of_type("AWS::Events::EventBus"):
+        bus = f"{prefix}-{logical_id}"
+        resources.refs[logical_id] = bus
+        resources.attrs[(logical_id, "Arn")] = events.create_event_bus(Name=bus)["EventBusArn"]
+        resources.attrs[(logical_id, "Name")] = bus
     return resources
 
 

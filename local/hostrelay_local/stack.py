@@ -23,6 +23,7 @@ from ulid import ULID
 
 from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
 from hostrelay_local.broker import BrokerFailed, MosquittoBroker
+from hostrelay_local.event_recorder import EventRecorder, attach_recorder
 from hostrelay_local.event_sources import (
     ScheduleEventSource,
     SqsEventSource,
@@ -199,6 +200,7 @@ class LocalStack:
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
+        self.state_changes: EventRecorder | None = None
         self.directory: SlapdServer | None = None
         self.samba_domain: SambaDomain | None = None
         self.connector_id = ""
@@ -424,6 +426,12 @@ class LocalStack:
             template=self.template,
             parameters=parameters,
         )
+        # What the functions put on the state-change bus, recorded for tests and `make run`.
+        recorder_url = attach_recorder(
+            boto3.session.Session(region_name=REGION), self.resources.refs["StateChangeBus"]
+        )
+        self.state_changes = EventRecorder(self.aws_client("sqs"), recorder_url).start()
+        self._stop_steps.append(self.state_changes.stop)
         logger.info("aws resources created", extra={"endpoint": self.moto.endpoint_url})
 
     def _start_broker(self) -> None:
@@ -703,6 +711,8 @@ class LocalStack:
             "api_url": self.api_url,
             "admin_token_file": str(self.token_file),
             "aws_endpoint_url": self.moto.endpoint_url,
+            # What the functions put on the state-change bus (docs/events.md), as SQS messages.
+            "state_change_queue_url": self.state_changes.queue_url if self.state_changes else None,
             "broker": {
                 "host": self.broker.endpoint.host,
                 "port": self.broker.port,

@@ -62,6 +62,32 @@ def test_ping_job_reaches_succeeded(api: ApiClient) -> None:
     assert job["started_at"] and job["finished_at"]
 
 
+def test_a_ping_job_puts_exactly_one_job_state_change_event(
+    stack: LocalStack, api: ApiClient
+) -> None:
+    assert stack.state_changes is not None
+    # When a ping job runs to its end through the stack
+    job = api.wait_finished(api.create_job("ping", "dc01"))
+    assert job["state"] == "SUCCEEDED"
+    # Then the bus got a Job State Change for it, with the documented detail (docs/events.md)
+    recorder = stack.state_changes
+    recorder.wait_for(lambda events: any(e["detail"].get("job_id") == job["id"] for e in events))
+    [event] = recorder.of_job(job["id"])
+    assert (event["source"], event["detail-type"]) == ("hostrelay", "Job State Change")
+    detail = event["detail"]
+    assert detail["version"] == "1"
+    assert (detail["job_id"], detail["type"], detail["host"]) == (job["id"], "ping", "dc01")
+    assert detail["state"] == "SUCCEEDED"
+    # (a result the results function reads in one batch with its `accepted` ends a DISPATCHED job)
+    assert detail["previous_state"] in {"DISPATCHED", "IN_PROGRESS"}
+    assert detail["finished_at"] == job["finished_at"] and detail["error"] is None
+    assert detail["duration_s"] >= 0
+    # And no second one follows: by the time a later job's event is out, still one
+    marker = api.wait_finished(api.create_job("ping", "dc01"))
+    recorder.wait_for(lambda events: any(e["detail"].get("job_id") == marker["id"] for e in events))
+    assert len(recorder.of_job(job["id"])) == 1
+
+
 def test_root_and_health_answer_like_api_gateway(stack: LocalStack, api: ApiClient) -> None:
     # Given the HTTP API
     # When a client calls the root, which no route (`/{proxy+}`) covers, and the health check

@@ -29,6 +29,12 @@ class TablesSettings(_FunctionSettings):
         le=3650,
         description="DynamoDB TTL of a job record: this many days after its last change",
     )
+    state_change_bus: str = Field(
+        default="",
+        alias="STATE_CHANGE_BUS",
+        description="EventBridge bus that gets a `Job State Change` event when a job ends "
+        "(docs/events.md); empty: no events",
+    )
 
 
 class CertificateSettings(TablesSettings):

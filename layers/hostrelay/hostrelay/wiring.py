@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
+    from hostrelay.dal.state_change_events import StateChangePublisher
     from hostrelay.dal.tokens_repo import TokenRepository
     from hostrelay.domain.connectors import OktaConnectorSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
@@ -45,10 +46,23 @@ if TYPE_CHECKING:
 
 
 def _job_repository(settings: TablesSettings) -> JobRepository:
-    """Jobs, kept for JOB_RETENTION_DAYS (the TTL of the job records) after their last change."""
+    """Jobs, kept for JOB_RETENTION_DAYS (the TTL of the job records) after their last change;
+    the end of each is announced on STATE_CHANGE_BUS when the function has one."""
     from hostrelay.dal.jobs_repo import JobRepository
 
-    return JobRepository(retention=timedelta(days=settings.job_retention_days))
+    return JobRepository(
+        retention=timedelta(days=settings.job_retention_days),
+        events=build_state_change_publisher(settings),
+    )
+
+
+def build_state_change_publisher(settings: TablesSettings) -> StateChangePublisher | None:
+    """The publisher of `Job State Change` / `Run State Change` events; None without a bus."""
+    if not settings.state_change_bus:
+        return None
+    from hostrelay.dal.state_change_events import StateChangePublisher
+
+    return StateChangePublisher(settings.state_change_bus)
 
 
 def _bind_common(settings: TablesSettings) -> None:

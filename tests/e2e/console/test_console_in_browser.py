@@ -173,8 +173,9 @@ def test_enrollment_shows_the_command_once_with_copy_and_countdown(
     )
     # Given the hosts page
     browser.go("#/hosts")
-    # When the admin enrolls pc01
+    # When the admin enrolls pc01, tagged role=pc
     browser.element("#enroll input[name=host]").send_keys("pc01")
+    browser.element("#enroll input[name=tags]").send_keys("role=pc")
     browser.element("#enroll button[type=submit]").click()
     # Then the one-line command appears, with a copy button and its expiry counting down
     command = browser.element("#enroll-command").get_attribute("value")
@@ -187,6 +188,45 @@ def test_enrollment_shows_the_command_once_with_copy_and_countdown(
     # And once dismissed it is gone from the page
     browser.driver.find_element(By.XPATH, "//button[contains(., 'Done')]").click()
     assert not browser.elements("#enroll-command")
+
+
+def test_admin_edits_tags_and_filters_hosts_by_them(
+    admin_browser: Browser, stack: LocalStack, api: ApiClient
+) -> None:
+    browser = admin_browser
+    row = "#hosts tr[data-host=dc01]"
+    # Given the hosts page
+    browser.go("#/hosts")
+    browser.element(row)
+    # When the admin edits dc01's tags
+    browser.element(f"{row} button.edit-tags").click()
+    field = browser.element(f"{row} .tag-editor input[name=tags]")
+    field.send_keys("role=dc site=north", Keys.ENTER)
+    # Then the row shows them, and the API has them
+    browser.wait_text(f"{row} .tags", "role=dc")
+    assert browser.text(f"{row} .tag") == "role=dc site=north"
+    assert api.get("/v1/hosts/dc01").json()["tags"] == {"role": "dc", "site": "north"}
+    # When a tag is removed and another is invalid, Then the API's 422 is shown, nothing changes
+    browser.element(f"{row} button.edit-tags").click()
+    field = browser.element(f"{row} .tag-editor input[name=tags]")
+    field.clear()
+    field.send_keys("Role=dc", Keys.ENTER)
+    assert "Role" in browser.wait_text(f"{row} .error", "(422)")
+    assert api.get("/v1/hosts/dc01").json()["tags"] == {"role": "dc", "site": "north"}
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Cancel']").click()
+    # When the hosts are filtered by tag, Then only the hosts carrying every tag are listed
+    tag_filter = browser.element("form.filters input[name=tag]")
+    tag_filter.send_keys("role:dc site:north", Keys.ENTER)
+    browser.wait_text("#hosts caption", "tagged")
+    assert [r.get_attribute("data-host") for r in browser.elements("#hosts tr[data-host]")] == [
+        "dc01"
+    ]
+    browser.screenshot("hosts-tags")
+    tag_filter.clear()
+    tag_filter.send_keys("role:web", Keys.ENTER)
+    browser.wait_text("#hosts caption", "0 hosts")
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Clear']").click()
+    browser.element(row)
 
 
 def test_inventory_connectors_and_audit_pages(admin_browser: Browser) -> None:
@@ -213,6 +253,7 @@ def test_inventory_connectors_and_audit_pages(admin_browser: Browser) -> None:
     browser.go("#/audit")
     browser.element("input[name='action']").send_keys("enrollment.create\n")
     browser.wait_text("#audit", "pc01")
+    assert '"tags":{"role":"pc"}' in browser.text("#audit").replace(" ", "")
     browser.screenshot("audit")
 
 
@@ -230,8 +271,9 @@ def test_reader_is_offered_nothing_it_cannot_do(
         browser.wait_text("#hosts tr[data-host=dc01]", "dc01")
         # Then dc01's row counts its running job
         browser.wait_text("#hosts tr[data-host=dc01] .running", "1")
-        # And there is no enroll, revoke, start, cancel or audit to click
+        # And there is no enroll, revoke, tag editor, start, cancel or audit to click
         assert not browser.elements("#enroll")
+        assert not browser.elements("button.edit-tags")
         assert not browser.driver.find_elements(By.XPATH, "//button[contains(., 'Revoke')]")
         assert "Audit" not in browser.text("header nav")
         browser.go("#/jobs")

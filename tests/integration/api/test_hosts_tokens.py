@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 HOST_FIELDS = {
     "name", "state", "roles", "last_seen", "connected_at", "relay_version", "cert_expires_at",
-    "revoked_at",
+    "revoked_at", "tags",
 }  # fmt: skip
 
 

@@ -230,3 +230,34 @@ def test_the_script_for_a_used_link_fails_in_bash_without_changes(
 
     assert done.returncode == 1 and "already used" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tags_given_at_enrollment_are_the_host_s_once_it_enrolls(
+    admin: Api, api: Api, host_key: HostKey
+) -> None:
+    # Given an enrollment of web01 with two tags
+    token = str(offer(admin, tags={"role": "web", "site": "north"})["token"])
+    # When the host enrolls
+    assert send_csr(api, token, "web01", host_key.csr("web01")).status == 200
+    # Then it carries them, and the tag filter finds it
+    assert admin.get("/v1/hosts/web01").body["tags"] == {"role": "web", "site": "north"}
+    found = admin.get("/v1/hosts", query={"tag": "role:web"}).body["hosts"]
+    assert [host["name"] for host in found] == ["web01"]
+    # And a re-enrollment without tags keeps them, one with tags replaces them
+    token = str(offer(admin, replace=True)["token"])
+    assert send_csr(api, token, "web01", HostKey.new().csr("web01")).status == 200
+    assert admin.get("/v1/hosts/web01").body["tags"] == {"role": "web", "site": "north"}
+    token = str(offer(admin, replace=True, tags={"role": "dc"})["token"])
+    assert send_csr(api, token, "web01", HostKey.new().csr("web01")).status == 200
+    assert admin.get("/v1/hosts/web01").body["tags"] == {"role": "dc"}
+
+
+@pytest.mark.parametrize(
+    "tags", [{"Role": "web"}, {"role": "a b"}, {f"k{n}": "v" for n in range(17)}, ["role=web"]]
+)
+def test_bad_tags_at_enrollment_are_refused_and_nothing_is_offered(
+    admin: Api, aws: AwsStack, tags: object
+) -> None:
+    response = admin.post("/v1/enrollments", json_body={"host": "web01", "tags": tags})
+    assert response.status == 422, response.body
+    assert aws.client("dynamodb").scan(TableName=aws.ref("EnrollmentsTable"))["Items"] == []

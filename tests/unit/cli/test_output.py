@@ -44,7 +44,7 @@ def test_job_summary_shows_state_error_and_result() -> None:
     assert 'result:\n{\n  "exit_code": 3\n}' in text
 
 
-def test_host_rows_show_presence_relay_and_certificate() -> None:
+def test_host_rows_show_presence_relay_certificate_and_tags() -> None:
     host = {
         "name": "dc01",
         "state": "online",
@@ -54,6 +54,7 @@ def test_host_rows_show_presence_relay_and_certificate() -> None:
         "relay_version": "0.3.1",
         "cert_expires_at": "2031-01-01T12:00:00Z",
         "revoked_at": None,
+        "tags": {"site": "north", "role": "dc"},
     }
     assert output.host_rows([host], NOW) == [
         [
@@ -62,8 +63,10 @@ def test_host_rows_show_presence_relay_and_certificate() -> None:
             "2030-01-01 11:59:50Z (10s ago)",
             "0.3.1",
             "2031-01-01 12:00:00Z (in 365d)",
+            "role=dc,site=north",
         ]
     ]
+    assert output.host_rows([{**host, "tags": {}}], NOW)[0][-1] == "-"
 
 
 def test_token_rows_show_limits_and_never_expiring() -> None:

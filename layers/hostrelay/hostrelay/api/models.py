@@ -19,6 +19,7 @@ from pydantic import (
 
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.principal import Scope
+from hostrelay.domain.tags import MAX_TAGS, TagKey, Tags, TagValue
 from hostrelay_contract.jobs.macct import MacctCaptureParams, MacctRepairParams
 from hostrelay_contract.names import HostName
 
@@ -227,10 +228,21 @@ class HostOut(_FromDomain):
     relay_version: str | None
     cert_expires_at: datetime | None
     revoked_at: datetime | None
+    tags: dict[str, str] = Field(description="The host's tags, `{key: value}`")
 
 
 class HostList(_Response):
     hosts: list[HostOut]
+
+
+class HostPatchRequest(_Request):
+    """A JSON merge patch (RFC 7396) of a host's tags: a value sets a tag, null removes it."""
+
+    tags: dict[TagKey, TagValue | None] = Field(
+        max_length=2 * MAX_TAGS,
+        description=f"Tags to set (`key: value`) or remove (`key: null`); at most {MAX_TAGS} "
+        "tags remain on the host",
+    )
 
 
 # ---------------------------------------------------------------- tokens
@@ -294,6 +306,10 @@ class EnrollmentCreateRequest(_Request):
     replace: StrictBool = Field(
         default=False,
         description="Re-enroll an existing host; its current certificate is revoked",
+    )
+    tags: Tags | None = Field(
+        default=None,
+        description="The host's tags once it enrolls; unset: a re-enrolled host keeps its own",
     )
 
 

@@ -27,6 +27,7 @@ class EnrollmentRepository:
         roles: list[str],
         replace: bool,
         created_by: str,
+        tags: dict[str, str] | None = None,
         now: datetime,
         ttl: timedelta,
     ) -> tuple[str, Enrollment]:
@@ -38,6 +39,7 @@ class EnrollmentRepository:
             host=host,
             roles=roles,
             replace="true" if replace else "false",
+            tags=tags,
             created_by=created_by,
             created_at=now,
             valid_until=now + ttl,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,35 @@ class HostRepository:
     def all(self) -> Iterator[Host]:
         for record in HostRecord.scan():
             yield Host.model_validate(record)
+
+    def names_with_tags(self, tags: Mapping[str, str]) -> list[str]:
+        """Names of the hosts that carry every `key: value` of `tags` (AND), revoked hosts
+        left out (they can never take a job); sorted. Empty `tags` match every host.
+
+        One scan filtered in DynamoDB, reading names only: a fleet's hosts table is small.
+        """
+        condition: Condition = HostRecord.state != HostState.REVOKED.value
+        for key, value in sorted(tags.items()):
+            condition &= HostRecord.tags[key] == value
+        return sorted(
+            record.name
+            for record in HostRecord.scan(filter_condition=condition, attributes_to_get=["name"])
+        )
+
+    def replace_tags(self, name: str, tags: Mapping[str, str], *, read_version: int) -> bool:
+        """Write a host's whole tag set, on condition nobody changed its tags since they were
+        read at `read_version`; False when somebody did (or the host is gone)."""
+        version_unchanged = (
+            HostRecord.tags_version == read_version
+            if read_version
+            else HostRecord.tags_version.does_not_exist()
+        )
+        action = HostRecord.tags.set(dict(tags)) if tags else HostRecord.tags.remove()
+        return self._update_if(
+            name,
+            [action, HostRecord.tags_version.set(read_version + 1)],
+            HostRecord.name.exists() & version_unchanged,
+        )
 
     def register(self, name: str, roles: list[str] | None = None) -> Host:
         """Create the host if it does not exist yet (enrollment and the local stack)."""
@@ -132,9 +161,15 @@ class HostRepository:
         return True
 
     def set_certificate(
-        self, name: str, cert_id: str, expires_at: datetime, roles: list[str] | None = None
+        self,
+        name: str,
+        cert_id: str,
+        expires_at: datetime,
+        roles: list[str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
-        """A newly enrolled (or re-enrolled) host: its certificate, and not revoked any more."""
+        """A newly enrolled (or re-enrolled) host: its certificate, and not revoked any more;
+        `tags` (if not None) replace its tags."""
         actions: list[Action] = [
             HostRecord.cert_id.set(cert_id),
             HostRecord.cert_expires_at.set(expires_at),
@@ -146,6 +181,9 @@ class HostRepository:
             actions.append(HostRecord.state.set(HostState.OFFLINE.value))
         if roles is not None:
             actions.append(HostRecord.roles.set(roles))  # type: ignore[arg-type]
+        if tags is not None:
+            actions.append(HostRecord.tags.set(dict(tags)) if tags else HostRecord.tags.remove())
+            actions.append(HostRecord.tags_version.add(1))
         HostRecord(name=name).update(actions=actions)
 
     def set_pending_certificate(self, name: str, pending: dict[str, Any] | None) -> bool:

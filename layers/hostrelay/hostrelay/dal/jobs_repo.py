@@ -14,6 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.state_change_events import StateChangePublisher
 from hostrelay.dal.tables import IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
 from hostrelay.domain.jobs import (
@@ -111,10 +112,19 @@ def _to_record(job: Job, retention: timedelta) -> JobRecord:
 
 
 class JobRepository:
-    """Reads and conditional writes of job records."""
+    """Reads and conditional writes of job records.
 
-    def __init__(self, retention: timedelta = timedelta(days=90)) -> None:
+    With `events`, the write that ends a job (the only one that can: terminal states never
+    change) is followed by its `Job State Change` event: at most one per job.
+    """
+
+    def __init__(
+        self,
+        retention: timedelta = timedelta(days=90),
+        events: StateChangePublisher | None = None,
+    ) -> None:
         self._retention = retention
+        self._events = events
 
     def create(self, job: Job, claim: IdempotencyRecord | None = None) -> Job:
         """Write a new job, and with it (in one transaction) the claim of its idempotency
@@ -207,7 +217,10 @@ class JobRepository:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"job {job.id} changed concurrently") from exc
             raise
-        return to_domain(record)
+        written = to_domain(record)
+        if target.terminal and self._events is not None:
+            self._events.job_finished(written, previous_state=job.state.value)
+        return written
 
     def list_for_connector(
         self, connector_id: str, *, limit: int = 50, start_key: dict[str, Any] | None = None

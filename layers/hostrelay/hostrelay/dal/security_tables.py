@@ -11,6 +11,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
+from hostrelay.dal.tables import StringMapAttribute
+
 
 class EnrollmentRecord(Model):
     """A one-shot enrollment, keyed by the SHA-256 of its token (never the token itself)."""
@@ -23,6 +25,8 @@ class EnrollmentRecord(Model):
     host = UnicodeAttribute()
     roles = ListAttribute(of=UnicodeAttribute, default=list)
     replace = UnicodeAttribute(default="false")
+    # The host's tags once enrolled; absent: a re-enrolled host keeps the tags it has.
+    tags = StringMapAttribute(null=True)
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     valid_until = UTCDateTimeAttribute()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     JSONAttribute,
     ListAttribute,
     MapAttribute,
@@ -14,6 +15,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.constants import MAP, STRING
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -91,6 +93,19 @@ class JobRecord(Model):
     by_connector = JobsByConnector()
 
 
+class StringMapAttribute(Attribute[dict[str, str]]):
+    """A DynamoDB map of strings, read back as a plain dict (a raw MapAttribute comes back as
+    a MapAttribute object); `Record.attr[key]` still names one entry in conditions."""
+
+    attr_type = MAP
+
+    def serialize(self, value: dict[str, str]) -> dict[str, dict[str, str]]:
+        return {key: {STRING: item} for key, item in value.items()}
+
+    def deserialize(self, value: dict[str, dict[str, str]]) -> dict[str, str]:
+        return {key: item[STRING] for key, item in value.items()}
+
+
 class HostRecord(Model):
     class Meta:
         table_name = _UNBOUND
@@ -109,6 +124,10 @@ class HostRecord(Model):
     # When a renewal was last granted: renewals are rate-limited per host against it.
     renewal_granted_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+    # Host tags {key: value} (domain/tags.py), and a counter every change of them bumps: a tag
+    # change is conditional on the counter it read.
+    tags = StringMapAttribute(null=True)
+    tags_version = NumberAttribute(null=True)
 
 
 class TokensById(GlobalSecondaryIndex["TokenRecord"]):

@@ -17,6 +17,7 @@ class Enrollment(BaseModel):
     host: str
     roles: list[str]
     replace: bool
+    tags: dict[str, str] | None = None
     created_by: str
     created_at: datetime
     valid_until: datetime

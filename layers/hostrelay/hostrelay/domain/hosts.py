@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class HostState(StrEnum):
@@ -33,11 +33,21 @@ class Host(BaseModel):
     pending_cert: dict[str, Any] | None = None
     renewal_granted_at: datetime | None = None
     revoked_at: datetime | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    # How many times the tags changed: a change is conditional on the count it read.
+    tags_version: int = 0
 
-    @field_validator("roles", mode="before")
+    @field_validator("roles", "tags", mode="before")
     @classmethod
-    def _no_roles(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _none_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return {} if info.field_name == "tags" else []
+        return value
+
+    @field_validator("tags_version", mode="before")
+    @classmethod
+    def _never_tagged(cls, value: Any) -> Any:
+        return 0 if value is None else int(value)
 
     @property
     def certificate_ids(self) -> list[str]:

@@ -55,8 +55,14 @@ class Principal(BaseModel):
             raise Forbidden("creating jobs needs the operator or service scope")
         if not grants(self.job_types, job_type):
             raise Forbidden(f"this service token may not create {job_type} jobs")
-        if not grants(self.hosts, host):
+        if not self.may_target_host(host):
             raise Forbidden(f"this service token may not target host {host}")
+
+    def may_target_host(self, host: str) -> bool:
+        """Operators send jobs to any host; service tokens only to the hosts they name."""
+        if self.has(Scope.OPERATOR):
+            return True
+        return Scope.SERVICE in self.scopes and grants(self.hosts, host)
 
     def may_read_job(self, job_type: str, host: str) -> bool:
         if self.has(Scope.READER):

@@ -21,6 +21,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.signing_keys import SigningKeyStore
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from hostrelay.domain.principal import Principal, Scope
+from hostrelay.domain.tags import check_tags
 from hostrelay.observability import logger
 from hostrelay_contract.names import CLOUD_HOST
 from hostrelay_contract.names import check_host_name as check_host_label
@@ -105,10 +106,16 @@ class EnrollmentService:
         roles: list[str] | None = None,
         replace: bool = False,
         base_url: str = "",
+        tags: dict[str, str] | None = None,
     ) -> EnrollmentOffer:
-        """Create a one-shot token and the single command an admin pastes on the host."""
+        """Create a one-shot token and the single command an admin pastes on the host.
+
+        `tags` become the host's tags when it enrolls (None: a re-enrolled host keeps its own).
+        """
         principal.require(Scope.ADMIN)
         check_host_name(host)
+        if tags is not None:
+            tags = check_tags(tags)
         existing = self._hosts.find(host)
         if existing is not None and existing.cert_id and not replace:
             raise Conflict(
@@ -122,6 +129,7 @@ class EnrollmentService:
             roles=roles or [],
             replace=replace,
             created_by=principal.label,
+            tags=tags,
             now=now,
             ttl=self._config.ttl,
         )
@@ -129,7 +137,8 @@ class EnrollmentService:
         command = f"curl -fsSL {shlex.quote(f'{url}/v1/enroll/{token}.sh')} | sudo bash"
         self._audit.append(
             principal.label, "enrollment.create", f"host:{host}",
-            {"enrollment_id": record.enrollment_id, "replace": replace, "roles": roles or []},
+            {"enrollment_id": record.enrollment_id, "replace": replace, "roles": roles or [],
+             "tags": tags},
         )  # fmt: skip
         logger.info(
             "enrollment offered",
@@ -193,7 +202,11 @@ class EnrollmentService:
             if old_id != issued.certificate_id:
                 self._authority.deactivate(old_id)
         self._hosts.set_certificate(
-            record.host, issued.certificate_id, issued.not_after, roles=list(record.roles)
+            record.host,
+            issued.certificate_id,
+            issued.not_after,
+            roles=list(record.roles),
+            tags=record.tags,
         )
         self._audit.append(
             f"enrollment:{record.enrollment_id}", "host.enroll", f"host:{record.host}",

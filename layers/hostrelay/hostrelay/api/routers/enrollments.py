@@ -68,7 +68,12 @@ def enrollments_router(
         base_url: Annotated[str, Depends(request_base_url)],
     ) -> EnrollmentCreated:
         offer = enrollment().offer(
-            body.host, principal, roles=body.roles, replace=body.replace, base_url=base_url
+            body.host,
+            principal,
+            roles=body.roles,
+            replace=body.replace,
+            base_url=base_url,
+            tags=body.tags,
         )
         return EnrollmentCreated.model_validate(offer)
 

@@ -74,3 +74,4 @@ export async function api(method, path, body, token) {
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body ?? {});
 export const del = (path) => api("DELETE", path);
+export const patch = (path, body) => api("PATCH", path, body);

@@ -1,25 +1,33 @@
 // Hosts: state, versions, certificates, tags and running jobs; enroll and revoke for admins.
 import { useEffect, useRef, useState } from "./vendor-htm-preact.js";
-import { get, post, del, query } from "./api.js";
+import { get, post, del, patch, query } from "./api.js";
 import { html, Badge, ErrorNote, Time, may, useLoad } from "./ui.js";
 
 export const HOSTS_RENDERED = "hostrelay:hosts-rendered";
 
 function tagText(tags) {
-  return Object.entries(tags || {}).map(([key, value]) => `${key}=${value}`);
+  return Object.entries(tags || {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`);
 }
 
-function hasTag(host, filter) {
-  if (!filter) return true;
-  const [key, ...rest] = filter.split(":");
-  const value = rest.join(":");
-  const tags = host.tags || {};
-  return Object.hasOwn(tags, key) && (rest.length === 0 || tags[key] === value);
+// "role=dc site:north" → {role: "dc", site: "north"}: split at the first "=" or ":" of each
+// word. The API judges the keys and values (domain/tags.py) and its 422 names what is wrong.
+function parseTags(text) {
+  const tags = {};
+  for (const word of text.split(/[\s,]+/).filter(Boolean)) {
+    const at = word.search(/[=:]/);
+    tags[at > 0 ? word.slice(0, at) : word] = at > 0 ? word.slice(at + 1) : "";
+  }
+  return tags;
 }
 
-async function loadHosts(tag) {
-  const hosts = await get(`/v1/hosts${query({ tag })}`);
-  return { hosts: hosts.hosts.filter((host) => hasTag(host, tag)) };
+// GET /v1/hosts?tag=k:v&tag=k2:v2: hosts carrying every tag of the filter.
+async function loadHosts(filter) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(parseTags(filter))) search.append("tag", `${key}:${value}`);
+  const text = search.toString();
+  return get(`/v1/hosts${text ? `?${text}` : ""}`);
 }
 
 // IN_PROGRESS jobs of one host: the host/state index answers exactly (a table-wide state
@@ -70,10 +78,12 @@ function EnrollPanel({ onEnrolled }) {
     event.preventDefault();
     const form = event.currentTarget;
     const roles = form.elements.roles.value.split(/[\s,]+/).filter(Boolean);
+    const tags = parseTags(form.elements.tags.value);
     setError(null);
     try {
       const body = { host: form.elements.host.value.trim() };
       if (roles.length) body.roles = roles;
+      if (Object.keys(tags).length) body.tags = tags;
       setOffer(await post("/v1/enrollments", body));
       setCopied(false);
       form.reset();
@@ -95,6 +105,7 @@ function EnrollPanel({ onEnrolled }) {
     <form id="enroll" class="inline" onSubmit=${submit}>
       <label>Host name <input name="host" required pattern="[A-Za-z0-9]([A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?" maxlength="63" /></label>
       <label>Roles <input name="roles" placeholder="e.g. dc, agent" /></label>
+      <label>Tags <input name="tags" placeholder="e.g. role=dc site=north" /></label>
       <button type="submit">Create enrollment</button>
     </form>
     <${ErrorNote} error=${error} />
@@ -108,6 +119,39 @@ function EnrollPanel({ onEnrolled }) {
       </div>
     </div>`}
   </section>`;
+}
+
+// Admins edit a host's tags as "key=value" words; saving sends a JSON merge patch (new or
+// changed tags, removed ones as null), so a concurrent change of other tags is kept.
+function TagEditor({ host, tags, onSaved }) {
+  const [editing, setEditing] = useState(false);
+  const [error, setError] = useState(null);
+  const field = useRef(null);
+  useEffect(() => {
+    if (editing && field.current) field.current.focus();
+  }, [editing]);
+  if (!editing) {
+    return html`<button type="button" class="secondary edit-tags" aria-label=${`Edit tags of ${host}`} onClick=${() => { setError(null); setEditing(true); }}>Edit tags</button>`;
+  }
+  async function save(event) {
+    event.preventDefault();
+    const wanted = parseTags(event.currentTarget.elements.tags.value);
+    const change = { ...wanted };
+    for (const key of Object.keys(tags || {})) if (!(key in wanted)) change[key] = null;
+    try {
+      await patch(`/v1/hosts/${encodeURIComponent(host)}`, { tags: change });
+      setEditing(false);
+      onSaved();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  return html`<form class="tag-editor" aria-label=${`Tags of ${host}`} onSubmit=${save}>
+    <label>Tags of ${host} <input name="tags" ref=${field} value=${tagText(tags).join(" ")} placeholder="key=value key2=value2" /></label>
+    <button type="submit">Save tags</button>
+    <button type="button" class="secondary" onClick=${() => setEditing(false)}>Cancel</button>
+    <${ErrorNote} error=${error} />
+  </form>`;
 }
 
 function RevokeButton({ host, onRevoked }) {
@@ -151,7 +195,7 @@ export function HostsPage({ me }) {
   return html`<section>
     <h1>Hosts</h1>
     <form class="inline filters" onSubmit=${(event) => { event.preventDefault(); setTag(event.currentTarget.elements.tag.value.trim()); }}>
-      <label>Tag <input name="tag" placeholder="key:value" pattern="[^:\\s]+(:.*)?" /></label>
+      <label>Tags <input name="tag" placeholder="key:value key2:value2" /></label>
       <button type="submit">Filter</button>
       ${tag && html`<button type="button" class="secondary" onClick=${() => setTag("")}>Clear</button>`}
     </form>
@@ -166,7 +210,7 @@ export function HostsPage({ me }) {
           <td><${Time} value=${host.last_seen} /></td>
           <td>${host.relay_version || html`<span class="muted">—</span>`}</td>
           <td><${Time} value=${host.cert_expires_at} /></td>
-          <td>${tagText(host.tags).map((text) => html`<span class="tag">${text}</span> `)}</td>
+          <td class="tags">${tagText(host.tags).map((text) => html`<span class="tag">${text}</span> `)}${admin && host.state !== "revoked" && html`<${TagEditor} host=${host.name} tags=${host.tags} onSaved=${reload} />`}</td>
           <td class="running">${host.state === "revoked" ? html`<span class="muted">—</span>` : running.data && host.name in running.data ? running.data[host.name] : html`<span class="muted">…</span>`}</td>
           ${admin && html`<td>${host.state !== "revoked" && html`<${RevokeButton} host=${host.name} onRevoked=${reload} />`}</td>`}
         </tr>`)}
