@@ -127,7 +127,6 @@ class StackOptions:
     exec_commands: tuple[str | dict[str, Any], ...] | None = None
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
-    api_concurrency: int = 4
     pollers_per_queue: int = 1
     sqs_wait_time_s: int = 1
     stage: str = "dev"
@@ -478,7 +477,13 @@ class LocalStack:
                 continue
             environment = function_environment(self.template, spec.logical_id, self.resources)
             environment.update(self._local_function_environment())
-            concurrency = max(self.options.api_concurrency, self.options.pollers_per_queue)
+            concurrency = self.options.pollers_per_queue
+            if any(e.get("Type") in _HTTP_EVENT_TYPES for e in spec.events.values()):
+                # Powertools keeps the request being resolved on a class attribute that every
+                # resolver in the process shares: two API invocations at once could read each
+                # other's event (path, body, Authorization header). On Lambda a process serves
+                # one invocation at a time; so does this one.
+                concurrency = 1
             runtime = FunctionRuntime(spec, environment, max_concurrency=concurrency)
             runtime.warm_up()
             self.functions[spec.logical_id] = runtime
