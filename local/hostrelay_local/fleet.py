@@ -1,4 +1,4 @@
-"""The local fleet (`hostrelay-local run --fleet N`): N more hosts, their relays in few processes."""
+"""The local fleet (`hostrelay-local run --fleet N`): N more hosts, relays in few processes."""
 
 from __future__ import annotations
 
@@ -121,8 +121,8 @@ class FleetProcess:
     def exited(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def start(self, plan: FleetWorkerPlan) -> None:
-        """Start the worker with `plan` (tokens included) on its standard input."""
+    def start(self, plan: dict[str, Any]) -> None:
+        """Start the worker with `plan` (a FleetWorkerPlan, tokens in clear) on its stdin."""
         self._wanted = True
         if self._process is not None:
             self._process.wait()  # reap the one that ended
@@ -136,7 +136,7 @@ class FleetProcess:
             )
         assert self._process.stdin is not None and self._process.stdout is not None
         with self._process.stdin as plan_input:
-            plan_input.write(plan.model_dump_json().encode())
+            plan_input.write(json.dumps(plan).encode())
         threading.Thread(
             target=self._read_events,
             args=(self._process.stdout,),
@@ -200,20 +200,21 @@ class LocalFleet:
             for number, share in enumerate(shares)
         ]
 
-    def _plan(self, process: FleetProcess, tokens: dict[str, str]) -> FleetWorkerPlan:
+    def _plan(self, process: FleetProcess, tokens: dict[str, str]) -> dict[str, Any]:
+        """The worker's FleetWorkerPlan as JSON data (pydantic would mask the tokens)."""
         per_process = max(1, self.options.connect_concurrency // max(1, len(self.processes)))
-        return FleetWorkerPlan.model_validate(
-            {
-                "api_url": self.api_url,
-                "connect_concurrency": per_process,
-                "relays": [{"host": host, "token": tokens.get(host)} for host in process.hosts],
-                "options": {
-                    "heartbeat_s": self.options.heartbeat_s,
-                    "max_concurrent_jobs": self.options.max_concurrent_jobs,
-                    "log_level": self.options.log_level,
-                },
-            }
-        )
+        plan = {
+            "api_url": self.api_url,
+            "connect_concurrency": per_process,
+            "relays": [{"host": host, "token": tokens.get(host)} for host in process.hosts],
+            "options": {
+                "heartbeat_s": self.options.heartbeat_s,
+                "max_concurrent_jobs": self.options.max_concurrent_jobs,
+                "log_level": self.options.log_level,
+            },
+        }
+        FleetWorkerPlan.model_validate(plan)  # the worker's own check, before it starts
+        return plan
 
     def start(self, offer: Offer, timeout_s: float = 600.0) -> None:
         """Offer an enrollment for each host, then start the workers and wait for them."""
@@ -252,6 +253,9 @@ class LocalFleet:
                     f"fleet worker {process.number} failed: {event.get('reason', 'it exited')}; "
                     f"its log {process.log_path} ends:\n{process.log_tail()}"
                 )
+
+    def needs_restart(self) -> bool:
+        return any(process.needs_restart() for process in self.processes)
 
     def restart_exited(self) -> list[FleetProcess]:
         """Start again each worker that ended by itself; its hosts are enrolled already."""

@@ -23,8 +23,10 @@ from hostrelay_relay.enrollment import (
     PUBLIC_KEY_FILE,
     EnrollmentRefused,
     EnrollmentRequest,
-    enroll as enroll_with_token,
     render_toml,
+)
+from hostrelay_relay.enrollment import (
+    enroll as enroll_with_token,
 )
 
 logger = logging.getLogger(__name__)
