@@ -136,6 +136,7 @@ class StackOptions:
     exec_commands: tuple[str | dict[str, Any], ...] | None = None
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
+    function_log_level: str | None = None  # template parameter LogLevel (None: its default)
     pollers_per_queue: int = 1
     sqs_wait_time_s: int = 1
     stage: str = "dev"
@@ -453,6 +454,8 @@ class LocalStack:
         parameters = {"RelayPackage": self.options.relay_package or str(REPO_ROOT / "relay")}
         if self.options.heartbeat_s is not None:
             parameters["HeartbeatSeconds"] = str(self.options.heartbeat_s)
+        if self.options.function_log_level is not None:
+            parameters["LogLevel"] = self.options.function_log_level
         self.resources = create_resources(
             boto3.session.Session(region_name=REGION),
             stage=self.options.stage,
