@@ -16,7 +16,8 @@ job's own timestamp); targets dispatched per second (the dispatcher's IoT publis
 as they happen in this process); the peak in flight (jobs between their publish and their
 `finished_at`); DynamoDB and SQS requests per target as moto served them (background calls
 of heartbeats and sweeps included; their idle rate is printed to correct by); CPU
-milliseconds per target of this process, by function; RSS of this process, mosquitto and
+milliseconds per target of this process (less the bench's own HTTP client threads), and
+of each function's invocations; RSS of this process, mosquitto and
 the fleet workers after each scenario. `--repeat` runs the jobs fan-out again to show how
 the stack process's memory develops.
 
@@ -104,6 +105,7 @@ class Observed:
     published: dict[str, float] = field(default_factory=dict)  # job id → time.time()
     finished: set[str] = field(default_factory=set)  # job ids the results function saw
     cpu_s: Counter[str] = field(default_factory=Counter)  # function → thread CPU seconds
+    client_cpu_s: float = 0.0  # the bench's own HTTP client threads (not the stack's work)
     done: threading.Event = field(default_factory=threading.Event)
     expected: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -113,6 +115,7 @@ class Observed:
             self.published.clear()
             self.finished.clear()
             self.cpu_s.clear()
+            self.client_cpu_s = 0.0
             self.expected = set()
             self.done.clear()
 
@@ -239,11 +242,15 @@ class Bench:
 
     def _post_jobs(self, hosts: list[str]) -> set[str]:
         def post(host: str) -> str:
+            began = time.thread_time()
             body = {"type": "ping", "host": host, "params": {}}
             response = self.session.post(f"{self.url}/v1/jobs", json=body, timeout=60)
             if response.status_code != 201:
                 raise RuntimeError(f"POST /v1/jobs {host}: {response.status_code} {response.text}")
-            return str(response.json()["id"])
+            job_id = str(response.json()["id"])
+            with self.observed.lock:
+                self.observed.client_cpu_s += time.thread_time() - began
+            return job_id
 
         with ThreadPoolExecutor(POSTING_THREADS) as pool:
             return set(pool.map(post, hosts))
@@ -268,7 +275,9 @@ class Bench:
     def _wait_run(self, run_id: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            state = str(self.session.get(f"{self.url}/v1/runs/{run_id}", timeout=30).json()["state"])
+            state = str(
+                self.session.get(f"{self.url}/v1/runs/{run_id}", timeout=30).json()["state"]
+            )
             if state in TERMINAL_RUN_STATES:
                 return state
             time.sleep(0.1)
@@ -290,7 +299,7 @@ class Bench:
                 self.observed.expect(set(self.observed.published))
         if not self.observed.done.wait(600):
             raise TimeoutError(f"{name}: not every job had its result after 600 s")
-        cpu_s = time.process_time() - cpu_before
+        cpu_s = time.process_time() - cpu_before - self.observed.client_cpu_s
         counts = self.moto.snapshot() - counts_before
         with self.observed.lock:
             job_ids = sorted(self.observed.expected)
@@ -311,8 +320,7 @@ class Bench:
             peak_in_flight=peak_in_flight(
                 [(published[j], finished[j]) for j in job_ids if j in published and j in finished]
             ),
-            dynamodb_per_target=sum(n for (s, _), n in counts.items() if s == "dynamodb")
-            / targets,
+            dynamodb_per_target=sum(n for (s, _), n in counts.items() if s == "dynamodb") / targets,
             sqs_per_target=sum(n for (s, _), n in counts.items() if s == "sqs") / targets,
             cpu_ms_per_target=1000 * cpu_s / targets,
             cpu_ms_by_function={k: 1000 * v / targets for k, v in cpu_by_function.items()},
@@ -345,7 +353,7 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     )
     print(
         f"   stack CPU per target               {figures.cpu_ms_per_target:7.1f} ms "
-        f"(in functions: {by_function})"
+        f"(bench client threads left out; in functions: {by_function})"
     )
     print(
         f"   RSS after                          stack {figures.stack_rss / MIB:.0f} MiB, "
