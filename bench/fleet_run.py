@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -361,12 +362,36 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     )
 
 
+def print_growth(since: tracemalloc.Snapshot | None) -> tracemalloc.Snapshot:
+    """Start tracing, or print the allocation sites that grew most since `since`."""
+    gc.collect()
+    if since is None:
+        tracemalloc.start(8)
+        return tracemalloc.take_snapshot()
+    now = tracemalloc.take_snapshot()
+    print("   grew most since fan-out #1 (tracemalloc, 8 frames, first frame shown):")
+    for stat in now.compare_to(since, "traceback")[:12]:
+        frames = [
+            f for f in stat.traceback if "site-packages" in f.filename or "hostrelay" in f.filename
+        ]
+        where = " < ".join(
+            f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}" for f in frames[:4]
+        )
+        print(f"     {stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7d} blocks  {where}")
+    return since
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=int, default=200, help="fleet relays (default 200)")
     parser.add_argument("--fleet-processes", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="jobs fan-out runs (memory)")
     parser.add_argument("--idle-s", type=float, default=5.0, help="idle window measured")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="print where the stack process's memory grew between fan-outs (tracemalloc; slow)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     options = StackOptions(
@@ -398,11 +423,14 @@ def main(argv: list[str] | None = None) -> int:
                 bench.scenario("warm-up", stack.fleet.hosts[: min(20, args.fleet)])
                 baseline = bench.scenario("baseline: pings to dc01 alone", ["dc01"] * args.fleet)
                 print_figures(baseline, None)
+                first_snapshot = None
                 for number in range(1, args.repeat + 1):
                     fan_out = bench.scenario(
                         f"jobs fan-out #{number}: POST /v1/jobs per fleet host", stack.fleet.hosts
                     )
                     print_figures(fan_out, baseline)
+                    if args.trace_memory:
+                        first_snapshot = print_growth(first_snapshot)
                 if not bench.runs_available():
                     print("runs API not available (GET /v1/runs is not served)")
                 else:
