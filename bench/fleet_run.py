@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.client
+import botocore.session
 import requests
 
 from hostrelay_local.fleet import FleetOptions
@@ -107,6 +108,7 @@ class Observed:
     finished: set[str] = field(default_factory=set)  # job ids the results function saw
     cpu_s: Counter[str] = field(default_factory=Counter)  # function → thread CPU seconds
     client_cpu_s: float = 0.0  # the bench's own HTTP client threads (not the stack's work)
+    botocore_sessions: int = 0  # each loads ~2 MB of endpoint and service data
     done: threading.Event = field(default_factory=threading.Event)
     expected: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,6 +119,7 @@ class Observed:
             self.finished.clear()
             self.cpu_s.clear()
             self.client_cpu_s = 0.0
+            self.botocore_sessions = 0
             self.expected = set()
             self.done.clear()
 
@@ -163,6 +166,14 @@ def observing(stack: LocalStack, observed: Observed) -> Iterator[None]:
                     observed.published.setdefault(str(envelope["job_id"]), time.time())
         return original_call(client, operation, params)
 
+    original_session_init = botocore.session.Session.__init__
+
+    def counting_session(session: Any, *args: Any, **kwargs: Any) -> None:
+        with observed.lock:
+            observed.botocore_sessions += 1
+        original_session_init(session, *args, **kwargs)
+
+    botocore.session.Session.__init__ = counting_session  # type: ignore[method-assign]
     originals: dict[str, Callable[[dict[str, Any]], Any]] = {}
     for name, runtime in stack.functions.items():
         invoke = runtime.invoke
@@ -188,6 +199,7 @@ def observing(stack: LocalStack, observed: Observed) -> Iterator[None]:
         yield
     finally:
         botocore.client.BaseClient._make_api_call = original_call  # type: ignore[method-assign]
+        botocore.session.Session.__init__ = original_session_init  # type: ignore[method-assign]
         for name, invoke in originals.items():
             stack.functions[name].invoke = invoke  # type: ignore[method-assign]
 
@@ -204,6 +216,7 @@ class Figures:
     cpu_ms_per_target: float
     cpu_ms_by_function: dict[str, float]
     states: Counter[str]
+    botocore_sessions: int
     stack_rss: int
     fleet_rss: int
     broker_rss: int
@@ -306,6 +319,7 @@ class Bench:
             job_ids = sorted(self.observed.expected)
             published = dict(self.observed.published)
             cpu_by_function = dict(self.observed.cpu_s)
+            sessions = self.observed.botocore_sessions
         jobs = [self.session.get(f"{self.url}/v1/jobs/{j}", timeout=30).json() for j in job_ids]
         finished = {job["id"]: _epoch(job["finished_at"]) for job in jobs if job["finished_at"]}
         targets = len(job_ids)
@@ -326,6 +340,7 @@ class Bench:
             cpu_ms_per_target=1000 * cpu_s / targets,
             cpu_ms_by_function={k: 1000 * v / targets for k, v in cpu_by_function.items()},
             states=Counter(str(job["state"]) for job in jobs),
+            botocore_sessions=sessions,
             stack_rss=rss_bytes(),
             fleet_rss=sum(rss_bytes(pid) for pid in fleet_pids if pid is not None),
             broker_rss=rss_bytes(broker_pid) if broker_pid else 0,
@@ -359,6 +374,7 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     print(
         f"   RSS after                          stack {figures.stack_rss / MIB:.0f} MiB, "
         f"fleet {figures.fleet_rss / MIB:.0f} MiB, mosquitto {figures.broker_rss / MIB:.0f} MiB"
+        f" ({figures.botocore_sessions} botocore sessions made meanwhile)"
     )
 
 
@@ -366,16 +382,16 @@ def print_growth(since: tracemalloc.Snapshot | None) -> tracemalloc.Snapshot:
     """Start tracing, or print the allocation sites that grew most since `since`."""
     gc.collect()
     if since is None:
-        tracemalloc.start(8)
+        tracemalloc.start(40)
         return tracemalloc.take_snapshot()
     now = tracemalloc.take_snapshot()
-    print("   grew most since fan-out #1 (tracemalloc, 8 frames, first frame shown):")
-    for stat in now.compare_to(since, "traceback")[:12]:
-        frames = [
-            f for f in stat.traceback if "site-packages" in f.filename or "hostrelay" in f.filename
-        ]
+    print("   grew most since fan-out #1 (tracemalloc; callers of the allocation, newest first):")
+    for stat in now.compare_to(since, "traceback")[:6]:
+        frames = [f for f in reversed(stat.traceback) if "/python3.11/" not in f.filename
+                  or "site-packages" in f.filename]  # fmt: skip
         where = " < ".join(
-            f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}" for f in frames[:4]
+            f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}"
+            for f in frames[:12]
         )
         print(f"     {stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7d} blocks  {where}")
     return since
