@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
@@ -720,7 +720,7 @@ class LocalStack:
         returns once the control plane sees every one of them online."""
         options = self.options.fleet
         if self.options.heartbeat_s is not None:
-            options.heartbeat_s = float(self.options.heartbeat_s)
+            options = replace(options, heartbeat_s=float(self.options.heartbeat_s))
         fleet = self.fleet = LocalFleet(self.state_dir / "fleet", options, self.api_url)
         self._stop_steps.append(fleet.stop)
         began = time.monotonic()
