@@ -121,6 +121,15 @@ class FleetProcess:
     def exited(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
+    def wait_exited(self, timeout_s: float) -> int | None:
+        """Wait for the worker to end (by itself or killed); its exit code, None if running."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def start(self, plan: dict[str, Any]) -> None:
         """Start the worker with `plan` (a FleetWorkerPlan, tokens in clear) on its stdin."""
         self._wanted = True

@@ -195,3 +195,27 @@ def test_a_forged_envelope_is_rejected_by_the_fleet_relay(
         ledger.close()
     assert client.host_state(host) == "online"
     assert client.wait_finished(client.create_job("ping", host))["state"] == "SUCCEEDED"
+
+
+def test_a_fleet_worker_that_dies_is_restarted_and_its_hosts_come_back(
+    fleet_stack: LocalStack, client: ApiClient
+) -> None:
+    # Given the worker process of the last fleet host, killed outright
+    host = _fleet(fleet_stack)[-1]
+    worker = _worker_of(fleet_stack, host)
+    killed = worker.pid
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    assert worker.wait_exited(30) == -signal.SIGKILL
+
+    # When the stack's supervisor looks (as `make run` does every half second)
+    assert worker.needs_restart()
+    fleet_stack.supervise()
+
+    # Then a new worker runs the same hosts, enrolled already (no new enrollment), and a job
+    # for one of them, queued meanwhile, succeeds once its relay said hello again
+    assert worker.pid not in (None, killed) and worker.is_running()
+    job_id = client.create_job("ping", host)
+    assert client.wait_finished(job_id, timeout_s=90)["state"] == "SUCCEEDED"
+    for name in worker.hosts:
+        assert fleet_stack.wait_host_state(name, "online", 60), name
