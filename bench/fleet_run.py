@@ -73,6 +73,7 @@ class MotoRequests:
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.cpu_s = 0.0  # thread CPU spent inside moto, serving them
         self._lock = threading.Lock()
 
     @contextmanager
@@ -85,9 +86,13 @@ class MotoRequests:
         def counting(response: Any, request: Any, full_url: str, headers: Any) -> Any:
             target = str(headers.get("X-Amz-Target") or "")
             action = target.rpartition(".")[2] or "?"
-            with counter._lock:
-                counter.counts[(str(response.service_name), action)] += 1
-            return original(response, request, full_url, headers)
+            began = time.thread_time()
+            try:
+                return original(response, request, full_url, headers)
+            finally:
+                with counter._lock:
+                    counter.counts[(str(response.service_name), action)] += 1
+                    counter.cpu_s += time.thread_time() - began
 
         BaseResponse._dispatch = counting  # type: ignore[method-assign]
         try:
@@ -99,6 +104,10 @@ class MotoRequests:
         with self._lock:
             return Counter(self.counts)
 
+    def cpu(self) -> float:
+        with self._lock:
+            return self.cpu_s
+
 
 @dataclass
 class Observed:
@@ -109,6 +118,7 @@ class Observed:
     cpu_s: Counter[str] = field(default_factory=Counter)  # function → thread CPU seconds
     client_cpu_s: float = 0.0  # the bench's own HTTP client threads (not the stack's work)
     botocore_sessions: int = 0  # each loads ~2 MB of endpoint and service data
+    aws_call_cpu_s: float = 0.0  # whole boto3 calls of this process: botocore and moto
     done: threading.Event = field(default_factory=threading.Event)
     expected: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -120,6 +130,7 @@ class Observed:
             self.cpu_s.clear()
             self.client_cpu_s = 0.0
             self.botocore_sessions = 0
+            self.aws_call_cpu_s = 0.0
             self.expected = set()
             self.done.clear()
 
@@ -164,7 +175,12 @@ def observing(stack: LocalStack, observed: Observed) -> Iterator[None]:
             if envelope.get("type") == "ping":
                 with observed.lock:
                     observed.published.setdefault(str(envelope["job_id"]), time.time())
-        return original_call(client, operation, params)
+        began = time.thread_time()
+        try:
+            return original_call(client, operation, params)
+        finally:
+            with observed.lock:
+                observed.aws_call_cpu_s += time.thread_time() - began
 
     original_session_init = botocore.session.Session.__init__
 
@@ -214,6 +230,8 @@ class Figures:
     dynamodb_per_target: float
     sqs_per_target: float
     cpu_ms_per_target: float
+    moto_cpu_ms_per_target: float
+    aws_call_cpu_ms_per_target: float
     cpu_ms_by_function: dict[str, float]
     states: Counter[str]
     botocore_sessions: int
@@ -302,6 +320,7 @@ class Bench:
         gc.collect()
         self.observed.reset()
         counts_before = self.moto.snapshot()
+        moto_cpu_before = self.moto.cpu()
         cpu_before = time.process_time()
         began = time.time()
         if concurrency is None:
@@ -315,11 +334,13 @@ class Bench:
             raise TimeoutError(f"{name}: not every job had its result after 600 s")
         cpu_s = time.process_time() - cpu_before - self.observed.client_cpu_s
         counts = self.moto.snapshot() - counts_before
+        moto_cpu_s = self.moto.cpu() - moto_cpu_before
         with self.observed.lock:
             job_ids = sorted(self.observed.expected)
             published = dict(self.observed.published)
             cpu_by_function = dict(self.observed.cpu_s)
             sessions = self.observed.botocore_sessions
+            aws_call_cpu_s = self.observed.aws_call_cpu_s
         jobs = [self.session.get(f"{self.url}/v1/jobs/{j}", timeout=30).json() for j in job_ids]
         finished = {job["id"]: _epoch(job["finished_at"]) for job in jobs if job["finished_at"]}
         targets = len(job_ids)
@@ -338,6 +359,8 @@ class Bench:
             dynamodb_per_target=sum(n for (s, _), n in counts.items() if s == "dynamodb") / targets,
             sqs_per_target=sum(n for (s, _), n in counts.items() if s == "sqs") / targets,
             cpu_ms_per_target=1000 * cpu_s / targets,
+            moto_cpu_ms_per_target=1000 * moto_cpu_s / targets,
+            aws_call_cpu_ms_per_target=1000 * aws_call_cpu_s / targets,
             cpu_ms_by_function={k: 1000 * v / targets for k, v in cpu_by_function.items()},
             states=Counter(str(job["state"]) for job in jobs),
             botocore_sessions=sessions,
@@ -369,7 +392,10 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     )
     print(
         f"   stack CPU per target               {figures.cpu_ms_per_target:7.1f} ms "
-        f"(bench client threads left out; in functions: {by_function})"
+        f"(bench client threads left out)\n"
+        f"     of which AWS calls (botocore + moto) {figures.aws_call_cpu_ms_per_target:.1f} ms, "
+        f"inside moto's request handling {figures.moto_cpu_ms_per_target:.1f} ms; "
+        f"by function (their AWS calls included): {by_function}"
     )
     print(
         f"   RSS after                          stack {figures.stack_rss / MIB:.0f} MiB, "
