@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -226,8 +227,14 @@ class LocalFleet:
         return plan
 
     def start(self, offer: Offer, timeout_s: float = 600.0) -> None:
-        """Offer an enrollment for each host, then start the workers and wait for them."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Offer an enrollment for each host, then start the workers and wait for them.
+
+        The fleet's directory is made anew: hosts of an earlier stack hold certificates and
+        an envelope key that this stack's control plane never issued.
+        """
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True)
         self.directory.chmod(0o700)
         self.tags_at_enrollment = enrollment_takes_tags(self.api_url)
         tags = self.options.tags if self.tags_at_enrollment else {}
