@@ -18,8 +18,10 @@ from ulid import ULID
 
 from hostrelay.envelope import build_envelope, sign_envelope
 from hostrelay_local.fleet import FleetProcess
+from hostrelay_local.leftovers import end_leftovers, find_leftovers
 from hostrelay_local.pki import IssuedCert
 from hostrelay_local.stack import LocalStack
+from hostrelay_local.stack_process import StackProcess
 from hostrelay_relay.ledger import Ledger
 from tests.e2e.conftest import FLEET_SIZE, FLEET_TAGS, ApiClient
 from tests.integration.relay.conftest import connect_observer
@@ -219,3 +221,26 @@ def test_a_fleet_worker_that_dies_is_restarted_and_its_hosts_come_back(
     assert client.wait_finished(job_id, timeout_s=90)["state"] == "SUCCEEDED"
     for name in worker.hosts:
         assert fleet_stack.wait_host_state(name, "online", 60), name
+
+
+def test_fleet_workers_a_killed_stack_left_are_ended_by_the_next_start(tmp_path: Path) -> None:
+    # Given `hostrelay-local run --fleet 2` killed outright (SIGKILL: it stops nothing)
+    state_dir = tmp_path / "state"
+    stack = StackProcess(
+        state_dir, extra_args=["--no-samba", "--no-directory", "--no-relay", "--fleet", "2"]
+    ).start()
+    workers = [process["pid"] for process in stack.read_state()["fleet"]["processes"]]
+    assert stack.pid is not None
+    os.kill(stack.pid, signal.SIGKILL)
+    stack.stop()
+    left = find_leftovers(state_dir)
+    assert {pid: left.get(pid) for pid in workers} == dict.fromkeys(
+        workers, "hostrelay_local.fleet_worker"
+    )
+
+    # When the next start looks for what the killed one left running
+    ended = end_leftovers(state_dir)
+
+    # Then it ended the fleet worker (and the broker), and nothing of that stack runs
+    assert set(ended) >= set(workers)
+    assert find_leftovers(state_dir) == {}
