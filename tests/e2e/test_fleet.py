@@ -233,13 +233,16 @@ def test_fleet_workers_a_killed_stack_left_are_ended_by_the_next_start(tmp_path:
     assert stack.pid is not None
     os.kill(stack.pid, signal.SIGKILL)
     stack.stop()
-    left = find_leftovers(state_dir)
-    assert {pid: left.get(pid) for pid in workers} == dict.fromkeys(
-        workers, "hostrelay_local.fleet_worker"
-    )
+    try:
+        left = find_leftovers(state_dir)
+        assert {pid: left.get(pid) for pid in workers} == dict.fromkeys(
+            workers, "hostrelay_local.fleet_worker"
+        )
 
-    # When the next start looks for what the killed one left running
-    ended = end_leftovers(state_dir)
+        # When the next start looks for what the killed one left running
+        ended = end_leftovers(state_dir)
+    finally:
+        end_leftovers(state_dir)  # nothing of this test outlives it, whatever failed
 
     # Then it ended the fleet worker (and the broker), and nothing of that stack runs
     assert set(ended) >= set(workers)
