@@ -13,10 +13,12 @@ from typing import IO
 
 logger = logging.getLogger(__name__)
 
-# The children a stack starts, by program name: only these are ever ended, and only when one
-# of their arguments lies in the state directory (mosquitto -c, slapd -f, the relay's
-# --config, samba-tool's --targetdir).
-_CHILD_PROGRAMS = frozenset({"mosquitto", "slapd", "samba-tool", "hostrelay-relay"})
+# The children a stack starts, by program (or `python -m` module) name: only these are ever
+# ended, and only when one of their arguments lies in the state directory (mosquitto -c,
+# slapd -f, the relay's --config, samba-tool's --targetdir, a fleet worker's --directory).
+_CHILD_PROGRAMS = frozenset(
+    {"mosquitto", "slapd", "samba-tool", "hostrelay-relay", "hostrelay_local.fleet_worker"}
+)
 
 
 class StateDirBusy(RuntimeError):
@@ -73,7 +75,7 @@ def find_leftovers(state_dir: Path) -> dict[int, str]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         args = _arguments(int(entry.name))
-        programs = {Path(arg).name for arg in args[:2]} & _CHILD_PROGRAMS
+        programs = {Path(arg).name for arg in args[:3]} & _CHILD_PROGRAMS
         if programs and any(inside in arg for arg in args[1:]):
             found[int(entry.name)] = programs.pop()
     return found

@@ -21,7 +21,12 @@ from hostrelay_relay.enrollment import (
     CONFIG_FILE,
     KEY_FILE,
     PUBLIC_KEY_FILE,
+    EnrollmentRefused,
+    EnrollmentRequest,
     render_toml,
+)
+from hostrelay_relay.enrollment import (
+    enroll as enroll_with_token,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ class RelayOptions:
     # Plain command paths, or launcher tables ({command, launcher = true, args = [[...]]}).
     allowed_commands: Sequence[str | dict[str, Any]] = DEMO_EXEC_COMMANDS
     log_level: str = "INFO"
+    health: bool = True  # a /metrics and /status listener on a free port
+    max_concurrent_jobs: int | None = None  # None: the relay's default
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,13 +108,18 @@ class LocalRelay:
 
     def _local_settings(self) -> dict[str, Any]:
         """The keys of relay.toml the stack decides (enrollment keeps them)."""
+        health = (
+            {"listen": f"127.0.0.1:{free_port()}"} if self.options.health else {"enabled": False}
+        )
         document: dict[str, Any] = {
             "heartbeat_s": float(self.options.heartbeat_s),
             "log_level": self.options.log_level,
             "broker": {"reconnect_min_s": 0.2, "reconnect_max_s": 5.0},
             "exec": {"allowed_commands": list(self.options.allowed_commands)},
-            "health": {"listen": f"127.0.0.1:{free_port()}"},
+            "health": health,
         }
+        if self.options.max_concurrent_jobs is not None:
+            document["max_concurrent_jobs"] = self.options.max_concurrent_jobs
         if self.options.sam_ldb is not None:
             document["macct"] = {"sam_ldb": str(self.options.sam_ldb)}
         document.update(self.options.extra)
@@ -118,10 +130,33 @@ class LocalRelay:
             path.mkdir(parents=True, exist_ok=True)
             path.chmod(0o700)
 
-    def enroll(self, api_url: str, token: str) -> None:
-        """Write the stack's settings, then enroll with `hostrelay-relay enroll`."""
+    def is_enrolled(self) -> bool:
+        """Enrollment wrote its files here before (a restarted fleet keeps its hosts)."""
+        return (self.config_dir / CERT_FILE).exists() and self.config_path.exists()
+
+    def _write_local_settings(self) -> None:
         self._make_dirs()
         _write_private(self.config_path, render_toml(self._local_settings()).encode())
+
+    def enroll_in_process(self, api_url: str, token: str) -> None:
+        """What `enroll` does, without a process per host: the relay's own enrollment code
+        (key made here, CSR sent with the one-shot token, files checked and installed)."""
+        self._write_local_settings()
+        request = EnrollmentRequest(
+            url=api_url,
+            host=self.host,
+            token=token,
+            config_dir=self.config_dir,
+            state_dir=self.state_dir,
+        )
+        try:
+            enroll_with_token(request)
+        except (EnrollmentRefused, OSError) as exc:
+            raise RelayEnrollmentFailed(str(exc)) from None
+
+    def enroll(self, api_url: str, token: str) -> None:
+        """Write the stack's settings, then enroll with `hostrelay-relay enroll`."""
+        self._write_local_settings()
         done = subprocess.run(
             [
                 *relay_command(),

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
@@ -29,6 +29,14 @@ from hostrelay_local.event_sources import (
     SqsEventSource,
     schedule_period_s,
 )
+from hostrelay_local.fleet import (
+    DEFAULT_RELAYS_PER_PROCESS,
+    FleetFailed,
+    FleetOptions,
+    LocalFleet,
+    parse_tag,
+)
+from hostrelay_local.fleet_worker import MAX_RELAYS_PER_PROCESS
 from hostrelay_local.functions import FunctionRuntime
 from hostrelay_local.http_api import HttpApiGateway
 from hostrelay_local.iot_bridge import (
@@ -71,6 +79,7 @@ REGION = "us-east-1"
 DEFAULT_API_PORT = 3000
 RELAY_HOST = "dc01"
 RELAY_ROLE = "dc"
+FLEET_ROLE = "agent"
 STATE_FILE = "stack.json"
 DEMO_CREDENTIAL = "demo-directory"
 TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
@@ -128,7 +137,7 @@ class StackOptions:
     exec_commands: tuple[str | dict[str, Any], ...] | None = None
     schedule_period_s: float | None = None  # override every rate(...) schedule
     heartbeat_s: int | None = None  # template parameter HeartbeatSeconds (and the relay's)
-    api_concurrency: int = 4
+    function_log_level: str | None = None  # template parameter LogLevel (None: its default)
     pollers_per_queue: int = 1
     sqs_wait_time_s: int = 1
     stage: str = "dev"
@@ -136,6 +145,8 @@ class StackOptions:
     # Threads that wake on I/O wait for the GIL up to this long (Python's default is 5 ms);
     # a short interval keeps each hop of a job quick while other threads are busy.
     switch_interval_s: float | None = 0.001
+    # `--fleet N`: N more enrolled relays (fleet-001 …) in a few processes, for fleet runs.
+    fleet: FleetOptions = field(default_factory=FleetOptions)
 
     @classmethod
     def from_environment(cls) -> StackOptions:
@@ -201,6 +212,7 @@ class LocalStack:
         self.broker: MosquittoBroker | None = None
         self.relay: LocalRelay | None = None
         self.state_changes: EventRecorder | None = None
+        self.fleet: LocalFleet | None = None
         self.directory: SlapdServer | None = None
         self.samba_domain: SambaDomain | None = None
         self.connector_id = ""
@@ -215,7 +227,11 @@ class LocalStack:
         self._rules: list[TopicRule] = []
         self._owns_state_dir = False
         self.stopping = False  # stop() began: a Ctrl-C now must not interrupt it
-        self._restarts = {"broker": _RestartPolicy(), "relay": _RestartPolicy()}
+        self._restarts = {
+            "broker": _RestartPolicy(),
+            "relay": _RestartPolicy(),
+            "fleet": _RestartPolicy(),
+        }
 
     # --- public ----------------------------------------------------------------------------
 
@@ -291,6 +307,16 @@ class LocalStack:
         record = HostRepository().find(name)
         return None if record is None else str(record.state)
 
+    def hosts_in_state(self, names: set[str], state: str) -> set[str]:
+        """Which of `names` the control plane sees in `state` (one scan of the hosts table)."""
+        from hostrelay.dal.hosts_repo import HostRepository
+
+        return {
+            host.name
+            for host in HostRepository().all()
+            if host.name in names and str(host.state) == state
+        }
+
     def wait_host_state(self, name: str, state: str, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -322,6 +348,14 @@ class LocalStack:
                 broker.restart()
             except BrokerFailed as exc:
                 logger.error("broker did not restart", extra={"reason": str(exc)[-500:]})
+            self._write_state()
+        fleet = self.fleet
+        if fleet is not None and fleet.needs_restart() and self._restarts["fleet"].due(now):
+            for process in fleet.restart_exited():
+                logger.warning(
+                    "fleet worker exited, restarted it",
+                    extra={"worker": process.number, "log": str(process.log_path)},
+                )
             self._write_state()
         if relay is not None and relay.needs_restart() and self._restarts["relay"].due(now):
             logger.warning(
@@ -376,6 +410,8 @@ class LocalStack:
             self._start_relay()
             if self.directory is not None:
                 self._create_demo_connector()
+        if self.options.fleet.size > 0:
+            self._start_fleet()
         # Start-up left ~250k long-lived objects (moto, handlers, modules): keep them out of
         # the collector's full passes, which otherwise stall every thread for ~0.2 s at times.
         gc.freeze()
@@ -420,6 +456,8 @@ class LocalStack:
         parameters = {"RelayPackage": self.options.relay_package or str(REPO_ROOT / "relay")}
         if self.options.heartbeat_s is not None:
             parameters["HeartbeatSeconds"] = str(self.options.heartbeat_s)
+        if self.options.function_log_level is not None:
+            parameters["LogLevel"] = self.options.function_log_level
         self.resources = create_resources(
             boto3.session.Session(region_name=REGION),
             stage=self.options.stage,
@@ -486,7 +524,13 @@ class LocalStack:
                 continue
             environment = function_environment(self.template, spec.logical_id, self.resources)
             environment.update(self._local_function_environment())
-            concurrency = max(self.options.api_concurrency, self.options.pollers_per_queue)
+            concurrency = self.options.pollers_per_queue
+            if any(e.get("Type") in _HTTP_EVENT_TYPES for e in spec.events.values()):
+                # Powertools keeps the request being resolved on a class attribute that every
+                # resolver in the process shares: two API invocations at once could read each
+                # other's event (path, body, Authorization header). On Lambda a process serves
+                # one invocation at a time; so does this one.
+                concurrency = 1
             runtime = FunctionRuntime(spec, environment, max_concurrency=concurrency)
             runtime.warm_up()
             self.functions[spec.logical_id] = runtime
@@ -679,11 +723,52 @@ class LocalStack:
             extra={"connector": self.connector_id, "first_run": run.status_code},
         )
 
-    def _offer_enrollment(self, host: str) -> str:
+    def _start_fleet(self) -> None:
+        """`--fleet N`: N hosts enrolled through the API, their relays in a few processes;
+        returns once the control plane sees every one of them online."""
+        options = self.options.fleet
+        if self.options.heartbeat_s is not None:
+            options = replace(options, heartbeat_s=float(self.options.heartbeat_s))
+        fleet = self.fleet = LocalFleet(self.state_dir / "fleet", options, self.api_url)
+        self._stop_steps.append(fleet.stop)
+        began = time.monotonic()
+        try:
+            fleet.start(lambda host, tags: self._offer_enrollment(host, tags, [FLEET_ROLE]))
+        except (FleetFailed, RelayEnrollmentFailed, requests.RequestException) as exc:
+            raise StackFailed(
+                f"the fleet of {options.size} relays did not start (or start without --fleet): "
+                f"{str(exc)[-1500:]}"
+            ) from None
+        waiting = set(fleet.hosts)
+        deadline = time.monotonic() + _RELAY_ONLINE_TIMEOUT_S + options.size * 0.1
+        while waiting and time.monotonic() < deadline:
+            waiting -= self.hosts_in_state(waiting, "online")
+            if waiting:
+                time.sleep(0.25)
+        if waiting:
+            raise StackFailed(
+                f"{len(waiting)} fleet relays did not come online (e.g. {min(waiting)}); "
+                f"see {fleet.directory}/worker-*.log"
+            )
+        logger.info(
+            "fleet online",
+            extra={
+                "relays": options.size,
+                "processes": len(fleet.processes),
+                "s": round(time.monotonic() - began, 1),
+            },
+        )
+
+    def _offer_enrollment(
+        self, host: str, tags: dict[str, str] | None = None, roles: list[str] | None = None
+    ) -> str:
         """An admin's `POST /v1/enrollments`: the one-shot token for `host`."""
+        body: dict[str, Any] = {"host": host, "roles": [RELAY_ROLE] if roles is None else roles}
+        if tags:
+            body["tags"] = tags
         response = requests.post(
             f"{self.api_url}/v1/enrollments",
-            json={"host": host, "roles": [RELAY_ROLE]},
+            json=body,
             headers={"Authorization": f"Bearer {self.admin_token}"},
             timeout=30,
         )
@@ -726,6 +811,7 @@ class LocalStack:
                 "config": str(self.relay.config_path),
                 "log": str(self.relay.log_path),
             },
+            "fleet": None if self.fleet is None else self.fleet.describe(),
         }
         path = self.state_dir / STATE_FILE
         tmp = path.with_name(path.name + ".tmp")
@@ -781,6 +867,15 @@ def _parts(stack: LocalStack) -> list[str]:
         lines.append(f"directory    {stack.directory.ldaps_url} (ldap connector demo-directory)")
     else:
         lines.append("directory    left out (--no-directory)")
+    if stack.fleet is not None:
+        fleet = stack.fleet
+        tags = ",".join(f"{k}={v}" for k, v in fleet.options.tags.items())
+        where = "set at enrollment" if fleet.tags_at_enrollment else "kept locally: no tags API"
+        lines.append(
+            f"fleet        {len(fleet.hosts)} relays {fleet.hosts[0]}..{fleet.hosts[-1]} in "
+            f"{len(fleet.processes)} process(es) (logs {fleet.directory}/worker-*.log), "
+            f"tags {tags} ({where})"
+        )
     return lines
 
 
@@ -830,8 +925,41 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="also allow this absolute command (or glob) for exec jobs on dc01; repeatable",
     )
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also enroll and run N fleet relays (fleet-001 ...), several per process",
+    )
+    parser.add_argument(
+        "--fleet-tags",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="tags of every fleet host (default fleet=local); repeatable",
+    )
+    parser.add_argument(
+        "--fleet-processes",
+        type=int,
+        default=None,
+        metavar="K",
+        help=f"processes the fleet's relays run in (default: one per "
+        f"{DEFAULT_RELAYS_PER_PROCESS} relays; at most {MAX_RELAYS_PER_PROCESS} relays each)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
+
+
+def _fleet_options(args: argparse.Namespace) -> FleetOptions:
+    """`--fleet*` as FleetOptions; ValueError with the reason when they do not fit."""
+    if args.fleet < 0:
+        raise ValueError("--fleet takes a number of relays, 0 or more")
+    options = FleetOptions(size=args.fleet, processes=args.fleet_processes)
+    if args.fleet_tags:
+        options.tags = dict(parse_tag(text) for text in args.fleet_tags)
+    options.process_count()  # refuses more relays per process than paho's select() can take
+    return options
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -855,6 +983,11 @@ def _run(argv: list[str] | None) -> int:
     options.with_relay = not args.no_relay
     options.with_samba = not args.no_samba
     options.with_directory = not args.no_directory
+    try:
+        options.fleet = _fleet_options(args)
+    except ValueError as exc:
+        print(f"hostrelay-local: {exc}", file=sys.stderr)
+        return 2
     if args.pollers:
         options.pollers_per_queue = args.pollers
     if args.allow_exec:

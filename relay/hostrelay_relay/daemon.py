@@ -217,6 +217,12 @@ class RelayDaemon:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
+    @property
+    def stop_requested(self) -> bool:
+        """A signal, or a fatal link or intake error, asked this relay to stop (a process
+        running relays in-process restarts it then, as systemd would)."""
+        return self._stop_requested.is_set()
+
     def run_until_signal(self) -> int:
         """Run as a service until SIGTERM/SIGINT (or a fatal link error); the exit code."""
 

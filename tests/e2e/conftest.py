@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from hostrelay_local.fleet import FleetOptions
 from hostrelay_local.stack import LocalStack, StackOptions
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "EXPIRED"}
@@ -72,3 +73,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> ApiClient:
     return ApiClient(stack.api_url, stack.admin_token)
+
+
+FLEET_SIZE = 12
+FLEET_TAGS = {"fleet": "e2e", "site": "lab"}
+
+
+@pytest.fixture(scope="module")
+def fleet_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """Given the local stack plus a fleet of 12 enrolled relays in 2 processes (relay dc01 too),
+    with a 5 s heartbeat and a sweep every second."""
+    options = StackOptions(
+        api_port=0,
+        with_samba=False,
+        with_directory=False,
+        heartbeat_s=5,
+        schedule_period_s=1.0,
+        fleet=FleetOptions(size=FLEET_SIZE, tags=dict(FLEET_TAGS), processes=2),
+    )
+    with LocalStack(tmp_path_factory.mktemp("hostrelay-fleet"), options) as running:
+        yield running
