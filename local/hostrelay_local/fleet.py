@@ -19,8 +19,8 @@ from typing import IO, Any
 
 import requests
 
+from hostrelay_contract.names import check_host_name
 from hostrelay_local.fleet_worker import MAX_RELAYS_PER_PROCESS, FleetWorkerPlan
-from hostrelay_relay.names import check_host_name
 
 logger = logging.getLogger(__name__)
 
