@@ -29,6 +29,11 @@ class TablesSettings(_FunctionSettings):
         le=3650,
         description="DynamoDB TTL of a job record: this many days after its last change",
     )
+    runs_table: str = Field(
+        default="",
+        alias="RUNS_TABLE",
+        description="Fleet runs and their targets; functions that end jobs move runs on",
+    )
 
 
 class CertificateSettings(TablesSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -47,6 +47,18 @@ class HostRepository:
     def all(self) -> Iterator[Host]:
         for record in HostRecord.scan():
             yield Host.model_validate(record)
+
+    def names_with_tags(self, tags: dict[str, str]) -> list[str]:
+        """Names of the hosts carrying every `key=value` of `tags` (revoked ones included:
+        callers decide), by a filtered scan. The `tags` branch may replace it with an index."""
+        condition: Condition | None = None
+        for key, value in sorted(tags.items()):
+            match = cast(Condition, HostRecord.tags[key] == value)
+            condition = match if condition is None else condition & match
+        scan = HostRecord.scan(
+            filter_condition=condition, attributes_to_get=["name", "state", "tags"]
+        )
+        return sorted(record.name for record in scan if record.state != "revoked")
 
     def register(self, name: str, roles: list[str] | None = None) -> Host:
         """Create the host if it does not exist yet (enrollment and the local stack)."""

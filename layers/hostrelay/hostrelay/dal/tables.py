@@ -84,6 +84,9 @@ class JobRecord(Model):
     purge_at = TTLAttribute(null=True)
     connector_id = UnicodeAttribute(null=True)
     requeued_at = UTCDateTimeAttribute(null=True)
+    # A fleet run's job: its run and the target it serves (dal/run_tables.py).
+    run_id = UnicodeAttribute(null=True)
+    run_seq = NumberAttribute(null=True)
     version = VersionAttribute()
 
     by_host_state = JobsByHostState()
@@ -109,6 +112,9 @@ class HostRecord(Model):
     # When a renewal was last granted: renewals are rate-limited per host against it.
     renewal_granted_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+    # key=value labels that fleet runs select hosts by (domain/tags.py, branch `tags`, owns
+    # their rules; runs only read them).
+    tags = MapAttribute[str, str](null=True)
 
 
 class TokensById(GlobalSecondaryIndex["TokenRecord"]):

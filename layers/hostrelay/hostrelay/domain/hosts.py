@@ -33,6 +33,15 @@ class Host(BaseModel):
     pending_cert: dict[str, Any] | None = None
     renewal_granted_at: datetime | None = None
     revoked_at: datetime | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _no_tags(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        # pynamodb hands a MapAttribute, not a dict
+        return value.as_dict() if hasattr(value, "as_dict") else value
 
     @field_validator("roles", mode="before")
     @classmethod
