@@ -38,6 +38,8 @@ class Fleet:
     api: Api
     published: Callable[[], list[tuple[str, bytes]]]
     answered: set[str] = field(default_factory=set)
+    # Deliver every message the run orchestration consumes twice (SQS is at-least-once).
+    duplicate: bool = False
 
     def enroll(self, names: Iterable[str], tags: dict[str, str] | None = None) -> list[str]:
         hosts = HostRepository()
@@ -78,6 +80,8 @@ class Fleet:
     def dispatch(self) -> list[tuple[str, str]]:
         """Run the dispatcher; returns (host, job_id) of the envelopes it newly published."""
         bodies = [json.dumps(b) for b in self.pipeline.queue_bodies("DispatchQueue")]
+        if self.duplicate:
+            bodies += bodies
         if bodies:
             self.pipeline.dispatch(sqs_event(bodies), FakeLambdaContext(function_name="dispatch"))
         new = []
@@ -100,6 +104,15 @@ class Fleet:
         if outcome == "failed":
             result["error"] = {"code": "failed_on_purpose", "message": "test failure"}
         self.pipeline.send_events(host, result)
+        if self.duplicate:
+            self.pipeline.send_events(host, result, receive_count=2)
+
+    def sweep(self) -> dict[str, Any]:
+        """One tick of the sweeper function (twice when duplicating)."""
+        report: dict[str, Any] = {}
+        for _ in range(2 if self.duplicate else 1):
+            report = self.pipeline.sweeper({}, FakeLambdaContext(function_name="sweeper"))
+        return report
 
     def drive(self, run_id: str, outcome: Outcome, *, one_at_a_time: bool = True) -> None:
         """Dispatch and answer until nothing new is published (answering one job per round
