@@ -40,6 +40,8 @@ class Fleet:
     answered: set[str] = field(default_factory=set)
     # Deliver every message the run orchestration consumes twice (SQS is at-least-once).
     duplicate: bool = False
+    # Published jobs not answered yet: (host, job_id).
+    waiting: list[tuple[str, str]] = field(default_factory=list)
 
     def enroll(self, names: Iterable[str], tags: dict[str, str] | None = None) -> list[str]:
         hosts = HostRepository()
@@ -68,9 +70,7 @@ class Fleet:
         found: list[dict[str, Any]] = []
         token = None
         while True:
-            page = self.api.get(
-                f"/v1/runs/{run_id}/targets", query={**query, "next_token": token}
-            )
+            page = self.api.get(f"/v1/runs/{run_id}/targets", query={**query, "next_token": token})
             assert page.status == 200, page.body
             found.extend(page.body["targets"])
             token = page.body.get("next_token")
@@ -114,19 +114,22 @@ class Fleet:
             report = self.pipeline.sweeper({}, FakeLambdaContext(function_name="sweeper"))
         return report
 
-    def drive(self, run_id: str, outcome: Outcome, *, one_at_a_time: bool = True) -> None:
-        """Dispatch and answer until nothing new is published (answering one job per round
-        makes the window slide one target at a time)."""
-        waiting: list[tuple[str, str]] = []
-        while True:
-            waiting.extend(self.dispatch())
-            answerable = [(h, j) for h, j in waiting if outcome(h) is not None]
-            if not answerable:
-                return
-            batch = answerable[:1] if one_at_a_time else answerable
-            for host, job_id in batch:
-                waiting.remove((host, job_id))
-                self.answer(host, job_id, outcome(host) or "succeeded")
+    def step(self, outcome: Outcome) -> bool:
+        """Dispatch, then answer one published job; False when there was none to answer."""
+        self.waiting.extend(self.dispatch())
+        for host, job_id in self.waiting:
+            answer = outcome(host)
+            if answer is not None:
+                self.waiting.remove((host, job_id))
+                self.answer(host, job_id, answer)
+                return True
+        return False
+
+    def drive(self, run_id: str, outcome: Outcome) -> None:
+        """Dispatch and answer one job at a time (the window slides one target at a time)
+        until nothing published is left to answer."""
+        while self.step(outcome):
+            pass
 
 
 def max_in_flight(intervals: Iterable[tuple[datetime, datetime]]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.integration.control_plane.conftest import ADMIN
 from tests.integration.runs.conftest import Fleet, max_in_flight
 
+
 def _job_intervals(fleet: Fleet, run_id: str) -> list[tuple]:
     jobs = [
         fleet.pipeline.jobs.get(target["job_id"], ADMIN)

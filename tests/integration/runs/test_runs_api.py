@@ -86,9 +86,13 @@ def test_service_token_runs_only_its_types_on_its_hosts(
 ) -> None:
     # Given hosts a1..a3 tagged role=lab, and a service token for ping on a1 and a2
     fleet.enroll(["a1", "a2", "a3"], tags={"role": "lab"})
-    service = Api(api.handler, token=tokens.create("service", job_types=["ping"], hosts=["a1", "a2"]))
+    service = Api(
+        api.handler, token=tokens.create("service", job_types=["ping"], hosts=["a1", "a2"])
+    )
     # When it starts a run by tag, the tag matches only the hosts it may use
-    response = service.post("/v1/runs", json_body={"type": "ping", "targets": {"tags": {"role": "lab"}}})
+    response = service.post(
+        "/v1/runs", json_body={"type": "ping", "targets": {"tags": {"role": "lab"}}}
+    )
     assert response.status == 201
     run_id = response.body["id"]
     hosts = sorted(t["host"] for t in service.get(f"/v1/runs/{run_id}/targets").body["targets"])
@@ -96,7 +100,8 @@ def test_service_token_runs_only_its_types_on_its_hosts(
     # And naming a host it may not use, or a type it may not run, is forbidden
     named = service.post("/v1/runs", json_body={"type": "ping", "targets": {"hosts": ["a3"]}})
     other_type = service.post(
-        "/v1/runs", json_body={"type": "exec", "params": {"argv": ["true"]}, "targets": {"hosts": ["a1"]}}
+        "/v1/runs",
+        json_body={"type": "exec", "params": {"argv": ["true"]}, "targets": {"hosts": ["a1"]}},
     )
     assert (named.status, other_type.status) == (403, 403)
     # And another service token neither sees nor cancels the run
