@@ -5,7 +5,7 @@ pipeline: API, dispatch and results functions fed by their SQS event sources, th
 events routed by the template's topic rules). The relays answer every envelope published, at
 once. Scenarios, each in a fresh moto account with 200 enrolled, online hosts:
 
-  baseline   200 × POST /v1/jobs (one per host), then dispatch and results until all ended
+  baseline   200 POST /v1/jobs (one per host), then dispatch and results until all ended
   run W      one POST /v1/runs over the 200 hosts with max_concurrency W (200, 50, 10)
 
 Printed per scenario: wall time from the first POST to the last target's end (the run's

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 from hostrelay_cli.main import Console, main
 from hostrelay_cli.settings import CliSettings
-from tests.integration.api.conftest import ServedApi
+from tests.integration.api.conftest import ServedApi, served_api
 from tests.integration.runs.conftest import Fleet
 
-__all__ = ["served_api"]
-from tests.integration.api.conftest import served_api  # noqa: E402
+__all__ = ["served_api"]  # the API served over HTTP, from the API tests' fixtures
 
 
 def _cli(served: ServedApi, fleet: Fleet, outcome) -> tuple[Console, CliSettings]:

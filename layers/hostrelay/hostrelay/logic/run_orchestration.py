@@ -199,7 +199,8 @@ class RunOrchestrator:
         final = run.final_state()
         reason = run.reason
         if reason is None and final is RunState.FAILED:
-            reason = f"{run.total - run.count(TargetState.SUCCEEDED)} of {run.total} targets did not succeed"
+            failed = run.total - run.count(TargetState.SUCCEEDED)
+            reason = f"{failed} of {run.total} targets did not succeed"
         run = self._runs.save_run(
             run.model_copy(
                 update={"state": final, "reason": reason, "finished_at": now, "updated_at": now}
