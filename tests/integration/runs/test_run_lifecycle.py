@@ -160,3 +160,22 @@ def test_cancel_ends_pending_targets_at_once_and_in_flight_ones_on_confirmation(
     assert fleet.dispatch() == []
     # And a second cancel is a conflict
     assert fleet.api.post(f"/v1/runs/{run['id']}/cancel").status == 409
+
+
+def test_silent_host_times_out_and_the_run_ends_within_timeout_plus_grace(
+    fleet: Fleet, clock: Callable[[datetime], None]
+) -> None:
+    # Given a run of 3 targets, one at a time, with a 30 s job timeout; web01's relay takes
+    # its job and never answers
+    hosts = fleet.enroll(["web01", "web02", "web03"])
+    run = fleet.start(targets={"hosts": hosts}, max_concurrency=1, timeout_s=30)
+    [(host, job_id)] = fleet.dispatch()
+    fleet.pipeline.send_events(host, {"kind": "accepted", "job_id": job_id, "attempt": 1})
+    # When the sweeper ticks after the timeout and its grace
+    clock(utcnow() + timedelta(seconds=30 + 16))
+    fleet.sweep()
+    # Then the target is TIMED_OUT, which is a failure over max_errors 0: the run is ABORTED
+    # and the other two were never started
+    done = fleet.run(run["id"])
+    assert (done["state"], done["counts"]) == ("ABORTED", {"TIMED_OUT": 1, "SKIPPED": 2})
+    assert fleet.dispatch() == []
