@@ -61,3 +61,15 @@ def test_third_failure_over_max_errors_two_aborts_and_starts_nothing_after(fleet
     assert counts == {"FAILED": 4, "SKIPPED": 16}
     assert {t["state"] for t in targets} <= {"SUCCEEDED", "FAILED", "SKIPPED"}
     assert done["in_flight"] == 0
+
+
+def test_a_wide_window_fills_at_most_100_starts_per_call(fleet: Fleet) -> None:
+    # Given 120 hosts and a run with max_concurrency "100%" (a window of 120)
+    hosts = fleet.enroll(f"node{n:03d}" for n in range(120))
+    run = fleet.start(targets={"hosts": hosts}, max_concurrency="100%")
+    # Then the request started 100 targets, not all 120
+    assert (run["window"], run["in_flight"], run["counts"]["PENDING"]) == (120, 100, 20)
+    # When one job ends, the window fills: 99 in flight plus the 20 left
+    fleet.step(lambda host: "succeeded")
+    after = fleet.run(run["id"])
+    assert (after["in_flight"], after["counts"].get("PENDING", 0)) == (119, 0)

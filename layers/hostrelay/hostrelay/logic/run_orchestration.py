@@ -27,6 +27,9 @@ from hostrelay.observability import logger
 
 # Conditional writes lost in a row before a caller leaves the rest to the sweeper.
 MAX_CONFLICTS = 20
+# Targets one call starts at most (a transaction and a message each): a wide window fills
+# over the next job ends and sweeper ticks, never in one request that outlives its timeout.
+MAX_STARTS_PER_CALL = 100
 
 
 @dataclass
@@ -60,7 +63,7 @@ class RunOrchestrator:
     def advance(self, run: Run) -> Run:
         """Start targets while the window has room; stop the run once its failures exceed
         max_errors; end it when nothing is pending or in flight."""
-        conflicts = 0
+        conflicts = starts = 0
         while not run.state.terminal:
             try:
                 if run.stopping is None and run.errors > run.error_limit:
@@ -73,8 +76,14 @@ class RunOrchestrator:
                     run.stopping is not None or (run.pending == 0 and not run.continuous)
                 ):
                     run = self._end(run)
-                elif run.stopping is None and run.pending > 0 and run.in_flight < run.window:
+                elif (
+                    run.stopping is None
+                    and run.pending > 0
+                    and run.in_flight < run.window
+                    and starts < MAX_STARTS_PER_CALL
+                ):
                     run = self._start_next(run)
+                    starts += 1
                 else:
                     return run
             except StaleWrite:
