@@ -17,11 +17,11 @@ from tests.integration.runs.conftest import Fleet, max_in_flight, tag_host
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Set the time the dispatch and sweeper functions read."""
-    from hostrelay.logic import dispatch, sweep
+    from hostrelay.logic import dispatch, run_orchestration, sweep
 
     def set_now(moment: datetime) -> None:
-        monkeypatch.setattr(dispatch, "utcnow", lambda: moment)
-        monkeypatch.setattr(sweep, "utcnow", lambda: moment)
+        for module in (dispatch, sweep, run_orchestration):
+            monkeypatch.setattr(module, "utcnow", lambda: moment)
 
     return set_now
 
@@ -78,6 +78,34 @@ def test_expired_not_counted_as_error_is_a_per_run_choice(
     done = fleet.run(run["id"])
     assert done["counts"] == {"EXPIRED": 2}
     assert (done["state"], done["errors"]) == ("FAILED", 0)
+
+
+def test_targets_not_started_by_deliver_by_end_expired_without_a_job(
+    fleet: Fleet, clock: Callable[[datetime], None]
+) -> None:
+    # Given three offline hosts and a run of one at a time that must reach them in 30 s
+    hosts = fleet.enroll(["off01", "off02", "off03"])
+    for host in hosts:
+        HostRepository().mark_offline(host)
+    deliver_by = utcnow() + timedelta(seconds=30)
+    run = fleet.start(
+        targets={"hosts": hosts},
+        max_concurrency=1,
+        max_errors=5,
+        deliver_by=isoformat(deliver_by).replace("Z", "+00:00"),
+    )
+    fleet.dispatch()
+    # When one sweeper tick comes after deliver_by
+    clock(deliver_by + timedelta(seconds=1))
+    fleet.sweep()
+    # Then all three ended EXPIRED in that tick: the first's job expired, the two others
+    # never got one, and the run is over
+    done = fleet.run(run["id"])
+    assert (done["state"], done["counts"]) == ("FAILED", {"EXPIRED": 3})
+    targets = fleet.targets(run["id"])
+    assert [t["state"] for t in targets] == ["EXPIRED"] * 3
+    assert [t["error"]["code"] for t in targets] == ["expired"] * 3
+    assert [bool(t["job_id"]) for t in targets] == [True, False, False]
 
 
 def test_continuous_run_gives_a_newly_tagged_host_its_job_within_one_sweeper_tick(

@@ -14,7 +14,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.runs_repo import RunRepository
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState
 from hostrelay.domain.runs import (
     MAX_TARGETS,
     TARGET_STATE_OF_JOB,
@@ -50,13 +50,13 @@ class RunOrchestrator:
         jobs: JobRepository,
         hosts: HostRepository,
         queue: DispatchQueue,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._runs = runs
         self._jobs = jobs
         self._hosts = hosts
         self._queue = queue
-        self._clock = clock
+        self._clock = clock or _now
 
     # ------------------------------------------------------------ the window
 
@@ -66,7 +66,14 @@ class RunOrchestrator:
         conflicts = starts = 0
         while not run.state.terminal:
             try:
-                if run.stopping is None and run.errors > run.error_limit:
+                if (
+                    run.stopping is None
+                    and run.pending > 0
+                    and run.deliver_by is not None
+                    and self._clock() >= run.deliver_by
+                ):
+                    run = self._expire_pending(run)
+                elif run.stopping is None and run.errors > run.error_limit:
                     run = self.stop(
                         run,
                         RunState.ABORTED,
@@ -176,31 +183,54 @@ class RunOrchestrator:
         if run.stopping is not None:
             return run
         left = TargetState.CANCELED if state is RunState.CANCELED else TargetState.SKIPPED
-        counts = dict(run.counts)
-        counts[left] = counts.get(left, 0) + counts.pop(TargetState.PENDING, 0)
-        run = self._runs.save_run(
-            run.model_copy(
-                update={
-                    "stopping": state,
-                    "reason": reason,
-                    "counts": counts,
-                    "updated_at": self._clock(),
-                }
-            )
-        )
+        run = self._close_pending(run, left, stopping=state, reason=reason)
         logger.info("run stopping", extra={"run_id": run.id, "state": state.value})
+        return run
+
+    def _expire_pending(self, run: Run) -> Run:
+        """Past the run's deliver_by, a target not started yet cannot reach its host in time:
+        it ends EXPIRED at once, without a job. Raises StaleWrite on a race."""
+        run = self._close_pending(run, TargetState.EXPIRED)
+        logger.info("run targets expired before they started", extra={"run_id": run.id})
+        return run
+
+    def _close_pending(
+        self,
+        run: Run,
+        state: TargetState,
+        *,
+        stopping: RunState | None = None,
+        reason: str | None = None,
+    ) -> Run:
+        """Every pending target ends `state`: first in the run's counts (and `next_seq` moves
+        past them, so nothing starts them), then in their own items."""
+        counts = dict(run.counts)
+        counts[state] = counts.get(state, 0) + counts.pop(TargetState.PENDING, 0)
+        update: dict[str, object] = {
+            "counts": counts,
+            "next_seq": run.total,
+            "updated_at": self._clock(),
+        }
+        if stopping is not None:
+            update |= {"stopping": stopping, "reason": reason}
+        run = self._runs.save_run(run.model_copy(update=update))
         self._settle_pending(run)
         return run
 
     def _settle_pending(self, run: Run) -> None:
-        """Pending target items of a stopped run take the state its counts already say; no
-        one else writes them (nothing starts once a run is stopping)."""
-        left = TargetState.CANCELED if run.stopping is RunState.CANCELED else TargetState.SKIPPED
+        """Target items still PENDING below `next_seq` take the state the run's counts already
+        gave them; nobody else writes them (nothing starts a target below `next_seq`)."""
+        if run.stopping is RunState.CANCELED:
+            state, error = TargetState.CANCELED, None
+        elif run.stopping is RunState.ABORTED:
+            state, error = TargetState.SKIPPED, None
+        else:
+            state, error = TargetState.EXPIRED, NOT_DELIVERED
         now = self._clock()
         self._runs.put_targets(
-            target.model_copy(update={"state": left, "finished_at": now})
+            target.model_copy(update={"state": state, "error": error, "finished_at": now})
             for target in self._runs.all_targets(run.id, TargetState.PENDING)
-            if target.seq < run.total
+            if target.seq < run.next_seq
         )
 
     def _end(self, run: Run) -> Run:
@@ -229,7 +259,9 @@ class RunOrchestrator:
             try:
                 report.repaired += self._count_missed_ends(listed)
                 run = self._runs.get(listed.id)
-                if run.stopping is not None:
+                if run.stopping is not None or (
+                    run.deliver_by is not None and self._clock() >= run.deliver_by
+                ):
                     self._settle_pending(run)
                 elif run.continuous:
                     added, run = self._add_new_hosts(run)
@@ -275,6 +307,10 @@ class RunOrchestrator:
         )
         logger.info("continuous run added hosts", extra={"run_id": run.id, "added": len(new_hosts)})
         return len(new_hosts), run
+
+
+def _now() -> datetime:
+    return utcnow()
 
 
 def _moved(
