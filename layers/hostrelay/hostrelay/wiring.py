@@ -54,9 +54,10 @@ def _job_repository(settings: TablesSettings, dispatch_queue_url: str = "") -> J
 
     jobs = JobRepository(retention=timedelta(days=settings.job_retention_days))
     if settings.runs_table and dispatch_queue_url:
-        jobs.notify_run_job_finished(
-            _run_orchestrator(settings, jobs, dispatch_queue_url).job_finished
-        )
+        # Built on the first run job's end: most invocations never see one, and the
+        # orchestration's code would cost every cold start its import.
+        orchestrator = cache(lambda: _run_orchestrator(settings, jobs, dispatch_queue_url))
+        jobs.notify_run_job_finished(lambda job: orchestrator().job_finished(job))
     return jobs
 
 
