@@ -120,6 +120,43 @@ class HostrelayClient:
         )
         return page
 
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        run: dict[str, Any] = self._request("POST", "/v1/runs", body=body)
+        return run
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self._request("GET", f"/v1/runs/{_segment(run_id)}")
+        return run
+
+    def list_runs(
+        self, *, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        page: dict[str, Any] = self._request(
+            "GET", "/v1/runs", params={"limit": limit, "next_token": next_token}
+        )
+        return page
+
+    def run_targets(self, run_id: str, *, state: str | None = None) -> list[dict[str, Any]]:
+        """Every target of a run (all pages), in start order."""
+        targets: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self._request(
+                "GET",
+                f"/v1/runs/{_segment(run_id)}/targets",
+                params={"state": state, "limit": 500, "next_token": token},
+            )
+            targets += page["targets"]
+            token = page.get("next_token")
+            if not token:
+                return targets
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self._request("POST", f"/v1/runs/{_segment(run_id)}/cancel")
+        return run
+
     # ------------------------------------------------------------ hosts
 
     def list_hosts(self, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from hostrelay_cli import output
 from hostrelay_cli.client import ApiError, HostrelayClient
 from hostrelay_cli.follow import print_output, wait_for_job
 from hostrelay_cli.macct_commands import add_macct_commands
+from hostrelay_cli.run_commands import add_runs_commands
 from hostrelay_cli.security_commands import add_audit_commands, add_host_enroll_command
 from hostrelay_cli.settings import CliSettings
 from hostrelay_cli.tag_arguments import add_tag_argument, tag_argument, tag_key_argument, tags_of
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="API base URL (overrides HOSTRELAY_URL)")
     resources = parser.add_subparsers(dest="resource", required=True, metavar="RESOURCE")
     _add_jobs_commands(resources)
+    add_runs_commands(resources)
     _add_hosts_commands(resources)
     _add_tokens_commands(resources)
     add_macct_commands(resources)

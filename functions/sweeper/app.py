@@ -25,4 +25,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="jobs_expired", unit="Count", value=report.expired)
     metrics.add_metric(name="jobs_requeued", unit="Count", value=report.requeued)
     metrics.add_metric(name="hosts_went_offline", unit="Count", value=len(report.hosts_offline))
+    metrics.add_metric(name="run_ends_repaired", unit="Count", value=report.run_ends_repaired)
+    metrics.add_metric(name="run_targets_added", unit="Count", value=report.run_targets_added)
     return asdict(report)

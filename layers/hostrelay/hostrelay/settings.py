@@ -35,6 +35,11 @@ class TablesSettings(_FunctionSettings):
         description="EventBridge bus that gets a `Job State Change` event when a job ends "
         "(docs/events.md); empty: no events",
     )
+    runs_table: str = Field(
+        default="",
+        alias="RUNS_TABLE",
+        description="Fleet runs and their targets; functions that end jobs move runs on",
+    )
 
 
 class CertificateSettings(TablesSettings):

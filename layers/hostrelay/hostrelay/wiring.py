@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from hostrelay.logic.ingest import EventIngester
     from hostrelay.logic.inventory import InventoryQueries
     from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.run_orchestration import RunOrchestrator
+    from hostrelay.logic.runs import RunService
     from hostrelay.logic.sweep import Sweeper
     from hostrelay.settings import (
         ApiSettings,
@@ -45,15 +47,23 @@ if TYPE_CHECKING:
     )
 
 
-def _job_repository(settings: TablesSettings) -> JobRepository:
+def _job_repository(settings: TablesSettings, dispatch_queue_url: str = "") -> JobRepository:
     """Jobs, kept for JOB_RETENTION_DAYS (the TTL of the job records) after their last change;
-    the end of each is announced on STATE_CHANGE_BUS when the function has one."""
+    the end of each is announced on STATE_CHANGE_BUS when the function has one. Given the
+    dispatch queue (and a runs table), the end of a fleet run's job moves its run on in the same
+    function (otherwise the sweeper does, within one tick)."""
     from hostrelay.dal.jobs_repo import JobRepository
 
-    return JobRepository(
+    jobs = JobRepository(
         retention=timedelta(days=settings.job_retention_days),
         events=build_state_change_publisher(settings),
     )
+    if settings.runs_table and dispatch_queue_url:
+        # Built on the first run job's end: most invocations never see one, and the
+        # orchestration's code would cost every cold start its import.
+        orchestrator = cache(lambda: _run_orchestrator(settings, jobs, dispatch_queue_url))
+        jobs.notify_run_job_finished(lambda job: orchestrator().job_finished(job))
+    return jobs
 
 
 def build_state_change_publisher(settings: TablesSettings) -> StateChangePublisher | None:
@@ -63,6 +73,47 @@ def build_state_change_publisher(settings: TablesSettings) -> StateChangePublish
     from hostrelay.dal.state_change_events import StateChangePublisher
 
     return StateChangePublisher(settings.state_change_bus)
+
+
+def _run_orchestrator(
+    settings: TablesSettings, jobs: JobRepository, dispatch_queue_url: str
+) -> RunOrchestrator:
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.run_tables import RunRecord, RunTargetRecord
+    from hostrelay.dal.runs_repo import RunRepository
+    from hostrelay.logic.run_orchestration import RunOrchestrator
+
+    bind_table(RunRecord, settings.runs_table, region=settings.aws_region)
+    bind_table(RunTargetRecord, settings.runs_table, region=settings.aws_region)
+    return RunOrchestrator(
+        RunRepository(),
+        jobs,
+        HostRepository(),
+        DispatchQueue(dispatch_queue_url),
+        events=build_state_change_publisher(settings),
+    )
+
+
+def build_run_service(settings: ApiSettings, jobs: JobService) -> RunService | None:
+    """Fleet runs, where the deployment has a runs table."""
+    if not settings.runs_table:
+        return None
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.idempotency_repo import IdempotencyRepository
+    from hostrelay.dal.runs_repo import RunRepository
+    from hostrelay.logic.runs import RunService
+
+    records = jobs.records
+    return RunService(
+        RunRepository(),
+        _run_orchestrator(settings, records, settings.dispatch_queue_url),
+        jobs,
+        records,
+        hosts=HostRepository(),
+        idempotency=IdempotencyRepository(),
+        audit=build_audit_repository(settings),
+    )
 
 
 def _bind_common(settings: TablesSettings) -> None:
@@ -111,6 +162,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         enrollment=build_enrollment_provider(settings),
         connectors=connectors,
         inventory=inventory,
+        runs=build_run_service(settings, jobs),
     )
 
 
@@ -140,7 +192,7 @@ def build_job_service(settings: ApiSettings) -> JobService:
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     return JobService(
-        _job_repository(settings),
+        _job_repository(settings, settings.dispatch_queue_url),
         HostRepository(),
         IdempotencyRepository(),
         DispatchQueue(settings.dispatch_queue_url),
@@ -349,7 +401,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         # Built on first use: renewals are rare, and their code costs ~30 ms to import.
         renewal = cache(lambda: build_certificate_renewal(settings))
     return EventIngester(
-        _job_repository(settings),
+        _job_repository(settings, settings.dispatch_queue_url),
         # Relays report every few seconds: a container need not re-write presence each time.
         HostRepository(presence_refresh_s=PRESENCE_REFRESH_S),
         OutputStore(settings.output_bucket),
@@ -389,12 +441,16 @@ def build_sweeper(settings: SweeperSettings) -> Sweeper:
     from hostrelay.logic.sweep import Sweeper
 
     _bind_common(settings)
+    jobs = _job_repository(settings, settings.dispatch_queue_url)
     return Sweeper(
-        _job_repository(settings),
+        jobs,
         HostRepository(),
         DispatchQueue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
         heartbeat_s=settings.heartbeat_s,
         cancel_grace_s=settings.cancel_grace_s,
         timeout_grace_s=settings.timeout_grace_s,
+        runs=_run_orchestrator(settings, jobs, settings.dispatch_queue_url)
+        if settings.runs_table
+        else None,
     )

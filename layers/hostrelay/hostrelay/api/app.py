@@ -20,6 +20,7 @@ from hostrelay.api.routers.inventory import inventory_router
 from hostrelay.api.routers.jobs import jobs_router
 from hostrelay.api.routers.macct import macct_router
 from hostrelay.api.routers.meta import meta_router
+from hostrelay.api.routers.runs import runs_router
 from hostrelay.api.routers.tokens import tokens_router
 from hostrelay.api.services import ApiServices
 
@@ -47,6 +48,8 @@ def build_resolver(services: ApiServices) -> APIGatewayHttpResolver:
         resolver.include_router(connectors_router(services, services.connectors))
     if services.inventory is not None:
         resolver.include_router(inventory_router(services, services.inventory))
+    if services.runs is not None:
+        resolver.include_router(runs_router(services, services.runs))
 
     @cache
     def openapi_json() -> str:

@@ -24,7 +24,7 @@ DESCRIPTION = (
     "strings. Fields take JSON's own types: no string or boolean for an integer, no number "
     "for a boolean, date-times as ISO 8601 text with a UTC offset."
 )
-TAGS = ["meta", "jobs", "hosts", "tokens", "audit", "macct", "connectors", "inventory"]
+TAGS = ["meta", "jobs", "runs", "hosts", "tokens", "audit", "macct", "connectors", "inventory"]
 BEARER_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 

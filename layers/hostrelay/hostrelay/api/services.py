@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hostrelay.logic.connectors import ConnectorService
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.inventory import InventoryQueries
+    from hostrelay.logic.runs import RunService
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,5 @@ class ApiServices:
     # Where the deployment has connector and inventory tables.
     connectors: ConnectorService | None = None
     inventory: InventoryQueries | None = None
+    # Where the deployment has a runs table.
+    runs: RunService | None = None

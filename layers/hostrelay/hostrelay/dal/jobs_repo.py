@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +69,8 @@ def to_domain(record: JobRecord) -> Job:
         output=JobOutputInfo.model_validate(record.output) if record.output else None,
         connector_id=record.connector_id,
         requeued_at=record.requeued_at,
+        run_id=record.run_id,
+        run_seq=int(record.run_seq) if record.run_seq is not None else None,
         version=int(record.version or 0),
     )
 
@@ -103,6 +105,8 @@ def _to_record(job: Job, retention: timedelta) -> JobRecord:
         deadline=isoformat(deadline) if deadline else None,
         connector_id=job.connector_id,
         requeued_at=job.requeued_at,
+        run_id=job.run_id,
+        run_seq=job.run_seq,
     )
     if job.version:
         record.version = job.version
@@ -122,9 +126,20 @@ class JobRepository:
         self,
         retention: timedelta = timedelta(days=90),
         events: StateChangePublisher | None = None,
+        on_run_job_finished: Callable[[Job], None] | None = None,
     ) -> None:
         self._retention = retention
         self._events = events
+        # Told of every terminal transition of a fleet run's job, after it is written: the
+        # one place every path that ends a job (results, sweeper, cancel) passes through.
+        self._on_run_job_finished = on_run_job_finished
+
+    def notify_run_job_finished(self, listener: Callable[[Job], None]) -> None:
+        self._on_run_job_finished = listener
+
+    def to_record(self, job: Job) -> JobRecord:
+        """The item a new job is written as (a run writes it in its own transaction)."""
+        return _to_record(job, self._retention)
 
     def create(self, job: Job, claim: IdempotencyRecord | None = None) -> Job:
         """Write a new job, and with it (in one transaction) the claim of its idempotency
@@ -152,6 +167,13 @@ class JobRepository:
                 raise StaleWrite(f"job {job.id}: its idempotency key is being claimed") from exc
             raise
         return to_domain(record)
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs of `job_ids` that exist, by id (consistent reads, 100 a request)."""
+        found: dict[str, Job] = {}
+        for record in JobRecord.batch_get(list(dict.fromkeys(job_ids)), consistent_read=True):
+            found[record.id] = to_domain(record)
+        return found
 
     def get(self, job_id: str) -> Job:
         try:
@@ -220,6 +242,8 @@ class JobRepository:
         written = to_domain(record)
         if target.terminal and self._events is not None:
             self._events.job_finished(written, previous_state=job.state.value)
+        if written.state.terminal and written.run_id and self._on_run_job_finished:
+            self._on_run_job_finished(written)
         return written
 
     def list_for_connector(

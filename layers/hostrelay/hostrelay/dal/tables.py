@@ -86,6 +86,9 @@ class JobRecord(Model):
     purge_at = TTLAttribute(null=True)
     connector_id = UnicodeAttribute(null=True)
     requeued_at = UTCDateTimeAttribute(null=True)
+    # A fleet run's job: its run and the target it serves (dal/run_tables.py).
+    run_id = UnicodeAttribute(null=True)
+    run_seq = NumberAttribute(null=True)
     version = VersionAttribute()
 
     by_host_state = JobsByHostState()

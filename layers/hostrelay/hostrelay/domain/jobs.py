@@ -124,6 +124,9 @@ class Job(BaseModel):
     connector_id: str | None = None
     # Storage only: when the sweeper last handed a QUEUED job to the dispatcher again.
     requeued_at: datetime | None = None
+    # A fleet run's job: the run and the target (its seq) it serves.
+    run_id: str | None = None
+    run_seq: int | None = None
     version: int = 0
 
     @property

@@ -64,6 +64,21 @@ class Principal(BaseModel):
             return True
         return Scope.SERVICE in self.scopes and grants(self.hosts, host)
 
+    def require_run_create(self, job_type: str) -> None:
+        """Operators start any run; service tokens only runs of their listed types."""
+        if self.has(Scope.OPERATOR):
+            return
+        if Scope.SERVICE not in self.scopes:
+            raise Forbidden("starting runs needs the operator or service scope")
+        if not grants(self.job_types, job_type):
+            raise Forbidden(f"this service token may not create {job_type} jobs")
+
+    def targetable_hosts(self) -> list[str] | None:
+        """The hosts this caller may send jobs to; None when it may use every host."""
+        if self.has(Scope.OPERATOR) or (self.hosts is not None and ANY in self.hosts):
+            return None
+        return sorted(set(self.hosts or []))
+
     def may_read_job(self, job_type: str, host: str) -> bool:
         if self.has(Scope.READER):
             return True

@@ -56,6 +56,11 @@ class JobService:
         self._cloud_queue = cloud_queue
         self._audit = audit or AuditRepository(enabled=False)
 
+    @property
+    def records(self) -> JobRepository:
+        """The job records this service writes (fleet runs write their jobs through them)."""
+        return self._jobs
+
     def _queue_for(self, job_type: str) -> DispatchQueue:
         """Cloud jobs go to the function that runs them, host jobs to the dispatcher."""
         spec = JOB_TYPES.get(job_type)  # internal types (cert.install) run on hosts

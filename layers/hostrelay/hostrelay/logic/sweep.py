@@ -19,6 +19,7 @@ from hostrelay.domain.jobs import (
     JobState,
     requeue_due,
 )
+from hostrelay.logic.run_orchestration import RunOrchestrator
 from hostrelay.observability import logger
 from hostrelay_contract.names import CLOUD_HOST
 
@@ -31,6 +32,9 @@ class SweepReport:
     expired: int = 0
     canceled: int = 0
     requeued: int = 0
+    runs_open: int = 0
+    run_ends_repaired: int = 0
+    run_targets_added: int = 0
     hosts_offline: list[str] = field(default_factory=list)
 
 
@@ -45,8 +49,10 @@ class Sweeper:
         heartbeat_s: int,
         cancel_grace_s: int,
         timeout_grace_s: int,
+        runs: RunOrchestrator | None = None,
     ) -> None:
         self._jobs = jobs
+        self._runs = runs
         self._hosts = hosts
         self._queue = queue
         self._cloud_queue = cloud_queue
@@ -70,6 +76,12 @@ class Sweeper:
             silent = host.last_seen is None or host.last_seen < silent_since
             if silent and self._hosts.mark_offline(host.name, last_seen_before=silent_since):
                 report.hosts_offline.append(host.name)
+        if self._runs is not None:
+            # After the jobs: a job this tick ended has already moved its run's window.
+            runs = self._runs.sweep()
+            report.runs_open = runs.runs
+            report.run_ends_repaired = runs.repaired
+            report.run_targets_added = runs.added
         logger.info(
             "sweep finished",
             extra={

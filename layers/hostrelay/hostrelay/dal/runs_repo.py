@@ -1,0 +1,252 @@
+"""Run persistence: the run item and its targets change together, in conditional transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.run_tables import (
+    ACTIVE,
+    LISTED,
+    RUN_ITEM,
+    RunRecord,
+    RunTargetRecord,
+    target_item,
+)
+from hostrelay.dal.tables import IdempotencyRecord, JobRecord
+from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
+from hostrelay.domain.jobs import JobErrorInfo
+from hostrelay.domain.runs import Run, RunState, RunTarget, TargetSelector, TargetState
+
+
+def _run_of(record: RunRecord) -> Run:
+    return Run(
+        id=record.run_id,
+        type=record.type,
+        params=record.params or {},
+        targets=TargetSelector.model_validate(record.targets),
+        max_concurrency=record.max_concurrency,
+        max_errors=record.max_errors,
+        timeout_s=int(record.timeout_s),
+        deliver_by=record.deliver_by,
+        continuous=bool(record.continuous),
+        expired_counts_as_error=bool(record.expired_counts_as_error),
+        idempotency_key=record.idempotency_key,
+        created_by=record.created_by,
+        allowed_hosts=record.allowed_hosts,
+        state=RunState(record.state),
+        stopping=RunState(record.stopping) if record.stopping else None,
+        reason=record.reason,
+        total=int(record.total),
+        next_seq=int(record.next_seq),
+        counts={TargetState(k): int(v) for k, v in (record.counts or {}).items()},
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        finished_at=record.finished_at,
+        version=int(record.version or 0),
+    )
+
+
+def _run_record(run: Run) -> RunRecord:
+    record = RunRecord(
+        run_id=run.id,
+        item=RUN_ITEM,
+        type=run.type,
+        params=run.params,
+        targets=run.targets.model_dump(),
+        max_concurrency=run.max_concurrency,
+        max_errors=run.max_errors,
+        timeout_s=run.timeout_s,
+        deliver_by=run.deliver_by,
+        continuous=run.continuous,
+        expired_counts_as_error=run.expired_counts_as_error,
+        idempotency_key=run.idempotency_key,
+        created_by=run.created_by,
+        allowed_hosts=run.allowed_hosts,
+        state=run.state.value,
+        stopping=run.stopping.value if run.stopping else None,
+        reason=run.reason,
+        total=run.total,
+        next_seq=run.next_seq,
+        counts={state.value: n for state, n in run.counts.items() if n},
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+        finished_at=run.finished_at,
+        listed=LISTED,
+        active=None if run.state.terminal else ACTIVE,
+    )
+    if run.version:
+        record.version = run.version
+    return record
+
+
+def _target_of(record: RunTargetRecord) -> RunTarget:
+    return RunTarget(
+        run_id=record.run_id,
+        seq=int(record.seq),
+        host=record.host,
+        state=TargetState(record.state),
+        job_id=record.job_id,
+        error=JobErrorInfo.model_validate(record.error) if record.error else None,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+    )
+
+
+def _target_record(target: RunTarget) -> RunTargetRecord:
+    return RunTargetRecord(
+        run_id=target.run_id,
+        item=target_item(target.seq),
+        seq=target.seq,
+        host=target.host,
+        state=target.state.value,
+        job_id=target.job_id,
+        error=target.error.model_dump() if target.error else None,
+        started_at=target.started_at,
+        finished_at=target.finished_at,
+    )
+
+
+def _connection() -> Connection:
+    return RunRecord._get_connection().connection
+
+
+class RunRepository:
+    """Reads and conditional writes of runs and their targets."""
+
+    def create(
+        self, run: Run, targets: list[RunTarget], claim: IdempotencyRecord | None = None
+    ) -> Run:
+        """Write the targets, then the run (with the claim of its idempotency key, in one
+        transaction). Targets written for a run that never appears are unreachable: the run
+        id is new, so nothing reads them."""
+        self.put_targets(targets)
+        record = _run_record(run)
+        if claim is None:
+            try:
+                record.save(condition=RunRecord.run_id.does_not_exist())
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    raise Conflict(f"run {run.id} already exists") from exc
+                raise
+            return _run_of(record)
+        try:
+            with TransactWrite(connection=_connection()) as write:
+                write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                write.save(record, condition=RunRecord.run_id.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in exc.cancellation_reasons]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise IdempotencyKeyTaken(claim.key) from exc
+            if "TransactionConflict" in reasons:
+                raise StaleWrite(f"run {run.id}: its idempotency key is being claimed") from exc
+            raise
+        return _run_of(record)
+
+    def put_targets(self, targets: Iterable[RunTarget]) -> None:
+        """Write targets as they are (batches of 25): only for targets nobody else writes,
+        those of a new run, new targets of a continuous run, and pending targets of a run
+        that has stopped starting any."""
+        with RunTargetRecord.batch_write() as batch:
+            for target in targets:
+                batch.save(_target_record(target))
+
+    def get(self, run_id: str) -> Run:
+        try:
+            return _run_of(RunRecord.get(run_id, RUN_ITEM, consistent_read=True))
+        except DoesNotExist:
+            raise NotFound(f"run {run_id} not found") from None
+
+    def newest(
+        self, *, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[Run], dict[str, Any] | None]:
+        """A page of runs, newest first."""
+        results = RunRecord.by_created.query(
+            LISTED, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+        )
+        runs = [_run_of(record) for record in results]
+        return runs, results.last_evaluated_key
+
+    def active(self) -> Iterator[Run]:
+        for record in RunRecord.active_runs.query(ACTIVE):
+            yield _run_of(record)
+
+    def target(self, run_id: str, seq: int) -> RunTarget:
+        try:
+            return _target_of(RunTargetRecord.get(run_id, target_item(seq), consistent_read=True))
+        except DoesNotExist:
+            raise NotFound(f"target {seq} of run {run_id} not found") from None
+
+    def targets(
+        self,
+        run_id: str,
+        *,
+        state: TargetState | None = None,
+        limit: int = 100,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[RunTarget], dict[str, Any] | None]:
+        """A page of a run's targets in start order, optionally of one state."""
+        results = RunTargetRecord.query(
+            run_id,
+            RunTargetRecord.item.startswith("t#"),
+            filter_condition=RunTargetRecord.state == state.value if state else None,
+            limit=limit,
+            last_evaluated_key=start_key,
+            consistent_read=True,
+        )
+        return [_target_of(record) for record in results], results.last_evaluated_key
+
+    def all_targets(self, run_id: str, state: TargetState | None = None) -> Iterator[RunTarget]:
+        for record in RunTargetRecord.query(
+            run_id,
+            RunTargetRecord.item.startswith("t#"),
+            filter_condition=RunTargetRecord.state == state.value if state else None,
+            consistent_read=True,
+        ):
+            yield _target_of(record)
+
+    def save_run(self, run: Run) -> Run:
+        """Write the run on condition nobody wrote it since `run` was read."""
+        record = _run_record(run)
+        try:
+            record.save()
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"run {run.id} changed concurrently") from exc
+            raise
+        return _run_of(record)
+
+    def start_target(self, run: Run, target: RunTarget, job: JobRecord) -> Run:
+        """In one transaction: the run (read at its version) counts the target in flight,
+        the target (still PENDING) names its job, and the job (new) is written."""
+        run_record = _run_record(run)
+        started = _target_record(target)
+        try:
+            with TransactWrite(connection=_connection()) as write:
+                write.save(run_record)
+                write.save(started, condition=RunTargetRecord.state == TargetState.PENDING.value)
+                write.save(job, condition=JobRecord.id.does_not_exist())
+        except TransactWriteError as exc:
+            raise StaleWrite(f"run {run.id}: target {target.seq} not started") from exc
+        return _run_of(run_record)
+
+    def finish_target(self, run: Run, target: RunTarget, job_id: str) -> Run:
+        """In one transaction: the target (still in flight with `job_id`) takes its end
+        state, and the run (read at its version) its new counts."""
+        run_record = _run_record(run)
+        finished = _target_record(target)
+        condition = (RunTargetRecord.state == TargetState.IN_FLIGHT.value) & (
+            RunTargetRecord.job_id == job_id
+        )
+        try:
+            with TransactWrite(connection=_connection()) as write:
+                write.save(run_record)
+                write.save(finished, condition=condition)
+        except TransactWriteError as exc:
+            raise StaleWrite(f"run {run.id}: target {target.seq} not finished") from exc
+        return _run_of(run_record)

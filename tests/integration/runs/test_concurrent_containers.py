@@ -1,0 +1,54 @@
+"""A second container working from what it read before another's write changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from hostrelay.clock import utcnow
+from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.runs_repo import RunRepository
+from hostrelay.domain.errors import StaleWrite
+from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.runs import TargetState
+from tests.integration.runs.conftest import Fleet
+
+
+def test_stale_run_copy_neither_counts_an_end_nor_starts_a_target(fleet: Fleet) -> None:
+    # Given a run of 3 targets, 2 in flight, and a copy of the run a second container read
+    hosts = fleet.enroll(["web01", "web02", "web03"])
+    run_id = fleet.start(targets={"hosts": hosts}, max_concurrency=2)["id"]
+    runs = RunRepository()
+    stale = runs.get(run_id)
+    dispatched = dict(fleet.dispatch())
+    # When the first container counts web01's end (and starts web03)
+    fleet.answer("web01", dispatched["web01"], "succeeded")
+    current = runs.get(run_id)
+    assert current.version > stale.version
+    # Then the second container's end of web02, written from its stale copy, is refused
+    target = runs.target(run_id, 1)
+    finished = target.model_copy(update={"state": TargetState.SUCCEEDED})
+    counts = dict(stale.counts)
+    counts[TargetState.IN_FLIGHT] -= 1
+    counts[TargetState.SUCCEEDED] = 1
+    with pytest.raises(StaleWrite):
+        runs.finish_target(
+            stale.model_copy(update={"counts": counts}), finished, target.job_id or ""
+        )
+    # And so is a start from the stale copy: no job is written for it
+    third = runs.target(run_id, 2)
+    now = utcnow()
+    job = Job(
+        id="01ARZ3NDEKTSV4RRFFQ69G5FAV", type="ping", host="web03", params={},
+        state=JobState.QUEUED, timeout_s=60, created_by="test", created_at=now, updated_at=now,
+        run_id=run_id, run_seq=2,
+    )  # fmt: skip
+    with pytest.raises(StaleWrite):
+        runs.start_target(
+            stale,
+            third.model_copy(update={"state": TargetState.IN_FLIGHT}),
+            JobRepository().to_record(job),
+        )
+    assert JobRepository().get_many([job.id]) == {}
+    # And the run and its targets are as the first container left them
+    assert runs.get(run_id) == current
+    assert runs.target(run_id, 1).state is TargetState.IN_FLIGHT
