@@ -139,6 +139,15 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             name="okta.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
         ),
         JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
+        JobTypeSpec(
+            name="workspace.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(
+            name="discovery.gcp", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(
+            name="discovery.azure", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
     )
 }
 
