@@ -9,7 +9,9 @@ from typing import Annotated, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # An API endpoint a connector calls (scheme, host, optional port and path; no credentials).
-ApiRoot = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(?:/[^\s?#@]*)?$")]
+ApiRoot = Annotated[
+    str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(?:/[^\s?#@]*)?$")
+]
 
 
 class _FunctionSettings(BaseModel):
