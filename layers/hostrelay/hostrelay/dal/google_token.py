@@ -67,6 +67,8 @@ def service_account_token(
         credentials.refresh(Request(http))
     except exceptions.RefreshError as exc:
         reason = _oauth_error(exc)
+        if exc.retryable:  # the endpoint failed (5xx) after google-auth's own retries
+            raise SourceUnreachable(f"google token: the token endpoint failed ({reason})") from None
         if reason in _DENIED:
             raise SourcePermissionDenied(
                 f"google token: the service account may not get these scopes ({reason})"
