@@ -84,6 +84,21 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             "okta.group_members", "cloud", "OktaGroupMembersParams", "OktaGroupMembersResult",
             "Adds and removes members of one Okta-owned group", runs_in="cloud",
         ),
+        JobTypeSpec(
+            "workspace.sync", "cloud", "SourceSyncParams", "SourceSyncResult",
+            "Reads a Google Workspace's users, groups and org units into the inventory",
+            runs_in="cloud", default_timeout_s=900,
+        ),
+        JobTypeSpec(
+            "discovery.gcp", "cloud", "SourceSyncParams", "SourceSyncResult",
+            "Reads GCP projects' instances, VPC networks and buckets into the inventory",
+            runs_in="cloud", default_timeout_s=900,
+        ),
+        JobTypeSpec(
+            "discovery.azure", "cloud", "SourceSyncParams", "SourceSyncResult",
+            "Reads Azure subscriptions' VMs, virtual networks and storage accounts",
+            runs_in="cloud", default_timeout_s=900,
+        ),
     )
 }  # fmt: skip
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# An API endpoint a connector calls (scheme, host, optional port and path; no credentials).
+ApiRoot = Annotated[
+    str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(?:/[^\s?#@]*)?$")
+]
 
 
 class _FunctionSettings(BaseModel):
@@ -167,6 +172,24 @@ class DiscoverySettings(TablesSettings):
         le=600,
         description="Longest Retry-After a connector waits out; a longer one fails the run",
     )
+    # Where the Google and Azure connectors send their calls: the providers' public endpoints
+    # unless a deployment (or a test, with local fakes) names others.
+    google_token_uri: ApiRoot = Field(
+        default="https://oauth2.googleapis.com/token", alias="GOOGLE_TOKEN_URI"
+    )
+    workspace_api_root: ApiRoot = Field(
+        default="https://admin.googleapis.com", alias="WORKSPACE_API_ROOT"
+    )
+    gcp_compute_root: ApiRoot = Field(
+        default="https://compute.googleapis.com", alias="GCP_COMPUTE_ROOT"
+    )
+    gcp_storage_root: ApiRoot = Field(
+        default="https://storage.googleapis.com", alias="GCP_STORAGE_ROOT"
+    )
+    azure_login_root: ApiRoot = Field(
+        default="https://login.microsoftonline.com", alias="AZURE_LOGIN_ROOT"
+    )
+    azure_arm_root: ApiRoot = Field(default="https://management.azure.com", alias="AZURE_ARM_ROOT")
 
 
 SettingsT = TypeVar("SettingsT", bound=_FunctionSettings)

@@ -16,12 +16,19 @@ from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
 if TYPE_CHECKING:
     from hostrelay.api.services import ApiServices
     from hostrelay.dal.audit_repo import AuditRepository
+    from hostrelay.dal.azure_arm import AzureSubscriptions
     from hostrelay.dal.certificates import IotCertificateAuthority
     from hostrelay.dal.dispatch_queue import DispatchQueue
+    from hostrelay.dal.google_apis import GcpProjects, WorkspaceDirectory
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
     from hostrelay.dal.state_change_events import StateChangePublisher
     from hostrelay.dal.tokens_repo import TokenRepository
+    from hostrelay.domain.cloud_sources import (
+        AzureConnectorSettings,
+        GcpConnectorSettings,
+        WorkspaceConnectorSettings,
+    )
     from hostrelay.domain.connectors import OktaConnectorSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
     from hostrelay.logic.cloud_jobs import CloudJobRunner
@@ -314,7 +321,10 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     from hostrelay.logic.discovery_aws import AwsDiscovery
     from hostrelay.logic.inventory import InventoryService
     from hostrelay.logic.source_sync import SourceSync
+    from hostrelay.logic.sync_azure import AZURE_SOURCE
+    from hostrelay.logic.sync_gcp import GCP_SOURCE
     from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
+    from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
@@ -331,6 +341,15 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
             ),
             "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
             "okta.group_members": OktaGroupMembers(connectors, connect_okta),
+            "workspace.sync": SourceSync(
+                WORKSPACE_SOURCE, connectors, inventory, _workspace_connector(settings)
+            ),
+            "discovery.gcp": SourceSync(
+                GCP_SOURCE, connectors, inventory, _gcp_connector(settings)
+            ),
+            "discovery.azure": SourceSync(
+                AZURE_SOURCE, connectors, inventory, _azure_connector(settings)
+            ),
         },
     )
 
@@ -346,6 +365,88 @@ def _okta_connector(settings: DiscoverySettings) -> Callable[[OktaConnectorSetti
             page_size=okta.page_size,
             ca_bundle=settings.source_ca_bundle or None,
             max_wait_s=settings.source_max_wait_s,
+        )
+
+    return connect
+
+
+def _workspace_connector(
+    settings: DiscoverySettings,
+) -> Callable[[WorkspaceConnectorSettings], WorkspaceDirectory]:
+    def connect(workspace: WorkspaceConnectorSettings) -> WorkspaceDirectory:
+        from hostrelay.dal.cloud_secrets import read_credential
+        from hostrelay.dal.google_apis import WORKSPACE_SCOPES, WorkspaceDirectory
+        from hostrelay.dal.google_token import service_account_token
+        from hostrelay.dal.rest_source import RestSource
+
+        token = service_account_token(
+            read_credential(workspace.credential_arn),
+            scopes=WORKSPACE_SCOPES,
+            token_uri=settings.google_token_uri,
+            subject=workspace.admin_email,
+            ca_bundle=settings.source_ca_bundle or None,
+        )
+        source = RestSource(
+            settings.workspace_api_root,
+            {"Authorization": f"Bearer {token}"},
+            ca_bundle=settings.source_ca_bundle or None,
+            max_wait_s=settings.source_max_wait_s,
+        )
+        return WorkspaceDirectory(source, workspace.customer, workspace.page_size, token_calls=1)
+
+    return connect
+
+
+def _gcp_connector(settings: DiscoverySettings) -> Callable[[GcpConnectorSettings], GcpProjects]:
+    def connect(gcp: GcpConnectorSettings) -> GcpProjects:
+        from hostrelay.dal.cloud_secrets import read_credential
+        from hostrelay.dal.google_apis import GCP_SCOPES, GcpProjects
+        from hostrelay.dal.google_token import service_account_token
+        from hostrelay.dal.rest_source import RestSource
+
+        token = service_account_token(
+            read_credential(gcp.credential_arn),
+            scopes=GCP_SCOPES,
+            token_uri=settings.google_token_uri,
+            ca_bundle=settings.source_ca_bundle or None,
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        compute, storage = (
+            RestSource(
+                root,
+                headers,
+                ca_bundle=settings.source_ca_bundle or None,
+                max_wait_s=settings.source_max_wait_s,
+            )
+            for root in (settings.gcp_compute_root, settings.gcp_storage_root)
+        )
+        return GcpProjects(compute, storage, gcp.page_size, token_calls=1)
+
+    return connect
+
+
+def _azure_connector(
+    settings: DiscoverySettings,
+) -> Callable[[AzureConnectorSettings], AzureSubscriptions]:
+    def connect(azure: AzureConnectorSettings) -> AzureSubscriptions:
+        from hostrelay.dal.azure_arm import AzureSubscriptions, client_credentials_token
+        from hostrelay.dal.cloud_secrets import read_credential
+        from hostrelay.dal.rest_source import RestSource
+
+        def source(root: str, headers: dict[str, str]) -> RestSource:
+            return RestSource(
+                root,
+                headers,
+                ca_bundle=settings.source_ca_bundle or None,
+                max_wait_s=settings.source_max_wait_s,
+            )
+
+        login = source(settings.azure_login_root, {})
+        token = client_credentials_token(
+            login, azure.tenant_id, azure.client_id, read_credential(azure.credential_arn)
+        )
+        return AzureSubscriptions(
+            source(settings.azure_arm_root, {"Authorization": f"Bearer {token}"}), login
         )
 
     return connect

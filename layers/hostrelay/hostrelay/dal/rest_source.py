@@ -22,6 +22,8 @@ from hostrelay.domain.inventory import SourceReadError
 from hostrelay.observability import logger
 
 THROTTLED = frozenset({429, 503})
+# Google answers some quota errors with 403 and one of these reasons (a 429 for most).
+QUOTA_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 
 
 class SourceAuthFailed(SourceReadError):
@@ -80,11 +82,24 @@ def _vendor_code(body: Any) -> str | None:
         return None
     for key in ("errorCode", "code", "error"):
         value = body.get(key)
-        if isinstance(value, dict):
-            value = value.get("code") or value.get("status")
+        if isinstance(value, dict):  # Google: {code: 403, status: "PERMISSION_DENIED"}
+            words = [v for v in (value.get("code"), value.get("status")) if isinstance(v, str)]
+            value = words[0] if words else value.get("code")
         if isinstance(value, str | int) and len(str(value)) <= 64:
             return str(value)
     return None
+
+
+def _quota_exceeded(status: int, data: bytes) -> bool:
+    """A 403 that is Google's way of saying "slow down", not a missing permission."""
+    if status != 403 or b"reason" not in data:
+        return False
+    try:
+        error = json.loads(data).get("error") or {}
+        reasons = {item.get("reason") for item in error.get("errors") or []}
+    except (ValueError, AttributeError):
+        return False
+    return bool(reasons & QUOTA_REASONS)
 
 
 class RestSource:
@@ -138,7 +153,9 @@ class RestSource:
         *,
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        form: Mapping[str, str] | None = None,
     ) -> RestResponse:
+        """`body` is sent as JSON, `form` as application/x-www-form-urlencoded."""
         url = self.url(path_or_url, query)
         what = f"{method} {urlsplit(url).path}"
         headers = dict(self._headers)
@@ -146,6 +163,9 @@ class RestSource:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif form is not None:
+            payload = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         for attempt in range(1, self._max_attempts + 1):
             self.calls += 1
             try:
@@ -160,14 +180,15 @@ class RestSource:
                 self._wait(self._backoff_s, what, attempt, 0)
                 continue
             status = response.status
-            if status in THROTTLED and attempt < self._max_attempts:
+            throttled = status in THROTTLED or _quota_exceeded(status, response.data)
+            if throttled and attempt < self._max_attempts:
                 asked = _retry_after_s(response.headers, self._clock())
                 wait = asked if asked is not None else self._backoff_s * 2 ** (attempt - 1)
                 if wait > self._max_wait_s:
                     raise SourceThrottled(f"{what}: throttled, retry after {wait:.0f} s")
                 self._wait(wait, what, attempt, status)
                 continue
-            return self._checked(what, status, response)
+            return self._checked(what, status, response, throttled)
         raise SourceThrottled(f"{what}: still throttled after {self._max_attempts} attempts")
 
     def _wait(self, wait_s: float, what: str, attempt: int, status: int) -> None:
@@ -178,7 +199,7 @@ class RestSource:
         )
         self._sleep(wait_s)
 
-    def _checked(self, what: str, status: int, response: Any) -> RestResponse:
+    def _checked(self, what: str, status: int, response: Any, throttled: bool) -> RestResponse:
         data = response.data
         try:
             parsed = json.loads(data) if data else None
@@ -191,12 +212,12 @@ class RestSource:
             return RestResponse(status, headers, parsed)
         code = _vendor_code(parsed)
         suffix = f" ({code})" if code else ""
+        if throttled:
+            raise SourceThrottled(f"{what}: throttled (HTTP {status}){suffix}")
         if status == 401:
             raise SourceAuthFailed(f"{what}: the credential was refused (HTTP 401){suffix}")
         if status == 403:
             raise SourcePermissionDenied(f"{what}: permission denied (HTTP 403){suffix}")
-        if status in THROTTLED:
-            raise SourceThrottled(f"{what}: throttled (HTTP {status}){suffix}")
         raise SourceRejected(f"{what}: HTTP {status}{suffix}", status=status)
 
 

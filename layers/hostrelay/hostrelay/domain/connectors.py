@@ -46,6 +46,9 @@ class ConnectorKind(StrEnum):
     LDAP = "ldap"
     AWS = "aws"
     OKTA = "okta"
+    WORKSPACE = "workspace"
+    GCP = "gcp"
+    AZURE = "azure"
 
 
 class AwsResourceType(StrEnum):

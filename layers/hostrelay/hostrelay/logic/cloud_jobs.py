@@ -1,7 +1,7 @@
 """Cloud jobs (host `cloud`): claim one from the queue, run its type's handler, record the end.
 
 The discovery function runs every connector that reads a cloud or SaaS source; each source
-brings one handler (discovery.aws, okta.sync, okta.group_members), this module owns the job's
+brings one handler (discovery.aws/gcp/azure, okta.*, workspace.sync), this module owns the job's
 state changes, cancellation and the connector metrics, once for all of them.
 """
 

@@ -14,6 +14,11 @@ from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.domain.cloud_sources import (
+    AzureConnectorSettings,
+    GcpConnectorSettings,
+    WorkspaceConnectorSettings,
+)
 from hostrelay.domain.connectors import (
     SECRET_KEY_MARKERS,
     AwsConnectorSettings,
@@ -37,14 +42,28 @@ _SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {
     ConnectorKind.LDAP: LdapConnectorSettings,
     ConnectorKind.AWS: AwsConnectorSettings,
     ConnectorKind.OKTA: OktaConnectorSettings,
+    ConnectorKind.WORKSPACE: WorkspaceConnectorSettings,
+    ConnectorKind.GCP: GcpConnectorSettings,
+    ConnectorKind.AZURE: AzureConnectorSettings,
 }
 _JOB_TYPES = {
     ConnectorKind.LDAP: "ldap.sync",
     ConnectorKind.AWS: "discovery.aws",
     ConnectorKind.OKTA: "okta.sync",
+    ConnectorKind.WORKSPACE: "workspace.sync",
+    ConnectorKind.GCP: "discovery.gcp",
+    ConnectorKind.AZURE: "discovery.azure",
 }
 # Kinds whose source is read by the discovery function (SaaS and cloud APIs).
-CLOUD_KINDS = frozenset({ConnectorKind.AWS, ConnectorKind.OKTA})
+CLOUD_KINDS = frozenset(
+    {
+        ConnectorKind.AWS,
+        ConnectorKind.OKTA,
+        ConnectorKind.WORKSPACE,
+        ConnectorKind.GCP,
+        ConnectorKind.AZURE,
+    }
+)
 
 
 @dataclass(frozen=True)

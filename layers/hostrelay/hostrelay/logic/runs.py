@@ -17,6 +17,7 @@ from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.runs_repo import RunRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
+from hostrelay.domain.job_params import check_job_params
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.domain.runs import (
@@ -30,10 +31,10 @@ from hostrelay.domain.runs import (
     TargetState,
     parse_limit,
 )
-from hostrelay.envelope import canonical_json
-from hostrelay.job_types import JOB_TYPES, validate_params
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.run_orchestration import RunOrchestrator
+from hostrelay_contract.canonical_json import canonical_json
+from hostrelay_contract.job_types import JOB_TYPES
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class RunService:
         """Select the targets, write the run and start its first window; returns (run,
         created). An idempotent replay returns the first run."""
         principal.require_run_create(request.type)
-        params = validate_params(request.type, request.params)
+        params = check_job_params(request.type, request.params)
         spec = JOB_TYPES[request.type]
         if spec.runs_in == "cloud":
             raise InvalidRequest(f"{request.type} runs in the cloud: it has no fleet runs")

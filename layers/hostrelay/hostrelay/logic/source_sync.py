@@ -44,6 +44,12 @@ class SourceSpec(Generic[SettingsT, ClientT]):
     entity_kinds: frozenset[str]
     # Entities read, or None when should_stop() said to stop.
     read: Callable[[ClientT, SettingsT, Callable[[], bool]], list[EntityUpsert] | None]
+    # The kinds one run reads in full (what it no longer sees of them is deleted); default
+    # entity_kinds. A connector asking for fewer resource types leaves the others alone.
+    read_kinds: Callable[[SettingsT], frozenset[str]] | None = None
+
+    def complete_kinds(self, settings: SettingsT) -> frozenset[str]:
+        return self.entity_kinds if self.read_kinds is None else self.read_kinds(settings)
 
 
 class SourceSync(Generic[SettingsT, ClientT]):
@@ -88,7 +94,7 @@ class SourceSync(Generic[SettingsT, ClientT]):
         if entities is None:
             return CANCELED
         report = self._inventory.replace_all(
-            connector.id, entities, started, complete_kinds=self._spec.entity_kinds
+            connector.id, entities, started, complete_kinds=self._spec.complete_kinds(settings)
         )
         result: dict[str, Any] = {
             "connector": connector.id,

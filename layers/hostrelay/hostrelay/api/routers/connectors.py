@@ -35,10 +35,11 @@ class ConnectorRequest(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
     kind: ConnectorKind = Field(
-        description="`ldap` (a relay syncs a directory), `aws` or `okta` (the cloud reads them)"
+        description="`ldap` (a relay syncs a directory); `aws`, `okta`, `workspace`, `gcp` or "
+        "`azure` (the cloud reads them)"
     )
     target: Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)] = Field(
-        description="The enrolled host that runs ldap syncs, or `cloud` for aws and okta"
+        description="The enrolled host that runs ldap syncs, or `cloud` for the cloud kinds"
     )
     settings: dict[str, Any] = Field(
         default_factory=dict,
@@ -47,7 +48,11 @@ class ConnectorRequest(BaseModel):
             "(the NAME of a relay credential), start_tls, verify_tls (true only), user_filter, "
             "group_filter, ou_filter, page_size, flavor. "
             "aws: regions, assume_role_arn, resource_types. okta: org_url, credential_arn "
-            "(the ARN of a secret holding the API token), page_size, write_back. Never secrets."
+            "(the ARN of a secret holding the API token), page_size, write_back. "
+            "workspace: customer, admin_email, credential_arn (service account key), page_size. "
+            "gcp: projects, credential_arn (service account key), resource_types, page_size. "
+            "azure: tenant_id, client_id, subscriptions, credential_arn (client secret), "
+            "resource_types. Never secrets."
         ),
     )
     schedule: str | None = Field(
