@@ -159,5 +159,8 @@ def is_within(dn: str, base_dn: str) -> bool:
 
 
 DistinguishedName = Annotated[
-    str, Field(min_length=1, max_length=MAX_DN_LENGTH, pattern=r"="), AfterValidator(check_dn)
+    str,
+    # The pattern is a hint for schema-driven generators; check_dn judges and says why.
+    Field(max_length=MAX_DN_LENGTH, json_schema_extra={"pattern": "="}),
+    AfterValidator(check_dn),
 ]
