@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hostrelay_contract.job_types import JOB_TYPES
 from hostrelay_contract.protocol_doc import BEGIN, END, generate
 
 PROTOCOL_MD = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
@@ -22,4 +23,4 @@ def test_the_section_covers_every_type_with_params_and_result() -> None:
     section = generate()
     for name in ("ping", "macct.repair", "exec", "ldap.group_members", "okta.group_members"):
         assert f"### `{name}`" in section
-    assert section.count("Params:") == section.count("Result:") == 9
+    assert section.count("Params:") == section.count("Result:") == len(JOB_TYPES)
