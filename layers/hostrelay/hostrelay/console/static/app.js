@@ -5,6 +5,7 @@ import { html, ErrorNote } from "./ui.js";
 import { HostsPage } from "./hosts.js";
 import { JobsPage, NewJobPage } from "./jobs.js";
 import { JobDetailPage } from "./job-detail.js";
+import { RunsPage, RunDetailPage } from "./runs.js";
 import { InventoryPage } from "./inventory.js";
 import { ConnectorsPage } from "./connectors.js";
 import { AuditPage } from "./audit.js";
@@ -12,6 +13,7 @@ import { AuditPage } from "./audit.js";
 const PAGES = [
   { path: "hosts", label: "Hosts" },
   { path: "jobs", label: "Jobs" },
+  { path: "runs", label: "Runs" },
   { path: "inventory", label: "Inventory" },
   { path: "connectors", label: "Connectors" },
   { path: "audit", label: "Audit", scope: "admin" },
@@ -61,6 +63,8 @@ function Page({ route, me }) {
   if (section === "jobs" && id === "new") return html`<${NewJobPage} me=${me} />`;
   if (section === "jobs" && id) return html`<${JobDetailPage} me=${me} id=${id} />`;
   if (section === "jobs") return html`<${JobsPage} me=${me} params=${route.params} />`;
+  if (section === "runs" && id) return html`<${RunDetailPage} me=${me} id=${id} />`;
+  if (section === "runs") return html`<${RunsPage} me=${me} />`;
   if (section === "inventory") return html`<${InventoryPage} me=${me} />`;
   if (section === "connectors") return html`<${ConnectorsPage} me=${me} />`;
   if (section === "audit") return html`<${AuditPage} me=${me} />`;
