@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
@@ -257,6 +258,65 @@ def test_inventory_connectors_and_audit_pages(admin_browser: Browser) -> None:
     browser.screenshot("audit")
 
 
+def start_run(api: ApiClient, params: dict[str, Any], **targets: Any) -> str:
+    body = {"type": "ping", "params": params, "targets": targets}
+    response = api.post("/v1/runs", body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_runs_page_follows_a_ping_run_to_succeeded(admin_browser: Browser, api: ApiClient) -> None:
+    browser = admin_browser
+    # Given a ping run over the hosts tagged role=dc (dc01, tagged by the test above)
+    run_id = start_run(api, {"message": "fleet hello"}, tags={"role": "dc"})
+    # When the operator opens it from the runs list
+    browser.go("#/runs")
+    browser.element(f"#runs tr[data-run='{run_id}'] a").click()
+    # Then its page follows it to SUCCEEDED, with progress and dc01's target row
+    browser.wait_text("#run-state", "SUCCEEDED")
+    assert "1 done · 0 in flight · 0 failed of 1" in browser.wait_text("#run-progress", "1 done")
+    target = "#run-targets tr[data-host=dc01]"
+    browser.wait_text(f"{target} .badge", "SUCCEEDED")
+    job_link = browser.element(f"{target} a")
+    assert job_link.get_attribute("href").endswith(f"#/jobs/{job_link.text}")
+    # And times are local, with the UTC value on hover
+    assert browser.element("#run-targets time").get_attribute("title").endswith("(UTC)")
+    # And the finished run offers no cancel
+    assert not browser.elements("#cancel-run")
+    browser.screenshot("runs")
+    # When the targets are filtered by a state none is in, Then no row is left
+    Select(browser.element("#target-filters select[name=state]")).select_by_value("FAILED")
+    browser.element("#target-filters button[type=submit]").click()
+    browser.wait_text("#run-targets", "No targets on this page in FAILED")
+    assert not browser.elements(target)
+    # And the job link opens the target's job
+    Select(browser.element("#target-filters select[name=state]")).select_by_value("SUCCEEDED")
+    browser.element("#target-filters button[type=submit]").click()
+    browser.element(f"{target} a").click()
+    browser.wait_text("#job-state", "SUCCEEDED")
+    assert "ping on dc01" in browser.text("h1")
+
+
+def test_operator_cancels_a_run_after_a_confirmation_naming_it(
+    admin_browser: Browser, api: ApiClient
+) -> None:
+    browser = admin_browser
+    # Given a run whose ping on dc01 sleeps a minute, seen running on its page
+    run_id = start_run(api, {"sleep_s": 60}, hosts=["dc01"])
+    browser.go(f"#/runs/{run_id}")
+    browser.wait_text("#run-targets", "IN_PROGRESS")
+    assert "0 done · 1 in flight · 0 failed of 1" in browser.text("#run-progress")
+    # When the admin asks to cancel it, Then the confirmation names the run, keeping it is safe
+    browser.element("#cancel-run").click()
+    assert run_id in browser.text(".confirm")
+    assert browser.driver.switch_to.active_element.text == "Keep it running"
+    # And confirming cancels the run and its running job
+    browser.element("#confirm-cancel-run").click()
+    browser.wait_text("#run-state", "CANCELED", timeout_s=30)
+    assert api.get(f"/v1/runs/{run_id}").json()["state"] == "CANCELED"
+    browser.wait_text("#run-targets tr[data-host=dc01] .badge", "CANCELED")
+
+
 def test_reader_is_offered_nothing_it_cannot_do(
     browser: Browser, api: ApiClient, secrets_used: list[str]
 ) -> None:
@@ -265,6 +325,8 @@ def test_reader_is_offered_nothing_it_cannot_do(
     secrets_used.append(reader)
     running = api.create_job("ping", "dc01", {"sleep_s": 60})
     api.wait_for(running, lambda job: job["state"] == "IN_PROGRESS")
+    # (and a run still in progress)
+    run_id = start_run(api, {"sleep_s": 60}, hosts=["dc01"])
     try:
         # When the reader signs in
         browser.sign_in(reader)
@@ -282,11 +344,17 @@ def test_reader_is_offered_nothing_it_cannot_do(
         browser.go(f"#/jobs/{running}")
         browser.wait_text("#job-state", "IN_PROGRESS")
         assert not browser.elements("#cancel-job")
+        # (nor a run's cancel, though the run still runs and the reader sees its targets)
+        browser.go(f"#/runs/{run_id}")
+        browser.wait_text("#run-state", "IN_PROGRESS")
+        browser.element("#run-targets tr[data-host=dc01]")
+        assert not browser.elements("#cancel-run")
         # And a page it reaches anyway says which scope is missing (the API's 403)
         browser.go("#/audit")
         assert "lacks the admin scope" in browser.wait_text(".error", "Not allowed")
     finally:
         api.post(f"/v1/jobs/{running}/cancel", {})
+        api.post(f"/v1/runs/{run_id}/cancel", {})
 
 
 def test_invalid_or_revoked_token_lands_on_sign_in(

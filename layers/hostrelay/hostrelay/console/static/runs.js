@@ -9,6 +9,7 @@ const RUN_POLL_MS = 1000;
 // Target states (docs/runs.md), and the job states an in-flight target's job may be in.
 const TARGET_STATES = ["PENDING", "IN_FLIGHT", "QUEUED", "DISPATCHED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "EXPIRED", "CANCELED", "SKIPPED"];
 const NOT_DONE = new Set(["PENDING", "IN_FLIGHT"]);
+const TARGET_OPEN = new Set(["PENDING", "IN_FLIGHT", "QUEUED", "DISPATCHED", "IN_PROGRESS"]);
 
 // Cancelling a run is the operator's (admins hold it too); a reader is offered nothing.
 function mayCancelRuns(me) {
@@ -98,7 +99,9 @@ function TargetsTable({ id, open }) {
   const { data, error } = useLoad(
     () => get(`/v1/runs/${encodeURIComponent(id)}/targets${query({ state, limit: TARGET_PAGE_SIZE, next_token: token })}`),
     [id, state, token],
-    { every_ms: RUN_POLL_MS, keepPolling: () => open },
+    // A page read just before the run ended may still show open targets: follow it until
+    // they end too, not only while the run is open.
+    { every_ms: RUN_POLL_MS, keepPolling: (page) => open || !page || page.targets.some((target) => TARGET_OPEN.has(target.state)) },
   );
   return html`<section aria-labelledby="targets-title">
     <h2 id="targets-title">Targets</h2>
