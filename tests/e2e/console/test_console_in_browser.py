@@ -298,6 +298,36 @@ def test_runs_page_follows_a_ping_run_to_succeeded(admin_browser: Browser, api: 
     assert "ping on dc01" in browser.text("h1")
 
 
+def test_run_started_from_the_form_reaches_succeeded(admin_browser: Browser, api: ApiClient) -> None:
+    browser = admin_browser
+    runs_before = len(api.get("/v1/runs").json()["runs"])
+    # Given the run form, its params generated like the job form's
+    browser.go("#/runs")
+    browser.element("#start-run").click()
+    Select(browser.element("#run-type")).select_by_value("ping")
+    assert browser.element("input[name='params.sleep_s']").get_attribute("max") == "3600"
+    # When a tag the API refuses is given, Then its 422 is shown and no run is started
+    browser.element("#run-tags").send_keys("Role=dc")
+    browser.element("#submit-run").click()
+    assert "Role" in browser.wait_text("#new-run .error", "422")
+    assert len(api.get("/v1/runs").json()["runs"]) == runs_before
+    # When the operator starts a ping over role=dc, half the targets at once
+    tags = browser.element("#run-tags")
+    tags.clear()
+    tags.send_keys("role=dc")
+    browser.element("#run-max-concurrency").send_keys("50%")
+    browser.element("[name='params.message']").send_keys("run from the console")
+    browser.element("#submit-run").click()
+    # Then its page follows it to SUCCEEDED, and the API has the run as the form said
+    browser.wait_text("#run-state", "SUCCEEDED")
+    browser.wait_text("#run-targets tr[data-host=dc01] .badge", "SUCCEEDED")
+    run_id = browser.text("h1 + p.mono")
+    run = api.get(f"/v1/runs/{run_id}").json()
+    assert run["targets"]["tags"] == {"role": "dc"}
+    assert run["max_concurrency"] == "50%"
+    assert run["params"]["message"] == "run from the console"
+
+
 def test_operator_cancels_a_run_after_a_confirmation_naming_it(
     admin_browser: Browser, api: ApiClient
 ) -> None:
@@ -350,6 +380,9 @@ def test_reader_is_offered_nothing_it_cannot_do(
         browser.wait_text("#run-state", "IN_PROGRESS")
         browser.element("#run-targets tr[data-host=dc01]")
         assert not browser.elements("#cancel-run")
+        browser.go("#/runs")
+        browser.element(f"#runs tr[data-run='{run_id}']")
+        assert not browser.elements("#start-run")
         # And a page it reaches anyway says which scope is missing (the API's 403)
         browser.go("#/audit")
         assert "lacks the admin scope" in browser.wait_text(".error", "Not allowed")

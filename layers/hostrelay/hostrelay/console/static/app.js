@@ -5,7 +5,7 @@ import { html, ErrorNote } from "./ui.js";
 import { HostsPage } from "./hosts.js";
 import { JobsPage, NewJobPage } from "./jobs.js";
 import { JobDetailPage } from "./job-detail.js";
-import { RunsPage, RunDetailPage } from "./runs.js";
+import { NewRunPage, RunsPage, RunDetailPage } from "./runs.js";
 import { InventoryPage } from "./inventory.js";
 import { ConnectorsPage } from "./connectors.js";
 import { AuditPage } from "./audit.js";
@@ -63,6 +63,7 @@ function Page({ route, me }) {
   if (section === "jobs" && id === "new") return html`<${NewJobPage} me=${me} />`;
   if (section === "jobs" && id) return html`<${JobDetailPage} me=${me} id=${id} />`;
   if (section === "jobs") return html`<${JobsPage} me=${me} params=${route.params} />`;
+  if (section === "runs" && id === "new") return html`<${NewRunPage} me=${me} />`;
   if (section === "runs" && id) return html`<${RunDetailPage} me=${me} id=${id} />`;
   if (section === "runs") return html`<${RunsPage} me=${me} />`;
   if (section === "inventory") return html`<${InventoryPage} me=${me} />`;

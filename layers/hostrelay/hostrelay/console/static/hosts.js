@@ -13,7 +13,7 @@ function tagText(tags) {
 
 // "role=dc site:north" → {role: "dc", site: "north"}: split at the first "=" or ":" of each
 // word. The API judges the keys and values (domain/tags.py) and its 422 names what is wrong.
-function parseTags(text) {
+export function parseTags(text) {
   const tags = {};
   for (const word of text.split(/[\s,]+/).filter(Boolean)) {
     const at = word.search(/[=:]/);

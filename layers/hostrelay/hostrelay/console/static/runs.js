@@ -1,7 +1,10 @@
-// Fleet runs: the paged list, and one run's progress, targets (filtered by state) and cancel.
+// Fleet runs: the paged list, the start form, and one run's progress, targets and cancel.
 import { useEffect, useRef, useState } from "./vendor-htm-preact.js";
-import { get, post, query } from "./api.js";
+import { ApiError, get, post, query } from "./api.js";
 import { html, Badge, ErrorNote, KeyValues, Time, may, useLoad } from "./ui.js";
+import { SchemaFields, readFields } from "./schema-form.js";
+import { mayStartJobs } from "./jobs.js";
+import { parseTags } from "./hosts.js";
 
 const PAGE_SIZE = 25;
 const TARGET_PAGE_SIZE = 100;
@@ -35,7 +38,7 @@ function selectorText(targets) {
   return words.join(" ") || "—";
 }
 
-export function RunsPage() {
+export function RunsPage({ me }) {
   const [pages, setPages] = useState([null]); // next_token of each page seen; null = first
   const token = pages[pages.length - 1];
   const { data, error } = useLoad(() => get(`/v1/runs${query({ limit: PAGE_SIZE, next_token: token })}`), [token], {
@@ -43,6 +46,7 @@ export function RunsPage() {
   });
   return html`<section>
     <h1>Runs</h1>
+    ${mayStartJobs(me) && html`<p><a class="button" href="#/runs/new" id="start-run">Start a run</a></p>`}
     <${ErrorNote} error=${error} />
     ${data && html`<div class="table-wrap"><table id="runs">
       <thead><tr><th scope="col">Run</th><th scope="col">Type</th><th scope="col">Targets</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">By</th></tr></thead>
@@ -160,5 +164,96 @@ export function RunDetailPage({ me, id }) {
     ]} />
     <${TargetsTable} id=${run.id} open=${open} />
     <details><summary>Params</summary><pre class="json">${JSON.stringify(run.params, null, 2)}</pre></details>
+  </section>`;
+}
+
+async function loadRunForm() {
+  const [openapi, types] = await Promise.all([get("/v1/openapi.json"), get("/v1/job-types")]);
+  return {
+    request: openapi.components.schemas.RunCreateRequest,
+    types: types.job_types.filter((type) => type.runs_in !== "cloud"),
+  };
+}
+
+// Options of POST /v1/runs generated from its schema; the two limits (a number or "N%") and
+// the targets have their own inputs below.
+const RUN_OPTIONS = ["timeout_s", "deliver_by", "continuous", "expired_counts_as_error", "idempotency_key"];
+
+// "10" → 10, "10%" → "10%": the API judges either (and says what is wrong in its 422).
+function limitValue(text) {
+  const value = text.trim();
+  if (!value) return undefined;
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+export function NewRunPage({ me }) {
+  const { data, error } = useLoad(loadRunForm, []);
+  const [typeName, setTypeName] = useState("ping");
+  const [failure, setFailure] = useState(null);
+  const [busy, setBusy] = useState(false);
+  if (!mayStartJobs(me)) return html`<p class="error" role="alert">Not allowed: starting runs needs the operator or service scope.</p>`;
+  if (error) return html`<${ErrorNote} error=${error} />`;
+  if (!data) return html`<p class="loading">Loading the job types…</p>`;
+  const type = data.types.find((candidate) => candidate.name === typeName) || data.types[0];
+  const optionsSchema = { ...data.request, required: [], properties: Object.fromEntries(RUN_OPTIONS.filter((name) => data.request.properties[name]).map((name) => [name, data.request.properties[name]])) };
+  async function submit(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const params = readFields(form, "params");
+    const options = readFields(form, "options");
+    const problems = [...params.problems, ...options.problems];
+    if (problems.length) {
+      setFailure(new ApiError(0, "invalid_form", "the form has errors", problems));
+      return;
+    }
+    const body = {
+      type: type.name,
+      params: params.values,
+      targets: { hosts: form.elements.hosts.value.split(/[\s,]+/).filter(Boolean), tags: parseTags(form.elements.tags.value) },
+      ...options.values,
+    };
+    for (const name of ["max_concurrency", "max_errors"]) {
+      const value = limitValue(form.elements[name].value);
+      if (value !== undefined) body[name] = value;
+    }
+    setBusy(true);
+    setFailure(null);
+    try {
+      const run = await post("/v1/runs", body);
+      location.hash = `#/runs/${run.id}`;
+    } catch (caught) {
+      setFailure(caught);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return html`<section>
+    <h1>Start a run</h1>
+    <form id="new-run" class="stacked" onSubmit=${submit}>
+      <div class="field"><label for="run-type">Type</label>
+        <select id="run-type" name="type" value=${type.name} onChange=${(event) => { setTypeName(event.currentTarget.value); setFailure(null); }}>
+          ${data.types.map((candidate) => html`<option value=${candidate.name}>${candidate.name}</option>`)}
+        </select></div>
+      <div class="field"><label for="run-tags">Tags</label>
+        <input id="run-tags" name="tags" placeholder="e.g. role=dc site=north" spellcheck="false" />
+        <small>hosts carrying every tag</small></div>
+      <div class="field"><label for="run-hosts">Hosts</label>
+        <input id="run-hosts" name="hosts" placeholder="e.g. dc01 dc02" spellcheck="false" />
+        <small>by name, besides the tagged ones</small></div>
+      <div class="field"><label for="run-max-concurrency">Max concurrency</label>
+        <input id="run-max-concurrency" name="max_concurrency" placeholder="10" pattern="\\d{1,4}%?" spellcheck="false" />
+        <small>${data.request.properties.max_concurrency.description} · default 10</small></div>
+      <div class="field"><label for="run-max-errors">Max errors</label>
+        <input id="run-max-errors" name="max_errors" placeholder="0" pattern="\\d{1,4}%?" spellcheck="false" />
+        <small>${data.request.properties.max_errors.description} · default 0</small></div>
+      <fieldset key=${type.name}><legend>Parameters of ${type.name}</legend>
+        <${SchemaFields} prefix="params" schema=${type.params_schema} />
+      </fieldset>
+      <details><summary>Options</summary>
+        <${SchemaFields} prefix="options" schema=${optionsSchema} />
+      </details>
+      <${ErrorNote} error=${failure} />
+      <button type="submit" id="submit-run" disabled=${busy}>Start ${type.name} on the targets</button>
+    </form>
   </section>`;
 }
