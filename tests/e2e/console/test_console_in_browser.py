@@ -298,7 +298,9 @@ def test_runs_page_follows_a_ping_run_to_succeeded(admin_browser: Browser, api: 
     assert "ping on dc01" in browser.text("h1")
 
 
-def test_run_started_from_the_form_reaches_succeeded(admin_browser: Browser, api: ApiClient) -> None:
+def test_run_started_from_the_form_reaches_succeeded(
+    admin_browser: Browser, api: ApiClient
+) -> None:
     browser = admin_browser
     runs_before = len(api.get("/v1/runs").json()["runs"])
     # Given the run form, its params generated like the job form's
