@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --python-version 3.10 relay/hostrelay_relay  # the relay's lowest Python
+	$(VENV)/bin/mypy --python-version 3.10 relay/hostrelay_relay relay/hostrelay_sources  # the relay's lowest Python
 	$(VENV)/bin/lint-imports --no-cache --no-logo  # the layers contracts of pyproject.toml
 	$(VENV)/bin/sam validate --lint
 

@@ -16,6 +16,7 @@ from pydantic import (
 
 from hostrelay.domain.connectors import check_verify_tls
 from hostrelay.domain.errors import InvalidRequest
+from hostrelay_sources.settings import AuthentikGroupMembersParams, ConnectorSyncParams
 
 CLOUD_HOST = "cloud"
 
@@ -139,6 +140,18 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             name="okta.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
         ),
         JobTypeSpec(name="okta.group_members", params=OktaGroupMembersParams, runs_in="cloud"),
+        # Self-hosted sources: read by the cloud when reachable, else by a relay (connector.sync,
+        # whose params model the relay validates with too).
+        JobTypeSpec(
+            name="authentik.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(
+            name="kubernetes.sync", params=SourceSyncParams, runs_in="cloud", default_timeout_s=900
+        ),
+        JobTypeSpec(
+            name="authentik.group_members", params=AuthentikGroupMembersParams, runs_in="cloud"
+        ),
+        JobTypeSpec(name="connector.sync", params=ConnectorSyncParams, default_timeout_s=1800),
     )
 }
 

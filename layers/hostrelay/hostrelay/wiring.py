@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
+    from hostrelay.dal.self_hosted_sources import CloudSourceSession
     from hostrelay.dal.tokens_repo import TokenRepository
-    from hostrelay.domain.connectors import OktaConnectorSettings
+    from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
     from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
@@ -249,12 +250,18 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     from hostrelay.logic.inventory import InventoryService
     from hostrelay.logic.source_sync import SourceSync
     from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
+    from hostrelay.logic.sync_self_hosted import (
+        AUTHENTIK_SOURCE,
+        KUBERNETES_SOURCE,
+        AuthentikGroupMembers,
+    )
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     connectors = ConnectorRepository()
     inventory = InventoryService(InventoryRepository())
     connect_okta = _okta_connector(settings)
+    connect_self_hosted = _self_hosted_connector(settings)
     return CloudJobRunner(
         _job_repository(settings),
         {
@@ -265,8 +272,30 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
             ),
             "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
             "okta.group_members": OktaGroupMembers(connectors, connect_okta),
+            "authentik.sync": SourceSync(
+                AUTHENTIK_SOURCE, connectors, inventory, connect_self_hosted
+            ),
+            "kubernetes.sync": SourceSync(
+                KUBERNETES_SOURCE, connectors, inventory, connect_self_hosted
+            ),
+            "authentik.group_members": AuthentikGroupMembers(connectors, connect_self_hosted),
         },
     )
+
+
+def _self_hosted_connector(
+    settings: DiscoverySettings,
+) -> Callable[[SelfHostedSettings], CloudSourceSession]:
+    def connect(source: SelfHostedSettings) -> CloudSourceSession:
+        from hostrelay.dal.self_hosted_sources import CloudSourceSession
+
+        return CloudSourceSession(
+            source,
+            ca_file=settings.source_ca_bundle or None,
+            max_wait_s=settings.source_max_wait_s,
+        )
+
+    return connect
 
 
 def _okta_connector(settings: DiscoverySettings) -> Callable[[OktaConnectorSettings], OktaOrg]:
