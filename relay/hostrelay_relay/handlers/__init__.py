@@ -17,6 +17,7 @@ HANDLERS: dict[str, str] = {
     "exec": "hostrelay_relay.handlers.exec:ExecHandler",
     "ldap.sync": "hostrelay_relay.handlers.ldap_sync:LdapSyncHandler",
     "ldap.group_members": "hostrelay_relay.handlers.ldap_group_members:LdapGroupMembersHandler",
+    "connector.sync": "hostrelay_relay.handlers.connector_sync:ConnectorSyncHandler",
 }
 
 
