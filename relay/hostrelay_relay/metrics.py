@@ -307,9 +307,9 @@ class RelayMetrics:
             return  # refused before it knew its connector
         labels = {"connector": connector, "kind": kind}
         status = "success" if outcome == "succeeded" else outcome
-        self.connector_syncs.inc(status=status, **labels)
+        self.connector_syncs.inc(1, status=status, **labels)
         if outcome != "succeeded":
-            self.connector_errors.inc(**labels)
+            self.connector_errors.inc(1, **labels)
             return
         self.connector_last_sync.set(time.time(), **labels)
         if duration_s is not None:
