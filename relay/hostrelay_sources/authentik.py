@@ -3,8 +3,9 @@ write-back of one group's members.
 
 Calls (Authentik API v3, the operations authentik-client generates from its OpenAPI schema):
 core_users_list GET /api/v3/core/users/, core_groups_list GET /api/v3/core/groups/,
-core_groups_retrieve GET /api/v3/core/groups/{group_uuid}/, core_groups_add_user and
-core_groups_remove_user POST /api/v3/core/groups/{group_uuid}/(add|remove)_user/ {"pk": user}.
+core_groups_retrieve GET /api/v3/core/groups/{group_uuid}/, and core_groups_add_user_create /
+core_groups_remove_user_create POST /api/v3/core/groups/{group_uuid}/(add|remove)_user/
+with {"pk": user}.
 Lists are paged by page number: `pagination.next` is the next page, 0 after the last.
 """
 

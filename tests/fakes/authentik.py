@@ -6,8 +6,8 @@ real API fails the test that used it):
 - core_users_list        GET  /api/v3/core/users/                     (page, page_size, ...)
 - core_groups_list       GET  /api/v3/core/groups/                    (page, page_size, ...)
 - core_groups_retrieve   GET  /api/v3/core/groups/{group_uuid}/
-- core_groups_add_user   POST /api/v3/core/groups/{group_uuid}/add_user/     {"pk": user} -> 204
-- core_groups_remove_user POST /api/v3/core/groups/{group_uuid}/remove_user/ {"pk": user} -> 204
+- core_groups_add_user_create   POST /api/v3/core/groups/{group_uuid}/add_user/     {"pk": user} -> 204
+- core_groups_remove_user_create POST /api/v3/core/groups/{group_uuid}/remove_user/ {"pk": user} -> 204
 Lists are paginated by page number: {"pagination": {next, previous, count, current,
 total_pages, start_index, end_index}, "results": [...], "autocomplete": {}}; `next` is 0 on
 the last page. Errors are DRF's {"detail": ...}: 401 for a bad token (Authentik's token
@@ -45,12 +45,12 @@ _ROUTES = [
     (
         "POST",
         re.compile(rf"^/api/v3/core/groups/(?P<group>{_UUID})/add_user/$"),
-        "core_groups_add_user",
+        "core_groups_add_user_create",
     ),
     (
         "POST",
         re.compile(rf"^/api/v3/core/groups/(?P<group>{_UUID})/remove_user/$"),
-        "core_groups_remove_user",
+        "core_groups_remove_user_create",
     ),
 ]
 _CLIENT_ONLY = {"_request_timeout", "_request_auth", "_content_type", "_headers", "_host_index"}
@@ -275,14 +275,14 @@ def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
                 raise ApiError(404, "Not found.")
             return int(request.pk)
 
-        def core_groups_add_user(
+        def core_groups_add_user_create(
             self, query: dict[str, list[str]], payload: bytes, group: str
         ) -> None:
             self._group(group)
             state.members[group].add(self._user_of(payload))
             self._send(204, None)
 
-        def core_groups_remove_user(
+        def core_groups_remove_user_create(
             self, query: dict[str, list[str]], payload: bytes, group: str
         ) -> None:
             self._group(group)
