@@ -6,8 +6,9 @@ real API fails the test that used it):
 - core_users_list        GET  /api/v3/core/users/                     (page, page_size, ...)
 - core_groups_list       GET  /api/v3/core/groups/                    (page, page_size, ...)
 - core_groups_retrieve   GET  /api/v3/core/groups/{group_uuid}/
-- core_groups_add_user_create   POST /api/v3/core/groups/{group_uuid}/add_user/     {"pk": user} -> 204
-- core_groups_remove_user_create POST /api/v3/core/groups/{group_uuid}/remove_user/ {"pk": user} -> 204
+- core_groups_add_user_create    POST /api/v3/core/groups/{group_uuid}/add_user/     -> 204
+- core_groups_remove_user_create POST /api/v3/core/groups/{group_uuid}/remove_user/  -> 204
+  (both with a UserAccountRequest body, {"pk": user})
 Lists are paginated by page number: {"pagination": {next, previous, count, current,
 total_pages, start_index, end_index}, "results": [...], "autocomplete": {}}; `next` is 0 on
 the last page. Errors are DRF's {"detail": ...}: 401 for a bad token (Authentik's token
