@@ -23,6 +23,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -171,21 +172,24 @@ class AuthentikState:
         }
 
 
-def _page(items: list[Any], query: dict[str, list[str]]) -> dict[str, Any]:
+def _page(
+    keys: list[Any], query: dict[str, list[str]], body_of: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """One page of `keys` (already in the list's order), each turned into its body."""
     page = int(query.get("page", ["1"])[0])
     size = int(query.get("page_size", ["20"])[0])
     if page < 1 or not 1 <= size <= 1000:
         raise ApiError(404, "Invalid page.")
-    total_pages = max(1, -(-len(items) // size))
+    total_pages = max(1, -(-len(keys) // size))
     if page > total_pages:
         raise ApiError(404, "Invalid page.")
     start = (page - 1) * size
-    results = items[start : start + size]
+    results = [body_of(key) for key in keys[start : start + size]]
     return {
         "pagination": {
             "next": page + 1 if page < total_pages else 0,
             "previous": page - 1,
-            "count": len(items),
+            "count": len(keys),
             "current": page,
             "total_pages": total_pages,
             "start_index": start + 1 if results else 0,
@@ -250,14 +254,13 @@ def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
 
         def core_users_list(self, query: dict[str, list[str]], payload: bytes) -> None:
             include_groups = query.get("include_groups", ["true"])[0] == "true"
-            users = [state.user_body(pk, include_groups) for pk in sorted(state.users)]
-            body = _page(users, query)
+            body = _page(sorted(state.users), query, lambda pk: state.user_body(pk, include_groups))
             PaginatedUserList.from_dict(body)  # the schema's shape, or the test fails
             self._send(200, body)
 
         def core_groups_list(self, query: dict[str, list[str]], payload: bytes) -> None:
             ordered = sorted(state.groups, key=lambda g: (state.groups[g]["name"], g))
-            body = _page([state.group_body(g, query) for g in ordered], query)
+            body = _page(ordered, query, lambda group: state.group_body(group, query))
             PaginatedGroupList.from_dict(body)
             self._send(200, body)
 
