@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from hostrelay_sources import kinds
 from hostrelay_sources.entities import SourceEntity, compact
 from hostrelay_sources.errors import Rejected
 from hostrelay_sources.https import JsonClient, RetryPolicy
 from hostrelay_sources.settings import AuthentikGroupMembersParams
 
-USER_KIND = "authentik.user"
-GROUP_KIND = "authentik.group"
-KINDS = frozenset({USER_KIND, GROUP_KIND})
+USER_KIND = kinds.AUTHENTIK_USER
+GROUP_KIND = kinds.AUTHENTIK_GROUP
+KINDS = kinds.ENTITY_KINDS["authentik"]
 SERVICE_ACCOUNT_TYPES = frozenset({"service_account", "internal_service_account"})
 MAX_PAGES = 100_000
 RawObject = dict[str, Any]

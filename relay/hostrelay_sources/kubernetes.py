@@ -14,6 +14,7 @@ from typing import Any
 from hostrelay_sources.entities import SourceEntity, compact
 from hostrelay_sources.errors import Rejected
 from hostrelay_sources.https import JsonClient, RetryPolicy
+from hostrelay_sources.kinds import ENTITY_KINDS, KUBERNETES_KINDS
 from hostrelay_sources.settings import KubernetesSource
 
 RawObject = dict[str, Any]
@@ -28,15 +29,19 @@ class Resource:
     namespaced: bool
 
 
-RESOURCES: dict[str, Resource] = {
-    "namespaces": Resource("/api/v1/namespaces", "kubernetes.namespace", False),
-    "nodes": Resource("/api/v1/nodes", "kubernetes.node", False),
-    "deployments": Resource("/apis/apps/v1/deployments", "kubernetes.deployment", True),
-    "statefulsets": Resource("/apis/apps/v1/statefulsets", "kubernetes.statefulset", True),
-    "daemonsets": Resource("/apis/apps/v1/daemonsets", "kubernetes.daemonset", True),
-    "services": Resource("/api/v1/services", "kubernetes.service", True),
+_PATHS = {
+    "namespaces": ("/api/v1/namespaces", False),
+    "nodes": ("/api/v1/nodes", False),
+    "deployments": ("/apis/apps/v1/deployments", True),
+    "statefulsets": ("/apis/apps/v1/statefulsets", True),
+    "daemonsets": ("/apis/apps/v1/daemonsets", True),
+    "services": ("/api/v1/services", True),
 }
-KINDS = frozenset(resource.kind for resource in RESOURCES.values())
+RESOURCES: dict[str, Resource] = {
+    name: Resource(path, KUBERNETES_KINDS[name], namespaced)
+    for name, (path, namespaced) in _PATHS.items()
+}
+KINDS = ENTITY_KINDS["kubernetes"]
 
 
 @dataclass

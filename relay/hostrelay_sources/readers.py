@@ -10,11 +10,6 @@ from hostrelay_sources.entities import SourceEntity
 from hostrelay_sources.https import RetryPolicy
 from hostrelay_sources.settings import AuthentikSource, KubernetesSource
 
-ENTITY_KINDS: dict[str, frozenset[str]] = {
-    "authentik": authentik.KINDS,
-    "kubernetes": kubernetes.KINDS,
-}
-
 
 @dataclass
 class SourceRead:

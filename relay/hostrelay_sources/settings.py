@@ -49,8 +49,13 @@ HttpsOrigin = Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)]
 CredentialFile = Annotated[str, AfterValidator(check_credential_file)]
 
 
+# Models are built on first use, not at import: a function's cold start pays only for those
+# it uses.
+_CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
 class _Source(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
     url: HttpsOrigin = Field(description="The source's origin, e.g. https://auth.example.org")
 
@@ -89,7 +94,7 @@ class ConnectorSyncParams(BaseModel):
     such files may be in and the origins a token may be sent to.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
     connector: ConnectorId
     source: Source
@@ -109,7 +114,7 @@ GroupUuid = Annotated[
 class AuthentikGroupMembersParams(BaseModel):
     """Add/remove users (by pk) of one Authentik group; a dry run (the default) changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONFIG
 
     connector: ConnectorId
     group: GroupUuid

@@ -46,7 +46,7 @@ from hostrelay.domain.inventory import (
     Tombstone,
 )
 from hostrelay.observability import logger
-from hostrelay_sources.readers import ENTITY_KINDS
+from hostrelay_sources.kinds import ENTITY_KINDS
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
     from hostrelay.logic.relay_events import InventoryEvent
