@@ -39,10 +39,12 @@ class ConnectorRequest(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
     kind: ConnectorKind = Field(
-        description="`ldap` (a relay syncs a directory), `aws` or `okta` (the cloud reads them)"
+        description="`ldap` (a relay syncs a directory), `aws` or `okta` (the cloud reads them), "
+        "`authentik` or `kubernetes` (the cloud or a relay, wherever the source is reachable)"
     )
     target: Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)] = Field(
-        description="The enrolled host that runs ldap syncs, or `cloud` for aws and okta"
+        description="The enrolled host that runs the sync (ldap, authentik, kubernetes), or "
+        "`cloud` (aws, okta, authentik, kubernetes)"
     )
     settings: dict[str, Any] = Field(
         default_factory=dict,
@@ -51,7 +53,10 @@ class ConnectorRequest(BaseModel):
             "(the NAME of a relay credential), start_tls, verify_tls (true only), user_filter, "
             "group_filter, ou_filter, page_size, flavor. "
             "aws: regions, assume_role_arn, resource_types. okta: org_url, credential_arn "
-            "(the ARN of a secret holding the API token), page_size, write_back. Never secrets."
+            "(the ARN of a secret holding the API token), page_size, write_back. "
+            "authentik, kubernetes: url, page_size, credential_arn (target cloud) or "
+            "credential_file (a 0600 file on the target relay); authentik write_back, "
+            "kubernetes resources. Never secrets."
         ),
     )
     schedule: str | None = Field(
