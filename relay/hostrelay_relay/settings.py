@@ -206,6 +206,9 @@ class SourcesSettings(_Section):
     max_wait_s: float = Field(
         default=60.0, ge=0, le=600, description="longest Retry-After waited out"
     )
+    allow_write_back: bool = Field(
+        default=False, description="run connector.group_members (change group memberships)"
+    )
 
     @field_validator("credential_dir")
     @classmethod

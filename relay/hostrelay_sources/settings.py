@@ -129,3 +129,11 @@ class AuthentikGroupMembersParams(BaseModel):
         if set(self.add) & set(self.remove):
             raise ValueError("a user cannot be both added and removed")
         return self
+
+
+class RelayGroupMembersParams(AuthentikGroupMembersParams):
+    """`connector.group_members` on a relay: write-back to an Authentik the relay reaches, with
+    the token file and origin checked as for connector.sync."""
+
+    source: AuthentikSource
+    credential_file: CredentialFile

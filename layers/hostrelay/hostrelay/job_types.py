@@ -16,7 +16,11 @@ from pydantic import (
 
 from hostrelay.domain.connectors import check_verify_tls
 from hostrelay.domain.errors import InvalidRequest
-from hostrelay_sources.settings import AuthentikGroupMembersParams, ConnectorSyncParams
+from hostrelay_sources.settings import (
+    AuthentikGroupMembersParams,
+    ConnectorSyncParams,
+    RelayGroupMembersParams,
+)
 
 CLOUD_HOST = "cloud"
 
@@ -152,6 +156,7 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             name="authentik.group_members", params=AuthentikGroupMembersParams, runs_in="cloud"
         ),
         JobTypeSpec(name="connector.sync", params=ConnectorSyncParams, default_timeout_s=1800),
+        JobTypeSpec(name="connector.group_members", params=RelayGroupMembersParams),
     )
 }
 

@@ -18,6 +18,9 @@ HANDLERS: dict[str, str] = {
     "ldap.sync": "hostrelay_relay.handlers.ldap_sync:LdapSyncHandler",
     "ldap.group_members": "hostrelay_relay.handlers.ldap_group_members:LdapGroupMembersHandler",
     "connector.sync": "hostrelay_relay.handlers.connector_sync:ConnectorSyncHandler",
+    "connector.group_members": (
+        "hostrelay_relay.handlers.connector_group_members:ConnectorGroupMembersHandler"
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from hostrelay_relay.directory.batches import BatchCutter, InventoryBatch
 from hostrelay_relay.handlers.base import Handler, JobContext, JobError
+from hostrelay_relay.settings import SourcesSettings
 from hostrelay_relay.source_state import SourceBusy, SourceState, SourceStateStore
 from hostrelay_sources.credentials import read_credential_file
 from hostrelay_sources.entities import content_hash
@@ -26,6 +27,18 @@ from hostrelay_sources.settings import ConnectorSyncParams
 log = logging.getLogger(__name__)
 
 
+def check_token_destination(sources: SourcesSettings, credential_file: str, url: str) -> None:
+    """Refuse (ValueError) a token file outside sources.credential_dir or a URL that is not
+    one of sources.origins: a job cannot send a token, or any other file, elsewhere."""
+    if not Path(credential_file).is_relative_to(sources.credential_dir):
+        raise ValueError(
+            f"credential_file must be in this relay's sources.credential_dir"
+            f" ({sources.credential_dir})"
+        )
+    if url.lower() not in sources.origins:
+        raise ValueError(f"{url} is not one of this relay's sources.origins")
+
+
 class ConnectorSyncHandler(Handler[ConnectorSyncParams]):
     type = "connector.sync"
     params_model = ConnectorSyncParams
@@ -34,14 +47,9 @@ class ConnectorSyncHandler(Handler[ConnectorSyncParams]):
         """The params, refused before anything is read when the token file is outside
         sources.credential_dir or the URL is not one of sources.origins."""
         params = ConnectorSyncParams.model_validate(raw)
-        sources = self.settings.sources
-        if not Path(params.credential_file).is_relative_to(sources.credential_dir):
-            raise ValueError(
-                f"credential_file must be in this relay's sources.credential_dir"
-                f" ({sources.credential_dir})"
-            )
-        if params.source.base_url.lower() not in sources.origins:
-            raise ValueError(f"{params.source.base_url} is not one of this relay's sources.origins")
+        check_token_destination(
+            self.settings.sources, params.credential_file, params.source.base_url
+        )
         return params
 
     def enabled(self) -> str | None:

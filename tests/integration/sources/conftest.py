@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,18 +58,14 @@ class RelaySource:
     def handler(self) -> ConnectorSyncHandler:
         return ConnectorSyncHandler(self.settings)
 
-    def run(
-        self, params: dict[str, Any], *, cancel: threading.Event | None = None
-    ) -> tuple[dict[str, Any], RelayRun]:
-        handler = self.handler()
-        validated: ConnectorSyncParams = handler.validate(params)
-        published = RelayRun()
+    def context(self, published: RelayRun | None = None) -> JobContext:
+        sink = published if published is not None else RelayRun()
 
         def report_event(kind: str, body: dict[str, Any]) -> None:
             assert kind == "inventory"
-            published.events.append(body)
+            sink.events.append(body)
 
-        ctx = JobContext(
+        return JobContext(
             job_id="01JOBTEST",
             attempt=1,
             host="dc01",
@@ -78,10 +73,14 @@ class RelaySource:
             timeout_s=60,
             report_progress=lambda done, total, message: None,
             report_output=lambda stream, data: None,
-            cancel_event=cancel or threading.Event(),
             report_event=report_event,
         )
-        return handler.run(validated, ctx), published
+
+    def run(self, params: dict[str, Any]) -> tuple[dict[str, Any], RelayRun]:
+        handler = self.handler()
+        validated: ConnectorSyncParams = handler.validate(params)
+        published = RelayRun()
+        return handler.run(validated, self.context(published)), published
 
 
 def _relay_source(tmp_path: Path, url: str, ca_file: str, token: str) -> RelaySource:

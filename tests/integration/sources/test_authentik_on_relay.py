@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hostrelay_relay.handlers.base import JobError
+from hostrelay_relay.handlers.connector_group_members import ConnectorGroupMembersHandler
 from hostrelay_relay.metrics import RelayMetrics
 from tests.fakes.authentik import AuthentikFake, AuthentikState
 from tests.integration.sources.conftest import AUTHENTIK_TOKEN, RelaySource, group_uuid
@@ -177,3 +178,44 @@ def test_relay_metrics_count_connector_syncs(
     assert f"connector_sync_errors_total{{{labels}}} 1" in text
     assert f"connector_sync_duration_seconds_count{{{labels}}} 1" in text
     assert f"connector_last_sync_timestamp{{{labels}}}" in text
+
+
+def test_relay_write_back_shows_the_diff_then_applies_exactly_it(
+    authentik: AuthentikFake, authentik_relay: RelaySource
+) -> None:
+    # Given a relay that allows write-back, and TEACHERS with bob
+    arrange(authentik.state)
+    settings = authentik_relay.settings.model_copy(
+        update={
+            "sources": authentik_relay.settings.sources.model_copy(
+                update={"allow_write_back": True}
+            )
+        }
+    )
+    handler = ConnectorGroupMembersHandler(settings)
+    assert handler.enabled() is None
+    params = {
+        **authentik_relay.params("authentik"),
+        "group": TEACHERS,
+        "add": [1, 2],
+        "remove": [3],
+    }
+    ctx = authentik_relay.context()
+    # When it runs as a dry run (the default), then it shows the diff and changes nothing
+    dry = handler.run(handler.validate(params), ctx)
+    assert (dry["add"], dry["remove"], dry["unchanged"]) == ([1], [], [2, 3])
+    assert authentik.state.calls("POST") == 0
+    # When it is applied, then exactly the diff changed, and once
+    applied = handler.run(handler.validate({**params, "dry_run": False}), ctx)
+    assert applied["added"] == 1 and authentik.state.members[TEACHERS] == {1, 2}
+    again = handler.run(handler.validate({**params, "dry_run": False}), ctx)
+    assert again["add"] == [] and authentik.state.calls("POST") == 1
+    # And an unknown group is a clear error
+    with pytest.raises(JobError) as failure:
+        handler.run(handler.validate({**params, "group": group_uuid(99)}), ctx)
+    assert failure.value.code == "group_not_found"
+
+
+def test_relay_write_back_is_off_by_default(authentik_relay: RelaySource) -> None:
+    handler = ConnectorGroupMembersHandler(authentik_relay.settings)
+    assert handler.enabled() == "sources.allow_write_back is false on this relay"

@@ -268,6 +268,35 @@ class ConnectorService:
         self._connectors.record_run(connector.id, job.id)
         return job
 
+    def group_members(self, connector_id: str, change: dict[str, Any], principal: Principal) -> Job:
+        """Queue a write-back of one group's members where the connector runs: the cloud
+        (authentik.group_members) or its relay (connector.group_members)."""
+        connector = self._connectors.get(connector_id)
+        if connector.kind is not ConnectorKind.AUTHENTIK:
+            raise InvalidRequest(
+                f"a {connector.kind.value} connector has no group write-back here"
+                " (okta: an okta.group_members job; ldap: ldap.group_members)",
+                details=[{"field": "connector_id", "message": "must be an authentik connector"}],
+            )
+        settings = AuthentikConnectorSettings.model_validate(connector.settings)
+        if not settings.write_back:
+            raise InvalidRequest(
+                f"connector {connector.id} does not allow write-back",
+                details=[{"field": "settings.write_back", "message": "is false"}],
+            )
+        params: dict[str, Any] = {**change, "connector": connector.id}
+        job_type = "authentik.group_members"
+        if connector.target != CLOUD_HOST:
+            job_type = "connector.group_members"
+            params |= {
+                "source": settings.source().model_dump(mode="json", exclude_none=True),
+                "credential_file": settings.credential_file,
+            }
+        job, _ = self._jobs.create(
+            NewJob(type=job_type, host=connector.target, params=params), principal
+        )
+        return job
+
     def runs(
         self, connector_id: str, *, limit: int, start_key: dict[str, Any] | None
     ) -> tuple[list[ConnectorRun], dict[str, Any] | None]:

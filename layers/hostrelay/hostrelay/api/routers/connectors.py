@@ -152,6 +152,17 @@ class ConnectorRunPage(BaseModel):
     next_token: str | None = None
 
 
+class GroupMembersRequest(BaseModel):
+    """A change of one Authentik group's members (checked again by the job's params model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str = Field(max_length=64, description="The group's uuid")
+    add: list[int] = Field(default_factory=list, max_length=1000, description="User pks")
+    remove: list[int] = Field(default_factory=list, max_length=1000, description="User pks")
+    dry_run: StrictBool = Field(default=True, description="Only show the diff (the default)")
+
+
 def connectors_router(services: ApiServices, connectors: ConnectorService) -> Router:
     router = new_router()
     access = services.access
@@ -244,6 +255,32 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         connector_id: ConnectorId, principal: Annotated[Principal, Depends(access.operator)]
     ) -> Response[JobOut]:
         job = connectors.run_now(connector_id, principal)
+        return Response(
+            status_code=HTTPStatus.ACCEPTED.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=JobOut.from_domain(job),
+            headers={"Location": f"/v1/jobs/{job.id}"},
+        )
+
+    @router.post(
+        "/v1/connectors/<connector_id>/group_members",
+        summary="Change a group's members (write-back)",
+        description=(
+            "authentik connectors with write_back: queues authentik.group_members (target "
+            "cloud) or connector.group_members on the connector's relay. A dry run (the "
+            "default) shows the diff; dry_run false applies exactly it."
+        ),
+        tags=["connectors"],
+        security=BEARER_AUTH,
+        status_code=HTTPStatus.ACCEPTED.value,
+        responses=responses({202: "The queued job"}, 403, 404, 422, *BODY_ERRORS),
+    )
+    def connector_group_members(
+        connector_id: ConnectorId,
+        body: GroupMembersRequest,
+        principal: Annotated[Principal, Depends(access.operator)],
+    ) -> Response[JobOut]:
+        job = connectors.group_members(connector_id, body.model_dump(), principal)
         return Response(
             status_code=HTTPStatus.ACCEPTED.value,
             content_type=content_types.APPLICATION_JSON,
