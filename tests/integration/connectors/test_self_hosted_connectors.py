@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hostrelay_relay.handlers.connector_group_members import ConnectorGroupMembersHandler
 from hostrelay_relay.handlers.connector_sync import ConnectorSyncHandler
 from tests.fakes.authentik import AuthentikFake, AuthentikState
 from tests.fakes.kubernetes import KubernetesFake
@@ -320,3 +321,61 @@ def test_a_relay_cannot_send_kinds_its_connector_does_not_have(
     # Then only the namespace is stored
     assert stack.reader.get("/v1/inventory/entities/ns1").status == 200
     assert stack.reader.get("/v1/inventory/entities/u1").status == 404
+
+
+def test_group_members_endpoint_queues_the_write_back_where_the_connector_runs(
+    stack: ConnectorStack, authentik: AuthentikFake, tmp_path: Path
+) -> None:
+    # Given an Authentik connector with write-back on relay dc01, whose config allows it
+    arrange(authentik.state)
+    relay = _relay_source(tmp_path / "dc01", authentik.base_url, authentik.ca_file, TOKEN)
+    relay_settings = relay.settings.model_copy(
+        update={"sources": relay.settings.sources.model_copy(update={"allow_write_back": True})}
+    )
+    connector = stack.create_connector(
+        name="authentik on dc01",
+        kind="authentik",
+        target="dc01",
+        settings={
+            "url": authentik.base_url,
+            "credential_file": str(relay.credential_file),
+            "write_back": True,
+        },
+    )
+    # When an operator asks to add alice to TEACHERS (applied, not a dry run)
+    response = stack.operator.post(
+        f"/v1/connectors/{connector['id']}/group_members",
+        json_body={"group": TEACHERS, "add": [1], "dry_run": False},
+    )
+    # Then a connector.group_members job is queued for dc01, naming the file, not the token
+    assert response.status == 202, response.body
+    job = response.body
+    assert (job["type"], job["host"]) == ("connector.group_members", "dc01")
+    assert TOKEN not in json.dumps(job)
+    # And the relay's handler accepts exactly those params and applies the change
+    handler = ConnectorGroupMembersHandler(relay_settings)
+    result = handler.run(handler.validate(job["params"]), relay.context())
+    assert result["added"] == 1 and authentik.state.members[TEACHERS] == {1, 2}
+    # And bad requests are refused before anything is queued
+    bad_group = stack.operator.post(
+        f"/v1/connectors/{connector['id']}/group_members",
+        json_body={"group": "not-a-uuid", "add": [1]},
+    )
+    assert bad_group.status == 422, bad_group.body
+    reader = stack.reader.post(
+        f"/v1/connectors/{connector['id']}/group_members", json_body={"group": TEACHERS}
+    )
+    assert reader.status == 403
+
+
+def test_group_members_endpoint_needs_write_back(
+    stack: ConnectorStack, authentik: AuthentikFake
+) -> None:
+    arn = secret(stack, "hostrelay/connectors/authentik", TOKEN, authentik.ca_file)
+    connector = cloud_connector(stack, "authentik", authentik.base_url, arn)
+    response = stack.operator.post(
+        f"/v1/connectors/{connector['id']}/group_members",
+        json_body={"group": TEACHERS, "add": [1]},
+    )
+    assert response.status == 422
+    assert response.body["error"]["details"][0]["field"] == "settings.write_back"
