@@ -23,7 +23,7 @@ DEB_PACKAGES := mosquitto samba samba-ad-provision samba-dsdb-modules samba-vfs-
 RELAY_PYTHONS ?= 3.10 3.13
 RELAY_UNIT_TESTS := tests/unit/relay tests/unit/exec tests/unit/macct tests/unit/ldap
 RELAY_INTEGRATION_TESTS := tests/integration/relay tests/integration/exec tests/integration/macct \
-	tests/integration/ldap
+	tests/integration/ldap tests/integration/sources
 # Needs the control plane's IoT stand-in (boto3), which is not part of the relay.
 RELAY_MATRIX_IGNORE := --ignore=tests/integration/relay/test_iot_data_endpoint.py
 # Integration tests that need nothing but the relay: relay-matrix runs them on 3.10 and 3.13, so
@@ -68,7 +68,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --python-version 3.10 relay/hostrelay_relay relay/hostrelay_contract  # the relay's lowest
+	$(VENV)/bin/mypy --python-version 3.10 relay/hostrelay_relay relay/hostrelay_contract \
+		relay/hostrelay_sources  # the relay's lowest Python
 	$(VENV)/bin/lint-imports --no-cache --no-logo  # the layers contracts of pyproject.toml
 	$(VENV)/bin/sam validate --lint
 

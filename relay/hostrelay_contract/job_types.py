@@ -99,6 +99,32 @@ JOB_TYPES: dict[str, JobTypeSpec] = {
             "Reads Azure subscriptions' VMs, virtual networks and storage accounts",
             runs_in="cloud", default_timeout_s=900,
         ),
+        # Self-hosted sources: read by the cloud when reachable, else by a relay beside them.
+        JobTypeSpec(
+            "authentik.sync", "cloud", "SourceSyncParams", "SourceSyncResult",
+            "Reads an Authentik's users, nested groups and memberships into the inventory",
+            runs_in="cloud", default_timeout_s=900,
+        ),
+        JobTypeSpec(
+            "kubernetes.sync", "cloud", "SourceSyncParams", "SourceSyncResult",
+            "Reads a Kubernetes cluster's namespaces, nodes, workloads and services",
+            runs_in="cloud", default_timeout_s=900,
+        ),
+        JobTypeSpec(
+            "authentik.group_members", "sources", "AuthentikGroupMembersParams",
+            "AuthentikGroupMembersResult",
+            "Adds and removes members of one Authentik group", runs_in="cloud",
+        ),
+        JobTypeSpec(
+            "connector.sync", "sources", "ConnectorSyncParams", "ConnectorSyncResult",
+            "Reads a self-hosted source (Authentik, Kubernetes) the relay reaches",
+            default_timeout_s=1800,
+        ),
+        JobTypeSpec(
+            "connector.group_members", "sources", "RelayGroupMembersParams",
+            "AuthentikGroupMembersResult",
+            "Adds and removes members of an Authentik group the relay reaches",
+        ),
     )
 }  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -12,6 +13,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: from a ping (milliseconds) to a long directory sync or exec job.
 DURATION_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0)
 SYNC_CHANGES = ("created", "updated", "deleted")
+# Elder's connector counters, for every sync job a relay runs, by connector and kind.
+SYNC_JOB_KINDS = {"ldap.sync": "ldap", "connector.sync": None}  # None: the result names it
+SYNC_OPERATIONS = ("created", "updated", "unchanged", "deleted")
 
 LabelValues = tuple[str, ...]
 
@@ -245,6 +249,26 @@ class RelayMetrics:
             "Directory entities ldap.sync found created, updated or deleted.",
             ("connector", "change"),
         )
+        connector = ("connector", "kind")
+        self.connector_syncs = registry.counter(
+            "connector_sync_total", "Connector sync runs, by outcome.", (*connector, "status")
+        )
+        self.connector_entities = registry.counter(
+            "connector_entities_synced",
+            "Entities a connector sync created, updated, left unchanged or deleted.",
+            (*connector, "operation"),
+        )
+        self.connector_errors = registry.counter(
+            "connector_sync_errors_total", "Connector sync runs that failed.", connector
+        )
+        self.connector_last_sync = registry.gauge(
+            "connector_last_sync_timestamp",
+            "When a connector's last successful sync finished (Unix seconds).",
+            connector,
+        )
+        self.connector_duration = registry.histogram(
+            "connector_sync_duration_seconds", "How long connector syncs ran.", connector
+        )
         self.reconnects = registry.counter(
             "hostrelay_relay_reconnects_total", "Broker sessions started after the first one."
         )
@@ -270,6 +294,30 @@ class RelayMetrics:
                 amount = result.get(change)
                 if isinstance(connector, str) and isinstance(amount, int) and amount > 0:
                     self.sync_entities.inc(amount, connector=connector, change=change)
+
+        if job_type in SYNC_JOB_KINDS:
+            self._connector_sync(job_type, outcome, duration_s, result)
+
+    def _connector_sync(
+        self, job_type: str, outcome: str, duration_s: float | None, result: Mapping[str, Any]
+    ) -> None:
+        kind = SYNC_JOB_KINDS[job_type] or result.get("kind")
+        connector = result.get("connector")
+        if not isinstance(connector, str) or not isinstance(kind, str):
+            return  # refused before it knew its connector
+        labels = {"connector": connector, "kind": kind}
+        status = "success" if outcome == "succeeded" else outcome
+        self.connector_syncs.inc(1, status=status, **labels)
+        if outcome != "succeeded":
+            self.connector_errors.inc(1, **labels)
+            return
+        self.connector_last_sync.set(time.time(), **labels)
+        if duration_s is not None:
+            self.connector_duration.observe(duration_s, **labels)
+        for operation in SYNC_OPERATIONS:
+            amount = result.get(operation)
+            if isinstance(amount, int) and amount > 0:
+                self.connector_entities.inc(amount, operation=operation, **labels)
 
     def envelope_refused(self, reason: str) -> None:
         self.rejected.inc(reason=reason)

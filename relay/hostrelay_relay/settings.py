@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -187,6 +188,46 @@ class LdapSettings(_Section):
         return value
 
 
+class SourcesSettings(_Section):
+    """Self-hosted sources a relay reads for `connector.sync` (Authentik, Kubernetes).
+
+    A job names a token file and a URL; it runs only when the file lies in `credential_dir`
+    and the URL is one of `origins`, so a job cannot send a token (or any file) elsewhere.
+    Empty `origins`: connector.sync is off.
+    """
+
+    credential_dir: Path = Field(
+        default=Path("/etc/hostrelay/sources"), description="where token files (mode 0600) live"
+    )
+    origins: list[str] = Field(
+        default_factory=list, description="https://host[:port] origins tokens may be sent to"
+    )
+    ca_file: Path | None = Field(default=None, description="CA bundle; None = system store")
+    max_wait_s: float = Field(
+        default=60.0, ge=0, le=600, description="longest Retry-After waited out"
+    )
+    allow_write_back: bool = Field(
+        default=False, description="run connector.group_members (change group memberships)"
+    )
+
+    @field_validator("credential_dir")
+    @classmethod
+    def _credential_dir_is_absolute(cls, value: Path) -> Path:
+        if not value.is_absolute() or ".." in value.parts:
+            raise ValueError("sources.credential_dir must be an absolute path without '..'")
+        return value
+
+    @field_validator("origins")
+    @classmethod
+    def _origins_are_https(cls, value: list[str]) -> list[str]:
+        from hostrelay_contract.jobs.sources import HTTPS_ORIGIN_PATTERN
+
+        for origin in value:
+            if re.fullmatch(HTTPS_ORIGIN_PATTERN, origin) is None:
+                raise ValueError(f"sources.origins: {origin!r} is not https://host[:port]")
+        return [origin.rstrip("/").lower() for origin in value]
+
+
 class HealthSettings(_Section):
     listen: str = "127.0.0.1:9464"
     enabled: bool = True
@@ -235,6 +276,7 @@ class RelaySettings(BaseSettings):
     exec: ExecSettings = Field(default_factory=ExecSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @field_validator("host")
     @classmethod

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hostrelay.dal.google_apis import GcpProjects, WorkspaceDirectory
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
+    from hostrelay.dal.self_hosted_sources import CloudSourceSession
     from hostrelay.dal.state_change_events import StateChangePublisher
     from hostrelay.dal.tokens_repo import TokenRepository
     from hostrelay.domain.cloud_sources import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
         GcpConnectorSettings,
         WorkspaceConnectorSettings,
     )
-    from hostrelay.domain.connectors import OktaConnectorSettings
+    from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
     from hostrelay.logic.cloud_jobs import CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
@@ -324,6 +325,11 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     from hostrelay.logic.sync_azure import AZURE_SOURCE
     from hostrelay.logic.sync_gcp import GCP_SOURCE
     from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
+    from hostrelay.logic.sync_self_hosted import (
+        AUTHENTIK_SOURCE,
+        KUBERNETES_SOURCE,
+        AuthentikGroupMembers,
+    )
     from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
 
     _bind_common(settings)
@@ -331,6 +337,7 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
     connectors = ConnectorRepository()
     inventory = InventoryService(InventoryRepository())
     connect_okta = _okta_connector(settings)
+    connect_self_hosted = _self_hosted_connector(settings)
     return CloudJobRunner(
         _job_repository(settings),
         {
@@ -350,8 +357,30 @@ def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
             "discovery.azure": SourceSync(
                 AZURE_SOURCE, connectors, inventory, _azure_connector(settings)
             ),
+            "authentik.sync": SourceSync(
+                AUTHENTIK_SOURCE, connectors, inventory, connect_self_hosted
+            ),
+            "kubernetes.sync": SourceSync(
+                KUBERNETES_SOURCE, connectors, inventory, connect_self_hosted
+            ),
+            "authentik.group_members": AuthentikGroupMembers(connectors, connect_self_hosted),
         },
     )
+
+
+def _self_hosted_connector(
+    settings: DiscoverySettings,
+) -> Callable[[SelfHostedSettings], CloudSourceSession]:
+    def connect(source: SelfHostedSettings) -> CloudSourceSession:
+        from hostrelay.dal.self_hosted_sources import CloudSourceSession
+
+        return CloudSourceSession(
+            source,
+            ca_file=settings.source_ca_bundle or None,
+            max_wait_s=settings.source_max_wait_s,
+        )
+
+    return connect
 
 
 def _okta_connector(settings: DiscoverySettings) -> Callable[[OktaConnectorSettings], OktaOrg]:

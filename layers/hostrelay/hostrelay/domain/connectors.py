@@ -16,6 +16,7 @@ from pydantic import (
 
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 from hostrelay_contract.jobs.ldap import LdapSyncSettings
+from hostrelay_contract.jobs.sources import AuthentikSource, CredentialFile, KubernetesSource
 
 AWS_REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
@@ -49,6 +50,14 @@ class ConnectorKind(StrEnum):
     WORKSPACE = "workspace"
     GCP = "gcp"
     AZURE = "azure"
+    AUTHENTIK = "authentik"
+    KUBERNETES = "kubernetes"
+
+
+# Self-hosted sources: the cloud reads them when reachable (credential_arn, target `cloud`),
+# else a relay beside them does (credential_file, target that host, job connector.sync).
+SELF_HOSTED_KINDS = frozenset({ConnectorKind.AUTHENTIK, ConnectorKind.KUBERNETES})
+RELAY_SYNC_JOB = "connector.sync"
 
 
 class AwsResourceType(StrEnum):
@@ -117,6 +126,49 @@ class OktaConnectorSettings(_Settings):
     @property
     def base_url(self) -> str:
         return self.org_url.rstrip("/")
+
+
+class _SelfHostedCredential(BaseModel):
+    """Where a self-hosted source's token is: a secret (the cloud reads the source) or a file
+    on the relay host (mode 0600; the relay reads the source). Never the token itself."""
+
+    credential_arn: CredentialArn | None = Field(
+        default=None,
+        description="Secrets Manager secret or SSM SecureString holding the token (target cloud)",
+    )
+    credential_file: CredentialFile | None = Field(
+        default=None,
+        description="File on the relay host holding the token, mode 0600 (target a host)",
+    )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> _SelfHostedCredential:
+        if (self.credential_arn is None) == (self.credential_file is None):
+            raise ValueError(
+                "set exactly one of credential_arn (target cloud) or credential_file (a relay)"
+            )
+        return self
+
+
+class AuthentikConnectorSettings(AuthentikSource, _SelfHostedCredential):
+    """An Authentik instance: users, groups (nested, several parents), memberships."""
+
+    write_back: bool = Field(
+        default=False, description="Allow authentik.group_members jobs to change its groups"
+    )
+
+    def source(self) -> AuthentikSource:
+        return AuthentikSource(url=self.url, page_size=self.page_size)
+
+
+class KubernetesConnectorSettings(KubernetesSource, _SelfHostedCredential):
+    """A Kubernetes cluster: namespaces, nodes, workloads and services."""
+
+    def source(self) -> KubernetesSource:
+        return KubernetesSource(url=self.url, page_size=self.page_size, resources=self.resources)
+
+
+SelfHostedSettings = AuthentikConnectorSettings | KubernetesConnectorSettings
 
 
 class Connector(BaseModel):

@@ -20,13 +20,18 @@ from hostrelay.domain.cloud_sources import (
     WorkspaceConnectorSettings,
 )
 from hostrelay.domain.connectors import (
+    RELAY_SYNC_JOB,
     SECRET_KEY_MARKERS,
+    SELF_HOSTED_KINDS,
+    AuthentikConnectorSettings,
     AwsConnectorSettings,
     Connector,
     ConnectorKind,
     ConnectorRun,
+    KubernetesConnectorSettings,
     LdapConnectorSettings,
     OktaConnectorSettings,
+    SelfHostedSettings,
 )
 from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, StaleWrite
 from hostrelay.domain.hosts import HostState
@@ -45,6 +50,8 @@ _SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {
     ConnectorKind.WORKSPACE: WorkspaceConnectorSettings,
     ConnectorKind.GCP: GcpConnectorSettings,
     ConnectorKind.AZURE: AzureConnectorSettings,
+    ConnectorKind.AUTHENTIK: AuthentikConnectorSettings,
+    ConnectorKind.KUBERNETES: KubernetesConnectorSettings,
 }
 _JOB_TYPES = {
     ConnectorKind.LDAP: "ldap.sync",
@@ -53,6 +60,8 @@ _JOB_TYPES = {
     ConnectorKind.WORKSPACE: "workspace.sync",
     ConnectorKind.GCP: "discovery.gcp",
     ConnectorKind.AZURE: "discovery.azure",
+    ConnectorKind.AUTHENTIK: "authentik.sync",
+    ConnectorKind.KUBERNETES: "kubernetes.sync",
 }
 # Kinds whose source is read by the discovery function (SaaS and cloud APIs).
 CLOUD_KINDS = frozenset(
@@ -119,8 +128,17 @@ def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str
 
 def run_request(connector: Connector) -> NewJob:
     """The job one run of `connector` is: its settings become the job's params."""
+    job_type = _JOB_TYPES[connector.kind]
     if connector.kind is ConnectorKind.LDAP:
         params = {**connector.settings, "connector": connector.id}
+    elif connector.kind in SELF_HOSTED_KINDS and connector.target != CLOUD_HOST:
+        settings = self_hosted_settings(connector)
+        job_type = RELAY_SYNC_JOB
+        params = {
+            "connector": connector.id,
+            "source": settings.source().model_dump(mode="json", exclude_none=True),
+            "credential_file": settings.credential_file,
+        }
     elif connector.kind is not ConnectorKind.AWS:  # the handler reads the connector itself
         params = {"connector": connector.id}
     else:
@@ -129,11 +147,30 @@ def run_request(connector: Connector) -> NewJob:
         if aws.assume_role_arn:
             params["assume_role_arn"] = aws.assume_role_arn
     return NewJob(
-        type=_JOB_TYPES[connector.kind],
+        type=job_type,
         host=connector.target,
         params=params,
         connector_id=connector.id,
     )
+
+
+def self_hosted_settings(connector: Connector) -> SelfHostedSettings:
+    if connector.kind is ConnectorKind.AUTHENTIK:
+        return AuthentikConnectorSettings.model_validate(connector.settings)
+    return KubernetesConnectorSettings.model_validate(connector.settings)
+
+
+def _check_self_hosted_credential(
+    kind: ConnectorKind, target: str, settings: dict[str, Any]
+) -> None:
+    """The cloud reads a secret (credential_arn), a relay a file on its host (credential_file)."""
+    wanted = "credential_arn" if target == CLOUD_HOST else "credential_file"
+    if wanted not in settings:
+        where = "in the cloud" if target == CLOUD_HOST else f"on relay {target!r}"
+        raise InvalidRequest(
+            f"a {kind.value} connector that runs {where} needs settings.{wanted}",
+            details=[{"field": f"settings.{wanted}", "message": f"required for target {target!r}"}],
+        )
 
 
 class ConnectorService:
@@ -159,7 +196,10 @@ class ConnectorService:
                 f"{draft.kind.value} connectors run in the cloud: target must be {CLOUD_HOST!r}",
                 details=[{"field": "target", "message": f"must be {CLOUD_HOST!r}"}],
             )
-        if draft.kind is ConnectorKind.LDAP:
+        relay_side = draft.kind is ConnectorKind.LDAP or (
+            draft.kind in SELF_HOSTED_KINDS and draft.target != CLOUD_HOST
+        )
+        if relay_side:
             host = self._hosts.find(draft.target) if draft.target != CLOUD_HOST else None
             if host is None or host.state == HostState.REVOKED:
                 raise InvalidRequest(
@@ -167,6 +207,8 @@ class ConnectorService:
                     details=[{"field": "target", "message": "must name an enrolled host"}],
                 )
         settings = validate_settings(draft.kind, draft.settings)
+        if draft.kind in SELF_HOSTED_KINDS:
+            _check_self_hosted_credential(draft.kind, draft.target, settings)
         next_run = None
         if draft.schedule is not None:
             next_run = parse_schedule(draft.schedule, now=now).next_after(now)
@@ -243,6 +285,35 @@ class ConnectorService:
             )
         job, _ = self._jobs.create(run_request(connector), principal)
         self._connectors.record_run(connector.id, job.id)
+        return job
+
+    def group_members(self, connector_id: str, change: dict[str, Any], principal: Principal) -> Job:
+        """Queue a write-back of one group's members where the connector runs: the cloud
+        (authentik.group_members) or its relay (connector.group_members)."""
+        connector = self._connectors.get(connector_id)
+        if connector.kind is not ConnectorKind.AUTHENTIK:
+            raise InvalidRequest(
+                f"a {connector.kind.value} connector has no group write-back here"
+                " (okta: an okta.group_members job; ldap: ldap.group_members)",
+                details=[{"field": "connector_id", "message": "must be an authentik connector"}],
+            )
+        settings = AuthentikConnectorSettings.model_validate(connector.settings)
+        if not settings.write_back:
+            raise InvalidRequest(
+                f"connector {connector.id} does not allow write-back",
+                details=[{"field": "settings.write_back", "message": "is false"}],
+            )
+        params: dict[str, Any] = {**change, "connector": connector.id}
+        job_type = "authentik.group_members"
+        if connector.target != CLOUD_HOST:
+            job_type = "connector.group_members"
+            params |= {
+                "source": settings.source().model_dump(mode="json", exclude_none=True),
+                "credential_file": settings.credential_file,
+            }
+        job, _ = self._jobs.create(
+            NewJob(type=job_type, host=connector.target, params=params), principal
+        )
         return job
 
     def runs(

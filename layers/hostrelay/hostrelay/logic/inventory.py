@@ -21,7 +21,11 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.inventory_repo import MAX_TRANSACTION_ITEMS, GuardedWrite, InventoryRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.domain.connectors import ConnectorKind
+from hostrelay.domain.connectors import (
+    RELAY_SYNC_JOB,
+    SELF_HOSTED_KINDS,
+    ConnectorKind,
+)
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.inventory import (
     KIND_PATTERN,
@@ -42,6 +46,7 @@ from hostrelay.domain.inventory import (
 )
 from hostrelay.observability import logger
 from hostrelay_contract.names import CONNECTOR_ID_PATTERN
+from hostrelay_sources.kinds import ENTITY_KINDS
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
     from hostrelay.logic.relay_events import InventoryEvent
@@ -417,8 +422,18 @@ def seen_moment(sent_at: float, now: datetime | None = None) -> datetime:
     return min(datetime.fromtimestamp(sent_at, UTC), now)
 
 
+def relay_inventory(kind: ConnectorKind) -> tuple[str, frozenset[str]] | None:
+    """(the job type whose inventory events a relay sends, the entity kinds they may hold)
+    for connectors of `kind` that a relay runs; None for the others."""
+    if kind is ConnectorKind.LDAP:
+        return "ldap.sync", LDAP_KINDS
+    if kind in SELF_HOSTED_KINDS:
+        return RELAY_SYNC_JOB, ENTITY_KINDS[kind.value]
+    return None
+
+
 class InventorySink:
-    """The results function's hook for `inventory` events of ldap.sync jobs.
+    """The results function's hook for `inventory` events of ldap.sync and connector.sync jobs.
 
     The ingester has already checked that the job is this host's; here the batch must also
     name the job's own connector, and that connector must target this host.
@@ -443,11 +458,8 @@ class InventorySink:
             )
             return "unreadable"
         connector = self._connectors.find(body.connector)
-        if (
-            connector is None
-            or connector.kind is not ConnectorKind.LDAP
-            or connector.target != host
-        ):
+        served = relay_inventory(connector.kind) if connector is not None else None
+        if connector is None or served is None or connector.target != host:
             logger.warning(
                 "inventory for a connector this host does not serve",
                 extra={"host": host, "connector": body.connector, "job_id": event.job_id},
@@ -457,9 +469,10 @@ class InventorySink:
             job = self._jobs.get(event.job_id)
         except NotFound:
             return "unknown_job"
-        # A run the connector started, or an ldap.sync job made by hand for this connector.
+        # A run the connector started, or a sync job made by hand for this connector.
+        job_type, allowed_kinds = served
         if (
-            job.type != "ldap.sync"
+            job.type != job_type
             or (job.connector_id or job.params.get("connector")) != connector.id
         ):
             logger.warning(
@@ -467,7 +480,7 @@ class InventorySink:
                 extra={"host": host, "connector": body.connector, "job_id": event.job_id},
             )
             return "foreign"
-        changes, rejected = changes_from_relay(body)
+        changes, rejected = changes_from_relay(body, allowed_kinds)
         report = self._inventory.apply(connector.id, changes, seen_moment(event.sent_at))
         logger.info(
             "inventory batch applied",

@@ -104,9 +104,10 @@ class JobService:
         else:
             job = self._jobs.create(job)
         self._queue_new(queue, job)
-        self._audit.append(
-            principal.label, "job.create", f"job:{job.id}", {"type": job.type, "host": job.host}
-        )
+        details: dict[str, Any] = {"type": job.type, "host": job.host}
+        if job.type.endswith(".group_members"):  # write-back: who asked for which change
+            details["params"] = job.params
+        self._audit.append(principal.label, "job.create", f"job:{job.id}", details)
         return job, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:

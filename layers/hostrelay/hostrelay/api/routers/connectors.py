@@ -36,10 +36,12 @@ class ConnectorRequest(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
     kind: ConnectorKind = Field(
         description="`ldap` (a relay syncs a directory); `aws`, `okta`, `workspace`, `gcp` or "
-        "`azure` (the cloud reads them)"
+        "`azure` (the cloud reads them); `authentik` or `kubernetes` (the cloud or a relay, "
+        "wherever the source is reachable)"
     )
     target: Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)] = Field(
-        description="The enrolled host that runs ldap syncs, or `cloud` for the cloud kinds"
+        description="The enrolled host that runs the sync (ldap, authentik, kubernetes), or "
+        "`cloud` (aws, okta, workspace, gcp, azure, authentik, kubernetes)"
     )
     settings: dict[str, Any] = Field(
         default_factory=dict,
@@ -52,7 +54,10 @@ class ConnectorRequest(BaseModel):
             "workspace: customer, admin_email, credential_arn (service account key), page_size. "
             "gcp: projects, credential_arn (service account key), resource_types, page_size. "
             "azure: tenant_id, client_id, subscriptions, credential_arn (client secret), "
-            "resource_types. Never secrets."
+            "resource_types."
+            " authentik, kubernetes: url, page_size, credential_arn (target cloud) or "
+            "credential_file (a 0600 file on the target relay); authentik write_back, "
+            "kubernetes resources. Never secrets."
         ),
     )
     schedule: str | None = Field(
@@ -148,6 +153,17 @@ class ConnectorRunPage(BaseModel):
     next_token: str | None = None
 
 
+class GroupMembersRequest(BaseModel):
+    """A change of one Authentik group's members (checked again by the job's params model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str = Field(max_length=64, description="The group's uuid")
+    add: list[int] = Field(default_factory=list, max_length=1000, description="User pks")
+    remove: list[int] = Field(default_factory=list, max_length=1000, description="User pks")
+    dry_run: StrictBool = Field(default=True, description="Only show the diff (the default)")
+
+
 def connectors_router(services: ApiServices, connectors: ConnectorService) -> Router:
     router = new_router()
     access = services.access
@@ -240,6 +256,32 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         connector_id: ConnectorId, principal: Annotated[Principal, Depends(access.operator)]
     ) -> Response[JobOut]:
         job = connectors.run_now(connector_id, principal)
+        return Response(
+            status_code=HTTPStatus.ACCEPTED.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=JobOut.from_domain(job),
+            headers={"Location": f"/v1/jobs/{job.id}"},
+        )
+
+    @router.post(
+        "/v1/connectors/<connector_id>/group_members",
+        summary="Change a group's members (write-back)",
+        description=(
+            "authentik connectors with write_back: queues authentik.group_members (target "
+            "cloud) or connector.group_members on the connector's relay. A dry run (the "
+            "default) shows the diff; dry_run false applies exactly it."
+        ),
+        tags=["connectors"],
+        security=BEARER_AUTH,
+        status_code=HTTPStatus.ACCEPTED.value,
+        responses=responses({202: "The queued job"}, 403, 404, 422, *BODY_ERRORS),
+    )
+    def connector_group_members(
+        connector_id: ConnectorId,
+        body: GroupMembersRequest,
+        principal: Annotated[Principal, Depends(access.operator)],
+    ) -> Response[JobOut]:
+        job = connectors.group_members(connector_id, body.model_dump(), principal)
         return Response(
             status_code=HTTPStatus.ACCEPTED.value,
             content_type=content_types.APPLICATION_JSON,
