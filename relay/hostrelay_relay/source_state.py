@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hostrelay_relay.directory.names import check_connector_id
+from hostrelay_contract.names import check_connector_id
 
 log = logging.getLogger(__name__)
 
