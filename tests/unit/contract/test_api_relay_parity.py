@@ -33,6 +33,9 @@ PUBLIC_KEY = load_public_key(
     )
 )
 CONNECTION = {"base_dn": "dc=corp,dc=example", "credential": "svc"}
+AUTHENTIK = {"kind": "authentik", "url": "https://auth.example.org"}
+TOKEN_FILE = "/etc/hostrelay/sources/authentik.token"
+GROUP = "3f2b9c1e-4a5d-4e6f-8a7b-9c0d1e2f3a4b"
 
 # Per type: params the relay accepts, and params it rejects for their shape.
 TABLE: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
@@ -101,6 +104,50 @@ TABLE: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
             {**CONNECTION, "group_dn": "cn=g,dc=corp,dc=example"},
             {**CONNECTION, "group_dn": "cn=g,dc=other", "add": ["uid=a,dc=corp,dc=example"]},
             {**CONNECTION, "group_dn": "cn=g,dc=corp,dc=example", "add": ["not a dn"]},
+        ],
+    ),
+    "connector.sync": (
+        [
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE},
+            {
+                "connector": "k8s", "credential_file": TOKEN_FILE,
+                "source": {
+                    "kind": "kubernetes", "url": "https://k8s.example.org:6443",
+                    "resources": ["nodes", "services"],
+                },
+            },
+        ],
+        [
+            {"connector": "auth", "source": AUTHENTIK},
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": "token"},
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": "/etc/../shadow"},
+            {"connector": "auth", "credential_file": TOKEN_FILE,
+             "source": {"kind": "authentik", "url": "http://auth.example.org"}},
+            {"connector": "auth", "credential_file": TOKEN_FILE,
+             "source": {"kind": "ldap", "url": "https://auth.example.org"}},
+            {"connector": "../x", "source": AUTHENTIK, "credential_file": TOKEN_FILE},
+        ],
+    ),
+    "connector.group_members": (
+        [
+            {
+                "connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+                "group": GROUP, "add": [1, 2],
+            },
+            {
+                "connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+                "group": GROUP, "remove": [3], "dry_run": False,
+            },
+        ],
+        [
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+             "group": GROUP},
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+             "group": GROUP, "add": [1], "remove": [1]},
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+             "group": "not-a-uuid", "add": [1]},
+            {"connector": "auth", "source": AUTHENTIK, "credential_file": TOKEN_FILE,
+             "group": GROUP, "add": ["1"]},
         ],
     ),
 }  # fmt: skip
