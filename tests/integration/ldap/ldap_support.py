@@ -6,6 +6,7 @@ import copy
 import fcntl
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import ldap3
+from ldap3.core.exceptions import LDAPException
 
 from hostrelay_local.samba_domain import SambaDomain, provision_domain
 from hostrelay_local.slapd import SlapdServer, TlsFiles, make_test_tls
@@ -194,12 +196,27 @@ class SambaDirectory:
         log.close()
         running = cls(domain, tls, process)
         deadline = time.monotonic() + 60
-        while port_is_free(636):
+        # Serving means this DC answers a bind over LDAPS with this test's CA: samba listens
+        # before its TLS is ready, and 636 may be some other DC's.
+        while not running.serves_ldaps():
             if process.poll() is not None or time.monotonic() > deadline:
                 running.stop()
                 raise RuntimeError((root / "samba.out").read_text(errors="replace")[-2000:])
             time.sleep(0.2)
         return running
+
+    def serves_ldaps(self) -> bool:
+        """True once the administrator can bind over LDAPS, the server verified by our CA."""
+        tls = ldap3.Tls(ca_certs_file=str(self.tls.ca_file), validate=ssl.CERT_REQUIRED)
+        server = ldap3.Server(self.url, use_ssl=True, tls=tls, connect_timeout=2)
+        try:
+            connection = ldap3.Connection(
+                server, self.admin_dn, self.domain.admin_password, auto_bind=True
+            )
+        except LDAPException:
+            return False
+        connection.unbind()
+        return True
 
     def modify(self, ldif: str) -> None:
         password_file = self.domain.target_dir / "admin.pw"
