@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import copy
-import fcntl
 import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,21 +127,6 @@ def members_in_directory(server: SlapdServer, group_dn: str) -> set[str]:
         connection.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=["member"])
         values = connection.response[0]["raw_attributes"].get("member", [])
     return {value.decode().lower() for value in values}
-
-
-# Machine-wide: every checkout's test runs share the fixed ports of a Samba DC.
-SAMBA_PORTS_LOCK = Path(tempfile.gettempdir()) / "hostrelay-samba-dc-ports.lock"
-
-
-@contextmanager
-def samba_ports_turn() -> Iterator[None]:
-    """Hold the machine-wide lock on the Samba DC ports; waits while another run holds it."""
-    with SAMBA_PORTS_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def port_is_free(port: int) -> bool:
