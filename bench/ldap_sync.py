@@ -235,6 +235,8 @@ def main() -> None:
             "flavor": "openldap",
         }
         print(f"directory: {entries} entries ({count_entries(shape)}) on {server.url}")
+        # Wall times (and their ratios) move with what else runs; say how busy the machine was.
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min)")
         ldapsearch_all(server, password_file)  # warm the server cache for every contender
         search_best, search_median, _ = best_of(
             args.runs, lambda: ldapsearch_all(server, password_file)

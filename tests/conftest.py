@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -25,6 +28,30 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "hostrelay")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 
 FUNCTIONS = ("ApiFunction", "DispatchFunction", "ResultsFunction", "SweeperFunction")
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(search_path_string)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _botocore_models_read_once() -> Iterator[None]:
+    """Every botocore session of the test process shares one data loader.
+
+    botocore parses its JSON service models and endpoint rules afresh for each new session,
+    and the tests make hundreds (each `aws` fixture rebinds every table and client, pynamodb
+    opens a session per table); parsing them was most of many a test's time. The files never
+    change during a run, and sessions already share a loader's cache among their clients.
+    """
+    if not callable(getattr(botocore.session, "create_loader", None)):
+        raise RuntimeError(
+            "botocore.session.create_loader is gone: this botocore release needs another way"
+            " to share its data loader between sessions (tests/conftest.py)"
+        )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", _shared_loader)
+        yield
 
 
 @pytest.fixture(scope="session")

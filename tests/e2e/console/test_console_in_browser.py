@@ -150,7 +150,8 @@ def test_jobs_list_filters_and_pages(admin_browser: Browser, api: ApiClient) -> 
         api.create_job("ping", "dc01")
     # When the list is filtered to ping jobs
     browser.go("#/jobs")
-    browser.element("#job-filters select[name=type] option[value=ping]")  # job types loaded
+    # (the type list fills in once the console has read the job types)
+    browser.wait(lambda d: browser.elements("#job-filters select[name=type] option[value=ping]"))
     Select(browser.element("#job-filters select[name=type]")).select_by_value("ping")
     browser.element("#job-filters button[type=submit]").click()
     # Then a full page in which every row is a ping job (the unfiltered list, also a full

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.integration.exec.support import PYTHON, ExecJobs, processes_with
@@ -42,7 +44,7 @@ def test_job_within_its_memory_limit_succeeds(exec_jobs: ExecJobs) -> None:
 
 def test_pids_limit_stops_a_fork_loop(exec_jobs: ExecJobs) -> None:
     """Given pids 20, when the job forks as often as it can, then forks fail below 20 processes."""
-    marker = "fork-loop-marker"
+    marker = f"fork-loop-marker-{uuid.uuid4().hex}"  # unique: test runs run side by side
     script = (
         "import os, sys, time\n"
         "count = 0\n"
@@ -69,7 +71,7 @@ def test_pids_limit_stops_a_fork_loop(exec_jobs: ExecJobs) -> None:
 
 def test_shell_fork_bomb_is_contained_and_cleaned_up(exec_jobs: ExecJobs) -> None:
     """Given pids 64 and a 2 s timeout, when a shell fork bomb runs, then it ends with no trace."""
-    marker = "bomb-marker"
+    marker = f"bomb-marker-{uuid.uuid4().hex}"  # unique: test runs run side by side
     run = exec_jobs.run(
         {
             "argv": ["/bin/sh", "-c", "b() { b | b & }; b; sleep 5", marker],

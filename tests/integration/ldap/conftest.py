@@ -20,8 +20,8 @@ from tests.integration.ldap.ldap_support import (
     client_in_test,
     make_context,
     port_is_free,
-    samba_ports_turn,
 )
+from tests.integration.machine_lock import machine_wide
 
 # 5,000 users, 10 department OUs, 200 team groups + 10 department groups + `everyone` +
 # `all-staff` (nested: its members are the department groups).
@@ -100,7 +100,7 @@ def samba_ad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDirector
     Its ports are fixed (389, 636, 3268, 3269), so test runs side by side (pytest-xdist
     workers, the relay matrix's Pythons, other checkouts) take turns: one DC at a time.
     """
-    with samba_ports_turn():
+    with machine_wide("samba-dc-ports"):
         if not port_is_free(389):
             pytest.skip("127.0.0.1:389 is taken; the Samba AD test needs it")
         root = tmp_path_factory.mktemp("samba-ad")

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import copy
-import fcntl
 import os
 import socket
+import ssl
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ldap3
+from ldap3.core.exceptions import LDAPException
 
 from hostrelay_local.samba_domain import SambaDomain, provision_domain
 from hostrelay_local.slapd import SlapdServer, TlsFiles, make_test_tls
@@ -130,21 +129,6 @@ def members_in_directory(server: SlapdServer, group_dn: str) -> set[str]:
     return {value.decode().lower() for value in values}
 
 
-# Machine-wide: every checkout's test runs share the fixed ports of a Samba DC.
-SAMBA_PORTS_LOCK = Path(tempfile.gettempdir()) / "hostrelay-samba-dc-ports.lock"
-
-
-@contextmanager
-def samba_ports_turn() -> Iterator[None]:
-    """Hold the machine-wide lock on the Samba DC ports; waits while another run holds it."""
-    with SAMBA_PORTS_LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -194,12 +178,29 @@ class SambaDirectory:
         log.close()
         running = cls(domain, tls, process)
         deadline = time.monotonic() + 60
-        while port_is_free(636):
+        # Serving means this DC answers a bind over LDAPS: samba listens before its TLS is
+        # ready, and 636 may be some other DC's.
+        while not running.serves_ldaps():
             if process.poll() is not None or time.monotonic() > deadline:
                 running.stop()
                 raise RuntimeError((root / "samba.out").read_text(errors="replace")[-2000:])
             time.sleep(0.2)
         return running
+
+    def serves_ldaps(self) -> bool:
+        """True once the administrator can bind over LDAPS: TLS is up, and the bind with this
+        domain's random password proves the DC is ours (the certificate is checked by the
+        tests themselves; Python 3.13's strict X.509 checks would refuse the test CA here)."""
+        tls = ldap3.Tls(validate=ssl.CERT_NONE)
+        server = ldap3.Server(self.url, use_ssl=True, tls=tls, connect_timeout=2)
+        try:
+            connection = ldap3.Connection(
+                server, self.admin_dn, self.domain.admin_password, auto_bind=True
+            )
+        except LDAPException:
+            return False
+        connection.unbind()
+        return True
 
     def modify(self, ldif: str) -> None:
         password_file = self.domain.target_dir / "admin.pw"
