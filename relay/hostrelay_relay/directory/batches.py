@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from hostrelay_relay.directory.entities import Entity
 
@@ -89,14 +90,14 @@ def _member_pages(entity: Entity, budget: int) -> list[tuple[Entity, int]]:
     """Split a group whose member list alone overflows a batch into pages that each fit."""
     members: list[str] = entity.get("members") or []
     head = {key: value for key, value in entity.items() if key != "members"}
-    head_size = len(_json(head).encode())
+    head_size = len(orjson.dumps(head))
     if head_size + 64 > budget:
         raise ValueError(f"entity {entity['id']} is too large to send even without its members")
     chunks: list[list[str]] = [[]]
     room = budget - head_size - 64
     used = 0
     for member in members:
-        size = len(member) + 3 if _plain(member) else len(_json(member).encode()) + 1
+        size = len(member) + 3 if _plain(member) else len(orjson.dumps(member)) + 1
         if chunks[-1] and used + size > room:
             chunks.append([])
             used = 0
@@ -116,12 +117,8 @@ def _member_pages(entity: Entity, budget: int) -> list[tuple[Entity, int]]:
                 "members_page": paging,
             }
         )
-        pages.append((page, len(_json(page).encode()) + 1))
+        pages.append((page, len(orjson.dumps(page)) + 1))
     return pages
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(text: str) -> bool:

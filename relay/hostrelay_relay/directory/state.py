@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import tempfile
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import orjson
 
 from hostrelay_contract.names import check_connector_id
 from hostrelay_relay.directory.errors import DirectoryError
@@ -62,6 +63,13 @@ class SyncState:
         )
 
 
+def _known_entity_row(value: object) -> list[Any]:
+    """orjson writes plain tuples but not NamedTuples: a KnownEntity is stored as its row."""
+    if isinstance(value, KnownEntity):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 class SyncStateStore:
     """JSON files under `<state_dir>/directory/`, replaced atomically, one lock per connector."""
 
@@ -75,7 +83,7 @@ class SyncStateStore:
         """The last committed state, or None when there is none (or it is unreadable)."""
         path = self.path(connector)
         try:
-            data = json.loads(path.read_bytes())
+            data = orjson.loads(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -100,10 +108,9 @@ class SyncStateStore:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{connector}.", suffix=".tmp")
         try:
-            # json.dumps uses the C encoder; json.dump to a file would not.
-            text = json.dumps(state.to_json(), ensure_ascii=False, separators=(",", ":"))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            data = orjson.dumps(state.to_json(), default=_known_entity_row)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)

@@ -208,7 +208,7 @@ class _Inventory:
         for position, (entity_id, entry) in enumerate(entries.items()):
             group_members = members_of_group.get(entity_id) if entry.kind == "group" else None
             entity = build_entity(entry, group_members, sorted(member_of.get(entity_id, ())))
-            data = serialise(entity).encode()
+            data = serialise(entity)
             digest = entity_hash(data)
             previous = self.old.get(entity_id)
             known[entity_id] = KnownEntity(digest, entry.kind, entry.dn, group_members)

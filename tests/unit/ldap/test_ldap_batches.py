@@ -25,7 +25,7 @@ def cut(entities: list[dict[str, Any]], deletes: list[str]) -> list[InventoryBat
     batches: list[InventoryBatch] = []
     cutter = BatchCutter(batches.append)
     for entity in entities:
-        cutter.upsert(entity, len(serialise(entity).encode()))
+        cutter.upsert(entity, len(serialise(entity)))
     for entity_id in deletes:
         cutter.delete(entity_id)
     cutter.flush()
