@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import uuid
 
-from hostrelay_relay.directory.entities import EntryParser, MemberResolver
+from hostrelay_relay.directory.entities import EntryParser, MemberResolver, serialise
 from hostrelay_relay.directory.flavors import ACTIVE_DIRECTORY, OPENLDAP, detect_flavor, sid_to_str
 
 GUID = uuid.UUID("01234567-89ab-cdef-0123-456789abcdef")
@@ -85,3 +86,18 @@ def test_ad_is_recognised_by_its_capability_and_guid_filters_are_escaped() -> No
         "(objectGUID=" + "".join(f"\\{b:02x}" for b in GUID.bytes_le) + ")"
     )
     assert sid_to_str(ad_sid(32, 544)) == "S-1-5-32-544"
+
+
+def test_serialised_entities_are_the_bytes_compact_json_dumps_writes() -> None:
+    # Inventory hashes and stored states from earlier relays were made with json.dumps.
+    entity = {
+        "id": "e1",
+        "kind": "user",
+        "dn": 'cn=Zo\u00eb \\"Q\\",ou=People,dc=example,dc=org',
+        "name": "Zo\u00eb \u2028 \U0001f600 \x01\x1f\t\n\r\x7f </script>",
+        "attributes": {"mail": "z@example.org", "memberOf": [], "empty": ""},
+        "members": ["a", "b"],
+        "member_of": [],
+    }
+    expected = json.dumps(entity, ensure_ascii=False, separators=(",", ":")).encode()
+    assert serialise(entity) == expected
