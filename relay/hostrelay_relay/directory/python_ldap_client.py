@@ -13,7 +13,6 @@ from ldap.controls import SimplePagedResultsControl
 
 from hostrelay_relay.directory.connection import (
     CANCEL_POLL_S,
-    CHUNK_ENTRIES,
     ConnectionSpec,
     FailureKind,
     LdapConnection,
@@ -104,47 +103,51 @@ class PythonLdapConnection(LdapConnection):
         page_size: int,
         checkpoint: Callable[[], None] | None = None,
     ) -> Iterator[list[RawEntry]]:
-        # Entries are taken as they arrive, so the server produces the next ones while the
-        # caller works on a chunk.
+        # libldap converts a whole page in one call (one Python call per page, not per entry),
+        # and the next page is asked for before this one is handed over, so the server produces
+        # it while the caller works.
         control = SimplePagedResultsControl(True, size=page_size, cookie="")
-        chunk: list[RawEntry] = []
-        while True:
+        msgid: int | None = self._search_page(base_dn, search_filter, attributes, control)
+        while msgid is not None:
             if checkpoint is not None:
                 checkpoint()
-            with ldap_errors(self.spec, f"searching {base_dn!r}"):
-                msgid = self._raw.search_ext(
-                    base_dn, ldap.SCOPE_SUBTREE, search_filter, attributes, serverctrls=[control]
-                )
-            while True:
-                kind, data, controls = self._next_message(msgid, base_dn, checkpoint)
-                if kind == ldap.RES_SEARCH_ENTRY:
-                    chunk.extend(data)
-                    if len(chunk) >= CHUNK_ENTRIES:
-                        yield chunk
-                        chunk = []
-                elif kind != ldap.RES_SEARCH_REFERENCE:
-                    break
+            data, controls = self._whole_page(msgid, base_dn, checkpoint)
             cookie = next((c.cookie for c in controls if c.controlType == control.controlType), b"")
-            if not cookie:
-                break
-            control.cookie = cookie
-        if chunk:
-            yield chunk
+            msgid = None
+            if cookie:
+                control.cookie = cookie
+                msgid = self._search_page(base_dn, search_filter, attributes, control)
+            # References come as (None, urls); the relay does not chase them.
+            page = [entry for entry in data if entry[0] is not None]
+            if page:
+                yield page
 
-    def _next_message(
+    def _search_page(
+        self,
+        base_dn: str,
+        search_filter: str,
+        attributes: list[str],
+        control: SimplePagedResultsControl,
+    ) -> int:
+        with ldap_errors(self.spec, f"searching {base_dn!r}"):
+            return cast(
+                int,
+                self._raw.search_ext(
+                    base_dn, ldap.SCOPE_SUBTREE, search_filter, attributes, serverctrls=[control]
+                ),
+            )
+
+    def _whole_page(
         self, msgid: int, base_dn: str, checkpoint: Callable[[], None] | None
-    ) -> tuple[int, list[RawEntry], list[Any]]:
-        """One search message; waits at most operation_timeout_s, checking for cancellation.
-
-        One message per call is cheaper than all=1 in python-ldap (which gathers a whole page
-        first), and the server keeps sending while the caller works.
-        """
+    ) -> tuple[list[RawEntry], list[Any]]:
+        """All entries of one page and its result controls; waits at most operation_timeout_s
+        for the page, checking for cancellation at least every CANCEL_POLL_S."""
         deadline = time.monotonic() + self.spec.operation_timeout_s
         while True:
             # Never 0: python-ldap treats a zero timeout as a poll that returns no message.
             wait = max(0.05, min(CANCEL_POLL_S, deadline - time.monotonic()))
             try:
-                kind, data, _, controls = self._raw.result3(msgid, all=0, timeout=wait)
+                _, data, _, controls = self._raw.result3(msgid, all=1, timeout=wait)
             except ldap.TIMEOUT:
                 if time.monotonic() >= deadline:
                     self._raw.abandon(msgid)
@@ -154,7 +157,7 @@ class PythonLdapConnection(LdapConnection):
                 continue
             except ldap.LDAPError as error:
                 raise translate_error(error, self.spec, f"searching {base_dn!r}") from None
-            return kind, data, controls
+            return data, controls
 
     def modify(self, dn: str, changes: list[Modification]) -> None:
         native = [(_OPERATIONS[operation], name, values) for operation, name, values in changes]
