@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hostrelay.domain.errors import InvalidRequest
-from hostrelay.domain.tags import MAX_TAGS, check_tags, matches, parse_tag, parse_tags
+from hostrelay.domain.tags import MAX_TAGS, check_tags, parse_tag, parse_tags
 
 
 @pytest.mark.parametrize(
@@ -51,12 +51,3 @@ def test_several_texts_make_one_map_and_a_contradiction_is_refused() -> None:
     assert parse_tags(["role=dc", "site:north", "role=dc"]) == {"role": "dc", "site": "north"}
     with pytest.raises(InvalidRequest, match="twice"):
         parse_tags(["role=dc", "role=web"])
-
-
-def test_a_selector_matches_hosts_carrying_all_of_its_tags() -> None:
-    host = {"role": "dc", "site": "north"}
-    assert matches(host, {})
-    assert matches(host, {"role": "dc"})
-    assert matches(host, {"role": "dc", "site": "north"})
-    assert not matches(host, {"role": "dc", "site": "south"})
-    assert not matches(host, {"rack": "1"})

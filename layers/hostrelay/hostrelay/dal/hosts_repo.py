@@ -21,6 +21,15 @@ from hostrelay.domain.hosts import Host, HostState
 PRESENCE_REFRESH_S = 5.0
 
 
+def _carrying(tags: Mapping[str, str]) -> Condition | None:
+    """The condition "the host's tags include every `key: value` of `tags`" (None: any)."""
+    condition: Condition | None = None
+    for key, value in sorted(tags.items()):
+        term = HostRecord.tags[key] == value
+        condition = term if condition is None else condition & term
+    return condition
+
+
 class HostRepository:
     def __init__(
         self,
@@ -44,8 +53,9 @@ class HostRepository:
         except DoesNotExist:
             return None
 
-    def all(self) -> Iterator[Host]:
-        for record in HostRecord.scan():
+    def all(self, tags: Mapping[str, str] | None = None) -> Iterator[Host]:
+        """Every host, or those carrying every `key: value` of `tags` (filtered by DynamoDB)."""
+        for record in HostRecord.scan(filter_condition=_carrying(tags or {})):
             yield Host.model_validate(record)
 
     def names_with_tags(self, tags: Mapping[str, str]) -> list[str]:
@@ -54,9 +64,9 @@ class HostRepository:
 
         One scan filtered in DynamoDB, reading names only: a fleet's hosts table is small.
         """
-        condition: Condition = HostRecord.state != HostState.REVOKED.value
-        for key, value in sorted(tags.items()):
-            condition &= HostRecord.tags[key] == value
+        condition = HostRecord.state != HostState.REVOKED.value
+        if tags:
+            condition &= _carrying(tags)
         return sorted(
             record.name
             for record in HostRecord.scan(filter_condition=condition, attributes_to_get=["name"])

@@ -72,8 +72,3 @@ def parse_tags(texts: Iterable[str]) -> dict[str, str]:
             )
         tags[key] = value
     return check_tags(tags)
-
-
-def matches(tags: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    """Whether a host's tags carry every `key: value` of the selector (AND)."""
-    return all(tags.get(key) == value for key, value in selector.items())

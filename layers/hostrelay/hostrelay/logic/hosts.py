@@ -11,7 +11,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from hostrelay.domain.hosts import Host, HostState
 from hostrelay.domain.principal import Principal, Scope
-from hostrelay.domain.tags import check_tags, matches
+from hostrelay.domain.tags import check_tags
 from hostrelay.observability import logger
 
 if TYPE_CHECKING:
@@ -36,13 +36,9 @@ class HostService:
     def list(self, principal: Principal, tags: Mapping[str, str] | None = None) -> list[Host]:
         """Hosts the caller may see (a service token: its own), carrying every tag of `tags`."""
         visible = self._visible_hosts(principal)
-        selector = check_tags(tags or {})
+        found = self._hosts.all(tags=check_tags(tags or {}))
         return sorted(
-            (
-                host
-                for host in self._hosts.all()
-                if (visible is None or host.name in visible) and matches(host.tags, selector)
-            ),
+            (host for host in found if visible is None or host.name in visible),
             key=lambda host: host.name,
         )
 
