@@ -737,7 +737,7 @@ class LocalStack:
         except (FleetFailed, RelayEnrollmentFailed, requests.RequestException) as exc:
             raise StackFailed(
                 f"the fleet of {options.size} relays did not start (or start without --fleet): "
-                f"{str(exc)[-1500:]}"
+                f"{_head_and_tail(str(exc))}"
             ) from None
         waiting = set(fleet.hosts)
         deadline = time.monotonic() + _RELAY_ONLINE_TIMEOUT_S + options.size * 0.1
@@ -1053,3 +1053,11 @@ class _Lifecycle:
 
 if __name__ == "__main__":
     main()
+
+
+def _head_and_tail(text: str, head: int = 500, tail: int = 1000) -> str:
+    """`text` shortened in the middle: a failure's reason comes first and its log tail last,
+    and both matter."""
+    if len(text) <= head + tail:
+        return text
+    return f"{text[:head]} […] {text[-tail:]}"
