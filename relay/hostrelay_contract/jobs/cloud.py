@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from hostrelay_contract.base import JobResult, StrictParams
+from hostrelay_contract.jobs.membership import check_membership_change
 from hostrelay_contract.names import ConnectorId
 
 OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
@@ -37,10 +38,7 @@ class OktaGroupMembersParams(StrictParams):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> OktaGroupMembersParams:
-        if not self.add and not self.remove:
-            raise ValueError("add or remove must name at least one user")
-        if set(self.add) & set(self.remove):
-            raise ValueError("a user cannot be both added and removed")
+        check_membership_change(self.add, self.remove)
         return self
 
 

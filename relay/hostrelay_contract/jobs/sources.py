@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from hostrelay_contract.base import JobResult, StrictParams
+from hostrelay_contract.jobs.membership import check_membership_change
 from hostrelay_contract.names import ConnectorId
 
 # An origin: https only, a host name, no credentials, no path beyond "/".
@@ -122,10 +123,7 @@ class AuthentikGroupMembersParams(StrictParams):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> AuthentikGroupMembersParams:
-        if not self.add and not self.remove:
-            raise ValueError("add or remove must name at least one user")
-        if set(self.add) & set(self.remove):
-            raise ValueError("a user cannot be both added and removed")
+        check_membership_change(self.add, self.remove)
         return self
 
 
