@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from hostrelay_local.aws_resources import LocalResources, create_resources, function_environment
 from hostrelay_local.lambda_runtime import LambdaHandler, load_handler
+from hostrelay_local.moto_endpoint import tune_moto
 from hostrelay_local.template import Template, load_template
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -52,6 +53,14 @@ def _botocore_models_read_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", _shared_loader)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _moto_as_the_local_stack_runs_it() -> None:
+    """The tests' moto carries the local stack's patches (moto_endpoint.tune_moto): the same
+    one-request-at-a-time DynamoDB and per-item transaction rollback the stack serves, so a
+    test proves what `hostrelay-local run` does, and a transaction does not copy whole tables."""
+    tune_moto()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
+from hostrelay_local.moto_transactions import roll_back_only_touched_items
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def tune_moto() -> None:
       attributes (counting every message three times) to read its retention period.
     - S3 objects stay in memory up to 64 MiB instead of spilling to a temporary file past
       5 MiB (a job's 10 MB log is written to disk and read back otherwise).
+    - TransactWriteItems keeps a copy of the items it names instead of a deep copy of every
+      table it touches, once per item (moto_transactions.py says what that cost).
     """
     check_moto_version()
     from moto import backends
@@ -143,6 +146,7 @@ def tune_moto() -> None:
         parser = expressions.UpdateExpressionParser
         parse_update: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
         parser.make = classmethod(parse_update)
+        roll_back_only_touched_items()
         _tuned.set()
 
 
