@@ -8,11 +8,11 @@ connector code is the discovery function's (token from the secret in moto, reade
 InventoryService.replace_all into the inventory table in in-process moto). Printed per source:
 
 - baseline: entities applied with replace_all alone (no source read), all created, measured
-  in the same run on the first --apply-sample entities (in-process moto keeps every item in
-  memory and is slow: a 12,000-entity apply costs minutes and gigabytes per run);
+  in the same run (every entity; `--apply-sample N` applies the first N only);
 - read only: the whole source read into entities (token, every page), no inventory;
-- apply only, all unchanged: the same sample applied again (a second run's inventory cost);
-- full run, estimated: read + apply per entity, scaled to the whole source;
+- apply only, all unchanged: the same entities applied again (a second run's inventory cost);
+- full run: token, read and apply of the whole source into a fresh connector (all created),
+  measured end to end (estimated from the parts when --apply-sample cuts the apply);
 with entities/s, seconds, API calls (the read's = a full run's), and each rate as a ratio of
 the baseline's. None of these sources has a change feed the connector can use, so every run is
 a full run (no incremental figure).
@@ -87,9 +87,9 @@ def _measure(
     kinds: frozenset[str],
     apply_sample: int,
 ) -> list[Row]:
-    """The read at full size; the inventory apply on the first `apply_sample` entities (moto
-    in-process holds every item in memory and answers slowly: a 12,000-entity apply would
-    cost minutes per run and gigabytes), and the full run's rate estimated from both."""
+    """The read at full size, the inventory apply of the first `apply_sample` entities (all
+    of them when 0: affordable since tune_moto rolls transactions back per item), and, at full
+    size, the whole run (token, read, apply; all created) measured end to end."""
     from hostrelay.dal.inventory_repo import InventoryRepository
     from hostrelay.logic.inventory import InventoryService
 
@@ -99,16 +99,24 @@ def _measure(
     entities = read(source)
     read_row: Row = ("read only (full size)", len(entities), source.calls, 0.0)
     read_row = (*read_row[:3], time.perf_counter() - started)
-    sample = entities[:apply_sample]
+    sample = entities[:apply_sample] if apply_sample else entities
     rows = []
     for label in ("baseline: apply only, all created", "apply only, all unchanged"):
         started = time.perf_counter()
         inventory.replace_all("connector", sample, datetime.now(UTC), complete_kinds=kinds)
         rows.append((label, len(sample), 0, time.perf_counter() - started))
-    read_s_per_entity = read_row[3] / len(entities)
-    apply_s_per_entity = rows[0][3] / len(sample)
-    estimate = len(entities) * (read_s_per_entity + apply_s_per_entity)
-    full: Row = ("full run, estimated (read+apply)", len(entities), source.calls, estimate)
+    if len(sample) < len(entities):
+        read_s_per_entity = read_row[3] / len(entities)
+        apply_s_per_entity = rows[0][3] / len(sample)
+        estimate = len(entities) * (read_s_per_entity + apply_s_per_entity)
+        full: Row = ("full run, estimated (read+apply)", len(entities), source.calls, estimate)
+        return [rows[0], read_row, rows[1], full]
+    started = time.perf_counter()
+    source = connect()
+    entities = read(source)
+    inventory.replace_all("full-run", entities, datetime.now(UTC), complete_kinds=kinds)
+    full = ("full run (read+apply, created)", len(entities), source.calls, 0.0)
+    full = (*full[:3], time.perf_counter() - started)
     return [rows[0], read_row, rows[1], full]
 
 
@@ -261,14 +269,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", choices=SOURCES, help="one source only (in this process)")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the sizes above")
-    parser.add_argument("--apply-sample", type=int, default=1000, help="entities applied")
+    parser.add_argument(
+        "--apply-sample", type=int, default=0, help="entities applied (0: all, the default)"
+    )
+    parser.add_argument(
+        "--whole-table-rollback",
+        action="store_true",
+        help="keep moto's whole-table copy per transaction item (the figures before the patch)",
+    )
     args = parser.parse_args()
     if args.source:
+        from hostrelay_local.moto_endpoint import tune_moto
+
+        tune_moto(per_item_rollback=not args.whole_table_rollback)
         run_one(args.source, args.scale, args.apply_sample)
         return
     for source in SOURCES:  # each in a fresh process: moto's memory ends with it
         command = [sys.executable, __file__, "--source", source, "--scale", str(args.scale)]
         command += ["--apply-sample", str(args.apply_sample)]
+        command += ["--whole-table-rollback"] if args.whole_table_rollback else []
         subprocess.run(command, check=True)
 
 

@@ -19,7 +19,8 @@ of heartbeats and sweeps included; their idle rate is printed to correct by); CP
 milliseconds per target of this process (less the bench's own HTTP client threads), and
 of each function's invocations; RSS of this process, mosquitto and
 the fleet workers after each scenario. `--repeat` runs the jobs fan-out again to show how
-the stack process's memory develops.
+the stack process's memory develops. `--whole-table-rollback` keeps moto's own
+TransactWriteItems rollback (a deep copy of each table touched, per item): the "before".
 
     python bench/fleet_run.py                    # --fleet 200
     python bench/fleet_run.py --fleet 50 --repeat 5
@@ -51,6 +52,7 @@ import botocore.session
 import requests
 
 from hostrelay_local.fleet import FleetOptions
+from hostrelay_local.moto_endpoint import tune_moto
 from hostrelay_local.stack import LocalStack, StackOptions
 
 POSTING_THREADS = 8
@@ -434,8 +436,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print where the stack process's memory grew between fan-outs (tracemalloc; slow)",
     )
+    parser.add_argument(
+        "--whole-table-rollback",
+        action="store_true",
+        help="keep moto's whole-table copy per transaction item (the figures before the patch)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    tune_moto(per_item_rollback=not args.whole_table_rollback)  # before the stack's own call
     options = StackOptions(
         api_port=0,
         with_samba=False,

@@ -41,6 +41,7 @@ from hostrelay.dal.aws_clients import client
 from hostrelay.settings import load_settings
 from hostrelay_local.aws_resources import create_resources, function_environment
 from hostrelay_local.lambda_runtime import FakeLambdaContext, load_handler
+from hostrelay_local.moto_endpoint import tune_moto
 from hostrelay_local.template import load_template
 
 CALLS: Counter[str] = Counter()
@@ -201,7 +202,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--replay", action="store_true", help="re-deliver every event once more")
+    parser.add_argument(
+        "--whole-table-rollback",
+        action="store_true",
+        help="keep moto's whole-table copy per transaction item (the figures before the patch)",
+    )
     args = parser.parse_args()
+    tune_moto(per_item_rollback=not args.whole_table_rollback)
     entities = directory(args.entities)
     count_dynamodb_calls()
     print(

@@ -9,16 +9,18 @@ once. Scenarios, each in a fresh moto account with 200 enrolled, online hosts:
   run W      one POST /v1/runs over the 200 hosts with max_concurrency W (200, 50, 10)
 
 Printed per scenario: wall time from the first POST to the last target's end (the run's
-terminal state), targets dispatched per second, the peak of jobs in flight (from the jobs' own
+terminal state), this process's CPU time per target over the same span (the machine is shared:
+CPU time is the steadier figure), targets dispatched per second, the peak of jobs in flight (from the jobs' own
 created/finished timestamps), and DynamoDB and SQS calls per target (botocore's calls, all
 callers). Runs are compared with the baseline measured in the same process: the ratio is
 run / baseline. Functions run one after another here (one core, moto in process); in AWS the
 dispatch and results functions scale out, so wall time here is an upper bound.
 
-The limit hit here is moto's, not the design's: moto's TransactWriteItems deep-copies every
-table a transaction touches (its rollback copy), so each start or end of a target costs time
-in proportion to the jobs and runs tables' sizes. DynamoDB's cost of a transaction does not
-grow with the table; the calls-per-target columns are the figures that carry over to AWS.
+moto runs as the local stack runs it (moto_endpoint.tune_moto). `--whole-table-rollback`
+keeps moto's own TransactWriteItems rollback, which deep-copies every table a transaction
+touches once per item, so each start or end of a target costs time in proportion to the
+jobs and runs tables' sizes: the "before" of the per-item rollback. DynamoDB's cost of a
+transaction does not grow with the table; the calls-per-target columns carry over to AWS.
 
     python bench/run_orchestration.py            # 200 hosts, windows 200 50 10
     python bench/run_orchestration.py --hosts 50 --windows 10
@@ -37,6 +39,8 @@ from typing import Any
 
 from cost_per_job import REGION, PingPipeline, RequestCounter, Tally
 from moto import mock_aws
+
+from hostrelay_local.moto_endpoint import tune_moto
 
 
 class FleetPipeline(PingPipeline):
@@ -117,10 +121,13 @@ def peak_in_flight(intervals: list[tuple[datetime, datetime]]) -> int:
     return peak
 
 
-def _figures(tally: Tally, targets: int, wall: float, intervals: list[Any]) -> dict[str, float]:
+def _figures(
+    tally: Tally, targets: int, wall: float, cpu: float, intervals: list[Any]
+) -> dict[str, float]:
     services = tally.by_service()
     return {
         "wall_s": wall,
+        "cpu_ms": 1000 * cpu / targets,
         "per_s": targets / wall,
         "peak": peak_in_flight(intervals),
         "dynamodb": services["dynamodb"] / targets,
@@ -136,7 +143,7 @@ def baseline(hosts: int) -> dict[str, float]:
         pipeline = FleetPipeline(counter, hosts)
         with counter.installed():
             tally = counter.tally
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             ids = [
                 pipeline.post(tally, "/v1/jobs", {"type": "ping", "host": h, "params": {}})["id"]
                 for h in pipeline.hosts
@@ -145,12 +152,12 @@ def baseline(hosts: int) -> dict[str, float]:
             pipeline.settle(
                 tally, lambda: all(j.state.terminal for j in jobs.get_many(ids).values())
             )
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             tally = counter.reset()
         ended = jobs.get_many(ids).values()
         assert Counter(j.state.value for j in ended) == Counter({"SUCCEEDED": hosts})
         intervals = [(j.created_at, j.finished_at) for j in ended]
-    return _figures(tally, hosts, wall, intervals)
+    return _figures(tally, hosts, wall, cpu, intervals)
 
 
 def fleet_run(hosts: int, window: int) -> dict[str, float]:
@@ -162,7 +169,7 @@ def fleet_run(hosts: int, window: int) -> dict[str, float]:
         pipeline = FleetPipeline(counter, hosts)
         with counter.installed():
             tally = counter.tally
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             run = pipeline.post(
                 tally,
                 "/v1/runs",
@@ -174,13 +181,13 @@ def fleet_run(hosts: int, window: int) -> dict[str, float]:
             )
             runs = RunRepository()
             pipeline.settle(tally, lambda: runs.get(run["id"]).state.terminal)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             tally = counter.reset()
         final = runs.get(run["id"])
         assert final.state.value == "SUCCEEDED", final
         ids = [t.job_id for t in runs.all_targets(run["id"]) if t.job_id]
         intervals = [(j.created_at, j.finished_at) for j in JobRepository().get_many(ids).values()]
-    return _figures(tally, hosts, wall, intervals)
+    return _figures(tally, hosts, wall, cpu, intervals)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,16 +195,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--windows", type=int, nargs="+", default=[200, 50, 10])
+    parser.add_argument(
+        "--whole-table-rollback",
+        action="store_true",
+        help="keep moto's whole-table copy per transaction item (the figures before the patch)",
+    )
     args = parser.parse_args(argv)
+    tune_moto(per_item_rollback=not args.whole_table_rollback)
     base = baseline(args.hosts)
-    header = f"{'scenario':<16}{'wall s':>8}{'targets/s':>11}{'peak':>6}{'ddb/target':>12}"
-    print(f"ping over {args.hosts} hosts, in process (moto); ratio = scenario / baseline")
-    print(header + f"{'sqs/target':>12}{'wall ratio':>12}")
+    header = f"{'scenario':<18}{'wall s':>8}{'targets/s':>11}{'peak':>6}{'ddb/target':>12}"
+    rollback = "whole-table" if args.whole_table_rollback else "per-item"
+    print(
+        f"ping over {args.hosts} hosts, in process (moto, {rollback} transaction rollback); "
+        "ratio = scenario / baseline"
+    )
+    print(header + f"{'sqs/target':>12}{'wall ratio':>12}{'CPU ms/target':>15}{'CPU ratio':>11}")
 
     def line(name: str, f: dict[str, float]) -> None:
         print(
-            f"{name:<16}{f['wall_s']:>8.2f}{f['per_s']:>11.1f}{f['peak']:>6.0f}"
+            f"{name:<18}{f['wall_s']:>8.2f}{f['per_s']:>11.1f}{f['peak']:>6.0f}"
             f"{f['dynamodb']:>12.2f}{f['sqs']:>12.2f}{f['wall_s'] / base['wall_s']:>12.2f}"
+            f"{f['cpu_ms']:>15.1f}{f['cpu_ms'] / base['cpu_ms']:>11.2f}"
         )
 
     line(f"baseline {args.hosts} jobs", base)

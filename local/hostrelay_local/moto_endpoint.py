@@ -58,8 +58,11 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def tune_moto() -> None:
-    """Adjust moto for the local stack, once per process (idempotent).
+def tune_moto(per_item_rollback: bool = True) -> None:
+    """Adjust moto for the local stack, once per process (idempotent; the first call decides).
+
+    `per_item_rollback=False` leaves moto's whole-table transaction rollback in place: the
+    benches' "before" figures (`--whole-table-rollback`), nothing else.
 
     - One DynamoDB request at a time: moto applies a conditional write as check-then-update
       without a lock, so two concurrent UpdateItems with the same condition could both
@@ -146,7 +149,8 @@ def tune_moto() -> None:
         parser = expressions.UpdateExpressionParser
         parse_update: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
         parser.make = classmethod(parse_update)
-        roll_back_only_touched_items()
+        if per_item_rollback:
+            roll_back_only_touched_items()
         _tuned.set()
 
 

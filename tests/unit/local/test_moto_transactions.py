@@ -87,11 +87,14 @@ def test_a_cancelled_transaction_changes_nothing(aws: AwsStack, tables: dict[str
     job = dynamodb.get_item(TableName=tables["jobs"], Key={"id": {"S": "j-old"}})["Item"]
     assert job["state"] == {"S": "QUEUED"}
     assert "Item" not in dynamodb.get_item(TableName=tables["jobs"], Key={"id": {"S": "j-new"}})
-    assert dynamodb.query(
-        TableName=tables["runs"],
-        KeyConditionExpression="run_id = :r",
-        ExpressionAttributeValues={":r": {"S": "r2"}},
-    )["Items"] == []
+    assert (
+        dynamodb.query(
+            TableName=tables["runs"],
+            KeyConditionExpression="run_id = :r",
+            ExpressionAttributeValues={":r": {"S": "r2"}},
+        )["Items"]
+        == []
+    )
 
 
 def test_a_passing_transaction_applies_every_item(aws: AwsStack, tables: dict[str, str]) -> None:
