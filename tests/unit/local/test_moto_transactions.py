@@ -116,17 +116,14 @@ def test_a_key_named_twice_is_refused_and_changes_nothing(
     dynamodb = aws.client("dynamodb")
     before = _scan(dynamodb, tables["jobs"])
     # When one transaction puts a new job and then updates the same key
-    items = _transaction(tables, "PENDING")[:1] + [
-        {
-            "Update": {
-                "TableName": tables["jobs"],
-                "Key": {"id": {"S": "j-new"}},
-                "UpdateExpression": "SET #s = :s",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {":s": {"S": "DISPATCHED"}},
-            }
-        }
-    ]
+    update = {
+        "TableName": tables["jobs"],
+        "Key": {"id": {"S": "j-new"}},
+        "UpdateExpression": "SET #s = :s",
+        "ExpressionAttributeNames": {"#s": "state"},
+        "ExpressionAttributeValues": {":s": {"S": "DISPATCHED"}},
+    }
+    items = [*_transaction(tables, "PENDING")[:1], {"Update": update}]
     with pytest.raises(ClientError) as refused:
         dynamodb.transact_write_items(TransactItems=items)
     # Then DynamoDB's validation error comes back and the first put is undone
