@@ -11,10 +11,11 @@ once. Scenarios, each in a fresh moto account with 200 enrolled, online hosts:
 Printed per scenario: wall time from the first POST to the last target's end (the run's
 terminal state), this process's CPU time per target over the same span (the machine is
 shared: CPU time is the steadier figure), targets dispatched per second, the peak of jobs in
-flight (from the jobs' own created/finished timestamps), and DynamoDB and SQS calls per target (botocore's calls, all
-callers). Runs are compared with the baseline measured in the same process: the ratio is
-run / baseline. Functions run one after another here (one core, moto in process); in AWS the
-dispatch and results functions scale out, so wall time here is an upper bound.
+flight (from the jobs' own created/finished timestamps), and DynamoDB and SQS calls per
+target (botocore's calls, all callers). Runs are compared with the baseline measured in the
+same process: the ratio is run / baseline. Functions run one after another here (one core,
+moto in process); in AWS the dispatch and results functions scale out, so wall time here is
+an upper bound.
 
 moto runs as the local stack runs it (moto_endpoint.tune_moto). `--whole-table-rollback`
 keeps moto's own TransactWriteItems rollback, which deep-copies every table a transaction
