@@ -330,8 +330,11 @@ class Bench:
         else:
             run_id = self._start_run(hosts, concurrency)
             self._wait_run(run_id, timeout_s=600)
+            # expect() takes the (non-reentrant) lock itself: holding it here deadlocked the
+            # bench after every run had ended, which looked like a run that never ended.
             with self.observed.lock:
-                self.observed.expect(set(self.observed.published))
+                published = set(self.observed.published)
+            self.observed.expect(published)
         if not self.observed.done.wait(600):
             raise TimeoutError(f"{name}: not every job had its result after 600 s")
         cpu_s = time.process_time() - cpu_before - self.observed.client_cpu_s
