@@ -7,9 +7,10 @@ conditional TransactWriteItems, up to 100 items a call) and once with one condit
 UpdateItem per entity, and
 prints entities/s and DynamoDB calls side by side. `--replay` re-delivers every event once
 more (all unchanged). moto spends ~25 ms parsing each UpdateItem expression, so the
-per-entity run takes several minutes; the call counts are what carries over to AWS. moto also
-deep-copies every table a TransactWriteItems touches (to roll back), so the batched run's time
-grows with the table in moto only.
+per-entity run takes several minutes; the call counts are what carries over to AWS. moto runs
+as the local stack tunes it (a TransactWriteItems rolled back item by item);
+`--whole-table-rollback` keeps moto's own deep copy of every table a transaction touches, under
+which the batched run's time grows with the table.
 
     .venv/bin/python bench/inventory_apply.py [--entities 20000] [--replay]
 """
