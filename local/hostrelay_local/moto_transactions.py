@@ -60,8 +60,10 @@ def _save_touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[_S
     saved: list[_SavedItem] = []
     for entry in transact_items:
         for op_type, op in entry.items():
-            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
-            keys = _key_values(backend, table, op_type, op) if table is not None else None
+            table: Any = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            keys = _key_values(backend, table, op_type, op)
             if keys is None:
                 continue
             hash_value, range_value = keys
