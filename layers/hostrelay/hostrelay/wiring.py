@@ -497,7 +497,8 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 
     _bind_common(settings)
     return Dispatcher(
-        _job_repository(settings),
+        # The dispatcher ends jobs too (EXPIRED past deliver_by): their runs count it at once.
+        _job_repository(settings, settings.dispatch_queue_url),
         HostRepository(),
         SigningKeyStore(settings.signing_key_param, settings.public_key_param),
         IotPublisher(settings.iot_endpoint),
