@@ -230,7 +230,7 @@ class RunService:
         (QUEUED at once, running ones on the relay's confirmation). The run ends CANCELED
         once none is in flight."""
         run = self.get(run_id, principal)
-        if not (principal.has(Scope.OPERATOR) or run.created_by == principal.label):
+        if not _may_cancel(run, principal):
             raise Forbidden("this token may not cancel this run")
         for _ in range(5):
             if run.state.terminal:
@@ -269,6 +269,12 @@ def readable_creator(principal: Principal) -> str | None:
 def _may_read(run: Run, principal: Principal) -> bool:
     creator = readable_creator(principal)
     return creator is None or run.created_by == creator
+
+
+def _may_cancel(run: Run, principal: Principal) -> bool:
+    """Operators cancel any run, a service token the runs it started (the console offers the
+    cancel by the same rule: console/static/runs.js, with the label from GET /v1/whoami)."""
+    return principal.has(Scope.OPERATOR) or run.created_by == principal.label
 
 
 def target_page_prefix(state: str | None) -> str | None:
