@@ -19,6 +19,10 @@ class LocalHttpServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # socketserver listens with a backlog of 5: while the accept loop waits for the GIL (moto
+    # and the functions run in this process), a burst of clients (a fleet's enrollments, 16
+    # at once) overflowed it, and the kernel reset or stalled the connections past the fifth.
+    request_queue_size = socket.SOMAXCONN
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()

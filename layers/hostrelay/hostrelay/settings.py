@@ -114,6 +114,12 @@ class DispatchSettings(TablesSettings):
     public_key_param: str = Field(alias="SIGNING_PUBLIC_KEY_PARAM")
     envelope_ttl_s: int = Field(default=300, alias="ENVELOPE_TTL_S", ge=30, le=3600)
     iot_endpoint: str = Field(default="", alias="IOT_DATA_ENDPOINT")
+    dispatch_queue_url: str = Field(
+        default="",
+        alias="DISPATCH_QUEUE_URL",
+        description="where a fleet run's next job goes when the dispatcher expires one of its "
+        "jobs (with RUNS_TABLE); empty: the sweeper moves the run on",
+    )
 
 
 class ResultsSettings(CertificateSettings):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hostrelay.logic.dispatch import Dispatcher
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.event_batch import EventBatch
+    from hostrelay.logic.hosts import HostService
     from hostrelay.logic.ingest import EventIngester
     from hostrelay.logic.inventory import InventoryQueries
     from hostrelay.logic.jobs import JobService
@@ -103,11 +104,12 @@ def _run_orchestrator(
     )
 
 
-def build_run_service(settings: ApiSettings, jobs: JobService) -> RunService | None:
-    """Fleet runs, where the deployment has a runs table."""
+def build_run_service(
+    settings: ApiSettings, jobs: JobService, hosts: HostService
+) -> RunService | None:
+    """Fleet runs, where the deployment has a runs table; they select hosts as `hosts` does."""
     if not settings.runs_table:
         return None
-    from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.runs_repo import RunRepository
     from hostrelay.logic.runs import RunService
@@ -118,7 +120,7 @@ def build_run_service(settings: ApiSettings, jobs: JobService) -> RunService | N
         _run_orchestrator(settings, records, settings.dispatch_queue_url),
         jobs,
         records,
-        hosts=HostRepository(),
+        hosts=hosts,
         idempotency=IdempotencyRepository(),
         audit=build_audit_repository(settings),
     )
@@ -154,6 +156,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
+    hosts = HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit)
     connectors = inventory = None
     if settings.connectors_table and settings.inventory_table:
         connectors = build_connector_service(settings, jobs)
@@ -161,7 +164,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
-        hosts=HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit),
+        hosts=hosts,
         output=JobOutputReader(jobs, OutputStore()),
         tokens=TokenAdmin(tokens, audit=audit),
         macct=MacctService(jobs, _job_repository(settings)),
@@ -170,7 +173,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         enrollment=build_enrollment_provider(settings),
         connectors=connectors,
         inventory=inventory,
-        runs=build_run_service(settings, jobs),
+        runs=build_run_service(settings, jobs, hosts),
     )
 
 
@@ -497,7 +500,8 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 
     _bind_common(settings)
     return Dispatcher(
-        _job_repository(settings),
+        # The dispatcher ends jobs too (EXPIRED past deliver_by): their runs count it at once.
+        _job_repository(settings, settings.dispatch_queue_url),
         HostRepository(),
         SigningKeyStore(settings.signing_key_param, settings.public_key_param),
         IotPublisher(settings.iot_endpoint),

@@ -395,6 +395,34 @@ def test_reader_is_offered_nothing_it_cannot_do(
             api.post(f"/v1/runs/{run_id}/cancel", {})
 
 
+def test_service_token_is_offered_the_cancel_of_the_run_it_started(
+    browser: Browser, api: ApiClient, secrets_used: list[str]
+) -> None:
+    # Given a service token for ping on dc01, and a run it started that sleeps a minute
+    created = api.post(
+        "/v1/tokens",
+        {"name": "deploy bot", "scopes": ["service"], "job_types": ["ping"], "hosts": ["dc01"]},
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["token"]
+    secrets_used.append(secret)
+    run_id = start_run(ApiClient(api.base_url, secret), {"sleep_s": 60}, hosts=["dc01"])
+    try:
+        # When the service token signs in and opens its run
+        browser.sign_in(secret)
+        browser.element("#signout")
+        browser.go(f"#/runs/{run_id}")
+        browser.wait_text("#run-targets", "IN_PROGRESS")
+        # Then it is offered the cancel the API allows it, and confirming cancels the run
+        browser.element("#cancel-run").click()
+        assert run_id in browser.text(".confirm")
+        browser.element("#confirm-cancel-run").click()
+        browser.wait_text("#run-state", "CANCELED", timeout_s=30)
+        assert api.get(f"/v1/runs/{run_id}").json()["state"] == "CANCELED"
+    finally:
+        api.post(f"/v1/runs/{run_id}/cancel", {})
+
+
 def test_invalid_or_revoked_token_lands_on_sign_in(
     browser: Browser, api: ApiClient, secrets_used: list[str]
 ) -> None:

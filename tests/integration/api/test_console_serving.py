@@ -117,6 +117,9 @@ def test_whoami_names_the_token_and_its_scopes_never_its_secret(api: Api, tokens
     assert response.body["name"] == "wall display"
     assert response.body["scopes"] == ["reader"]
     assert response.body["may"] == ["reader"]
+    assert response.body["label"].startswith("token:") and response.body["label"].endswith(
+        "/wall display"
+    )
     assert secret not in json.dumps(response.body)
     # And without a valid token it is a 401, like every other route
     assert api.get("/v1/whoami", token="nope").status == 401

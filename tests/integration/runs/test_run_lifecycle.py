@@ -13,6 +13,8 @@ from hostrelay.dal.hosts_repo import HostRepository
 from tests.integration.control_plane.conftest import ADMIN
 from tests.integration.runs.conftest import Fleet, max_in_flight, tag_host
 
+HELLO = {"kind": "hello", "relay_version": "0.1.0", "jobs": []}
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
@@ -53,6 +55,35 @@ def test_offline_target_expires_at_deliver_by_and_the_run_still_ends(
     assert (done["state"], done["errors"], done["in_flight"]) == ("FAILED", 1, 0)
     [expired] = fleet.targets(run["id"], state="EXPIRED")
     assert (expired["host"], expired["error"]["code"]) == ("off01", "expired")
+
+
+def test_a_job_the_dispatcher_expires_is_counted_at_once_and_the_window_moves_on(
+    fleet: Fleet, clock: Callable[[datetime], None]
+) -> None:
+    # Given off01's relay is offline, and a run of one at a time over off01 then web01
+    fleet.enroll(["off01", "web01"])
+    HostRepository().mark_offline("off01")
+    run = fleet.start(targets={"hosts": ["off01", "web01"]}, max_concurrency=1, max_errors=1)
+    assert fleet.dispatch() == []  # off01's job stays QUEUED: its host is offline
+    [queued] = fleet.targets(run["id"], state="QUEUED")
+    job = fleet.pipeline.jobs.get(queued["job_id"], ADMIN)
+    # When off01 comes back after its job's delivery window and says hello, so the
+    # dispatcher is asked to publish a job it may no longer deliver
+    clock(job.deliver_until + timedelta(seconds=1))
+    fleet.pipeline.send_events("off01", HELLO)
+    assert fleet.dispatch() == []
+    # Then, with no sweeper tick, the run counts the target EXPIRED and web01's job started
+    now = fleet.run(run["id"])
+    assert now["counts"] == {"EXPIRED": 1, "IN_FLIGHT": 1}
+    assert (now["errors"], now["in_flight"]) == (1, 1)
+    [expired] = fleet.targets(run["id"], state="EXPIRED")
+    assert (expired["host"], expired["error"]["code"]) == ("off01", "expired")
+    # And web01's job is on its way: answered, it ends the run
+    [(host, job_id)] = fleet.dispatch()
+    assert host == "web01"
+    fleet.answer(host, job_id, "succeeded")
+    done = fleet.run(run["id"])
+    assert (done["state"], done["counts"]) == ("FAILED", {"EXPIRED": 1, "SUCCEEDED": 1})
 
 
 def test_expired_not_counted_as_error_is_a_per_run_choice(

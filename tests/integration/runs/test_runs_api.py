@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hostrelay.dal.hosts_repo import HostRepository
 from tests.conftest import AwsStack
 from tests.integration.api.conftest import Api, Tokens
 from tests.integration.runs.conftest import Fleet
@@ -133,3 +134,94 @@ def test_runs_are_listed_newest_first_in_pages(fleet: Fleet) -> None:
     assert [r["id"] for r in first.body["runs"]] == ids[::-1][:2]
     rest = fleet.api.get("/v1/runs", query={"limit": 2, "next_token": first.body["next_token"]})
     assert [r["id"] for r in rest.body["runs"]] == ids[:1]
+
+
+def _pages(api: Api, path: str, key: str, **query: Any) -> list[list[dict[str, Any]]]:
+    """Every page of a listing, following next_token."""
+    pages, token = [], None
+    while True:
+        page = api.get(path, query={**query, "next_token": token})
+        assert page.status == 200, page.body
+        pages.append(page.body[key])
+        token = page.body.get("next_token")
+        if not token:
+            return pages
+
+
+def test_a_service_token_lists_its_own_runs_in_full_pages(
+    fleet: Fleet, api: Api, tokens: Tokens
+) -> None:
+    # Given 23 runs started by three callers, interleaved: an operator's (12), service
+    # token A's (8) and service token B's (3)
+    fleet.enroll(["a1", "b1"])
+    a = Api(api.handler, token=tokens.create("service", job_types=["ping"], hosts=["a1"]))
+    b = Api(api.handler, token=tokens.create("service", job_types=["ping"], hosts=["b1"]))
+    started: dict[str, list[str]] = {"ops": [], "a": [], "b": []}
+    for n in range(23):
+        who = "a" if n % 3 == 1 else "b" if n % 5 == 2 else "ops"
+        caller, host = {"ops": (fleet.api, "dc01"), "a": (a, "a1"), "b": (b, "b1")}[who]
+        response = caller.post("/v1/runs", json_body={**GOOD, "targets": {"hosts": [host]}})
+        assert response.status == 201, response.body
+        started[who].append(response.body["id"])
+    assert [len(ids) for ids in started.values()] == [12, 8, 3]
+    # When service token A lists its runs 3 at a time
+    pages = _pages(a, "/v1/runs", "runs", limit=3)
+    # Then every page but the last is full, and it sees each of its runs once, newest first
+    assert [len(page) for page in pages[:-1]] == [3, 3]
+    assert [r["id"] for page in pages for r in page] == started["a"][::-1]
+    # And B sees its own 3, and the operator all 23, each once, in full pages
+    assert [r["id"] for page in _pages(b, "/v1/runs", "runs", limit=2) for r in page] == (
+        started["b"][::-1]
+    )
+    everyone = _pages(fleet.api, "/v1/runs", "runs", limit=7)
+    assert [len(page) for page in everyone[:3]] == [7, 7, 7]
+    listed = [r["id"] for page in everyone for r in page]
+    assert sorted(listed) == sorted(run for ids in started.values() for run in ids)
+    assert len(set(listed)) == 23
+    # And a next_token of one caller's listing is refused (400) in another's
+    a_token = a.get("/v1/runs", query={"limit": 3}).body["next_token"]
+    ops_token = fleet.api.get("/v1/runs", query={"limit": 3}).body["next_token"]
+    assert b.get("/v1/runs", query={"next_token": a_token}).status == 400
+    assert a.get("/v1/runs", query={"next_token": ops_token}).status == 400
+    assert fleet.api.get("/v1/runs", query={"next_token": a_token}).status == 400
+
+
+def test_targets_of_one_state_come_in_full_pages(fleet: Fleet) -> None:
+    # Given a run of 30 targets at once where every third host fails
+    hosts = fleet.enroll(f"agent{n:02d}" for n in range(30))
+    failing = set(hosts[::3])
+    run = fleet.start(targets={"hosts": hosts}, max_concurrency=30, max_errors=30)
+    fleet.drive(run["id"], lambda host: "failed" if host in failing else "succeeded")
+    assert fleet.run(run["id"])["counts"] == {"FAILED": 10, "SUCCEEDED": 20}
+    # When its FAILED targets are listed 3 at a time
+    path = f"/v1/runs/{run['id']}/targets"
+    pages = _pages(fleet.api, path, "targets", state="FAILED", limit=3)
+    # Then the pages hold 3, 3, 3 and 1, each failed host once, in start order
+    assert [len(page) for page in pages] == [3, 3, 3, 1]
+    assert [t["host"] for page in pages for t in page] == sorted(failing)
+    succeeded = _pages(fleet.api, path, "targets", state="SUCCEEDED", limit=7)
+    assert [len(page) for page in succeeded] == [7, 7, 6]
+    assert [t["host"] for page in succeeded for t in page] == sorted(set(hosts) - failing)
+    # And a next_token of the FAILED listing is refused (400) in the SUCCEEDED one
+    token = fleet.api.get(path, query={"state": "FAILED", "limit": 3}).body["next_token"]
+    refused = fleet.api.get(path, query={"state": "SUCCEEDED", "next_token": token})
+    assert refused.status == 400
+
+
+def test_targets_of_a_live_job_state_come_in_full_pages(fleet: Fleet) -> None:
+    # Given a run of 12 targets at once whose every other host is offline (its job stays
+    # QUEUED) while the others' jobs are DISPATCHED
+    hosts = fleet.enroll(f"agent{n:02d}" for n in range(12))
+    for host in hosts[::2]:
+        HostRepository().mark_offline(host)
+    run = fleet.start(targets={"hosts": hosts}, max_concurrency=12)
+    assert len(fleet.dispatch()) == 6
+    # When the targets are listed by their jobs' live state, 4 at a time
+    path = f"/v1/runs/{run['id']}/targets"
+    queued = _pages(fleet.api, path, "targets", state="QUEUED", limit=4)
+    dispatched = _pages(fleet.api, path, "targets", state="DISPATCHED", limit=4)
+    # Then pages are full until the last, and each target appears once in its listing
+    assert [len(page) for page in queued] == [4, 2]
+    assert [t["host"] for page in queued for t in page] == hosts[::2]
+    assert [len(page) for page in dispatched] == [4, 2]
+    assert [t["host"] for page in dispatched for t in page] == hosts[1::2]

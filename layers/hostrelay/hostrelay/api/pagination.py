@@ -23,9 +23,14 @@ def encode_next_token(last_key: Mapping[str, Any] | None) -> str | None:
 
 
 def decode_next_token(
-    token: str, *, keys: frozenset[str], fixed: Mapping[str, str] | None = None
+    token: str,
+    *,
+    keys: frozenset[str],
+    fixed: Mapping[str, str] | None = None,
+    prefixed: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The key a token stands for; it must name exactly `keys`, and agree with `fixed`.
+    """The key a token stands for; it must name exactly `keys`, agree with `fixed`, and its
+    string values named in `prefixed` start with the given prefix (a key condition's range).
 
     A token from another listing (say, a scan when this is a query by host) would make
     DynamoDB fail the request, so it is refused here as a 400 instead.
@@ -53,5 +58,8 @@ def decode_next_token(
             raise invalid
     for name, expected in (fixed or {}).items():
         if key[name] != {"S": expected}:
+            raise invalid
+    for name, prefix in (prefixed or {}).items():
+        if not key[name].get("S", "").startswith(prefix):
             raise invalid
     return key

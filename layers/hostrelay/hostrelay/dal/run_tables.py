@@ -10,7 +10,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 RUN_ITEM = "run"
@@ -20,6 +20,12 @@ ACTIVE = "1"
 
 def target_item(seq: int) -> str:
     return f"t#{seq:06d}"
+
+
+def state_item(state: str, seq: int | None = None) -> str:
+    """A target's key in `targets_by_state`: its state, then its item (start order); without
+    `seq`, the prefix every target in `state` shares."""
+    return f"{state}#" if seq is None else f"{state}#{target_item(seq)}"
 
 
 class RunsNewestFirst(GlobalSecondaryIndex["RunRecord"]):
@@ -42,6 +48,28 @@ class ActiveRuns(GlobalSecondaryIndex["RunRecord"]):
 
     active = UnicodeAttribute(hash_key=True)
     run_id = UnicodeAttribute(range_key=True)
+
+
+class RunsByCreator(GlobalSecondaryIndex["RunRecord"]):
+    """Every run item by who started it, by id: the runs a service token lists."""
+
+    class Meta:
+        index_name = "by_creator"
+        projection = AllProjection()
+
+    created_by = UnicodeAttribute(hash_key=True)
+    run_id = UnicodeAttribute(range_key=True)
+
+
+class TargetsByState(LocalSecondaryIndex["RunTargetRecord"]):
+    """A run's targets of one state, in start order (local: read consistently)."""
+
+    class Meta:
+        index_name = "targets_by_state"
+        projection = AllProjection()
+
+    run_id = UnicodeAttribute(hash_key=True)
+    state_item = UnicodeAttribute(range_key=True)
 
 
 class RunRecord(Model):
@@ -76,6 +104,7 @@ class RunRecord(Model):
     version = VersionAttribute()
 
     by_created = RunsNewestFirst()
+    by_creator = RunsByCreator()
     active_runs = ActiveRuns()
 
 
@@ -92,3 +121,6 @@ class RunTargetRecord(Model):
     error = JSONAttribute(null=True)
     started_at = UTCDateTimeAttribute(null=True)
     finished_at = UTCDateTimeAttribute(null=True)
+    state_item = UnicodeAttribute()  # state_item(state, seq)
+
+    by_state = TargetsByState()

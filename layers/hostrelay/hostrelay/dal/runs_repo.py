@@ -16,6 +16,7 @@ from hostrelay.dal.run_tables import (
     RUN_ITEM,
     RunRecord,
     RunTargetRecord,
+    state_item,
     target_item,
 )
 from hostrelay.dal.tables import IdempotencyRecord, JobRecord
@@ -109,6 +110,7 @@ def _target_record(target: RunTarget) -> RunTargetRecord:
         error=target.error.model_dump() if target.error else None,
         started_at=target.started_at,
         finished_at=target.finished_at,
+        state_item=state_item(target.state.value, target.seq),
     )
 
 
@@ -163,12 +165,22 @@ class RunRepository:
             raise NotFound(f"run {run_id} not found") from None
 
     def newest(
-        self, *, limit: int, start_key: dict[str, Any] | None
+        self,
+        *,
+        limit: int,
+        start_key: dict[str, Any] | None,
+        created_by: str | None = None,
     ) -> tuple[list[Run], dict[str, Any] | None]:
-        """A page of runs, newest first."""
-        results = RunRecord.by_created.query(
-            LISTED, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
-        )
+        """A page of runs, newest first: every run, or those `created_by` started (a key
+        condition of its own index, so pages are full)."""
+        if created_by is None:
+            results = RunRecord.by_created.query(
+                LISTED, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+            )
+        else:
+            results = RunRecord.by_creator.query(
+                created_by, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+            )
         runs = [_run_of(record) for record in results]
         return runs, results.last_evaluated_key
 
@@ -190,24 +202,38 @@ class RunRepository:
         limit: int = 100,
         start_key: dict[str, Any] | None = None,
     ) -> tuple[list[RunTarget], dict[str, Any] | None]:
-        """A page of a run's targets in start order, optionally of one state."""
-        results = RunTargetRecord.query(
-            run_id,
-            RunTargetRecord.item.startswith("t#"),
-            filter_condition=RunTargetRecord.state == state.value if state else None,
-            limit=limit,
-            last_evaluated_key=start_key,
-            consistent_read=True,
-        )
+        """A page of a run's targets in start order, optionally of one state (a key condition
+        of `targets_by_state`, so pages are full)."""
+        if state is None:
+            results = RunTargetRecord.query(
+                run_id,
+                RunTargetRecord.item.startswith("t#"),
+                limit=limit,
+                last_evaluated_key=start_key,
+                consistent_read=True,
+            )
+        else:
+            results = RunTargetRecord.by_state.query(
+                run_id,
+                RunTargetRecord.state_item.startswith(state_item(state.value)),
+                limit=limit,
+                last_evaluated_key=start_key,
+                consistent_read=True,
+            )
         return [_target_of(record) for record in results], results.last_evaluated_key
 
     def all_targets(self, run_id: str, state: TargetState | None = None) -> Iterator[RunTarget]:
-        for record in RunTargetRecord.query(
-            run_id,
-            RunTargetRecord.item.startswith("t#"),
-            filter_condition=RunTargetRecord.state == state.value if state else None,
-            consistent_read=True,
-        ):
+        if state is None:
+            records = RunTargetRecord.query(
+                run_id, RunTargetRecord.item.startswith("t#"), consistent_read=True
+            )
+        else:
+            records = RunTargetRecord.by_state.query(
+                run_id,
+                RunTargetRecord.state_item.startswith(state_item(state.value)),
+                consistent_read=True,
+            )
+        for record in records:
             yield _target_of(record)
 
     def save_run(self, run: Run) -> Run:

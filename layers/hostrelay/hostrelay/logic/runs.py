@@ -11,12 +11,11 @@ from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
 from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.run_tables import state_item
 from hostrelay.dal.runs_repo import RunRepository
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
-from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal, Scope
@@ -31,6 +30,7 @@ from hostrelay.domain.runs import (
     TargetState,
     parse_limit,
 )
+from hostrelay.logic.hosts import HostService
 from hostrelay.logic.jobs import JobService
 from hostrelay.logic.run_orchestration import RunOrchestrator
 from hostrelay_contract.canonical_json import canonical_json
@@ -68,7 +68,7 @@ class RunService:
         jobs: JobService,
         job_records: JobRepository,
         *,
-        hosts: HostRepository,
+        hosts: HostService,
         idempotency: IdempotencyRepository,
         audit: AuditRepository | None = None,
     ) -> None:
@@ -101,7 +101,7 @@ class RunService:
         now = utcnow()
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
-        hosts = self._select_hosts(request, principal)
+        hosts = self._hosts.select_hosts(principal, request.hosts, request.tags)
         if not hosts and not request.continuous:
             raise InvalidRequest("no enrolled host matches the run's targets")
         if len(hosts) > MAX_TARGETS:
@@ -140,27 +140,6 @@ class RunService:
         )
         return self._orchestrator.advance(run), True
 
-    def _select_hosts(self, request: NewRun, principal: Principal) -> list[str]:
-        """Named hosts (each must be enrolled, not revoked, and allowed to the token), then
-        the tagged hosts the token may use, each once, in that order."""
-        selected = dict.fromkeys(request.hosts)
-        for host in selected:
-            if not principal.may_target_host(host):
-                raise Forbidden(f"this service token may not target host {host}")
-            record = self._hosts.find(host)
-            if record is None:
-                raise InvalidRequest(
-                    f"unknown host {host!r}",
-                    details=[{"field": "targets.hosts", "message": f"{host} is not enrolled"}],
-                )
-            if record.state == HostState.REVOKED:
-                raise InvalidRequest(f"host {host!r} is revoked")
-        if request.tags:
-            for host in self._hosts.names_with_tags(request.tags):
-                if principal.may_target_host(host):
-                    selected.setdefault(host)
-        return list(selected)
-
     def _create_once(
         self, run: Run, targets: list[RunTarget], request: NewRun, principal: Principal
     ) -> Run | None:
@@ -196,8 +175,9 @@ class RunService:
         self, principal: Principal, *, limit: int, start_key: dict[str, Any] | None
     ) -> tuple[list[Run], dict[str, Any] | None]:
         """A page of runs, newest first; a service token sees the runs it started."""
-        runs, last_key = self._runs.newest(limit=limit, start_key=start_key)
-        return [run for run in runs if _may_read(run, principal)], last_key
+        return self._runs.newest(
+            limit=limit, start_key=start_key, created_by=readable_creator(principal)
+        )
 
     def targets(
         self,
@@ -208,12 +188,25 @@ class RunService:
         limit: int,
         start_key: dict[str, Any] | None,
     ) -> tuple[list[TargetView], dict[str, Any] | None]:
-        """A page of a run's targets. `state` is a target state, or a job's in-flight state
-        (QUEUED, DISPATCHED, IN_PROGRESS): those are IN_FLIGHT targets whose job says so."""
+        """A page of a run's targets, `limit` of them unless it is the last. `state` is a
+        target state, or a job's in-flight state (QUEUED, DISPATCHED, IN_PROGRESS): those are
+        IN_FLIGHT targets whose job says so (read with the targets, so a page may take more
+        than one query: each asks for what the page still lacks, so the next page starts
+        right after the last target read)."""
         run = self.get(run_id, principal)
-        live_states = {JobState.QUEUED.value, JobState.DISPATCHED.value, JobState.IN_PROGRESS.value}
-        stored = TargetState.IN_FLIGHT if state in live_states else _target_state(state)
-        page, last_key = self._runs.targets(run.id, state=stored, limit=limit, start_key=start_key)
+        stored = stored_target_state(state)
+        views: list[TargetView] = []
+        last_key = start_key
+        while True:
+            page, last_key = self._runs.targets(
+                run.id, state=stored, limit=limit - len(views), start_key=last_key
+            )
+            views.extend(self._views(run, page, state))
+            if len(views) >= limit or last_key is None:
+                return views, last_key
+
+    def _views(self, run: Run, page: list[RunTarget], state: str | None) -> list[TargetView]:
+        # Targets at or past `total` belong to a continuous run's addition not counted yet.
         page = [target for target in page if target.seq < run.total]
         jobs = self._job_records.get_many(
             [t.job_id for t in page if t.state is TargetState.IN_FLIGHT and t.job_id]
@@ -225,10 +218,10 @@ class RunService:
             if target.state is TargetState.IN_FLIGHT and job is not None:
                 # A job that just ended shows its end; the run counts it in a moment.
                 shown = job.state.value
-            if state in live_states and shown != state:
+            if state in _LIVE_STATES and shown != state:
                 continue
             views.append(TargetView(target=target, state=shown))
-        return views, last_key
+        return views
 
     # ------------------------------------------------------------ cancel
 
@@ -237,7 +230,7 @@ class RunService:
         (QUEUED at once, running ones on the relay's confirmation). The run ends CANCELED
         once none is in flight."""
         run = self.get(run_id, principal)
-        if not (principal.has(Scope.OPERATOR) or run.created_by == principal.label):
+        if not _may_cancel(run, principal):
             raise Forbidden("this token may not cancel this run")
         for _ in range(5):
             if run.state.terminal:
@@ -262,13 +255,42 @@ class RunService:
         return self._orchestrator.advance(self._runs.get(run.id))
 
 
+_LIVE_STATES = frozenset(
+    {JobState.QUEUED.value, JobState.DISPATCHED.value, JobState.IN_PROGRESS.value}
+)
+
+
+def readable_creator(principal: Principal) -> str | None:
+    """Whose runs `principal` may read: everyone's (None) with the reader scope, else (a
+    service token) the runs it started."""
+    return None if principal.has(Scope.READER) else principal.label
+
+
 def _may_read(run: Run, principal: Principal) -> bool:
-    return principal.has(Scope.READER) or run.created_by == principal.label
+    creator = readable_creator(principal)
+    return creator is None or run.created_by == creator
 
 
-def _target_state(state: str | None) -> TargetState | None:
+def _may_cancel(run: Run, principal: Principal) -> bool:
+    """Operators cancel any run, a service token the runs it started (the console offers the
+    cancel by the same rule: console/static/runs.js, with the label from GET /v1/whoami)."""
+    return principal.has(Scope.OPERATOR) or run.created_by == principal.label
+
+
+def target_page_prefix(state: str | None) -> str | None:
+    """What the sort key of every target a `?state=` listing reads starts with (None: the
+    listing of all targets, by item)."""
+    stored = stored_target_state(state)
+    return None if stored is None else state_item(stored.value)
+
+
+def stored_target_state(state: str | None) -> TargetState | None:
+    """The stored target state a `?state=` asks for: itself, or IN_FLIGHT for a job's
+    in-flight state; unknown states are refused."""
     if state is None:
         return None
+    if state in _LIVE_STATES:
+        return TargetState.IN_FLIGHT
     try:
         return TargetState(state)
     except ValueError:

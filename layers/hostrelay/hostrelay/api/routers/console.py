@@ -27,6 +27,9 @@ class WhoAmI(_Out):
     """The calling token's name and what it may do; never its secret."""
 
     name: str
+    label: str = Field(
+        description="How jobs, runs (`created_by`) and the audit trail name this token"
+    )
     scopes: list[Scope] = Field(description="As granted; admin implies operator implies reader")
     may: list[Scope] = Field(description="Every scope the token has, implied ones included")
     job_types: list[str] | None = Field(description="Service tokens: the job types they may run")
@@ -95,6 +98,7 @@ def console_router(services: ApiServices) -> Router:
     def whoami(principal: Annotated[Principal, Depends(access.authenticated)]) -> WhoAmI:
         return WhoAmI(
             name=principal.name,
+            label=principal.label,
             scopes=principal.scopes,
             may=[scope for scope in Scope if principal.has(scope)],
             job_types=principal.job_types,

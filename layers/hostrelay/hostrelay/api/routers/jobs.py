@@ -6,7 +6,7 @@
 from http import HTTPStatus
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -20,8 +20,9 @@ from hostrelay.api.models import (
     OutputPage,
 )
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
-from hostrelay.api.pagination import decode_next_token, encode_next_token
+from hostrelay.api.pagination import encode_next_token
 from hostrelay.api.routers import new_router
+from hostrelay.api.routers.collections import NextToken, created_response, start_key
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
@@ -75,11 +76,8 @@ def jobs_router(services: ApiServices) -> Router:
         principal: Annotated[Principal, Depends(access.authenticated)],
     ) -> Response[JobOut]:
         job, created = jobs.create(to_new_job(body), principal)
-        return Response(
-            status_code=HTTPStatus.CREATED.value if created else HTTPStatus.OK.value,
-            content_type=content_types.APPLICATION_JSON,
-            body=JobOut.from_domain(job),
-            headers={"Location": f"/v1/jobs/{job.id}"},
+        return created_response(
+            JobOut.from_domain(job), created=created, location=f"/v1/jobs/{job.id}"
         )
 
     @router.get(
@@ -105,19 +103,15 @@ def jobs_router(services: ApiServices) -> Router:
             str | None, Query(alias="type", max_length=64, description="Only this job type")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
-        next_token: Annotated[
-            str | None, Query(max_length=2048, description="From the previous page")
-        ] = None,
+        next_token: NextToken = None,
     ) -> JobPage:
-        start_key = None
-        if next_token:
-            if not jobs.pages_by_host(principal, host):
-                start_key = decode_next_token(next_token, keys=_SCAN_KEYS)
-            else:
-                fixed = {"host": host} if host is not None else None
-                start_key = decode_next_token(next_token, keys=_BY_HOST_KEYS, fixed=fixed)
+        if not jobs.pages_by_host(principal, host):
+            start = start_key(next_token, keys=_SCAN_KEYS)
+        else:
+            fixed = {"host": host} if host is not None else None
+            start = start_key(next_token, keys=_BY_HOST_KEYS, fixed=fixed)
         found, last_key = jobs.list(
-            principal, host=host, state=state, job_type=job_type, limit=limit, start_key=start_key
+            principal, host=host, state=state, job_type=job_type, limit=limit, start_key=start
         )
         return JobPage(
             jobs=[JobOut.from_domain(job) for job in found],

@@ -5,7 +5,7 @@
 from http import HTTPStatus
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -20,16 +20,27 @@ from hostrelay.api.models import (
     RunTargetPage,
 )
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
-from hostrelay.api.pagination import decode_next_token, encode_next_token
+from hostrelay.api.pagination import encode_next_token
 from hostrelay.api.routers import new_router
+from hostrelay.api.routers.collections import NextToken, created_response, start_key
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
 from hostrelay.domain.runs import Run
-from hostrelay.logic.runs import NewRun, RunService, TargetView
+from hostrelay.logic.runs import (
+    NewRun,
+    RunService,
+    TargetView,
+    readable_creator,
+    target_page_prefix,
+)
 
 RunId = Annotated[str, Path(pattern=ULID_PATTERN, description="Run id (a ULID)")]
+# The key of each listing: every run (by_created), a creator's runs (by_creator), a run's
+# targets (the table), or a run's targets of one state (targets_by_state).
 _LIST_KEYS = frozenset({"run_id", "item", "listed"})
+_BY_CREATOR_KEYS = frozenset({"run_id", "item", "created_by"})
 _TARGET_KEYS = frozenset({"run_id", "item"})
+_BY_STATE_KEYS = frozenset({"run_id", "item", "state_item"})
 
 
 def to_new_run(body: RunCreateRequest) -> NewRun:
@@ -121,17 +132,13 @@ def runs_router(services: ApiServices, runs: RunService) -> Router:
         principal: Annotated[Principal, Depends(access.authenticated)],
     ) -> Response[RunOut]:
         run, created = runs.create(to_new_run(body), principal)
-        return Response(
-            status_code=HTTPStatus.CREATED.value if created else HTTPStatus.OK.value,
-            content_type=content_types.APPLICATION_JSON,
-            body=run_out(run),
-            headers={"Location": f"/v1/runs/{run.id}"},
-        )
+        return created_response(run_out(run), created=created, location=f"/v1/runs/{run.id}")
 
     @router.get(
         "/v1/runs",
         summary="List runs",
-        description="Newest first; a service token sees the runs it started.",
+        description="Newest first; a service token sees the runs it started. Pages hold "
+        "`limit` runs until the last; follow `next_token` until it is absent.",
         tags=["runs"],
         security=BEARER_AUTH,
         responses=responses({200: "A page of runs"}, 400, 403),
@@ -140,12 +147,14 @@ def runs_router(services: ApiServices, runs: RunService) -> Router:
         *,
         principal: Annotated[Principal, Depends(access.authenticated)],
         limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
-        next_token: Annotated[
-            str | None, Query(max_length=2048, description="From the previous page")
-        ] = None,
+        next_token: NextToken = None,
     ) -> RunPage:
-        start_key = decode_next_token(next_token, keys=_LIST_KEYS) if next_token else None
-        found, last_key = runs.newest(principal, limit=limit, start_key=start_key)
+        creator = readable_creator(principal)
+        if creator is None:
+            start = start_key(next_token, keys=_LIST_KEYS)
+        else:
+            start = start_key(next_token, keys=_BY_CREATOR_KEYS, fixed={"created_by": creator})
+        found, last_key = runs.newest(principal, limit=limit, start_key=start)
         return RunPage(runs=[run_out(run) for run in found], next_token=encode_next_token(last_key))
 
     @router.get(
@@ -168,7 +177,8 @@ def runs_router(services: ApiServices, runs: RunService) -> Router:
         description=(
             "In start order. `state` is a target state (PENDING, IN_FLIGHT, SUCCEEDED, FAILED, "
             "TIMED_OUT, REJECTED, EXPIRED, CANCELED, SKIPPED) or an in-flight job's (QUEUED, "
-            "DISPATCHED, IN_PROGRESS). Pages may hold fewer than `limit`; follow `next_token`."
+            "DISPATCHED, IN_PROGRESS). Pages hold `limit` targets until the last; follow "
+            "`next_token` until it is absent."
         ),
         tags=["runs"],
         security=BEARER_AUTH,
@@ -182,16 +192,17 @@ def runs_router(services: ApiServices, runs: RunService) -> Router:
             Query(pattern=r"^[A-Z_]{1,16}$", description="Only targets in this state"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 100,
-        next_token: Annotated[
-            str | None, Query(max_length=2048, description="From the previous page")
-        ] = None,
+        next_token: NextToken = None,
     ) -> RunTargetPage:
-        start_key = None
-        if next_token:
-            start_key = decode_next_token(next_token, keys=_TARGET_KEYS, fixed={"run_id": run_id})
-        views, last_key = runs.targets(
-            run_id, principal, state=state, limit=limit, start_key=start_key
-        )
+        fixed = {"run_id": run_id}
+        prefix = target_page_prefix(state)
+        if prefix is None:
+            start = start_key(next_token, keys=_TARGET_KEYS, fixed=fixed)
+        else:
+            start = start_key(
+                next_token, keys=_BY_STATE_KEYS, fixed=fixed, prefixed={"state_item": prefix}
+            )
+        views, last_key = runs.targets(run_id, principal, state=state, limit=limit, start_key=start)
         return RunTargetPage(
             targets=[target_out(view) for view in views], next_token=encode_next_token(last_key)
         )

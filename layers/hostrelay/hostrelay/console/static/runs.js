@@ -14,9 +14,10 @@ const TARGET_STATES = ["PENDING", "IN_FLIGHT", "QUEUED", "DISPATCHED", "IN_PROGR
 const NOT_DONE = new Set(["PENDING", "IN_FLIGHT"]);
 const TARGET_OPEN = new Set(["PENDING", "IN_FLIGHT", "QUEUED", "DISPATCHED", "IN_PROGRESS"]);
 
-// Cancelling a run is the operator's (admins hold it too); a reader is offered nothing.
-function mayCancelRuns(me) {
-  return may(me, "operator");
+// The API's rule (RunService.cancel): an operator (admins too) cancels any run, any other
+// token (a service token) the runs it started; a reader is offered nothing.
+function mayCancelRun(me, run) {
+  return may(me, "operator") || Boolean(me && me.label && run.created_by === me.label);
 }
 
 function progressOf(run) {
@@ -151,7 +152,7 @@ export function RunDetailPage({ me, id }) {
     <h1>${run.type} run <span id="run-state"><${Badge} state=${run.state} /></span>${run.stopping && html` <span class="muted">stopping: ${run.stopping}</span>`}</h1>
     <p class="mono muted">${run.id}</p>
     <p id="run-progress"><${Progress} run=${run} /></p>
-    ${mayCancelRuns(me) && open && html`<${CancelRunButton} run=${run} onCanceled=${reload} />`}
+    ${mayCancelRun(me, run) && open && html`<${CancelRunButton} run=${run} onCanceled=${reload} />`}
     ${run.reason && html`<p id="run-reason"><strong>Reason:</strong> ${run.reason}</p>`}
     <${KeyValues} entries=${[
       ["Targets", selectorText(run.targets)],
