@@ -27,6 +27,7 @@ from hostrelay.logic.relay_events import (
     RejectedEvent,
     RelayEvent,
     ResultEvent,
+    output_batch,
 )
 from hostrelay.observability import logger
 
@@ -153,7 +154,7 @@ class EventIngester:
                 jobs[key] = self._job_of(host, event.job_id, event.attempt, allow_terminal=True)
             keys.append(key)
         writes = [
-            (host, event.job_id, event.attempt, event.batch())
+            (host, event.job_id, event.attempt, output_batch(event))
             for key, (host, event) in zip(keys, events, strict=True)
             if jobs[key] is not None
         ]

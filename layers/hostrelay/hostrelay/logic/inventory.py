@@ -45,11 +45,10 @@ from hostrelay.domain.inventory import (
     Tombstone,
 )
 from hostrelay.observability import logger
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN
 from hostrelay_sources.kinds import ENTITY_KINDS
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
-    from hostrelay.logic.relay_events import InventoryEvent
+    from hostrelay_contract.events import InventoryBody, InventoryEvent
 
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTITY_ID)]
 Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombstone"]
@@ -84,19 +83,8 @@ class RelayEntity(BaseModel):
     members_page: _MembersPage | None = None
 
 
-class InventoryBatchBody(BaseModel):
-    """The fields an `inventory` event adds to the job event envelope."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    connector: Annotated[str, StringConstraints(pattern=CONNECTOR_ID_PATTERN)]
-    seq: int = Field(default=0, ge=0)
-    upserts: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
-    deletes: list[EntityId] = Field(default_factory=list, max_length=10_000)
-
-
 def changes_from_relay(
-    body: InventoryBatchBody, allowed_kinds: frozenset[str] = LDAP_KINDS
+    body: InventoryBody, allowed_kinds: frozenset[str] = LDAP_KINDS
 ) -> tuple[InventoryChanges, int]:
     """Normalise a relay batch; returns (changes, number of upserts that were unreadable)."""
     changes = InventoryChanges(deletes=list(body.deletes))
@@ -450,19 +438,13 @@ class InventorySink:
         self.apply(host, event)
 
     def apply(self, host: str, event: InventoryEvent) -> str:
-        try:
-            body = InventoryBatchBody.model_validate(event.model_extra or {})
-        except ValidationError:
-            logger.warning(
-                "unreadable inventory batch", extra={"host": host, "job_id": event.job_id}
-            )
-            return "unreadable"
-        connector = self._connectors.find(body.connector)
+        """Apply one `inventory` event (its shape already checked by the contract's model)."""
+        connector = self._connectors.find(event.connector)
         served = relay_inventory(connector.kind) if connector is not None else None
         if connector is None or served is None or connector.target != host:
             logger.warning(
                 "inventory for a connector this host does not serve",
-                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+                extra={"host": host, "connector": event.connector, "job_id": event.job_id},
             )
             return "foreign"
         try:
@@ -477,10 +459,10 @@ class InventorySink:
         ):
             logger.warning(
                 "inventory for another connector than the job's",
-                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+                extra={"host": host, "connector": event.connector, "job_id": event.job_id},
             )
             return "foreign"
-        changes, rejected = changes_from_relay(body, allowed_kinds)
+        changes, rejected = changes_from_relay(event, allowed_kinds)
         report = self._inventory.apply(connector.id, changes, seen_moment(event.sent_at))
         logger.info(
             "inventory batch applied",
@@ -488,7 +470,7 @@ class InventorySink:
                 "host": host,
                 "connector": connector.id,
                 "job_id": job.id,
-                "seq": body.seq,
+                "seq": event.seq,
                 "rejected": rejected,
                 "counts": report.counts(),
                 "stale": report.stale,
