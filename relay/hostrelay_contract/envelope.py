@@ -28,6 +28,12 @@ REJECT_REASONS = (
     "disabled",
     "clock_skew",
 )
+# Refusals that end no job. A replay or re-delivery: the job runs, or ran, from its first
+# delivery. A bad signature: the relay could not verify the envelope, so the job id it
+# claimed proves nothing (anyone able to publish on a jobs topic could name any job);
+# relays now send no job id for these, and the id older relays send is never acted on.
+HARMLESS_REJECTIONS = frozenset({"replayed"})
+UNATTRIBUTED_REJECTIONS = frozenset({"bad_signature"})
 
 
 class JobEnvelope(BaseModel):

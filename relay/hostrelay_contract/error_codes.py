@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hostrelay_contract.envelope import REJECT_REASONS
+from hostrelay_contract.envelope import (
+    HARMLESS_REJECTIONS,
+    REJECT_REASONS,
+    UNATTRIBUTED_REJECTIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,14 @@ def _codes(*pairs: tuple[str, str]) -> tuple[ErrorCode, ...]:
     return tuple(ErrorCode(code, meaning) for code, meaning in pairs)
 
 
-# A relay's refusal ends the job it names, except a replay (the job runs, or ran, from the
-# first delivery) and a bad signature (the job id it names is not believed).
-_ENDING_REASONS = [why for why in REJECT_REASONS if why not in ("replayed", "bad_signature")]
+def rejection_code(reason: str) -> str:
+    """The `error.code` of a job a relay refused (`rejected` event) for `reason`."""
+    return f"rejected_{reason}"
+
+
+_ENDING_REASONS = [
+    why for why in REJECT_REASONS if why not in HARMLESS_REJECTIONS | UNATTRIBUTED_REJECTIONS
+]
 
 # Any job, wherever it runs.
 EVERY_JOB = _codes(
@@ -40,7 +49,7 @@ EVERY_HOST_JOB = _codes(
     ("relay_stopped", "the relay stopped before the job started (`retryable`)"),
     ("relay_stopping", "SIGTERM, and the job did not end within `drain_timeout_s`"),
     ("result_too_large", "the result event would exceed 96 KB"),
-    *((f"rejected_{why}", f"the relay refused the envelope: `{why}`") for why in _ENDING_REASONS),
+    *((rejection_code(why), f"the relay refused the envelope: `{why}`") for why in _ENDING_REASONS),
 )
 # Any job the control plane runs itself (host `cloud`).
 EVERY_CLOUD_JOB = _codes(

@@ -3,8 +3,10 @@ defines them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from hostrelay_contract.events import EVENT_MODELS
 from hostrelay_contract.job_types import INTERNAL_JOB_TYPES, JOB_TYPES
 from hostrelay_contract.protocol_doc import (
     BEGIN,
@@ -52,3 +54,19 @@ def test_every_type_and_every_code_has_a_row() -> None:
         assert f"`{name}`" in table
         for code in spec.error_codes():
             assert f"| `{code}` |" in table, (name, code)
+
+
+def test_the_events_table_names_every_field_of_every_event_model() -> None:
+    # Given the events table as checked in
+    document = PROTOCOL_MD.read_text()
+    start = document.index("## Events (relay → control plane)")
+    table = document[start : document.index("### What the relay guarantees")]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", table, re.MULTILINE))
+
+    # Then it has a row for each kind the contract models, naming each of its fields
+    # (`name`, or `name: ...` where the row says more)
+    assert set(rows) == set(EVENT_MODELS)
+    for kind, model in EVENT_MODELS.items():
+        named = set(re.findall(r"`([a-z_]+)", rows[kind]))
+        unnamed = set(model.model_fields) - {"v", "kind", "event_id", "sent_at"} - named
+        assert unnamed == set(), kind
