@@ -295,9 +295,10 @@ def _adapter() -> TypeAdapter[RelayEvent]:
     return TypeAdapter(RelayEvent)
 
 
-def parse_event(value: Any) -> RelayEvent:
-    """The event a decoded JSON value is; pydantic.ValidationError when it is none."""
-    return _adapter().validate_python(value)
+def parse_event(raw: bytes) -> RelayEvent:
+    """The event these bytes (as published) are; pydantic.ValidationError when they are none
+    (not JSON, an unknown kind, or fields its model refuses)."""
+    return _adapter().validate_json(raw)
 
 
 def new_ulid(now: float | None = None) -> str:
@@ -318,7 +319,11 @@ def new_event(kind: str, **fields: Any) -> dict[str, Any]:
     model = EVENT_MODELS.get(kind)
     if model is None:
         raise ValueError(f"unknown event kind {kind[:40]!r}")
-    model.model_validate(event)
+    # Judged as JSON, the form the control plane reads (`{1: ...}` arrives as `{"1": ...}`).
+    try:
+        model.model_validate_json(encode_event(event))
+    except TypeError as exc:  # json.dumps: a value JSON cannot carry
+        raise ValueError(f"{kind} event is not JSON: {exc}") from None
     return event
 
 

@@ -401,20 +401,22 @@ class JobExecutor:
                 )
                 return encode_event(event)
 
-            event = result_event(
-                job_id,
-                attempt,
-                outcome,
-                result=result,
-                error=error,
-                output=output,
-                started_at=run.started_at,
-            )
             try:
-                payload = encode_event(event, strict=True)  # also checks the result is JSON
+                event = result_event(
+                    job_id,
+                    attempt,
+                    outcome,
+                    result=result,
+                    error=error,
+                    output=output,
+                    started_at=run.started_at,
+                )
+                payload = encode_event(event, strict=True)  # also checks it is JSON
             except (TypeError, ValueError) as exc:
+                # The contract's model refuses it (so would the control plane), or no JSON
+                # can carry it (NaN): a handler bug, reported rather than lost.
                 outcome = "failed"
-                payload = failed(_error("handler_crashed", f"result is not JSON: {exc}"))
+                payload = failed(_error("handler_crashed", f"result refused: {exc}"[:4000]))
             if len(payload) > MAX_RESULT_EVENT_BYTES:
                 outcome = "failed"
                 payload = failed(

@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.envelope import build_envelope, sign_envelope
@@ -327,12 +327,16 @@ def test_a_malformed_event_is_refused_by_the_relay_and_by_the_control_plane(
     fields = {k: v for k, v in event.items() if k not in {"v", "event_id", "sent_at", "kind"}}
 
     # When the relay builds it, Then it refuses to (a handler bug, not a lost event)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as on_the_relay:
         new_event(str(event["kind"]), **fields)
 
-    # When the control plane reads it anyway, Then it is an unreadable event (dropped)
-    with pytest.raises(InvalidRequest, match="unreadable relay event"):
+    # When the control plane reads it anyway, Then it is an unreadable event (dropped),
+    # for the same field
+    with pytest.raises(InvalidRequest, match="unreadable relay event") as on_the_cloud:
         parse_rule_message(rule_message(event))
+    if isinstance(on_the_relay.value, ValidationError) and on_the_relay.value.errors()[0]["loc"]:
+        field = on_the_relay.value.errors()[0]["loc"][0]
+        assert f"{event['kind']}.{field}" in on_the_cloud.value.message
 
 
 @pytest.mark.parametrize("change", [{"v": 2}, {"event_id": ""}, {"event_id": "E" * 65}])

@@ -532,6 +532,29 @@ def test_report_event_refuses_what_the_control_plane_would_drop(executor, ledger
     assert [e for e in events_of(ledger, job_id) if e["kind"] == "inventory"] == []
 
 
+def _fails_with_an_overlong_code(params, ctx):
+    raise JobError("c" * 65, "the control plane takes codes of up to 64 characters")
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda p, ctx: {"handle": object()}, _fails_with_an_overlong_code],
+    ids=["result not JSON", "error code too long"],
+)
+def test_a_result_the_control_plane_would_refuse_is_reported_as_handler_crashed(
+    executor, ledger, settings, fn
+):
+    # When a handler ends with what the contract's result event model refuses
+    job_id = submit(executor, ledger, settings, fn)
+
+    # Then the job still ends, failed as a handler bug, instead of leaving it unfinished
+    result = wait_result(ledger, job_id)
+    assert result["outcome"] == "failed"
+    assert result["error"]["code"] == "handler_crashed"
+    assert result["error"]["message"].startswith("result refused:")
+    assert ledger.unfinished_jobs() == []
+
+
 def test_result_with_nan_is_reported_as_handler_crashed(executor, ledger, settings):
     # When a handler returns a number JSON cannot carry
     job_id = submit(executor, ledger, settings, lambda p, ctx: {"ratio": float("nan")})

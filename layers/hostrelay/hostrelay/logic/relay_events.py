@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 
 from pydantic import BaseModel, ValidationError
@@ -62,11 +61,21 @@ def parse_rule_message(body: str) -> tuple[str, RelayEvent]:
         match = _EVENTS_TOPIC.fullmatch(message.topic)
         if match is None:
             raise InvalidRequest(f"not an events topic: {message.topic[:200]!r}")
-        raw = base64.b64decode(message.payload, validate=True)
-        event = parse_event(json.loads(raw))
-    except (ValidationError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"unreadable relay event: {str(exc)[:300]}") from None
+        event = parse_event(base64.b64decode(message.payload, validate=True))
+    except ValidationError as exc:
+        raise InvalidRequest(f"unreadable relay event: {_first_error(exc)}") from None
+    except binascii.Error as exc:
+        raise InvalidRequest(f"unreadable relay event: payload is not base64: {exc}") from None
     return match.group(1), event
+
+
+def _first_error(exc: ValidationError) -> str:
+    """What is wrong, in a line: the first error's field and message (never the input)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}"[:300] + more
 
 
 def output_batch(event: OutputEvent) -> OutputBatch:
