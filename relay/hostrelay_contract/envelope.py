@@ -8,13 +8,15 @@ verifying (relay) live on each side; the fields and their types live here.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hostrelay_contract.canonical_json import canonical_json
 
 ENVELOPE_VERSION: Final = 1
+MAX_JOB_ID: Final = 64  # a ULID has 26 characters
+JobId = Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID)]
 CANCEL_TYPE = "cancel"
 MAX_ENVELOPE_BYTES = 256 * 1024
 REJECT_REASONS = (
@@ -42,8 +44,8 @@ class JobEnvelope(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     v: Literal[1] = Field(description="Envelope version")
-    job_id: str
-    attempt: int
+    job_id: JobId
+    attempt: int = Field(ge=1)
     type: str
     host: str
     params: dict[str, Any]

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from hostrelay_contract.envelope import JobId
 from hostrelay_contract.names import CONNECTOR_ID_PATTERN
 from hostrelay_contract.output import (
     MAX_CHUNK_BYTES,
@@ -77,7 +78,7 @@ class _Event(BaseModel):
 
 
 class _JobEvent(_Event):
-    job_id: Id
+    job_id: JobId
     attempt: int = Field(ge=1)
 
 
@@ -86,7 +87,7 @@ class HelloJob(BaseModel):
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
-    job_id: Id
+    job_id: JobId
     attempt: int = Field(ge=1)
     state: Code
 
@@ -210,7 +211,7 @@ class RejectedEvent(_Event):
     """An envelope the relay refused; job_id is None when its signature did not verify."""
 
     kind: Literal["rejected"]
-    job_id: Id | None = None
+    job_id: JobId | None = None
     attempt: int = Field(default=0, ge=0)
     reason: Code
     message: Message = ""

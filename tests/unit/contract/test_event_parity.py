@@ -179,6 +179,8 @@ def refusal_events() -> list[dict[str, Any]]:
         sign_envelope(envelope(now=now - 3600), KEY),
         sign_envelope(envelope(now=now + 3600), KEY),
         sign_envelope(envelope("cancel", host="dc02"), KEY),
+        sign_envelope({**envelope(), "job_id": "J" * 100}, KEY),  # no id an event can carry
+        sign_envelope({**envelope(), "attempt": -1}, KEY),
         good,  # seen before: replayed
     ]
     refused = []
@@ -265,7 +267,9 @@ def test_every_event_the_relay_sends_is_read_by_the_control_plane(tmp_path: Path
     [hello] = [e for e in parsed if e.kind == "hello" and e.cert_id]
     assert (len(hello.jobs), hello.jobs_omitted) == (1000, 5)
     # A signature that does not verify names no job (the control plane could end it)
-    assert all(e.job_id is None for e in parsed if e.kind == "rejected" and e.attempt == 0)
+    assert [e.job_id for e in parsed if e.kind == "rejected" and e.reason == "bad_signature"] == [
+        None
+    ]
 
 
 def valid_events() -> dict[str, dict[str, Any]]:
