@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from hostrelay_contract.envelope import JobId
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN
+from hostrelay_contract.inventory import InventoryBody
 from hostrelay_contract.output import (
     MAX_CHUNK_BYTES,
     MAX_CHUNKS_PER_EVENT,
@@ -49,8 +49,6 @@ HELLO_MAX_JOBS: Final = 1000  # ~70 KB: AWS IoT Core refuses messages over 128 K
 MAX_ID: Final = 64
 MAX_MESSAGE: Final = 4096
 MAX_CSR: Final = 16 * 1024
-MAX_ENTITY_ID: Final = 1024
-MAX_BATCH_ENTITIES: Final = 10_000
 
 
 def _cut(limit: int) -> Callable[[Any], Any]:
@@ -65,7 +63,6 @@ def _cut(limit: int) -> Callable[[Any], Any]:
 Message = Annotated[str, BeforeValidator(_cut(MAX_MESSAGE)), Field(max_length=MAX_MESSAGE)]
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 Code = Annotated[str, Field(max_length=MAX_ID)]
-EntityId = Annotated[str, Field(min_length=1, max_length=MAX_ENTITY_ID)]
 
 
 class _Event(BaseModel):
@@ -231,21 +228,6 @@ class CertRenewalEvent(_Event):
 
     kind: Literal["cert_renewal"]
     csr: str = Field(min_length=1, max_length=MAX_CSR)
-
-
-class InventoryBody(BaseModel):
-    """What an `inventory` event adds to a job event: one batch of a sync's entity changes.
-
-    Each upsert is judged on its own by the control plane's inventory (a bad one is skipped,
-    not the batch).
-    """
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    connector: str = Field(pattern=CONNECTOR_ID_PATTERN)
-    seq: int = Field(default=0, ge=0)
-    upserts: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_BATCH_ENTITIES)
-    deletes: list[EntityId] = Field(default_factory=list, max_length=MAX_BATCH_ENTITIES)
 
 
 class InventoryEvent(_JobEvent, InventoryBody):

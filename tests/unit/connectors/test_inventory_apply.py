@@ -12,7 +12,7 @@ from hostrelay.logic.inventory import (
     decide_upsert,
     seen_moment,
 )
-from hostrelay_contract.events import InventoryBody
+from hostrelay_contract.inventory import InventoryBody
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

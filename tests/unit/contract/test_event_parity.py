@@ -30,9 +30,11 @@ from hostrelay.logic.relay_events import output_batch, parse_rule_message
 from hostrelay_contract.base import StrictParams
 from hostrelay_contract.envelope import REJECT_REASONS
 from hostrelay_contract.events import MAX_MESSAGE, encode_event, new_event
+from hostrelay_contract.inventory import InventoryUpsert
 from hostrelay_relay.cert_rotation import RENEWAL_EVENT, CertificateRotation
 from hostrelay_relay.daemon import hello_fields, refusal_event
-from hostrelay_relay.directory.batches import InventoryBatch
+from hostrelay_relay.directory.batches import BatchCutter
+from hostrelay_relay.directory.entities import DirectoryEntry, build_entity, serialise
 from hostrelay_relay.envelope import EnvelopeRejected, load_public_key, verify_envelope
 from hostrelay_relay.executor import JobExecutor, finish_interrupted_jobs
 from hostrelay_relay.handlers.base import Handler, JobContext, JobError
@@ -89,9 +91,21 @@ def chatty(ctx: JobContext) -> dict[str, Any]:
     ctx.report_progress(2, None, "p" * 5000)  # an over-long message is cut, not refused
     ctx.report_output("stdout", b"a line of text that compresses well\n" * 4000)
     ctx.report_output("stderr", b"a warning\n")
-    entity = {"id": "u1", "kind": "user", "dn": "CN=U,DC=x", "name": "U", "attributes": {}}
-    ctx.report_event("inventory", InventoryBatch(0, [entity], ["gone"]).to_event_body("c1"))
+    sync_inventory(ctx)
     return {"ok": True}
+
+
+def sync_inventory(ctx: JobContext) -> None:
+    """Entities as ldap.sync makes them (a user, and a group too big for one event, sent as
+    member pages), cut into events by its batch cutter, sent through report_event."""
+    user = DirectoryEntry("u1", "user", "CN=U,DC=x", "U", {"mail": "u@x", "memberOf": ["g"]})
+    group = DirectoryEntry("g1", "group", "CN=G,DC=x", "G", {})
+    members = [f"CN=member {n:05d},OU=People,DC=example,DC=org" for n in range(4000)]
+    cutter = BatchCutter(lambda batch: ctx.report_event("inventory", batch.to_event_body("c1")))
+    for entity in (build_entity(user, None, ["g1"]), build_entity(group, members, [])):
+        cutter.upsert(entity, len(serialise(entity)))
+    cutter.delete("gone")
+    cutter.flush()
 
 
 def noisy(ctx: JobContext) -> dict[str, Any]:
@@ -264,6 +278,16 @@ def test_every_event_the_relay_sends_is_read_by_the_control_plane(tmp_path: Path
     stdout = b"".join(chunk.data for chunk in chunks if chunk.stream == "stdout")
     assert stdout == b"a line of text that compresses well\n" * 4000
     assert [chunk.data for chunk in chunks if chunk.stream == "stderr"] == [b"a warning\n"]
+    # Each upsert an inventory event carries is one the inventory reads, member pages too
+    upserts = [
+        InventoryUpsert.model_validate(upsert)
+        for event in parsed
+        if event.kind == "inventory"
+        for upsert in event.upserts
+    ]
+    pages = [u.members_page for u in upserts if u.members_page is not None]
+    assert len(pages) > 1 and {page.count for page in pages} == {len(pages)}
+    assert sum(len(u.members or []) for u in upserts if u.id == "g1") == 4000
     [hello] = [e for e in parsed if e.kind == "hello" and e.cert_id]
     assert (len(hello.jobs), hello.jobs_omitted) == (1000, 5)
     # A signature that does not verify names no job (the control plane could end it)

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
@@ -28,9 +28,7 @@ from hostrelay.domain.connectors import (
 )
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.inventory import (
-    KIND_PATTERN,
     LDAP_KINDS,
-    MAX_ENTITY_ID,
     MEMBER_OF,
     MEMBERS,
     ApplyReport,
@@ -45,12 +43,12 @@ from hostrelay.domain.inventory import (
     Tombstone,
 )
 from hostrelay.observability import logger
+from hostrelay_contract.inventory import InventoryBody, InventoryUpsert
 from hostrelay_sources.kinds import ENTITY_KINDS
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
-    from hostrelay_contract.events import InventoryBody, InventoryEvent
+    from hostrelay_contract.events import InventoryEvent
 
-EntityId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTITY_ID)]
 Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombstone"]
 # Counter deltas per kind: (active, deleted).
 CountDeltas = dict[str, list[int]]
@@ -63,26 +61,6 @@ RETRY_PAUSE_S = 0.02
 # ---------------------------------------------------------------- the relay's wire shape
 
 
-class _MembersPage(BaseModel):
-    index: int = Field(ge=0, le=100_000)
-    count: int = Field(ge=1, le=100_000)
-
-
-class RelayEntity(BaseModel):
-    """One upsert of an `inventory` event, as the relay's ldap.sync builds it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: EntityId
-    kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN)]
-    dn: str | None = Field(default=None, max_length=4096)
-    name: str | None = Field(default=None, max_length=1024)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    members: list[str] | None = None
-    member_of: list[str] = Field(default_factory=list)
-    members_page: _MembersPage | None = None
-
-
 def changes_from_relay(
     body: InventoryBody, allowed_kinds: frozenset[str] = LDAP_KINDS
 ) -> tuple[InventoryChanges, int]:
@@ -91,7 +69,7 @@ def changes_from_relay(
     rejected = 0
     for raw in body.upserts:
         try:
-            entity = RelayEntity.model_validate(raw)
+            entity = InventoryUpsert.model_validate(raw)
         except ValidationError:
             rejected += 1
             continue
