@@ -110,11 +110,11 @@ LDAP_GROUP_MEMBERS = _codes(
 )
 SOURCE = _codes(
     ("bad_credentials", "the source refused the credential (401)"),
-    ("permission_denied", "the credential may not read this (403)"),
+    ("permission_denied", "the credential may not do this (403; Google: scopes or delegation)"),
     ("source_unreachable", "connection or TLS failure"),
-    ("source_throttled", "throttled for longer than the run may wait, or on every attempt"),
+    ("source_throttled", "asked to wait longer than `SOURCE_MAX_WAIT_S`, or 429 every time"),
     ("source_error", "any other error answer from the source"),
-    ("credential_unavailable", "the secret or credential file cannot be read"),
+    ("credential_unavailable", "the secret or credential file is missing, unreadable or unfit"),
 )
 CLOUD_SOURCE = _codes(("source_read_failed", "the source could not be read (any other reason)"))
 WRITE_BACK = _codes(
