@@ -8,13 +8,15 @@ verifying (relay) live on each side; the fields and their types live here.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hostrelay_contract.canonical_json import canonical_json
 
 ENVELOPE_VERSION: Final = 1
+MAX_JOB_ID: Final = 64  # a ULID has 26 characters
+JobId = Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID)]
 CANCEL_TYPE = "cancel"
 MAX_ENVELOPE_BYTES = 256 * 1024
 REJECT_REASONS = (
@@ -28,6 +30,12 @@ REJECT_REASONS = (
     "disabled",
     "clock_skew",
 )
+# Refusals that end no job. A replay or re-delivery: the job runs, or ran, from its first
+# delivery. A bad signature: the relay could not verify the envelope, so the job id it
+# claimed proves nothing (anyone able to publish on a jobs topic could name any job);
+# relays now send no job id for these, and the id older relays send is never acted on.
+HARMLESS_REJECTIONS = frozenset({"replayed"})
+UNATTRIBUTED_REJECTIONS = frozenset({"bad_signature"})
 
 
 class JobEnvelope(BaseModel):
@@ -36,8 +44,8 @@ class JobEnvelope(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     v: Literal[1] = Field(description="Envelope version")
-    job_id: str
-    attempt: int
+    job_id: JobId
+    attempt: int = Field(ge=1)
     type: str
     host: str
     params: dict[str, Any]

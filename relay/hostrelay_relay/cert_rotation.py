@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
-from hostrelay_contract.base import StrictParams
+from hostrelay_contract.job_types import CERT_INSTALL
+from hostrelay_contract.jobs.cert import CertInstallParams, CertInstallResult
 from hostrelay_relay.handlers.base import Handler, JobContext, JobError
 from hostrelay_relay.settings import RelaySettings
 
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CERT_INSTALL_TYPE = "cert.install"
+CERT_INSTALL_TYPE = CERT_INSTALL.name
 RENEWAL_EVENT = "cert_renewal"
 NEXT_SUFFIX = ".next"
 STAGED_ATTEMPTS = 3  # connections tried with a renewed certificate before giving it up
@@ -338,10 +337,6 @@ class CertificateRotation:
         return cert
 
 
-class CertInstallParams(StrictParams):
-    certificate_pem: str = Field(min_length=1, max_length=16 * 1024)
-
-
 class CertInstallHandler(Handler[CertInstallParams]):
     """`cert.install`: the control plane's answer to a renewal, as a signed job."""
 
@@ -357,7 +352,7 @@ class CertInstallHandler(Handler[CertInstallParams]):
             cert = self._rotation.stage(params.certificate_pem)
         except ValueError as exc:
             raise JobError("bad_certificate", str(exc)) from None
-        return {
-            "cert_id": certificate_id(params.certificate_pem.encode()),
-            "not_after": cert.not_valid_after_utc.isoformat(),
-        }
+        return CertInstallResult(
+            cert_id=certificate_id(params.certificate_pem.encode()),
+            not_after=cert.not_valid_after_utc.isoformat(),
+        ).model_dump()

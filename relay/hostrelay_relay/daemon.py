@@ -18,7 +18,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from hostrelay_contract.envelope import CANCEL_TYPE, JobEnvelope
-from hostrelay_contract.events import encode_event, new_event
+from hostrelay_contract.events import HELLO_MAX_JOBS, encode_event, new_event
 from hostrelay_relay import __version__
 from hostrelay_relay.accepted_hold import AcceptedHold
 from hostrelay_relay.cert_rotation import (
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 10.0
 PRUNE_INTERVAL_S = 600.0
-HELLO_MAX_JOBS = 1000  # ~70 KB: AWS IoT Core refuses messages over 128 KB
 
 
 class RelayAlreadyRunning(RuntimeError):
@@ -69,6 +68,31 @@ def _claimed_type(payload: bytes) -> str | None:
     body = wire.get("envelope") if isinstance(wire, dict) else None
     claimed = body.get("type") if isinstance(body, dict) else None
     return claimed if isinstance(claimed, str) else None
+
+
+def hello_fields(unfinished: list[LedgerJob]) -> dict[str, Any]:
+    """What `hello` says of the ledger's unfinished jobs: the oldest, capped, and how many more."""
+    listed = [
+        {"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)}
+        for job in unfinished[:HELLO_MAX_JOBS]
+    ]
+    return {"jobs": listed, "jobs_omitted": len(unfinished) - len(listed)}
+
+
+def refusal_event(exc: EnvelopeRejected, payload: bytes) -> dict[str, Any]:
+    """The event that reports a refused message: `rejected`, or `bad_message` for garbage
+    that is no envelope and for a refused cancel (the job it names is fine)."""
+    is_cancel = _claimed_type(payload) == CANCEL_TYPE
+    if is_cancel or (exc.job_id is None and exc.reason == "malformed"):
+        prefix = "cancel request: " if is_cancel else ""
+        return new_event(
+            "bad_message", reason=exc.reason, message=prefix + exc.message, size=len(payload)
+        )
+    # job_id is None for an envelope whose signature did not verify: operators see the
+    # rejection, and no job is named that the control plane could end.
+    return new_event(
+        "rejected", job_id=exc.job_id, attempt=exc.attempt, reason=exc.reason, message=exc.message
+    )
 
 
 class RelayDaemon:
@@ -282,12 +306,7 @@ class RelayDaemon:
 
     def _hello_fields(self) -> dict[str, Any]:
         """The unfinished jobs for `hello`, oldest first, capped to keep the event small."""
-        jobs = [] if self.ledger is None else self.ledger.unfinished_jobs()
-        listed = [
-            {"job_id": job.job_id, "attempt": job.attempt, "state": str(job.state)}
-            for job in jobs[:HELLO_MAX_JOBS]
-        ]
-        return {"jobs": listed, "jobs_omitted": len(jobs) - len(listed)}
+        return hello_fields([] if self.ledger is None else self.ledger.unfinished_jobs())
 
     def _running_jobs(self) -> int:
         return 0 if self.executor is None else self.executor.running_count()
@@ -425,25 +444,7 @@ class RelayDaemon:
             if known is not None:  # the very envelope we accepted, delivered again
                 self._redelivered(known)
                 return
-        is_cancel = _claimed_type(payload) == CANCEL_TYPE
-        if is_cancel or (exc.job_id is None and exc.reason == "malformed"):
-            # A refused cancel must not read as "job rejected": the job itself is fine.
-            # Garbage that is no envelope at all is a bad message, not a rejected job.
-            prefix = "cancel request: " if is_cancel else ""
-            event = new_event(
-                "bad_message", reason=exc.reason, message=prefix + exc.message, size=len(payload)
-            )
-        else:
-            # job_id is None for an envelope whose signature did not verify: operators see
-            # the rejection, and no job is named that the control plane could end.
-            event = new_event(
-                "rejected",
-                job_id=exc.job_id,
-                attempt=exc.attempt,
-                reason=exc.reason,
-                message=exc.message,
-            )
-        self._emit(event)
+        self._emit(refusal_event(exc, payload))
 
     def _redelivered(self, job: LedgerJob) -> None:
         """A job this relay already has: never run it again, repeat what was said about it."""

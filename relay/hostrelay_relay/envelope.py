@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hostrelay_contract.canonical_json import canonical_json
-from hostrelay_contract.envelope import MAX_ENVELOPE_BYTES, JobEnvelope
+from hostrelay_contract.envelope import MAX_ENVELOPE_BYTES, MAX_JOB_ID, JobEnvelope
 from hostrelay_relay.ed25519 import Ed25519PublicKey
 
 
@@ -58,10 +58,11 @@ def _decode_wire(payload: bytes) -> tuple[dict[str, Any], bytes]:
 def _claimed_job(body: dict[str, Any]) -> tuple[str | None, int]:
     """job_id and attempt as a signature-verified body states them, to name a rejection."""
     job_id, attempt = body.get("job_id"), body.get("attempt")
-    return (
-        job_id if isinstance(job_id, str) else None,
-        attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
-    )
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID:
+        return None, 0  # no id a `rejected` event could carry
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        return job_id, 0
+    return job_id, attempt
 
 
 def _parse_fields(body: dict[str, Any]) -> JobEnvelope:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from hostrelay_contract.events import COMMON_FIELDS, CORE_KINDS, encode_event, new_event
+from hostrelay_contract.output import MAX_CHUNK_BYTES, MAX_CHUNKS_PER_EVENT
 from hostrelay_relay.accepted_hold import AcceptedHold
 from hostrelay_relay.handlers.base import (
     Handler,
@@ -30,11 +31,11 @@ from hostrelay_relay.settings import RelaySettings
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_CHUNK_BYTES = 16 * 1024
+OUTPUT_CHUNK_BYTES = MAX_CHUNK_BYTES
 OUTPUT_FLUSH_S = 0.2  # checked every _TICK_S, so output waits at most 250 ms
 # One output event carries at most 64 chunks in at most 88 KiB of (compressed) data: about
 # 118 KiB of base64 and index, under AWS IoT Core's 128 KB message limit.
-OUTPUT_EVENT_CHUNKS = 64
+OUTPUT_EVENT_CHUNKS = MAX_CHUNKS_PER_EVENT
 OUTPUT_EVENT_DATA_BYTES = 88 * 1024
 OUTPUT_ZLIB_LEVEL = 1  # ~150 MB/s and 3-10x on text output; level 6 is 4x slower for ~10%
 MAX_RESULT_EVENT_BYTES = 96 * 1024  # AWS IoT Core refuses messages over 128 KB
@@ -400,20 +401,22 @@ class JobExecutor:
                 )
                 return encode_event(event)
 
-            event = result_event(
-                job_id,
-                attempt,
-                outcome,
-                result=result,
-                error=error,
-                output=output,
-                started_at=run.started_at,
-            )
             try:
-                payload = encode_event(event, strict=True)  # also checks the result is JSON
+                event = result_event(
+                    job_id,
+                    attempt,
+                    outcome,
+                    result=result,
+                    error=error,
+                    output=output,
+                    started_at=run.started_at,
+                )
+                payload = encode_event(event, strict=True)  # also checks it is JSON
             except (TypeError, ValueError) as exc:
+                # The contract's model refuses it (so would the control plane), or no JSON
+                # can carry it (NaN): a handler bug, reported rather than lost.
                 outcome = "failed"
-                payload = failed(_error("handler_crashed", f"result is not JSON: {exc}"))
+                payload = failed(_error("handler_crashed", f"result refused: {exc}"[:4000]))
             if len(payload) > MAX_RESULT_EVENT_BYTES:
                 outcome = "failed"
                 payload = failed(

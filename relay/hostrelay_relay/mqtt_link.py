@@ -41,6 +41,18 @@ def reconnect_delay(failures: int, minimum: float, maximum: float) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
 
 
+def hello_event(cert_id: str | None, jobs: dict[str, Any]) -> dict[str, Any]:
+    """`hello`, sent on every (re)connect: version, clock, certificate, unfinished jobs."""
+    return new_event("hello", relay_version=__version__, clock=time.time(), cert_id=cert_id, **jobs)
+
+
+def heartbeat_event(running: int, uptime_s: float) -> dict[str, Any]:
+    """`heartbeat`, sent every `heartbeat_s` while connected."""
+    return new_event(
+        "heartbeat", running=running, uptime_s=round(uptime_s, 1), relay_version=__version__
+    )
+
+
 class MqttLink:
     """Keeps one MQTT session to the broker alive and publishes the ledger's outbox in order.
 
@@ -291,10 +303,7 @@ class MqttLink:
             if time.monotonic() >= next_heartbeat:
                 self._liveness_mid = self._publish_direct(
                     client,
-                    "heartbeat",
-                    running=self._running_jobs(),
-                    uptime_s=round(time.monotonic() - self._started_at, 1),
-                    relay_version=__version__,
+                    heartbeat_event(self._running_jobs(), time.monotonic() - self._started_at),
                 )
                 next_heartbeat = time.monotonic() + self._settings.heartbeat_s
 
@@ -316,12 +325,7 @@ class MqttLink:
         except (OSError, ValueError):
             cert_id = None
         self._liveness_mid = self._publish_direct(
-            client,
-            "hello",
-            relay_version=__version__,
-            clock=time.time(),
-            cert_id=cert_id,
-            **self._hello_fields(),
+            client, hello_event(cert_id, self._hello_fields())
         )
         self._ledger.set_meta("last_connect_at", repr(time.time()))
         with self._send_lock:
@@ -344,9 +348,9 @@ class MqttLink:
         )
 
     def _publish_direct(
-        self, client: mqtt.Client, kind: str, **fields: Any
+        self, client: mqtt.Client, event: dict[str, Any]
     ) -> tuple[mqtt.Client, int]:
-        payload = encode_event(new_event(kind, **fields))
+        payload = encode_event(event)
         return client, client.publish(self._settings.events_topic(), payload, qos=1).mid
 
     def _pump_locked(self) -> None:

@@ -7,12 +7,12 @@ from typing import Any
 
 from hostrelay.domain.inventory import EntityUpsert, InventoryEntity, Tombstone
 from hostrelay.logic.inventory import (
-    InventoryBatchBody,
     changes_from_relay,
     decide_delete,
     decide_upsert,
     seen_moment,
 )
+from hostrelay_contract.inventory import InventoryBody
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -80,7 +80,7 @@ def test_deletes_mark_once_and_leave_tombstones_for_unknown_ids() -> None:
 
 
 def test_relay_batches_are_normalised_and_bad_entities_skipped() -> None:
-    body = InventoryBatchBody.model_validate(
+    body = InventoryBody.model_validate(
         {
             "connector": "c1", "seq": 3, "deletes": ["gone"],
             "upserts": [

@@ -490,7 +490,7 @@ def test_jobs_left_unfinished_by_a_crash_are_reported_at_start(ledger):
 def test_report_event_publishes_a_job_event_of_that_kind(executor, ledger, settings):
     # When a handler reports an inventory event
     def inventory(params, ctx):
-        ctx.report_event("inventory", {"computers": ["pc01"]})
+        ctx.report_event("inventory", {"connector": "c1", "deletes": ["pc01"]})
         return {}
 
     job_id = submit(executor, ledger, settings, inventory)
@@ -498,7 +498,7 @@ def test_report_event_publishes_a_job_event_of_that_kind(executor, ledger, setti
 
     # Then it is sent with the job's id and attempt and the usual event fields
     [event] = [e for e in events_of(ledger, job_id) if e["kind"] == "inventory"]
-    assert event["computers"] == ["pc01"]
+    assert event["deletes"] == ["pc01"]
     assert event["attempt"] == 1
     assert event["event_id"] and event["sent_at"] and event["v"] == 1
 
@@ -515,6 +515,44 @@ def test_report_event_refuses_to_impersonate_core_events(executor, ledger, setti
     result = wait_result(ledger, job_id)
     assert result["outcome"] == "failed"
     assert "may not send" in result["error"]["message"]
+
+
+def test_report_event_refuses_what_the_control_plane_would_drop(executor, ledger, settings):
+    # When a handler reports an inventory event without its connector
+    def careless(params, ctx):
+        ctx.report_event("inventory", {"deletes": ["pc01"]})
+        return {}
+
+    job_id = submit(executor, ledger, settings, careless)
+
+    # Then nothing unreadable is sent: the handler fails, naming the missing field
+    result = wait_result(ledger, job_id)
+    assert result["outcome"] == "failed"
+    assert "connector" in result["error"]["message"]
+    assert [e for e in events_of(ledger, job_id) if e["kind"] == "inventory"] == []
+
+
+def _fails_with_an_overlong_code(params, ctx):
+    raise JobError("c" * 65, "the control plane takes codes of up to 64 characters")
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda p, ctx: {"handle": object()}, _fails_with_an_overlong_code],
+    ids=["result not JSON", "error code too long"],
+)
+def test_a_result_the_control_plane_would_refuse_is_reported_as_handler_crashed(
+    executor, ledger, settings, fn
+):
+    # When a handler ends with what the contract's result event model refuses
+    job_id = submit(executor, ledger, settings, fn)
+
+    # Then the job still ends, failed as a handler bug, instead of leaving it unfinished
+    result = wait_result(ledger, job_id)
+    assert result["outcome"] == "failed"
+    assert result["error"]["code"] == "handler_crashed"
+    assert result["error"]["message"].startswith("result refused:")
+    assert ledger.unfinished_jobs() == []
 
 
 def test_result_with_nan_is_reported_as_handler_crashed(executor, ledger, settings):

@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from hostrelay.domain.errors import DomainError
+from hostrelay_contract import inventory as wire
 
 LDAP_KINDS = frozenset({"user", "group", "ou"})
-KIND_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
-MAX_ENTITY_ID = 1024
+KIND_PATTERN = wire.KIND_PATTERN  # one rule for what relays send and what the API is asked
 # Relations every entity may carry; directory entities use members/member_of.
 MEMBERS = "members"
 MEMBER_OF = "member_of"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hostrelay.domain.jobs import Job
+from hostrelay_contract.output import check_chunk_index, expand
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,6 @@ class OutputChunk:
     data: bytes
 
 
-MAX_CHUNK_BYTES = 16 * 1024
-MAX_CHUNKS_PER_BATCH = 64
-STREAMS = ("stdout", "stderr")
-ENCODINGS = ("identity", "zlib")
 # Chunks may arrive after the result; past this, missing ones are taken as lost.
 LATE_CHUNK_GRACE = timedelta(seconds=60)
 
@@ -42,16 +38,8 @@ class OutputBatch:
         ValueError unless the index is sane: 1 to 64 chunks with consecutive seq numbers,
         known streams, sizes within a chunk's limit. (The payload is checked by `raw`.)
         """
-        if not 1 <= len(index) <= MAX_CHUNKS_PER_BATCH:
-            raise ValueError(f"an output batch holds 1 to {MAX_CHUNKS_PER_BATCH} chunks")
+        check_chunk_index(index, encoding)
         first = index[0][0]
-        if first < 0 or [seq for seq, _, _ in index] != list(range(first, first + len(index))):
-            raise ValueError("output chunks must have consecutive, non-negative seq numbers")
-        for _, stream, size in index:
-            if stream not in STREAMS or not 0 <= size <= MAX_CHUNK_BYTES:
-                raise ValueError("output chunk with an unknown stream or a bad size")
-        if encoding not in ENCODINGS:
-            raise ValueError(f"unknown output encoding {encoding[:20]!r}")
         return cls(first, [(stream, size) for _, stream, size in index], encoding, payload)
 
     @property
@@ -64,11 +52,7 @@ class OutputBatch:
 
     def raw(self) -> bytes:
         """The chunks' bytes back to back (ValueError if the payload does not match)."""
-        size = self.size
-        data = inflate(self.payload, size) if self.encoding == "zlib" else self.payload
-        if len(data) != size:
-            raise ValueError(f"output data holds {len(data)} bytes, its chunks say {size}")
-        return data
+        return expand(self.encoding, self.payload, self.size)
 
     def chunks(self, raw: bytes | None = None) -> list[OutputChunk]:
         """The chunks, cut from `raw` (what `raw()` gave) or from the payload."""
@@ -77,18 +61,6 @@ class OutputBatch:
             chunks.append(OutputChunk(self.first_seq + n, stream, data[offset : offset + size]))
             offset += size
         return chunks
-
-
-def inflate(compressed: bytes, size: int) -> bytes:
-    """zlib data that must expand to exactly `size` bytes (ValueError otherwise; no bombs)."""
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(compressed, size + 1)
-    except zlib.error as exc:
-        raise ValueError(f"output data is not zlib: {exc}") from None
-    if len(raw) != size or not inflater.eof or inflater.unused_data:
-        raise ValueError(f"output data does not expand to the {size} bytes its chunks say")
-    return raw
 
 
 def output_complete(job: Job, *, next_seq: int, short_page: bool, now: datetime) -> bool:

@@ -20,10 +20,12 @@ from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.enrollment import check_csr
 from hostrelay.observability import logger
+from hostrelay_contract.job_types import CERT_INSTALL
+from hostrelay_contract.jobs.cert import CertInstallParams
 
-CERT_INSTALL_TYPE = "cert.install"
+CERT_INSTALL_TYPE = CERT_INSTALL.name
 RENEWAL_ACTOR = "system:cert-renewal"
-INSTALL_TIMEOUT_S = 60
+INSTALL_TIMEOUT_S = CERT_INSTALL.default_timeout_s
 INSTALL_DELIVER_WITHIN = timedelta(days=1)
 # A certificate may be renewed once this much of its lifetime has passed (relays ask at 2/3).
 RENEWAL_WINDOW_FRACTION = 0.5
@@ -95,7 +97,7 @@ class CertificateRenewal:
             id=str(ULID()),
             type=CERT_INSTALL_TYPE,
             host=host,
-            params={"certificate_pem": issued.certificate_pem},
+            params=CertInstallParams(certificate_pem=issued.certificate_pem).model_dump(),
             state=JobState.QUEUED,
             timeout_s=INSTALL_TIMEOUT_S,
             deliver_by=now + INSTALL_DELIVER_WITHIN,

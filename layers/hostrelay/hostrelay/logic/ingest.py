@@ -27,8 +27,11 @@ from hostrelay.logic.relay_events import (
     RejectedEvent,
     RelayEvent,
     ResultEvent,
+    output_batch,
 )
 from hostrelay.observability import logger
+from hostrelay_contract.envelope import HARMLESS_REJECTIONS, UNATTRIBUTED_REJECTIONS
+from hostrelay_contract.error_codes import rejection_code
 
 if TYPE_CHECKING:  # built on first use by the wiring: renewals are rare
     from hostrelay.logic.certificate_renewal import CertificateRenewal
@@ -39,12 +42,6 @@ _OUTCOMES = {
     "timed_out": JobState.TIMED_OUT,
     "canceled": JobState.CANCELED,
 }
-# Replays and re-deliveries are rejected by the relay without harming the job it already has.
-_HARMLESS_REJECTIONS = {"replayed"}
-# The relay could not verify the envelope, so the job id it claimed proves nothing: anyone
-# able to publish on a jobs topic could name any job. Relays now send no job id for
-# these; the id older relays send is never acted on.
-UNATTRIBUTED_REJECTIONS = {"bad_signature"}
 MAX_RETRY_DELAY_S = 900
 # Jobs this container wrote last: the next event of a job (its result after `accepted`)
 # starts from what was written instead of reading it again. Safe because every change is a
@@ -153,7 +150,7 @@ class EventIngester:
                 jobs[key] = self._job_of(host, event.job_id, event.attempt, allow_terminal=True)
             keys.append(key)
         writes = [
-            (host, event.job_id, event.attempt, event.batch())
+            (host, event.job_id, event.attempt, output_batch(event))
             for key, (host, event) in zip(keys, events, strict=True)
             if jobs[key] is not None
         ]
@@ -334,12 +331,12 @@ class EventIngester:
             "relay rejected an envelope",
             extra={"host": host, "job_id": event.job_id, "reason": event.reason},
         )
-        if event.reason in _HARMLESS_REJECTIONS:
+        if event.reason in HARMLESS_REJECTIONS:
             return "rejected_ignored"
         job = self._job_of(host, event.job_id, event.attempt or 1)
         if job is None:
             return "ignored"
-        error = JobErrorInfo(code=f"rejected_{event.reason}", message=event.message)
+        error = JobErrorInfo(code=rejection_code(event.reason), message=event.message)
 
         def reject(current: Job) -> str:
             self._remember(

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
@@ -28,9 +28,7 @@ from hostrelay.domain.connectors import (
 )
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.inventory import (
-    KIND_PATTERN,
     LDAP_KINDS,
-    MAX_ENTITY_ID,
     MEMBER_OF,
     MEMBERS,
     ApplyReport,
@@ -45,13 +43,12 @@ from hostrelay.domain.inventory import (
     Tombstone,
 )
 from hostrelay.observability import logger
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN
+from hostrelay_contract.inventory import InventoryBody, InventoryUpsert
 from hostrelay_sources.kinds import ENTITY_KINDS
 
 if TYPE_CHECKING:  # the API and discovery never parse relay events: keep their cold start lean
-    from hostrelay.logic.relay_events import InventoryEvent
+    from hostrelay_contract.events import InventoryEvent
 
-EntityId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTITY_ID)]
 Outcome = Literal["created", "updated", "unchanged", "deleted", "stale", "tombstone"]
 # Counter deltas per kind: (active, deleted).
 CountDeltas = dict[str, list[int]]
@@ -64,46 +61,15 @@ RETRY_PAUSE_S = 0.02
 # ---------------------------------------------------------------- the relay's wire shape
 
 
-class _MembersPage(BaseModel):
-    index: int = Field(ge=0, le=100_000)
-    count: int = Field(ge=1, le=100_000)
-
-
-class RelayEntity(BaseModel):
-    """One upsert of an `inventory` event, as the relay's ldap.sync builds it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: EntityId
-    kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN)]
-    dn: str | None = Field(default=None, max_length=4096)
-    name: str | None = Field(default=None, max_length=1024)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    members: list[str] | None = None
-    member_of: list[str] = Field(default_factory=list)
-    members_page: _MembersPage | None = None
-
-
-class InventoryBatchBody(BaseModel):
-    """The fields an `inventory` event adds to the job event envelope."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    connector: Annotated[str, StringConstraints(pattern=CONNECTOR_ID_PATTERN)]
-    seq: int = Field(default=0, ge=0)
-    upserts: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
-    deletes: list[EntityId] = Field(default_factory=list, max_length=10_000)
-
-
 def changes_from_relay(
-    body: InventoryBatchBody, allowed_kinds: frozenset[str] = LDAP_KINDS
+    body: InventoryBody, allowed_kinds: frozenset[str] = LDAP_KINDS
 ) -> tuple[InventoryChanges, int]:
     """Normalise a relay batch; returns (changes, number of upserts that were unreadable)."""
     changes = InventoryChanges(deletes=list(body.deletes))
     rejected = 0
     for raw in body.upserts:
         try:
-            entity = RelayEntity.model_validate(raw)
+            entity = InventoryUpsert.model_validate(raw)
         except ValidationError:
             rejected += 1
             continue
@@ -450,19 +416,13 @@ class InventorySink:
         self.apply(host, event)
 
     def apply(self, host: str, event: InventoryEvent) -> str:
-        try:
-            body = InventoryBatchBody.model_validate(event.model_extra or {})
-        except ValidationError:
-            logger.warning(
-                "unreadable inventory batch", extra={"host": host, "job_id": event.job_id}
-            )
-            return "unreadable"
-        connector = self._connectors.find(body.connector)
+        """Apply one `inventory` event (its shape already checked by the contract's model)."""
+        connector = self._connectors.find(event.connector)
         served = relay_inventory(connector.kind) if connector is not None else None
         if connector is None or served is None or connector.target != host:
             logger.warning(
                 "inventory for a connector this host does not serve",
-                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+                extra={"host": host, "connector": event.connector, "job_id": event.job_id},
             )
             return "foreign"
         try:
@@ -477,10 +437,10 @@ class InventorySink:
         ):
             logger.warning(
                 "inventory for another connector than the job's",
-                extra={"host": host, "connector": body.connector, "job_id": event.job_id},
+                extra={"host": host, "connector": event.connector, "job_id": event.job_id},
             )
             return "foreign"
-        changes, rejected = changes_from_relay(body, allowed_kinds)
+        changes, rejected = changes_from_relay(event, allowed_kinds)
         report = self._inventory.apply(connector.id, changes, seen_moment(event.sent_at))
         logger.info(
             "inventory batch applied",
@@ -488,7 +448,7 @@ class InventorySink:
                 "host": host,
                 "connector": connector.id,
                 "job_id": job.id,
-                "seq": body.seq,
+                "seq": event.seq,
                 "rejected": rejected,
                 "counts": report.counts(),
                 "stale": report.stale,
