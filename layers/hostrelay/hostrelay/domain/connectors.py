@@ -180,8 +180,9 @@ class AuthentikConnectorSettings(AuthentikSource, _SelfHostedCredential):
         return AuthentikSource(url=self.url, page_size=self.page_size)
 
 
-class KubernetesConnectorSettings(KubernetesSource, _SelfHostedCredential):
-    """A Kubernetes cluster: namespaces, nodes, workloads and services."""
+class KubernetesConnectorSettings(KubernetesSource, _SelfHostedCredential, IncrementalSchedule):
+    """A Kubernetes cluster: namespaces, nodes, workloads and services. Read from the cloud,
+    the runs between full ones watch each resource from its last resourceVersion."""
 
     def source(self) -> KubernetesSource:
         return KubernetesSource(url=self.url, page_size=self.page_size, resources=self.resources)
