@@ -17,7 +17,7 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +128,8 @@ def incremental_after_changes(
     from hostrelay.domain.inventory import InventoryChanges
     from hostrelay.logic.sync_okta import read_org_changes
 
-    since = datetime.now(UTC)
+    # Okta's timestamps have milliseconds: a change in the same one as `since` is not after it.
+    since = datetime.now(UTC) - timedelta(seconds=1)
     for i in range(0, users, 100):
         fake.state.update_user(f"00u{i:06d}", status="SUSPENDED")
     for g in range(1, groups, 100):

@@ -116,7 +116,6 @@ class KubernetesApi:
                 return items
         raise Rejected(f"GET {path}: too many pages", status=200)
 
-
     def watch_changes(self, name: str, since: str) -> list[tuple[str, RawObject]]:
         """(event type, object) of every change to a resource after resourceVersion `since`;
         `resource_versions[name]` becomes the version the changes reach."""
@@ -142,7 +141,9 @@ class KubernetesApi:
             if kind == "ERROR":  # a Status: 410 Expired when `since` was compacted away
                 if raw.get("code") == 410:
                     raise VersionExpired(name)
-                raise Rejected(f"watch {path}: {raw.get('reason')}", status=int(raw.get("code") or 0))
+                raise Rejected(
+                    f"watch {path}: {raw.get('reason')}", status=int(raw.get("code") or 0)
+                )
             version = str(_meta(raw).get("resourceVersion") or version)
             if kind in CHANGE_TYPES:
                 changes.append((str(kind), raw))

@@ -7,8 +7,9 @@ One HTTPS server plays both hosts (the tests point each root at it):
   an unknown app, `{error, error_description, error_codes}`);
 - Azure Resource Manager: VirtualMachines_ListAll, VirtualNetworks_ListAll,
   StorageAccounts_List of a subscription, paged by `nextLink` (an absolute URL with a
-  `$skiptoken`), errors as ARM's `{error: {code, message}}` (401 InvalidAuthenticationToken,
-  401 ExpiredAuthenticationToken once `state.clock` passes a token's `expires_in`, 403 AuthorizationFailed, 404 SubscriptionNotFound, 429 with Retry-After).
+  `$skiptoken`), errors as ARM's `{error: {code, message}}` (401 InvalidAuthenticationToken;
+  401 ExpiredAuthenticationToken once `state.clock` passes a token's `expires_in`; 403
+  AuthorizationFailed, 404 SubscriptionNotFound, 429 with Retry-After).
 Requests and responses are checked against tests/fakes/specs/azure_arm.json, an excerpt of
 the Azure REST API specs; what breaks it lands in `state.violations`.
 """

@@ -132,7 +132,9 @@ class KubernetesState:
         gone = self.objects[resource].pop(key)
         version = self._next_version()
         self._record(
-            resource, "DELETED", {**gone, "metadata": {**gone["metadata"], "resourceVersion": version}}
+            resource,
+            "DELETED",
+            {**gone, "metadata": {**gone["metadata"], "resourceVersion": version}},
         )
 
     def _record(self, resource: str, kind: str, obj: dict[str, Any]) -> None:

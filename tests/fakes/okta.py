@@ -14,10 +14,10 @@ sends, as Okta's reference lists them: `lastUpdated gt "yyyy-MM-dd'T'HH:mm:ss.SS
 groups), `lastMembershipUpdated gt "…"` (groups), the two joined by `or`; any other expression is
 Okta's E0000031. Without a filter, listUsers leaves DEPROVISIONED users out, as Okta does; with
 one, it returns users of every status. Changes made through the fake (or its `update_user`,
-`set_members`) stamp `lastUpdated` / `lastMembershipUpdated` with `state.clock()`. Errors are Okta's Error object
-(errorCode, errorSummary, errorLink, errorId, errorCauses): E0000011 invalid token (401),
-E0000006 permission (403), E0000007 not found (404), E0000047 rate limit (429, with the
-X-Rate-Limit-* headers Okta sends; the reset is an epoch second).
+`set_members`) stamp `lastUpdated` / `lastMembershipUpdated` with `state.clock()`.
+Errors are Okta's Error object (errorCode, errorSummary, errorLink, errorId, errorCauses):
+E0000011 invalid token (401), E0000006 permission (403), E0000007 not found (404), E0000047
+rate limit (429, with the X-Rate-Limit-* headers Okta sends; the reset is an epoch second).
 """
 
 from __future__ import annotations

@@ -486,9 +486,7 @@ def _azure_connector(
         login = source(settings.azure_login_root)
         client_secret = read_credential(azure.credential_arn)
         token = RefreshingToken(
-            lambda: client_credentials_token(
-                login, azure.tenant_id, azure.client_id, client_secret
-            )
+            lambda: client_credentials_token(login, azure.tenant_id, azure.client_id, client_secret)
         )
         token.renew()
         return AzureSubscriptions(source(settings.azure_arm_root, token), login)

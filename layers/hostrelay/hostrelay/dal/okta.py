@@ -22,7 +22,9 @@ RawObject = dict[str, Any]
 
 def okta_time(moment: datetime) -> str:
     """Okta's filter timestamp: yyyy-MM-dd'T'HH:mm:ss.SSSZ."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 class OktaOrg:

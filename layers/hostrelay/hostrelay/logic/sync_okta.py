@@ -186,8 +186,8 @@ OKTA_SOURCE: SourceSpec[OktaConnectorSettings, OktaOrg] = SourceSpec(
     read=_read,
     changes=ChangeFeed(
         position_after_full=lambda org, started: _position(started),
-        read_changes=lambda org, settings, position, started, stored, should_stop: (
-            read_org_changes(org, position, started, stored, should_stop)
+        read_changes=lambda org, settings, position, started, stored, should_stop: read_org_changes(
+            org, position, started, stored, should_stop
         ),
     ),
 )

@@ -8,7 +8,6 @@ The same sources run on a relay as `connector.sync`; both read with hostrelay_so
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -22,7 +21,7 @@ from hostrelay.domain.connectors import (
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import RunEnd, failed
-from hostrelay.logic.source_sync import ChangeFeed, ChangeRead, SourceSpec, StoredEntities
+from hostrelay.logic.source_sync import ChangeFeed, ChangeRead, SourceSpec
 from hostrelay_contract.jobs.sources import AuthentikGroupMembersParams
 from hostrelay_sources import authentik, kubernetes
 from hostrelay_sources.entities import SourceEntity
@@ -63,13 +62,10 @@ AUTHENTIK_SOURCE: SourceSpec[AuthentikConnectorSettings, CloudSourceSession] = S
     entity_kinds=authentik.KINDS,
     read=_read,
 )
+
+
 def _read_changes(
-    session: CloudSourceSession,
-    settings: KubernetesConnectorSettings,
-    position: dict[str, str],
-    started: datetime,
-    stored: StoredEntities,
-    should_stop: Callable[[], bool],
+    session: CloudSourceSession, position: dict[str, str], should_stop: Callable[[], bool]
 ) -> ChangeRead | None:
     """Kubernetes: one watch per resource from its saved resourceVersion (deletes included)."""
     changes = session.read_changes(position, should_stop)
@@ -86,7 +82,9 @@ KUBERNETES_SOURCE: SourceSpec[KubernetesConnectorSettings, CloudSourceSession] =
     read=_read,
     changes=ChangeFeed(
         position_after_full=lambda session, started: dict(session.positions),
-        read_changes=_read_changes,
+        read_changes=lambda session, settings, position, started, stored, should_stop: (
+            _read_changes(session, position, should_stop)
+        ),
     ),
 )
 
