@@ -4,8 +4,9 @@ Runs the okta.sync handler (the discovery function's code) against tests/fakes/o
 TLS, with the inventory in in-process moto, and prints entities/s and API calls for a first
 full run (everything created) and a second one (everything unchanged). The baseline, measured
 in the same run, is the inventory alone: the same entities applied with replace_all without
-reading Okta, so the difference is what reading Okta costs. Okta has no membership change
-feed, so every run is a full one (no incremental figure).
+reading Okta, so the difference is what reading Okta costs. Then 1 % of the users change and
+1 % of the groups change members, and an incremental run (read_org_changes: only what was
+updated since the full run) is printed beside the full one, with the ratio of API calls.
 
     .venv/bin/python -m bench.okta_sync [--users 10000] [--groups 2000]
 """
@@ -16,8 +17,9 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
@@ -104,13 +106,48 @@ def main() -> None:
         baseline = time.perf_counter() - started
         first = sync("okta")
         second = sync("okta")
+        changed = incremental_after_changes(fake, inventory, okta, args.users, args.groups)
         fake.stop()
     print(f"okta org: {args.users} users, {args.groups} groups, {len(entities)} entities")
     print(f"{'run':<34}{'entities/s':>12}{'seconds':>10}{'API calls':>11}")
     rows = [("baseline: inventory apply only", (len(entities), 0, baseline))]
     rows += [("okta.sync full (all created)", first), ("okta.sync full (all unchanged)", second)]
+    rows += [("okta.sync incremental (1 % changed)", changed)]
     for name, (count, calls, seconds) in rows:
         print(f"{name:<34}{count / seconds:>12.0f}{seconds:>10.1f}{calls:>11}")
+    print(
+        f"API calls incremental / full: {changed[1]} / {second[1]} = {changed[1] / second[1]:.3f};"
+        f" seconds {changed[2]:.2f} / {second[2]:.2f} = {changed[2] / second[2]:.3f}"
+    )
+
+
+def incremental_after_changes(
+    fake: OktaFake, inventory: Any, okta: OktaConnectorSettings, users: int, groups: int
+) -> tuple[int, int, float]:
+    """1 % of users get a new status, 1 % of groups a new member; then an incremental run."""
+    from hostrelay.domain.inventory import InventoryChanges
+    from hostrelay.logic.sync_okta import read_org_changes
+
+    # Okta's timestamps have milliseconds: a change in the same one as `since` is not after it.
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    for i in range(0, users, 100):
+        fake.state.update_user(f"00u{i:06d}", status="SUSPENDED")
+    for g in range(1, groups, 100):
+        group_id = f"00g{g:05d}"
+        fake.state.set_members(group_id, fake.state.members[group_id] | {f"00u{g + 7:06d}"})
+    started = time.perf_counter()
+    org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
+    read = read_org_changes(
+        org,
+        {"updated_after": since.isoformat()},
+        datetime.now(UTC),
+        lambda ids: inventory.live("okta", ids),
+        lambda: False,
+    )
+    assert read is not None
+    changes = InventoryChanges(upserts=read.upserts, deletes=read.deletes)
+    inventory.apply_all("okta", changes, datetime.now(UTC))
+    return len(read.upserts), org.calls, time.perf_counter() - started
 
 
 if __name__ == "__main__":

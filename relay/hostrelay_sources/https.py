@@ -116,6 +116,27 @@ class JsonClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> JsonResponse:
+        what, status, response_headers, data = self._exchange(method, path_or_url, query, body)
+        return _checked(what, status, response_headers, data)
+
+    def events(self, path_or_url: str, *, query: Mapping[str, Any]) -> list[Any]:
+        """The JSON objects of a newline-delimited stream the source ends itself (a
+        Kubernetes watch with timeoutSeconds), read to its end."""
+        what, status, response_headers, data = self._exchange("GET", path_or_url, query, None)
+        if status >= 300:
+            _checked(what, status, response_headers, data)  # raises the source's error
+        try:
+            return [json.loads(line) for line in data.splitlines() if line.strip()]
+        except ValueError:
+            raise Rejected(f"{what}: the answer is not JSON lines", status=status) from None
+
+    def _exchange(
+        self,
+        method: str,
+        path_or_url: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+    ) -> tuple[str, int, Message, bytes]:
         target = self.target(path_or_url, query)
         what = f"{method} {target.partition('?')[0]}"
         headers = {"Accept": "application/json", **self.headers}
@@ -143,7 +164,7 @@ class JsonClient:
                     raise Throttled(f"{what}: throttled, retry after {wait:.0f} s")
                 self._wait(wait, what, attempt, status)
                 continue
-            return _checked(what, status, response_headers, data)
+            return what, status, response_headers, data
         raise Throttled(f"{what}: still throttled after {policy.max_attempts} attempts")
 
     def _send(

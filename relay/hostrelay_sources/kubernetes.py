@@ -3,6 +3,11 @@
 Each resource is listed cluster-wide in pages (`limit`/`continue`); the pages of one list are
 one consistent snapshot at the list's resourceVersion. A continue token that expired (HTTP 410
 Gone) restarts that list from the first page, as the API server asks clients to do.
+
+Between full reads, the changes since a list's resourceVersion are one watch per resource
+(`watch=true&resourceVersion=<saved>&timeoutSeconds=<n>`): ADDED/MODIFIED objects and
+DELETED ones, up to the version the next run starts from. A version the server no longer
+has (410 Gone, or an ERROR event with a 410 Status) raises VersionExpired: read everything.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from hostrelay_sources.kinds import ENTITY_KINDS, KUBERNETES_KINDS
 RawObject = dict[str, Any]
 MAX_RELISTS = 3
 MAX_PAGES = 100_000
+# How long a watch waits for more changes once it has sent those since the saved version.
+WATCH_TIMEOUT_S = 1
+CHANGE_TYPES = ("ADDED", "MODIFIED", "DELETED")
+
+
+class VersionExpired(Exception):
+    """The API server no longer has the changes since a saved resourceVersion."""
+
+    api_calls = 0  # what finding that out took (readers sets it)
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,40 @@ class KubernetesApi:
                 self.resource_versions[name] = str(metadata.get("resourceVersion") or "")
                 return items
         raise Rejected(f"GET {path}: too many pages", status=200)
+
+    def watch_changes(self, name: str, since: str) -> list[tuple[str, RawObject]]:
+        """(event type, object) of every change to a resource after resourceVersion `since`;
+        `resource_versions[name]` becomes the version the changes reach."""
+        path = RESOURCES[name].path
+        query = {
+            "watch": "true",
+            "resourceVersion": since,
+            "timeoutSeconds": WATCH_TIMEOUT_S,
+            "allowWatchBookmarks": "true",
+        }
+        try:
+            events = self.client.events(path, query=query)
+        except Rejected as exc:
+            if exc.status == 410:
+                raise VersionExpired(name) from None
+            raise
+        version, changes = since, []
+        for event in events:
+            kind = event.get("type") if isinstance(event, dict) else None
+            raw = event.get("object") if isinstance(event, dict) else None
+            if not isinstance(raw, dict):
+                continue
+            if kind == "ERROR":  # a Status: 410 Expired when `since` was compacted away
+                if raw.get("code") == 410:
+                    raise VersionExpired(name)
+                raise Rejected(
+                    f"watch {path}: {raw.get('reason')}", status=int(raw.get("code") or 0)
+                )
+            version = str(_meta(raw).get("resourceVersion") or version)
+            if kind in CHANGE_TYPES:
+                changes.append((str(kind), raw))
+        self.resource_versions[name] = version
+        return changes
 
 
 def _meta(raw: RawObject) -> RawObject:
@@ -214,3 +262,39 @@ def read_kubernetes(
             return None
         entities += [e for e in (object_entity(name, raw) for raw in items) if e is not None]
     return entities
+
+
+@dataclass
+class KubernetesChanges:
+    """The objects changed and the uids deleted since the saved versions."""
+
+    changed: list[SourceEntity]
+    deleted: list[str]
+    versions: dict[str, str]
+
+
+def read_kubernetes_changes(
+    api: KubernetesApi,
+    source: KubernetesSource,
+    versions: dict[str, str],
+    should_stop: Callable[[], bool],
+) -> KubernetesChanges | None:
+    """What changed in the wanted resources since `versions`; None when stopped midway.
+    Raises VersionExpired for a resource without a saved version or one the server dropped."""
+    latest: dict[str, SourceEntity | None] = {}  # uid → its last state (None: deleted)
+    for name in source.wanted():
+        if should_stop():
+            return None
+        since = versions.get(name)
+        if not since:
+            raise VersionExpired(name)
+        for kind, raw in api.watch_changes(name, since):
+            uid = _meta(raw).get("uid")
+            if not uid:
+                continue
+            latest[str(uid)] = None if kind == "DELETED" else object_entity(name, raw)
+    return KubernetesChanges(
+        changed=[entity for entity in latest.values() if entity is not None],
+        deleted=[uid for uid, entity in latest.items() if entity is None],
+        versions=dict(api.resource_versions),
+    )

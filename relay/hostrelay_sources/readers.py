@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hostrelay_contract.jobs.sources import AuthentikSource, KubernetesSource
 from hostrelay_sources import authentik, kubernetes
@@ -18,6 +18,8 @@ class SourceRead:
     entities: list[SourceEntity] | None
     api_calls: int
     complete_kinds: frozenset[str]
+    # Where a later read of the changes starts (Kubernetes: each list's resourceVersion).
+    positions: dict[str, str] = field(default_factory=dict)
 
 
 def read_source(
@@ -46,4 +48,27 @@ def read_source(
     finally:
         k8s.client.close()
     wanted = frozenset(kubernetes.RESOURCES[name].kind for name in source.wanted())
-    return SourceRead(entities, k8s.calls, wanted)
+    return SourceRead(entities, k8s.calls, wanted, dict(k8s.resource_versions))
+
+
+def read_kubernetes_changes(
+    source: KubernetesSource,
+    token: str,
+    versions: dict[str, str],
+    should_stop: Callable[[], bool],
+    *,
+    ca_file: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> tuple[kubernetes.KubernetesChanges | None, int]:
+    """The changes since `versions` and the API calls it took; raises VersionExpired when
+    the server no longer has them, SourceError as read_source does."""
+    k8s = kubernetes.KubernetesApi.connect(
+        source.base_url, token, page_size=source.page_size, ca_file=ca_file, retry=retry
+    )
+    try:
+        return kubernetes.read_kubernetes_changes(k8s, source, versions, should_stop), k8s.calls
+    except kubernetes.VersionExpired as expired:
+        expired.api_calls = k8s.calls
+        raise
+    finally:
+        k8s.client.close()

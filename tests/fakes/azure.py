@@ -7,8 +7,9 @@ One HTTPS server plays both hosts (the tests point each root at it):
   an unknown app, `{error, error_description, error_codes}`);
 - Azure Resource Manager: VirtualMachines_ListAll, VirtualNetworks_ListAll,
   StorageAccounts_List of a subscription, paged by `nextLink` (an absolute URL with a
-  `$skiptoken`), errors as ARM's `{error: {code, message}}` (401 InvalidAuthenticationToken,
-  403 AuthorizationFailed, 404 SubscriptionNotFound, 429 with Retry-After).
+  `$skiptoken`), errors as ARM's `{error: {code, message}}` (401 InvalidAuthenticationToken;
+  401 ExpiredAuthenticationToken once `state.clock` passes a token's `expires_in`; 403
+  AuthorizationFailed, 404 SubscriptionNotFound, 429 with Retry-After).
 Requests and responses are checked against tests/fakes/specs/azure_arm.json, an excerpt of
 the Azure REST API specs; what breaks it lands in `state.violations`.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -50,7 +53,8 @@ class AzureState:
     page_size: int = 2  # ARM chooses page sizes; small here so paging is exercised
     subscriptions: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     readable: set[str] = field(default_factory=set)  # subscriptions the app has Reader on
-    tokens: set[str] = field(default_factory=set)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token → expires at
+    clock: Callable[[], float] = time.time  # what "expired" is measured by
     token_forms: list[dict[str, str]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -222,7 +226,7 @@ def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHand
             if form.get("client_secret") != state.client_secret:
                 return 401, _aad_error("invalid_client", 7000215, "Invalid client secret provided.")
             token = "eyJ0eXAiOiJKV1QifQ.fake." + secrets.token_urlsafe(24)
-            state.tokens.add(token)
+            state.tokens[token] = state.clock() + 3599
             return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token}
 
         def do_GET(self) -> None:
@@ -246,8 +250,11 @@ def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHand
 
         def _list(self, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
             authorization = self.headers.get("Authorization", "")
-            if authorization.removeprefix("Bearer ") not in state.tokens:
+            expires_at = state.tokens.get(authorization.removeprefix("Bearer "))
+            if expires_at is None:
                 raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.")
+            if state.clock() >= expires_at:
+                raise ArmError(401, "ExpiredAuthenticationToken", "The access token expiry UTC")
             segments = path.strip("/").split("/")
             if len(segments) != 5 or segments[0] != "subscriptions":
                 raise ArmError(404, "InvalidResourceType", "The resource type was not found.")

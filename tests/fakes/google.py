@@ -18,6 +18,8 @@ import base64
 import json
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -126,6 +128,8 @@ class GoogleState:
     instances: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     networks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tokens: dict[str, set[str]] = field(default_factory=dict)  # access token → scopes
+    token_expiry: dict[str, float] = field(default_factory=dict)  # access token → expires at
+    clock: Callable[[], float] = time.time  # what "expired" is measured by
     token_requests: list[dict[str, Any]] = field(default_factory=list)  # verified claims
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -340,6 +344,7 @@ def _handler_for(state: GoogleState, base: list[str]) -> type[BaseHTTPRequestHan
                 }
             token = "ya29.fake-" + secrets.token_urlsafe(24)
             state.tokens[token] = set(str(claims.get("scope", "")).split())
+            state.token_expiry[token] = state.clock() + 3599
             return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
         def do_GET(self) -> None:
@@ -359,9 +364,12 @@ def _handler_for(state: GoogleState, base: list[str]) -> type[BaseHTTPRequestHan
 
         def _get(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
             authorization = self.headers.get("Authorization", "")
-            scopes = state.tokens.get(authorization.removeprefix("Bearer "))
+            token = authorization.removeprefix("Bearer ")
+            scopes = state.tokens.get(token)
             if not authorization.startswith("Bearer ") or scopes is None:
                 raise _unauthenticated()
+            if state.clock() >= state.token_expiry[token]:
+                raise _unauthenticated()  # Google answers an expired token the same way
             if any(path.startswith(prefix) for prefix in state.denied):
                 raise _forbidden()
             if state.throttle_next > 0:

@@ -6,6 +6,14 @@ resourceVersion; a continue token that is too old answers 410 Gone with a Status
 Expired, and the client must list again from the start. Objects carry metadata.uid,
 resourceVersion and creationTimestamp; errors are `Status` objects (401 Unauthorized,
 403 Forbidden, 429 TooManyRequests with Retry-After).
+
+Watches (api-concepts "Efficient detection of changes"): the same list path with `watch=true`
+and a `resourceVersion` streams one JSON watch event a line (`{"type": ADDED | MODIFIED |
+DELETED, "object": ...}`) for every change after that version. A version older than the
+event history the fake keeps (`compact()` drops it, as etcd compaction does) is answered with
+an ERROR event carrying a 410 Expired Status, as the API server does. The real server holds a
+watch open until `timeoutSeconds`; the fake ends it once it has sent the changes it has (the
+tests change nothing while a watch is open), so no test waits on a timeout.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ LIST_PARAMS = {
     "labelSelector",
     "fieldSelector",
     "timeoutSeconds",
+    "watch",
+    "allowWatchBookmarks",
 }
 
 
@@ -77,9 +87,14 @@ class KubernetesState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _version: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # (resourceVersion, resource, event type, object) of every change, oldest first
+    history: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    compacted_before: int = 0  # a watch from an older version is answered 410 Expired
+    _last_version: int = 1
 
     def _next_version(self) -> str:
-        return str(next(self._version))
+        self._last_version = next(self._version)
+        return str(self._last_version)
 
     def put(
         self,
@@ -110,22 +125,32 @@ class KubernetesState:
             "spec": spec or {},
             "status": status or {},
         }
+        self._record(resource, "MODIFIED" if old else "ADDED", self.objects[resource][key])
         return uid
 
     def delete(self, resource: str, key: str) -> None:
-        del self.objects[resource][key]
-        self._next_version()
+        gone = self.objects[resource].pop(key)
+        version = self._next_version()
+        self._record(
+            resource,
+            "DELETED",
+            {**gone, "metadata": {**gone["metadata"], "resourceVersion": version}},
+        )
+
+    def _record(self, resource: str, kind: str, obj: dict[str, Any]) -> None:
+        self.history.append((int(obj["metadata"]["resourceVersion"]), resource, kind, obj))
+
+    def compact(self) -> None:
+        """Forget the change history up to now, as etcd compaction does."""
+        self.compacted_before = int(self._next_version())
+        self.history.clear()
 
     def calls(self) -> int:
         return len(self.requests)
 
     def resource_version(self) -> str:
-        versions = [
-            int(obj["metadata"]["resourceVersion"])
-            for objects in self.objects.values()
-            for obj in objects.values()
-        ]
-        return str(max(versions, default=1))
+        """The cluster's current version: the last one any change (or compaction) took."""
+        return str(self._last_version)
 
     def _cursor(self, token: str) -> tuple[str, str, int]:
         try:
@@ -182,6 +207,25 @@ class KubernetesState:
         }
 
 
+def watch_events(state: KubernetesState, path: str, query: dict[str, list[str]]) -> list[Any]:
+    """The watch events of a resource after `resourceVersion`."""
+    resource = PATHS[path][0]
+    if resource in state.denied:
+        raise StatusError(403, "Forbidden", f"{resource} is forbidden")
+    unknown = set(query) - LIST_PARAMS
+    assert not unknown, f"watch has no query parameters {unknown}"
+    assert query.get("watch") == ["true"] and "continue" not in query and "limit" not in query
+    since = int(query.get("resourceVersion", ["0"])[0])
+    if since < state.compacted_before:
+        expired = StatusError(410, "Expired", f"too old resource version: {since}")
+        return [{"type": "ERROR", "object": expired.body()}]
+    return [
+        {"type": kind, "object": obj}
+        for version, changed, kind, obj in state.history
+        if changed == resource and version > since
+    ]
+
+
 def _handler_for(state: KubernetesState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -194,6 +238,14 @@ def _handler_for(state: KubernetesState) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_lines(self, events: list[Any]) -> None:
+            data = b"".join(json.dumps(event).encode() + b"\n" for event in events)
+            self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -216,7 +268,14 @@ def _handler_for(state: KubernetesState) -> type[BaseHTTPRequestHandler]:
                         raise StatusError(
                             404, "NotFound", "the server could not find the requested resource"
                         )
-                    body = state.list_page(parts.path, parse_qs(parts.query))
+                    query = parse_qs(parts.query)
+                    if query.get("watch") == ["true"]:
+                        events = watch_events(state, parts.path, query)
+                    else:
+                        body = state.list_page(parts.path, query)
+                if query.get("watch") == ["true"]:
+                    self._send_lines(events)
+                    return
                 self._send(200, body)
             except StatusError as error:
                 self._send(error.code, error.body())

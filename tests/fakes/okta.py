@@ -2,17 +2,22 @@
 
 Each endpoint follows the Okta Management API (okta/okta-management-openapi-spec,
 dist/<release>/management-minimal.yaml):
-- listUsers          GET    /api/v1/users                      (limit <= 200, after)
-- listGroups         GET    /api/v1/groups                     (limit <= 10000, after)
+- listUsers          GET    /api/v1/users                      (limit <= 200, after, filter)
+- listGroups         GET    /api/v1/groups                     (limit <= 10000, after, filter)
 - getGroup           GET    /api/v1/groups/{groupId}
 - listGroupUsers     GET    /api/v1/groups/{groupId}/users     (limit <= 1000, after)
 - assignUserToGroup  PUT    /api/v1/groups/{groupId}/users/{userId}  -> 204
 - unassignUserFromGroup DELETE /api/v1/groups/{groupId}/users/{userId} -> 204
 Paging is Okta's: the body is a bare JSON array, the next page is a `Link: <...>; rel="next"`
-header whose `after` cursor is opaque to clients. Errors are Okta's Error object
-(errorCode, errorSummary, errorLink, errorId, errorCauses): E0000011 invalid token (401),
-E0000006 permission (403), E0000007 not found (404), E0000047 rate limit (429, with the
-X-Rate-Limit-* headers Okta sends; the reset is an epoch second).
+header whose `after` cursor is opaque to clients. `filter` takes the expressions the connector
+sends, as Okta's reference lists them: `lastUpdated gt "yyyy-MM-dd'T'HH:mm:ss.SSSZ"` (users and
+groups), `lastMembershipUpdated gt "…"` (groups), the two joined by `or`; any other expression is
+Okta's E0000031. Without a filter, listUsers leaves DEPROVISIONED users out, as Okta does; with
+one, it returns users of every status. Changes made through the fake (or its `update_user`,
+`set_members`) stamp `lastUpdated` / `lastMembershipUpdated` with `state.clock()`.
+Errors are Okta's Error object (errorCode, errorSummary, errorLink, errorId, errorCauses):
+E0000011 invalid token (401), E0000006 permission (403), E0000007 not found (404), E0000047
+rate limit (429, with the X-Rate-Limit-* headers Okta sends; the reset is an epoch second).
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes.tls import HttpsFake
 
@@ -39,6 +46,19 @@ _ROUTES = [
     ("DELETE", re.compile(r"^/api/v1/groups/(?P<group>\w+)/users/(?P<user>\w+)$"), "unassign"),
 ]
 TIMESTAMP = "2025-01-02T03:04:05.000Z"
+_TIME = r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"'
+_FILTERS = {
+    "users": re.compile(rf"^lastUpdated gt {_TIME}$"),
+    "groups": re.compile(
+        rf"^(?:lastUpdated gt {_TIME}|lastMembershipUpdated gt {_TIME}"
+        rf"|lastUpdated gt {_TIME} or lastMembershipUpdated gt {_TIME})$"
+    ),
+}
+
+
+def okta_now() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 class OktaError(Exception):
@@ -58,6 +78,7 @@ class OktaState:
     retry_after: str | None = None  # also send Retry-After with a 429 (seconds or a date)
     throttled: int = 0
     denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
+    clock: Callable[[], str] = okta_now
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_user(self, user_id: str, login: str, *, status: str = "ACTIVE") -> None:
@@ -98,6 +119,18 @@ class OktaState:
         }
         self.members[group_id] = set(members)
 
+    def update_user(self, user_id: str, *, status: str | None = None, **profile: str) -> None:
+        user = self.users[user_id]
+        if status is not None:
+            user["status"] = status
+            user["statusChanged"] = self.clock()
+        user["profile"].update(profile)
+        user["lastUpdated"] = self.clock()
+
+    def set_members(self, group_id: str, members: set[str]) -> None:
+        self.members[group_id] = set(members)
+        self.groups[group_id]["lastMembershipUpdated"] = self.clock()
+
     def delete_user(self, user_id: str) -> None:
         del self.users[user_id]
         for members in self.members.values():
@@ -117,7 +150,7 @@ class OktaState:
 def _page(
     base: str, path: str, items: list[dict[str, Any]], query: dict[str, Any], maximum: int
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    unknown = set(query) - {"limit", "after"}
+    unknown = set(query) - {"limit", "after", "filter"}
     if unknown:
         raise OktaError(400, "E0000031", f"Invalid search criteria: {sorted(unknown)}")
     limit = int(query.get("limit", ["200"])[0])
@@ -129,8 +162,27 @@ def _page(
     page = rest[:limit]
     links = [f'<{base}{path}?limit={limit}>; rel="self"']
     if len(rest) > limit:
-        links.append(f'<{base}{path}?limit={limit}&after={page[-1]["id"]}>; rel="next"')
+        more: dict[str, Any] = {"limit": limit, "after": page[-1]["id"]}
+        if "filter" in query:
+            more["filter"] = query["filter"][0]
+        links.append(f'<{base}{path}?{urlencode(more)}>; rel="next"')
     return page, {"Link": ", ".join(links)}
+
+
+def _filtered(
+    endpoint: str, items: list[dict[str, Any]], query: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The items an Okta `filter` expression selects (only the forms the connector sends)."""
+    if "filter" not in query:
+        if endpoint == "users":
+            return [item for item in items if item["status"] != "DEPROVISIONED"]
+        return items
+    expression = query["filter"][0]
+    if not _FILTERS[endpoint].match(expression):
+        raise OktaError(400, "E0000031", f"Invalid search criteria: filter={expression!r}")
+    terms = re.findall(rf"(lastUpdated|lastMembershipUpdated) gt {_TIME}", expression)
+    # Okta's timestamps are fixed-width UTC strings: comparing them compares the moments.
+    return [item for item in items if any(item[name] > since for name, since in terms)]
 
 
 def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestHandler]:
@@ -199,15 +251,13 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
             return state.groups[group]
 
         def list_users(self, path: str, query: dict[str, Any]) -> None:
-            page, headers = _page(
-                base_url[0], path, list(state.users.values()), query, LIST_LIMITS["users"]
-            )
+            users = _filtered("users", list(state.users.values()), query)
+            page, headers = _page(base_url[0], path, users, query, LIST_LIMITS["users"])
             self._send(200, page, headers)
 
         def list_groups(self, path: str, query: dict[str, Any]) -> None:
-            page, headers = _page(
-                base_url[0], path, list(state.groups.values()), query, LIST_LIMITS["groups"]
-            )
+            groups = _filtered("groups", list(state.groups.values()), query)
+            page, headers = _page(base_url[0], path, groups, query, LIST_LIMITS["groups"])
             self._send(200, page, headers)
 
         def get_group(self, path: str, query: dict[str, Any], group: str) -> None:
@@ -215,6 +265,8 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
 
         def list_group_users(self, path: str, query: dict[str, Any], group: str) -> None:
             self._group(group)
+            if "filter" in query:  # listGroupUsers has no filter parameter
+                raise OktaError(400, "E0000031", "Invalid search criteria: filter")
             users = [state.users[u] for u in state.members[group] if u in state.users]
             page, headers = _page(base_url[0], path, users, query, LIST_LIMITS["group_users"])
             self._send(200, page, headers)
@@ -224,13 +276,15 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
                 raise OktaError(403, "E0000006", "You do not have permission (app group)")
             if user not in state.users:
                 raise OktaError(404, "E0000007", f"Not found: Resource not found: {user} (User)")
-            state.members[group].add(user)
+            if user not in state.members[group]:
+                state.set_members(group, state.members[group] | {user})
             self._send(204, None)
 
         def unassign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
             if self._group(group)["type"] != "OKTA_GROUP":
                 raise OktaError(403, "E0000006", "You do not have permission (app group)")
-            state.members[group].discard(user)
+            if user in state.members[group]:
+                state.set_members(group, state.members[group] - {user})
             self._send(204, None)
 
         def _serve(self) -> None:

@@ -406,53 +406,64 @@ def _workspace_connector(
     settings: DiscoverySettings,
 ) -> Callable[[WorkspaceConnectorSettings], WorkspaceDirectory]:
     def connect(workspace: WorkspaceConnectorSettings) -> WorkspaceDirectory:
+        from hostrelay.dal.bearer_token import RefreshingToken
         from hostrelay.dal.cloud_secrets import read_credential
         from hostrelay.dal.google_apis import WORKSPACE_SCOPES, WorkspaceDirectory
         from hostrelay.dal.google_token import service_account_token
         from hostrelay.dal.rest_source import RestSource
 
-        token = service_account_token(
-            read_credential(workspace.credential_arn),
-            scopes=WORKSPACE_SCOPES,
-            token_uri=settings.google_token_uri,
-            subject=workspace.admin_email,
-            ca_bundle=settings.source_ca_bundle or None,
+        key_json = read_credential(workspace.credential_arn)
+        token = RefreshingToken(
+            lambda: service_account_token(
+                key_json,
+                scopes=WORKSPACE_SCOPES,
+                token_uri=settings.google_token_uri,
+                subject=workspace.admin_email,
+                ca_bundle=settings.source_ca_bundle or None,
+            )
         )
+        token.renew()  # a refused key fails the run before any read
         source = RestSource(
             settings.workspace_api_root,
-            {"Authorization": f"Bearer {token}"},
+            {},
             ca_bundle=settings.source_ca_bundle or None,
             max_wait_s=settings.source_max_wait_s,
+            token=token,
         )
-        return WorkspaceDirectory(source, workspace.customer, workspace.page_size, token_calls=1)
+        return WorkspaceDirectory(source, workspace.customer, workspace.page_size, token)
 
     return connect
 
 
 def _gcp_connector(settings: DiscoverySettings) -> Callable[[GcpConnectorSettings], GcpProjects]:
     def connect(gcp: GcpConnectorSettings) -> GcpProjects:
+        from hostrelay.dal.bearer_token import RefreshingToken
         from hostrelay.dal.cloud_secrets import read_credential
         from hostrelay.dal.google_apis import GCP_SCOPES, GcpProjects
         from hostrelay.dal.google_token import service_account_token
         from hostrelay.dal.rest_source import RestSource
 
-        token = service_account_token(
-            read_credential(gcp.credential_arn),
-            scopes=GCP_SCOPES,
-            token_uri=settings.google_token_uri,
-            ca_bundle=settings.source_ca_bundle or None,
+        key_json = read_credential(gcp.credential_arn)
+        token = RefreshingToken(
+            lambda: service_account_token(
+                key_json,
+                scopes=GCP_SCOPES,
+                token_uri=settings.google_token_uri,
+                ca_bundle=settings.source_ca_bundle or None,
+            )
         )
-        headers = {"Authorization": f"Bearer {token}"}
+        token.renew()
         compute, storage = (
             RestSource(
                 root,
-                headers,
+                {},
                 ca_bundle=settings.source_ca_bundle or None,
                 max_wait_s=settings.source_max_wait_s,
+                token=token,
             )
             for root in (settings.gcp_compute_root, settings.gcp_storage_root)
         )
-        return GcpProjects(compute, storage, gcp.page_size, token_calls=1)
+        return GcpProjects(compute, storage, gcp.page_size, token)
 
     return connect
 
@@ -462,24 +473,26 @@ def _azure_connector(
 ) -> Callable[[AzureConnectorSettings], AzureSubscriptions]:
     def connect(azure: AzureConnectorSettings) -> AzureSubscriptions:
         from hostrelay.dal.azure_arm import AzureSubscriptions, client_credentials_token
+        from hostrelay.dal.bearer_token import RefreshingToken
         from hostrelay.dal.cloud_secrets import read_credential
         from hostrelay.dal.rest_source import RestSource
 
-        def source(root: str, headers: dict[str, str]) -> RestSource:
+        def source(root: str, token: RefreshingToken | None = None) -> RestSource:
             return RestSource(
                 root,
-                headers,
+                {},
                 ca_bundle=settings.source_ca_bundle or None,
                 max_wait_s=settings.source_max_wait_s,
+                token=token,
             )
 
-        login = source(settings.azure_login_root, {})
-        token = client_credentials_token(
-            login, azure.tenant_id, azure.client_id, read_credential(azure.credential_arn)
+        login = source(settings.azure_login_root)
+        client_secret = read_credential(azure.credential_arn)
+        token = RefreshingToken(
+            lambda: client_credentials_token(login, azure.tenant_id, azure.client_id, client_secret)
         )
-        return AzureSubscriptions(
-            source(settings.azure_arm_root, {"Authorization": f"Bearer {token}"}), login
-        )
+        token.renew()
+        return AzureSubscriptions(source(settings.azure_arm_root, token), login)
 
     return connect
 

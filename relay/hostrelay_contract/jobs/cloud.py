@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -65,6 +65,11 @@ class SourceSyncResult(JobResult):
     """`okta.sync`; a failed run's result has only `connector` and `api_calls`."""
 
     connector: str
+    mode: Literal["full", "incremental"] = Field(
+        default="full",
+        description="full: everything read, what is gone deleted; incremental: only what "
+        "changed since the last run",
+    )
     created: int = 0
     updated: int = 0
     unchanged: int = 0

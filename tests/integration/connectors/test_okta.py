@@ -156,7 +156,7 @@ def test_a_sync_fills_the_inventory_with_users_groups_and_memberships(
 def test_the_next_run_marks_what_okta_no_longer_has_deleted(
     stack: ConnectorStack, okta: OktaFake, secret_arn: str
 ) -> None:
-    connector = okta_connector(stack, okta, secret_arn)
+    connector = okta_connector(stack, okta, secret_arn, full_sync_every=1)
     assert run(stack, connector)["state"] == "SUCCEEDED"
     # When a user and a group are deleted in Okta and the connector runs again
     okta.state.delete_user("00u2bob")
@@ -170,6 +170,76 @@ def test_the_next_run_marks_what_okta_no_longer_has_deleted(
     assert related(entity(stack, "00u3carol"), "member_of") == ["00g1eng", "00g3all"]
     assert second["updated"] == 4  # Engineering, Everyone, carol and dave changed
     assert entity(stack, "00u1alice")["deleted_at"] is None
+
+
+def test_between_full_runs_a_run_reads_only_what_changed_and_the_next_full_run_deletes(
+    stack: ConnectorStack, okta: OktaFake, secret_arn: str
+) -> None:
+    # Given a connector that reads everything every second run, after its first (full) run
+    okta.state.add_user("00u6frank", "frank.fox@example.test")
+    connector = okta_connector(stack, okta, secret_arn, page_size=2, full_sync_every=2)
+    first = run(stack, connector)["result"]
+    assert (first["mode"], first["created"]) == ("full", 10)
+    full_calls = first["api_calls"]
+    # When in Okta erin is reactivated, dave joins Engineering and bob leaves it, carol is
+    # deprovisioned, and frank (in no group) and a group are deleted
+    okta.state.update_user("00u5erin", status="ACTIVE")
+    okta.state.set_members("00g1eng", {"00u1alice", "00u3carol", "00u4dave"})
+    okta.state.update_user("00u3carol", status="DEPROVISIONED")
+    okta.state.delete_user("00u6frank")
+    okta.state.delete_group("00g2ops")
+    okta.state.requests.clear()
+    second = run(stack, connector)["result"]
+    # Then the run read only the changed users and groups, and the changed group's members
+    assert second["mode"] == "incremental"
+    listed = [path for method, path in okta.state.requests if method == "GET"]
+    assert sorted(set(listed)) == [
+        "/api/v1/groups",
+        "/api/v1/groups/00g1eng/users",
+        "/api/v1/users",
+    ]
+    assert second["api_calls"] == okta.state.calls() == 1 + 1 + 2 < full_calls
+    # And applied them: erin's status; memberships both ways; carol deprovisioned is deleted
+    assert entity(stack, "00u5erin")["attributes"]["status"] == "ACTIVE"
+    assert related(entity(stack, "00g1eng"), "members") == ["00u1alice", "00u3carol", "00u4dave"]
+    assert sorted(related(entity(stack, "00u4dave"), "member_of")) == [
+        "00g1eng",
+        "00g2ops",
+        "00g3all",
+    ]
+    assert sorted(related(entity(stack, "00u2bob"), "member_of")) == ["00g3all"]
+    assert entity(stack, "00u3carol")["deleted_at"] is not None
+    assert (second["created"], second["deleted"]) == (0, 1)
+    # But what was deleted in Okta is still there: only a full run can see it is gone
+    assert entity(stack, "00u6frank")["deleted_at"] is None
+    assert entity(stack, "00g2ops")["deleted_at"] is None
+    # When the connector runs again (its second run since the full one)
+    third = run(stack, connector)["result"]
+    # Then it read everything and deleted what Okta no longer has
+    assert third["mode"] == "full"
+    assert entity(stack, "00u6frank")["deleted_at"] is not None
+    assert entity(stack, "00g2ops")["deleted_at"] is not None
+    assert sorted(related(entity(stack, "00u4dave"), "member_of")) == ["00g1eng", "00g3all"]
+    assert entity(stack, "00u1alice")["deleted_at"] is None
+
+
+def test_changing_the_settings_makes_the_next_run_full(
+    stack: ConnectorStack, okta: OktaFake, secret_arn: str
+) -> None:
+    connector = okta_connector(stack, okta, secret_arn)
+    assert run(stack, connector)["result"]["mode"] == "full"
+    assert run(stack, connector)["result"]["mode"] == "incremental"
+    # When the connector is pointed at the org with another page size
+    body = {
+        "name": "okta",
+        "kind": "okta",
+        "target": "cloud",
+        "settings": {**connector["settings"], "page_size": 100},
+    }
+    path = f"/v1/connectors/{connector['id']}"
+    assert stack.admin.request("PUT", path, json_body=body).status == 200
+    # Then the next run reads everything again
+    assert run(stack, connector)["result"]["mode"] == "full"
 
 
 @pytest.mark.parametrize(

@@ -241,6 +241,53 @@ def test_the_cloud_syncs_a_kubernetes_cluster(
     assert K8S_TOKEN not in stored_items(stack)
 
 
+def test_between_full_runs_the_cloud_watches_kubernetes_changes_since_the_last_run(
+    stack: ConnectorStack, kubernetes: KubernetesFake
+) -> None:
+    # Given a cluster of 4 deployments and a connector (full every third run) that ran once
+    state = kubernetes.state
+    uids = {
+        name: state.put("deployments", name, namespace="shop", spec={"replicas": 1})
+        for name in ("web", "api", "cron", "db")
+    }
+    state.put("namespaces", "shop", status={"phase": "Active"})
+    arn = secret(stack, "hostrelay/connectors/k8s", K8S_TOKEN, kubernetes.ca_file)
+    connector = cloud_connector(
+        stack,
+        "kubernetes",
+        kubernetes.base_url,
+        arn,
+        page_size=1,
+        resources=["namespaces", "deployments"],
+        full_sync_every=3,
+    )
+    first = run(stack, connector)["result"]
+    assert (first["mode"], first["created"], first["api_calls"]) == ("full", 5, 1 + 4)
+    # When web is scaled, cron deleted and a new deployment created
+    state.put("deployments", "web", namespace="shop", spec={"replicas": 3})
+    state.delete("deployments", "shop/cron")
+    worker = state.put("deployments", "worker", namespace="shop", spec={"replicas": 1})
+    state.requests.clear()
+    second = run(stack, connector)["result"]
+    # Then the run watched each resource once from its saved version and applied the changes,
+    # the delete included
+    assert second["mode"] == "incremental"
+    assert second["api_calls"] == state.calls() == 2
+    assert (second["created"], second["updated"], second["deleted"]) == (1, 1, 1)
+    assert entity(stack, uids["web"])["attributes"]["replicas"] == 3
+    assert entity(stack, uids["cron"])["deleted_at"] is not None
+    assert entity(stack, worker)["name"] == "shop/worker"
+    # When the API server compacted its history past the saved versions
+    state.put("deployments", "db", namespace="shop", spec={"replicas": 2})
+    state.compact()
+    third = run(stack, connector)["result"]
+    # Then the watch's 410 Expired made the run list everything instead
+    assert third["mode"] == "full"
+    assert entity(stack, uids["db"])["attributes"]["replicas"] == 2
+    # And the next run continues from that list's versions
+    assert run(stack, connector)["result"]["mode"] == "incremental"
+
+
 @pytest.mark.parametrize(
     ("target", "settings", "field"),
     [

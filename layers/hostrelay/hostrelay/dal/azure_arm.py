@@ -11,10 +11,12 @@ start far more than these few lines).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from hostrelay.dal.bearer_token import IssuedToken
 from hostrelay.dal.rest_source import RestSource, SourceAuthFailed, SourceRejected
 from hostrelay.domain.cloud_sources import AzureResourceType
 
@@ -29,9 +31,16 @@ LIST_OPERATIONS: dict[AzureResourceType, tuple[str, str]] = {
 
 
 def client_credentials_token(
-    login: RestSource, tenant_id: str, client_id: str, client_secret: str
-) -> str:
-    """An ARM access token for an app registration; a refused secret is bad_credentials."""
+    login: RestSource,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> IssuedToken:
+    """An ARM access token for an app registration and when it expires (`expires_in`); a
+    refused secret is bad_credentials."""
+    asked_at = clock()
     path = f"/{quote(tenant_id, safe='')}/oauth2/v2.0/token"
     form = {
         "grant_type": "client_credentials",
@@ -51,7 +60,11 @@ def client_credentials_token(
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise SourceAuthFailed("azure token: the token endpoint returned no access_token")
-    return token
+    try:
+        lifetime = float(body.get("expires_in", 3599))  # a number (v2) or a string (v1)
+    except (TypeError, ValueError):
+        lifetime = 3599.0
+    return IssuedToken(token, asked_at + lifetime)
 
 
 class AzureSubscriptions:

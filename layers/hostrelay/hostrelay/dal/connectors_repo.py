@@ -12,6 +12,7 @@ from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.inventory_tables import SCHEDULED, ConnectorRecord
 from hostrelay.domain.connectors import Connector, ConnectorKind
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
+from hostrelay.domain.sync_cursor import SyncCursor
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -160,3 +161,30 @@ class ConnectorRepository:
         except UpdateError as exc:
             if exc.cause_response_code != _CONDITION_FAILED:
                 raise
+
+    def sync_cursor(self, connector_id: str) -> SyncCursor | None:
+        """Where the connector's last successful run read up to; None when never or unreadable."""
+        try:
+            record = ConnectorRecord.get(
+                connector_id, consistent_read=True, attributes_to_get=["sync_cursor"]
+            )
+        except DoesNotExist:
+            return None
+        if not record.sync_cursor:
+            return None
+        try:
+            return SyncCursor.model_validate(record.sync_cursor)
+        except ValueError:
+            return None  # an older format: the next run reads everything
+
+    def save_sync_cursor(self, connector_id: str, cursor: SyncCursor) -> None:
+        try:
+            ConnectorRecord(id=connector_id).update(
+                actions=[ConnectorRecord.sync_cursor.set(cursor.model_dump(mode="json"))],
+                condition=ConnectorRecord.id.exists(),
+                add_version_condition=False,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                return  # deleted while it ran: nothing to continue from
+            raise

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from hostrelay.dal.bearer_token import RefreshingToken
 from hostrelay.dal.rest_source import RestSource
 
 RawObject = dict[str, Any]
@@ -60,16 +61,20 @@ class WorkspaceDirectory:
     """The Admin SDK Directory API of one customer, with a token for an admin's delegation."""
 
     def __init__(
-        self, source: RestSource, customer: str, page_size: int = 500, token_calls: int = 0
+        self,
+        source: RestSource,
+        customer: str,
+        page_size: int = 500,
+        token: RefreshingToken | None = None,
     ) -> None:
         self._source = source
         self._customer = customer
         self._page_size = page_size
-        self._token_calls = token_calls
+        self._token = token
 
     @property
     def calls(self) -> int:
-        return self._token_calls + self._source.calls
+        return (self._token.fetches if self._token else 0) + self._source.calls
 
     def _size(self, maximum: int) -> int:
         return min(self._page_size, maximum)
@@ -100,16 +105,17 @@ class GcpProjects:
         compute: RestSource,
         storage: RestSource,
         page_size: int = 500,
-        token_calls: int = 0,
+        token: RefreshingToken | None = None,
     ) -> None:
         self._compute = compute
         self._storage = storage
         self._page_size = page_size
-        self._token_calls = token_calls
+        self._token = token
 
     @property
     def calls(self) -> int:
-        return self._token_calls + self._compute.calls + self._storage.calls
+        fetches = self._token.fetches if self._token else 0
+        return fetches + self._compute.calls + self._storage.calls
 
     def instances(self, project: str) -> Iterator[tuple[str, RawObject]]:
         """(zone URL part, instance) of every instance in every zone of `project`."""

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC
 
 import urllib3
 
+from hostrelay.dal.bearer_token import IssuedToken
 from hostrelay.dal.rest_source import (
     SourceAuthFailed,
     SourcePermissionDenied,
@@ -38,11 +41,11 @@ def service_account_token(
     subject: str | None = None,
     ca_bundle: str | None = None,
     timeout_s: float = 30.0,
-) -> str:
-    """An access token for `scopes`, as `subject` when given (domain-wide delegation).
-
-    The token endpoint is `token_uri` (the deployment's), never the one the key names.
-    """
+    clock: Callable[[], float] = time.time,
+) -> IssuedToken:
+    """An access token for `scopes`, as `subject` when given (domain-wide delegation), and
+    when it expires. The token endpoint is `token_uri` (the deployment's), never the one the
+    key names."""
     from google.auth import exceptions
     from google.auth.transport.urllib3 import Request
     from google.oauth2 import service_account
@@ -76,7 +79,11 @@ def service_account_token(
         raise SourceAuthFailed(f"google token: the key was refused ({reason})") from None
     except exceptions.TransportError as exc:
         raise SourceUnreachable(f"google token: {type(exc).__name__}") from None
-    return str(credentials.token)
+    # google-auth's expiry is a naive UTC datetime (wall time + expires_in); the lifetime is
+    # what counts, on `clock`. Without one, assume Google's usual hour.
+    expiry = credentials.expiry
+    lifetime = expiry.replace(tzinfo=UTC).timestamp() - time.time() if expiry else 3600.0
+    return IssuedToken(str(credentials.token), clock() + lifetime)
 
 
 def _oauth_error(exc: Exception) -> str:

@@ -45,6 +45,9 @@ class ConnectorRecord(Model):
     next_run_at = UnicodeAttribute(null=True)
     last_run_at = UTCDateTimeAttribute(null=True)
     last_job_id = UnicodeAttribute(null=True)
+    # Where an incremental source's last run read up to (domain.sync_cursor); never returned
+    # by the API, and dropped when the connector is replaced (the next run reads everything).
+    sync_cursor = JSONAttribute(null=True)
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3.exceptions import HTTPError, SSLError
 
+from hostrelay.dal.bearer_token import RefreshingToken
 from hostrelay.domain.inventory import SourceReadError
 from hostrelay.observability import logger
 
@@ -104,7 +105,9 @@ def _quota_exceeded(status: int, data: bytes) -> bool:
 
 class RestSource:
     """One SaaS origin. Every URL asked for, including paging links, must be on that origin,
-    so the credential in `headers` is never sent anywhere else."""
+    so the credential in `headers` (or `token`'s) is never sent anywhere else. A `token` is
+    asked for its header on every request (it renews itself before it expires) and renewed
+    once when the source answers 401 anyway."""
 
     def __init__(
         self,
@@ -118,6 +121,7 @@ class RestSource:
         backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        token: RefreshingToken | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
@@ -134,6 +138,7 @@ class RestSource:
         self._backoff_s = backoff_s
         self._sleep = sleep
         self._clock = clock
+        self._token = token
         self.calls = 0
         self.retries = 0
 
@@ -166,8 +171,13 @@ class RestSource:
         elif form is not None:
             payload = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for attempt in range(1, self._max_attempts + 1):
+        renewed = False
+        attempt = 0
+        while attempt < self._max_attempts:
+            attempt += 1
             self.calls += 1
+            if self._token is not None:
+                headers["Authorization"] = self._token.header()
             try:
                 response = self._pool.request(
                     method, url, body=payload, headers=headers, redirect=False
@@ -180,6 +190,11 @@ class RestSource:
                 self._wait(self._backoff_s, what, attempt, 0)
                 continue
             status = response.status
+            if status == 401 and self._token is not None and not renewed:
+                renewed = True  # revoked or expired early: one new token, then it counts
+                self._token.renew()
+                attempt -= 1
+                continue
             throttled = status in THROTTLED or _quota_exceeded(status, response.data)
             if throttled and attempt < self._max_attempts:
                 asked = _retry_after_s(response.headers, self._clock())

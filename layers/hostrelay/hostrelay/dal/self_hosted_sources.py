@@ -10,12 +10,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hostrelay.dal.cloud_secrets import read_credential
-from hostrelay.domain.connectors import AuthentikConnectorSettings, SelfHostedSettings
+from hostrelay.domain.connectors import (
+    AuthentikConnectorSettings,
+    KubernetesConnectorSettings,
+    SelfHostedSettings,
+)
 from hostrelay.domain.inventory import SourceReadError
+from hostrelay.domain.sync_cursor import CursorExpired
 from hostrelay_sources.authentik import AuthentikApi
 from hostrelay_sources.errors import SourceError
 from hostrelay_sources.https import RetryPolicy
-from hostrelay_sources.readers import SourceRead, read_source
+from hostrelay_sources.kubernetes import KubernetesChanges, VersionExpired
+from hostrelay_sources.readers import SourceRead, read_kubernetes_changes, read_source
 
 
 def as_read_error(error: SourceError) -> SourceReadError:
@@ -43,6 +49,7 @@ class CloudSourceSession:
         self._ca_file = ca_file
         self._retry = RetryPolicy(max_wait_s=max_wait_s)
         self.calls = 0
+        self.positions: dict[str, str] = {}
 
     def _token(self) -> str:
         if self._settings.credential_arn is None:
@@ -62,8 +69,33 @@ class CloudSourceSession:
                 ca_file=self._ca_file,
                 retry=self._retry,
             )
-        self.calls = read.api_calls
+        self.calls += read.api_calls
+        self.positions = read.positions
         return read
+
+    def read_changes(
+        self, versions: dict[str, str], should_stop: Callable[[], bool]
+    ) -> KubernetesChanges | None:
+        """A Kubernetes cluster's changes since `versions`; CursorExpired when it no longer
+        has them (the run then reads everything, on this session)."""
+        if not isinstance(self._settings, KubernetesConnectorSettings):
+            raise SourceReadError("only a kubernetes connector reads its changes")
+        token = self._token()
+        with source_errors():
+            try:
+                changes, calls = read_kubernetes_changes(
+                    self._settings.source(),
+                    token,
+                    versions,
+                    should_stop,
+                    ca_file=self._ca_file,
+                    retry=self._retry,
+                )
+            except VersionExpired as expired:
+                self.calls += expired.api_calls
+                raise CursorExpired from None
+        self.calls += calls
+        return changes
 
     def authentik(self) -> AuthentikApi:
         if not isinstance(self._settings, AuthentikConnectorSettings):

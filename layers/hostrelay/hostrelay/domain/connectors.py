@@ -108,7 +108,26 @@ class AwsConnectorSettings(_Settings):
 CredentialArn = Annotated[str, StringConstraints(pattern=CREDENTIAL_ARN_PATTERN)]
 
 
-class OktaConnectorSettings(_Settings):
+class IncrementalSchedule(BaseModel):
+    """When a source that can read its changes since the last run reads everything instead:
+    only a full run sees what was deleted."""
+
+    full_sync_every: int = Field(
+        default=24,
+        ge=1,
+        le=10_000,
+        description="Every Nth run reads everything (1: every run); the runs between read "
+        "only what changed since the run before",
+    )
+    full_sync_max_age_h: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="A run reads everything when the last full run is older than this",
+    )
+
+
+class OktaConnectorSettings(_Settings, IncrementalSchedule):
     """An Okta org read with an API token that a secret holds (never the token itself)."""
 
     org_url: Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)] = Field(
@@ -161,8 +180,9 @@ class AuthentikConnectorSettings(AuthentikSource, _SelfHostedCredential):
         return AuthentikSource(url=self.url, page_size=self.page_size)
 
 
-class KubernetesConnectorSettings(KubernetesSource, _SelfHostedCredential):
-    """A Kubernetes cluster: namespaces, nodes, workloads and services."""
+class KubernetesConnectorSettings(KubernetesSource, _SelfHostedCredential, IncrementalSchedule):
+    """A Kubernetes cluster: namespaces, nodes, workloads and services. Read from the cloud,
+    the runs between full ones watch each resource from its last resourceVersion."""
 
     def source(self) -> KubernetesSource:
         return KubernetesSource(url=self.url, page_size=self.page_size, resources=self.resources)

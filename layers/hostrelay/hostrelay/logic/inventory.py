@@ -349,6 +349,32 @@ class InventoryService:
         self._repo.add_counts(connector, {k: (v[0], v[1]) for k, v in deltas.items()})
         return report
 
+    def live(self, connector: str, ids: Iterable[str]) -> dict[str, InventoryEntity]:
+        """The connector's stored, not deleted, entities among `ids`."""
+        return {
+            entity_id: item
+            for entity_id, item in self._repo.read(connector, ids).items()
+            if isinstance(item, InventoryEntity) and item.active
+        }
+
+    def apply_all(
+        self,
+        connector: str,
+        changes: InventoryChanges,
+        seen: datetime,
+        *,
+        chunk: int = 500,
+    ) -> ApplyReport:
+        """Changes of any size (an incremental run's), applied `chunk` entities at a time."""
+        report = ApplyReport()
+        for start in range(0, len(changes.upserts), chunk):
+            part = InventoryChanges(upserts=changes.upserts[start : start + chunk])
+            report.add(self.apply(connector, part, seen))
+        for start in range(0, len(changes.deletes), chunk):
+            part = InventoryChanges(deletes=changes.deletes[start : start + chunk])
+            report.add(self.apply(connector, part, seen))
+        return report
+
     def replace_all(
         self,
         connector: str,
@@ -367,14 +393,9 @@ class InventoryService:
             for entity_id, kind in self._repo.live_ids(connector)
             if kind in complete and entity_id not in present
         ]
-        report = ApplyReport()
-        for start in range(0, len(upserts), chunk):
-            part = InventoryChanges(upserts=upserts[start : start + chunk])
-            report.add(self.apply(connector, part, seen))
-        for start in range(0, len(gone), chunk):
-            part = InventoryChanges(deletes=gone[start : start + chunk])
-            report.add(self.apply(connector, part, seen))
-        return report
+        return self.apply_all(
+            connector, InventoryChanges(upserts=upserts, deletes=gone), seen, chunk=chunk
+        )
 
 
 # ---------------------------------------------------------------- relay events → inventory

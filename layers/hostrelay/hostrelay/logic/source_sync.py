@@ -1,8 +1,10 @@
-"""One handler for every SaaS/cloud connector whose run is a full read applied as a snapshot.
+"""One handler for every SaaS/cloud connector: a full read applied as a snapshot, or, for a
+source with a change feed, only what changed since the last run.
 
 A source brings how to connect (its settings → a client that counts its API calls) and how to
-read (client → entities); this handler owns the rest: params, the connector lookup, errors as
-run errors, the snapshot (what a complete run no longer sees is deleted), and the result.
+read (client → entities; optionally, a position → the changes since); this handler owns the
+rest: params, the connector lookup, full or incremental (domain.sync_cursor), errors as run
+errors, the snapshot (what a full run no longer sees is deleted), the cursor, and the result.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from pydantic import BaseModel, ValidationError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.domain.connectors import ConnectorKind
-from hostrelay.domain.inventory import EntityUpsert, SourceReadError
+from hostrelay.domain.connectors import Connector, ConnectorKind, IncrementalSchedule
+from hostrelay.domain.inventory import (
+    ApplyReport,
+    EntityUpsert,
+    InventoryChanges,
+    InventoryEntity,
+    SourceReadError,
+)
 from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.sync_cursor import (
+    CursorExpired,
+    next_cursor,
+    run_is_full,
+    settings_fingerprint,
+)
 from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed
 from hostrelay.logic.inventory import InventoryService
 from hostrelay.observability import logger
@@ -33,6 +47,31 @@ class SourceClient(Protocol):
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 ClientT = TypeVar("ClientT", bound=SourceClient)
+# The connector's stored, live entities among some ids (what an incremental read builds on).
+StoredEntities = Callable[[Iterable[str]], dict[str, InventoryEntity]]
+
+
+@dataclass
+class ChangeRead:
+    """What changed since a position, and the position the next run starts from."""
+
+    upserts: list[EntityUpsert]
+    deletes: list[str]
+    position: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChangeFeed(Generic[SettingsT, ClientT]):
+    """How a source reads only what changed since a stored position."""
+
+    # The position a full read that started at the given moment leaves the next run at.
+    position_after_full: Callable[[ClientT, datetime], dict[str, str]]
+    # The changes since `position`, for a run that started at the given moment (None when
+    # should_stop() said to stop); raises CursorExpired when the source no longer has them.
+    read_changes: Callable[
+        [ClientT, SettingsT, dict[str, str], datetime, StoredEntities, Callable[[], bool]],
+        ChangeRead | None,
+    ]
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,9 @@ class SourceSpec(Generic[SettingsT, ClientT]):
     # The kinds one run reads in full (what it no longer sees of them is deleted); default
     # entity_kinds. A connector asking for fewer resource types leaves the others alone.
     read_kinds: Callable[[SettingsT], frozenset[str]] | None = None
+    # Sources that can read their changes since the last run; their settings carry an
+    # IncrementalSchedule (how often a run reads everything anyway).
+    changes: ChangeFeed[SettingsT, ClientT] | None = None
 
     def complete_kinds(self, settings: SettingsT) -> frozenset[str]:
         return self.entity_kinds if self.read_kinds is None else self.read_kinds(settings)
@@ -83,7 +125,7 @@ class SourceSync(Generic[SettingsT, ClientT]):
         client: ClientT | None = None
         try:
             client = self._connect(settings)
-            entities = self._spec.read(client, settings, should_stop)
+            outcome = self._read_and_apply(connector, settings, client, started, should_stop)
         except SourceReadError as exc:
             calls = client.calls if client is not None else 0
             logger.warning(
@@ -91,16 +133,15 @@ class SourceSync(Generic[SettingsT, ClientT]):
                 extra={"job_id": job.id, "connector": connector.id, "code": exc.code},
             )
             return failed(exc.code, exc.message, {"connector": connector.id, "api_calls": calls})
-        if entities is None:
+        if outcome is None:
             return CANCELED
-        report = self._inventory.replace_all(
-            connector.id, entities, started, complete_kinds=self._spec.complete_kinds(settings)
-        )
+        mode, report, total, kinds = outcome
         result: dict[str, Any] = {
             "connector": connector.id,
+            "mode": mode,
             **report.counts(),
-            "total": len(entities),
-            "by_kind": by_kind(entities),
+            "total": total,
+            "by_kind": kinds,
             "api_calls": client.calls,
             "errors": [],
             "duration_s": round((self._clock() - started).total_seconds(), 3),
@@ -111,10 +152,76 @@ class SourceSync(Generic[SettingsT, ClientT]):
                 "job_id": job.id,
                 "connector": connector.id,
                 "kind": self.kind,
+                "mode": mode,
                 "counts": report.counts(),
             },
         )
         return RunEnd(JobState.SUCCEEDED, result)
+
+    def _read_and_apply(
+        self,
+        connector: Connector,
+        settings: SettingsT,
+        client: ClientT,
+        started: datetime,
+        should_stop: Callable[[], bool],
+    ) -> tuple[str, ApplyReport, int, dict[str, int]] | None:
+        """("full" | "incremental", what the inventory did, entities read, by kind); None when
+        stopped. The cursor is stored only after the inventory took the run's changes."""
+        feed = self._spec.changes
+        if feed is None:
+            return self._full(connector, settings, client, started, should_stop)
+        schedule = settings if isinstance(settings, IncrementalSchedule) else IncrementalSchedule()
+        fingerprint = settings_fingerprint(settings)
+        cursor = self._connectors.sync_cursor(connector.id)
+        if cursor is not None and not run_is_full(cursor, fingerprint, schedule, started):
+            try:
+                changes = feed.read_changes(
+                    client,
+                    settings,
+                    cursor.position,
+                    started,
+                    lambda ids: self._inventory.live(connector.id, ids),
+                    should_stop,
+                )
+            except CursorExpired:
+                logger.info("source cursor expired", extra={"connector": connector.id})
+            else:
+                if changes is None:
+                    return None
+                report = self._inventory.apply_all(
+                    connector.id,
+                    InventoryChanges(upserts=changes.upserts, deletes=changes.deletes),
+                    started,
+                )
+                self._connectors.save_sync_cursor(
+                    connector.id,
+                    next_cursor(cursor, fingerprint, changes.position, full=False, started=started),
+                )
+                return "incremental", report, len(changes.upserts), by_kind(changes.upserts)
+        full = self._full(connector, settings, client, started, should_stop)
+        if full is not None:
+            position = feed.position_after_full(client, started)
+            self._connectors.save_sync_cursor(
+                connector.id, next_cursor(cursor, fingerprint, position, full=True, started=started)
+            )
+        return full
+
+    def _full(
+        self,
+        connector: Connector,
+        settings: SettingsT,
+        client: ClientT,
+        started: datetime,
+        should_stop: Callable[[], bool],
+    ) -> tuple[str, ApplyReport, int, dict[str, int]] | None:
+        entities = self._spec.read(client, settings, should_stop)
+        if entities is None:
+            return None
+        report = self._inventory.replace_all(
+            connector.id, entities, started, complete_kinds=self._spec.complete_kinds(settings)
+        )
+        return "full", report, len(entities), by_kind(entities)
 
 
 def by_kind(entities: Iterable[EntityUpsert]) -> dict[str, int]:

@@ -1,31 +1,47 @@
 """Okta connector: `okta.sync` fills the inventory, `okta.group_members` writes memberships back.
 
 Entities: `okta.user` (status, profile basics; relation member_of) and `okta.group` (type
-OKTA_GROUP / APP_GROUP / BUILT_IN, okta_owned; relation members). Every run is a full read:
-Okta has no change feed for memberships, so deletes are what a run no longer sees.
+OKTA_GROUP / APP_GROUP / BUILT_IN, okta_owned; relation members). A full run reads everything
+and deletes what it no longer sees; the runs between full ones read only the users and groups
+updated since the last run (`filter=lastUpdated gt`, for groups also `lastMembershipUpdated`),
+each changed group's members, and patch `member_of` of the users who joined or left.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from hostrelay.clock import isoformat
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.okta import OktaOrg, RawObject
 from hostrelay.dal.rest_source import SourceRejected
 from hostrelay.domain.connectors import Connector, ConnectorKind, OktaConnectorSettings
-from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
+from hostrelay.domain.inventory import (
+    MEMBER_OF,
+    MEMBERS,
+    EntityUpsert,
+    InventoryEntity,
+    SourceReadError,
+)
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import RunEnd, failed
-from hostrelay.logic.source_sync import SourceSpec
+from hostrelay.logic.source_sync import ChangeFeed, ChangeRead, SourceSpec, StoredEntities
 from hostrelay_contract.jobs.cloud import OktaGroupMembersParams
 
 USER_KIND = "okta.user"
 GROUP_KIND = "okta.group"
 OKTA_OWNED = "OKTA_GROUP"  # APP_GROUP and BUILT_IN memberships are not ours to change
+# A full list leaves DEPROVISIONED users out (so a full run deletes them); a filtered list has
+# them, and an incremental run deletes them too.
+DEPROVISIONED = "DEPROVISIONED"
+# Okta's clock is not ours and its lists are eventually consistent: a run reads the changes
+# since a little before the previous run started (what it reads twice changes nothing).
+CHANGE_OVERLAP = timedelta(minutes=5)
 ConnectOkta = Callable[[OktaConnectorSettings], OktaOrg]
 
 
@@ -88,6 +104,68 @@ def read_org(org: OktaOrg, should_stop: Callable[[], bool]) -> list[EntityUpsert
     return entities
 
 
+def _position(started: datetime) -> dict[str, str]:
+    return {"updated_after": isoformat(started - CHANGE_OVERLAP)}
+
+
+def _with_groups(entity: InventoryEntity, groups: list[str]) -> EntityUpsert:
+    """A stored user whose only change is its groups."""
+    return EntityUpsert(
+        id=entity.id,
+        kind=entity.kind,
+        name=entity.name,
+        dn=entity.dn,
+        attributes=entity.attributes,
+        relations={**entity.relations, MEMBER_OF: groups},
+    )
+
+
+def read_org_changes(
+    org: OktaOrg,
+    position: dict[str, str],
+    started: datetime,
+    stored: StoredEntities,
+    should_stop: Callable[[], bool],
+) -> ChangeRead | None:
+    """The users and groups updated since the position, memberships both ways; None when
+    canceled midway."""
+    since = datetime.fromisoformat(position["updated_after"])
+    users = {str(user["id"]): user for user in org.users(since) if "id" in user}
+    groups = [group for group in org.groups(since) if "id" in group]
+    members: dict[str, set[str]] = {}
+    for group in groups:
+        if should_stop():
+            return None
+        members[str(group["id"])] = set(org.group_member_ids(str(group["id"])))
+    known = stored([*members, *users])
+    joined: dict[str, set[str]] = defaultdict(set)
+    left: dict[str, set[str]] = defaultdict(set)
+    for group_id, now in members.items():
+        before = known.get(group_id)
+        old = set(before.relations.get(MEMBERS, [])) if before is not None else set()
+        for user_id in now - old:
+            joined[user_id].add(group_id)
+        for user_id in old - now:
+            left[user_id].add(group_id)
+    affected = set(users) | set(joined) | set(left)
+    known |= stored(affected - known.keys())
+    upserts = [group_entity(group, sorted(members[str(group["id"])])) for group in groups]
+    deletes: list[str] = []
+    for user_id in sorted(affected):
+        before = known.get(user_id)
+        old_groups = set(before.relations.get(MEMBER_OF, [])) if before is not None else set()
+        groups_now = sorted((old_groups - left[user_id]) | joined[user_id])
+        raw = users.get(user_id)
+        if raw is not None and raw.get("status") == DEPROVISIONED:
+            deletes.append(user_id)
+        elif raw is not None:
+            upserts.append(user_entity(raw, groups_now))
+        elif before is not None:
+            upserts.append(_with_groups(before, groups_now))
+        # else: a member not read yet (and not changed since): the next full run adds it
+    return ChangeRead(upserts, deletes, _position(started))
+
+
 def okta_connector(connectors: ConnectorRepository, connector_id: str) -> Connector | None:
     connector = connectors.find(connector_id)
     if connector is None or connector.kind is not ConnectorKind.OKTA:
@@ -106,6 +184,12 @@ OKTA_SOURCE: SourceSpec[OktaConnectorSettings, OktaOrg] = SourceSpec(
     settings=OktaConnectorSettings,
     entity_kinds=frozenset({USER_KIND, GROUP_KIND}),
     read=_read,
+    changes=ChangeFeed(
+        position_after_full=lambda org, started: _position(started),
+        read_changes=lambda org, settings, position, started, stored, should_stop: read_org_changes(
+            org, position, started, stored, should_stop
+        ),
+    ),
 )
 
 

@@ -1,5 +1,6 @@
-"""Authentik and Kubernetes connectors run by the cloud: `authentik.sync`, `kubernetes.sync`
-(a full read applied as a snapshot) and `authentik.group_members` (write-back).
+"""Authentik and Kubernetes connectors run by the cloud: `authentik.sync` (a full read applied
+as a snapshot), `kubernetes.sync` (full, or between full runs the changes since the last one)
+and `authentik.group_members` (write-back).
 
 The same sources run on a relay as `connector.sync`; both read with hostrelay_sources.
 """
@@ -20,7 +21,7 @@ from hostrelay.domain.connectors import (
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import RunEnd, failed
-from hostrelay.logic.source_sync import SourceSpec
+from hostrelay.logic.source_sync import ChangeFeed, ChangeRead, SourceSpec
 from hostrelay_contract.jobs.sources import AuthentikGroupMembersParams
 from hostrelay_sources import authentik, kubernetes
 from hostrelay_sources.entities import SourceEntity
@@ -61,11 +62,30 @@ AUTHENTIK_SOURCE: SourceSpec[AuthentikConnectorSettings, CloudSourceSession] = S
     entity_kinds=authentik.KINDS,
     read=_read,
 )
+
+
+def _read_changes(
+    session: CloudSourceSession, position: dict[str, str], should_stop: Callable[[], bool]
+) -> ChangeRead | None:
+    """Kubernetes: one watch per resource from its saved resourceVersion (deletes included)."""
+    changes = session.read_changes(position, should_stop)
+    if changes is None:
+        return None
+    upserts = [entity_upsert(entity) for entity in changes.changed]
+    return ChangeRead(upserts, changes.deleted, changes.versions)
+
+
 KUBERNETES_SOURCE: SourceSpec[KubernetesConnectorSettings, CloudSourceSession] = SourceSpec(
     kind=ConnectorKind.KUBERNETES,
     settings=KubernetesConnectorSettings,
     entity_kinds=kubernetes.KINDS,
     read=_read,
+    changes=ChangeFeed(
+        position_after_full=lambda session, started: dict(session.positions),
+        read_changes=lambda session, settings, position, started, stored, should_stop: (
+            _read_changes(session, position, should_stop)
+        ),
+    ),
 )
 
 
