@@ -65,6 +65,8 @@ RETRY_PAUSE_S = 0.02
 
 
 class _MembersPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     index: int = Field(ge=0, le=100_000)
     count: int = Field(ge=1, le=100_000)
 
@@ -72,7 +74,7 @@ class _MembersPage(BaseModel):
 class RelayEntity(BaseModel):
     """One upsert of an `inventory` event, as the relay's ldap.sync builds it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: EntityId
     kind: Annotated[str, StringConstraints(pattern=KIND_PATTERN)]
@@ -87,7 +89,7 @@ class RelayEntity(BaseModel):
 class InventoryBatchBody(BaseModel):
     """The fields an `inventory` event adds to the job event envelope."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     connector: Annotated[str, StringConstraints(pattern=CONNECTOR_ID_PATTERN)]
     seq: int = Field(default=0, ge=0)
