@@ -6,10 +6,10 @@ dispatcher never imports connectors, discovery or enrollment code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
 
@@ -32,13 +32,13 @@ if TYPE_CHECKING:
     )
     from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
-    from hostrelay.logic.cloud_jobs import CloudJobRunner
+    from hostrelay.logic.cloud_jobs import CloudJobHandler, CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
     from hostrelay.logic.dispatch import Dispatcher
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.event_batch import EventBatch
     from hostrelay.logic.ingest import EventIngester
-    from hostrelay.logic.inventory import InventoryQueries
+    from hostrelay.logic.inventory import InventoryQueries, InventoryService
     from hostrelay.logic.jobs import JobService
     from hostrelay.logic.run_orchestration import RunOrchestrator
     from hostrelay.logic.runs import RunService
@@ -314,58 +314,120 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
 
 
 def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
-    """The cloud-jobs runner with one handler per cloud job type."""
-    from hostrelay.dal.aws_discovery import AwsAccount
+    """The cloud-jobs runner with one handler per cloud job type, each built (and its source's
+    code imported) by the first job of its type: a container runs few of the types."""
     from hostrelay.dal.connectors_repo import ConnectorRepository
-    from hostrelay.dal.inventory_repo import InventoryRepository
     from hostrelay.logic.cloud_jobs import CloudJobRunner
-    from hostrelay.logic.discovery_aws import AwsDiscovery
-    from hostrelay.logic.inventory import InventoryService
-    from hostrelay.logic.source_sync import SourceSync
-    from hostrelay.logic.sync_azure import AZURE_SOURCE
-    from hostrelay.logic.sync_gcp import GCP_SOURCE
-    from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
-    from hostrelay.logic.sync_self_hosted import (
-        AUTHENTIK_SOURCE,
-        KUBERNETES_SOURCE,
-        AuthentikGroupMembers,
-    )
-    from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     connectors = ConnectorRepository()
-    inventory = InventoryService(InventoryRepository())
-    connect_okta = _okta_connector(settings)
-    connect_self_hosted = _self_hosted_connector(settings)
+
+    @cache
+    def inventory() -> InventoryService:
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService
+
+        return InventoryService(InventoryRepository())
+
+    def aws() -> CloudJobHandler:
+        from hostrelay.dal.aws_discovery import AwsAccount
+        from hostrelay.logic.discovery_aws import AwsDiscovery
+
+        return AwsDiscovery(
+            connectors,
+            inventory(),
+            lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
+        )
+
+    def okta_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_okta import OKTA_SOURCE
+
+        return SourceSync(OKTA_SOURCE, connectors, inventory(), _okta_connector(settings))
+
+    def okta_group_members() -> CloudJobHandler:
+        from hostrelay.logic.sync_okta import OktaGroupMembers
+
+        return OktaGroupMembers(connectors, _okta_connector(settings))
+
+    def workspace_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
+
+        return SourceSync(WORKSPACE_SOURCE, connectors, inventory(), _workspace_connector(settings))
+
+    def gcp() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_gcp import GCP_SOURCE
+
+        return SourceSync(GCP_SOURCE, connectors, inventory(), _gcp_connector(settings))
+
+    def azure() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_azure import AZURE_SOURCE
+
+        return SourceSync(AZURE_SOURCE, connectors, inventory(), _azure_connector(settings))
+
+    def authentik_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_self_hosted import AUTHENTIK_SOURCE
+
+        return SourceSync(
+            AUTHENTIK_SOURCE, connectors, inventory(), _self_hosted_connector(settings)
+        )
+
+    def kubernetes_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_self_hosted import KUBERNETES_SOURCE
+
+        return SourceSync(
+            KUBERNETES_SOURCE, connectors, inventory(), _self_hosted_connector(settings)
+        )
+
+    def authentik_group_members() -> CloudJobHandler:
+        from hostrelay.logic.sync_self_hosted import AuthentikGroupMembers
+
+        return AuthentikGroupMembers(connectors, _self_hosted_connector(settings))
+
     return CloudJobRunner(
         _job_repository(settings),
-        {
-            "discovery.aws": AwsDiscovery(
-                connectors,
-                inventory,
-                lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
-            ),
-            "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
-            "okta.group_members": OktaGroupMembers(connectors, connect_okta),
-            "workspace.sync": SourceSync(
-                WORKSPACE_SOURCE, connectors, inventory, _workspace_connector(settings)
-            ),
-            "discovery.gcp": SourceSync(
-                GCP_SOURCE, connectors, inventory, _gcp_connector(settings)
-            ),
-            "discovery.azure": SourceSync(
-                AZURE_SOURCE, connectors, inventory, _azure_connector(settings)
-            ),
-            "authentik.sync": SourceSync(
-                AUTHENTIK_SOURCE, connectors, inventory, connect_self_hosted
-            ),
-            "kubernetes.sync": SourceSync(
-                KUBERNETES_SOURCE, connectors, inventory, connect_self_hosted
-            ),
-            "authentik.group_members": AuthentikGroupMembers(connectors, connect_self_hosted),
-        },
+        BuiltOnFirstUse(
+            {
+                "discovery.aws": aws,
+                "okta.sync": okta_sync,
+                "okta.group_members": okta_group_members,
+                "workspace.sync": workspace_sync,
+                "discovery.gcp": gcp,
+                "discovery.azure": azure,
+                "authentik.sync": authentik_sync,
+                "kubernetes.sync": kubernetes_sync,
+                "authentik.group_members": authentik_group_members,
+            }
+        ),
     )
+
+
+V = TypeVar("V")
+
+
+class BuiltOnFirstUse(Mapping[str, V]):
+    """A mapping whose values are built by their factories when first looked up, then kept."""
+
+    def __init__(self, factories: dict[str, Callable[[], V]]) -> None:
+        self._factories = factories
+        self._built: dict[str, V] = {}
+
+    def __getitem__(self, key: str) -> V:
+        if key not in self._built:
+            self._built[key] = self._factories[key]()
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
 
 
 def _self_hosted_connector(
