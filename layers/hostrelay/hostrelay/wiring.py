@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.event_batch import EventBatch
     from hostrelay.logic.ingest import EventIngester
-    from hostrelay.logic.inventory import InventoryQueries, InventoryService
+    from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
     from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.relay_events import InventoryEvent
     from hostrelay.logic.run_orchestration import RunOrchestrator
     from hostrelay.logic.runs import RunService
     from hostrelay.logic.sweep import Sweeper
@@ -578,16 +579,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     sink = None
     if settings.connectors_table and settings.inventory_table:
-        from hostrelay.dal.connectors_repo import ConnectorRepository
-        from hostrelay.dal.inventory_repo import InventoryRepository
-        from hostrelay.logic.inventory import InventoryService, InventorySink
-
-        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
-        sink = InventorySink(
-            ConnectorRepository(),
-            _job_repository(settings),
-            InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
-        )
+        sink = _inventory_sink(settings)
     renewal = None
     if settings.relay_policy_name:
         # Built on first use: renewals are rare, and their code costs ~30 ms to import.
@@ -603,6 +595,29 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         renewal=renewal,
         output_wait_s=settings.output_wait_s,
     )
+
+
+def _inventory_sink(settings: ResultsSettings) -> Callable[[str, InventoryEvent], None]:
+    """Applies `inventory` events; built on the first (only sync jobs send them, and the
+    inventory and connector code costs every other container's cold start its import)."""
+
+    @cache
+    def build() -> InventorySink:
+        from hostrelay.dal.connectors_repo import ConnectorRepository
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService, InventorySink
+
+        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+        return InventorySink(
+            ConnectorRepository(),
+            _job_repository(settings),
+            InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
+        )
+
+    def apply(host: str, event: InventoryEvent) -> None:
+        build()(host, event)
+
+    return apply
 
 
 def build_event_batch(settings: ResultsSettings) -> EventBatch:
