@@ -104,10 +104,8 @@ def _run_orchestrator(
     )
 
 
-def build_run_service(settings: ApiSettings, jobs: JobService) -> RunService | None:
-    """Fleet runs, where the deployment has a runs table."""
-    if not settings.runs_table:
-        return None
+def build_run_service(settings: ApiSettings, jobs: JobService) -> RunService:
+    """Fleet runs (the deployment has a runs table)."""
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.runs_repo import RunRepository
@@ -155,10 +153,16 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
-    connectors = inventory = None
+    # Connectors, inventory and runs are built (and their code imported) by the first request
+    # that uses them: most containers serve jobs and hosts only.
+    connectors: Callable[[], ConnectorService] | None = None
+    inventory: Callable[[], InventoryQueries] | None = None
     if settings.connectors_table and settings.inventory_table:
-        connectors = build_connector_service(settings, jobs)
-        inventory = build_inventory_queries(settings)
+        connectors = cache(lambda: build_connector_service(settings, jobs))
+        inventory = cache(lambda: build_inventory_queries(settings))
+    runs: Callable[[], RunService] | None = None
+    if settings.runs_table:
+        runs = cache(lambda: build_run_service(settings, jobs))
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
@@ -171,7 +175,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         enrollment=build_enrollment_provider(settings),
         connectors=connectors,
         inventory=inventory,
-        runs=build_run_service(settings, jobs),
+        runs=runs,
     )
 
 
