@@ -5,8 +5,10 @@ For each function in template.yaml this starts a new Python with the function's 
 import) and the variables Lambda sets. The child measures only `exec_module` of the handler
 file with time.perf_counter, so interpreter start-up is excluded. Each function is measured
 --runs times after one warm-up run (which writes .pyc files, as the deployed layer ships them:
-layers/hostrelay/Makefile); the median CPU time of the import is compared with --target-ms (wall
-time is shown too, but on a busy machine it also counts waiting for a CPU).
+layers/hostrelay/Makefile), in rounds that run the floor and every function once each, so a
+change in the machine's load falls on both sides of a ratio; the median CPU time of the import
+is compared with --target-ms (wall time is shown too, but on a busy machine it also counts
+waiting for a CPU).
 
 Beside each function: its import as a multiple of the floor, measured the same way in the same
 run: importing botocore and creating one client, which any Python function that talks to AWS
@@ -128,14 +130,13 @@ class FloorChild(Child):
         return self.path
 
 
-def measure_floor(env: dict[str, str], site: Path | None, runs: int, work: Path) -> Measurement:
+def floor_child(env: dict[str, str], site: Path | None, work: Path) -> FloorChild:
     path = work / "floor.py"
     path.write_text(FLOOR_CODE)
     spec = FunctionSpec(
         logical_id="floor", code_uri=work, handler="floor.handler", environment={}, timeout_s=3
     )
-    child = FloorChild(spec, env, site, path)
-    return _measure(child, runs, Measurement("floor", "botocore + one client", []))
+    return FloorChild(spec, env, site, path)
 
 
 def dummy_resolver(template: Template) -> Resolver:
@@ -177,23 +178,30 @@ def function_env(spec: FunctionSpec, resolver: Resolver) -> dict[str, str]:
     return env
 
 
-def measure(child: Child, runs: int) -> Measurement:
-    handler = str(child.handler_path.relative_to(REPO_ROOT))
-    return _measure(child, runs, Measurement(child.spec.logical_id, handler, []))
-
-
-def _measure(child: Child, runs: int, result: Measurement) -> Measurement:
+def measure_in_rounds(children: list[Child], runs: int) -> list[Measurement]:
+    """One warm-up run of each (it writes the .pyc files a deployed layer has), then `runs`
+    rounds of one run of each, in turn."""
+    results = [Measurement(child.spec.logical_id, _handler_label(child), []) for child in children]
     for attempt in range(runs + 1):
-        done = child.run()
-        if done.returncode != 0:
-            result.error = (done.stderr.strip().splitlines() or ["failed"])[-1]
-            return result
-        report = json.loads(done.stdout.strip().splitlines()[-1])
-        if attempt > 0:  # the first run writes .pyc files, which a deployed layer would have
-            result.runs_ms.append(report["import_ms"])
-            result.cpu_ms.append(report["cpu_ms"])
-        result.modules = report["modules"]
-    return result
+        for child, result in zip(children, results, strict=True):
+            if result.error:
+                continue
+            done = child.run()
+            if done.returncode != 0:
+                result.error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+                continue
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            if attempt > 0:
+                result.runs_ms.append(report["import_ms"])
+                result.cpu_ms.append(report["cpu_ms"])
+            result.modules = report["modules"]
+    return results
+
+
+def _handler_label(child: Child) -> str:
+    if isinstance(child, FloorChild):
+        return "botocore + one client"
+    return str(child.handler_path.relative_to(REPO_ROOT))
 
 
 def import_profile(child: Child, top: int) -> list[tuple[float, str]]:
@@ -235,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     children = [Child(spec, function_env(spec, resolver), site) for spec in template.functions()]
     print(f"packages: {site or sys.prefix}")
     with tempfile.TemporaryDirectory(prefix="hostrelay-floor-") as work:
-        floor = measure_floor(children[0].env, site, args.runs, Path(work))
+        floor_run = floor_child(children[0].env, site, Path(work))
+        floor, *measured = measure_in_rounds([floor_run, *children], args.runs)
     if floor.error:
         print(f"floor: {floor.error}")
         return 1
@@ -246,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{min(floor.runs_ms):>7.0f} {floor.median_cpu_ms:>7.0f} {floor.modules:>7} {1:>7.2f}"
     )
     failed = False
-    for child in children:
-        r = measure(child, args.runs)
+    for r in measured:
         if r.error:
             failed = True
             print(
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.function:<20} {r.handler:<28} {r.median_ms:>9.0f} {min(r.runs_ms):>7.0f} "
             f"{r.median_cpu_ms:>7.0f} {r.modules:>7} {ratio:>7.2f}  {verdict}"
         )
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
     for prefix in args.profile:
         for child in children:
             if child.spec.logical_id.lower().startswith(prefix.lower()):

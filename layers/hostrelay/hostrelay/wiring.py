@@ -6,10 +6,10 @@ dispatcher never imports connectors, discovery or enrollment code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hostrelay.dal.tables import HostRecord, JobRecord, bind_table
 
@@ -32,15 +32,16 @@ if TYPE_CHECKING:
     )
     from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
     from hostrelay.logic.certificate_renewal import CertificateRenewal
-    from hostrelay.logic.cloud_jobs import CloudJobRunner
+    from hostrelay.logic.cloud_jobs import CloudJobHandler, CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
     from hostrelay.logic.dispatch import Dispatcher
     from hostrelay.logic.enrollment import EnrollmentService
     from hostrelay.logic.event_batch import EventBatch
     from hostrelay.logic.hosts import HostService
     from hostrelay.logic.ingest import EventIngester
-    from hostrelay.logic.inventory import InventoryQueries
+    from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
     from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.relay_events import InventoryEvent
     from hostrelay.logic.run_orchestration import RunOrchestrator
     from hostrelay.logic.runs import RunService
     from hostrelay.logic.sweep import Sweeper
@@ -104,12 +105,8 @@ def _run_orchestrator(
     )
 
 
-def build_run_service(
-    settings: ApiSettings, jobs: JobService, hosts: HostService
-) -> RunService | None:
-    """Fleet runs, where the deployment has a runs table; they select hosts as `hosts` does."""
-    if not settings.runs_table:
-        return None
+def build_run_service(settings: ApiSettings, jobs: JobService, hosts: HostService) -> RunService:
+    """Fleet runs (the deployment has a runs table); they select hosts as `hosts` does."""
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.runs_repo import RunRepository
     from hostrelay.logic.runs import RunService
@@ -157,10 +154,16 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
     hosts = HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit)
-    connectors = inventory = None
+    # Connectors, inventory and runs are built (and their code imported) by the first request
+    # that uses them: most containers serve jobs and hosts only.
+    connectors: Callable[[], ConnectorService] | None = None
+    inventory: Callable[[], InventoryQueries] | None = None
     if settings.connectors_table and settings.inventory_table:
-        connectors = build_connector_service(settings, jobs)
-        inventory = build_inventory_queries(settings)
+        connectors = cache(lambda: build_connector_service(settings, jobs))
+        inventory = cache(lambda: build_inventory_queries(settings))
+    runs: Callable[[], RunService] | None = None
+    if settings.runs_table:
+        runs = cache(lambda: build_run_service(settings, jobs, hosts))
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
@@ -173,7 +176,7 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         enrollment=build_enrollment_provider(settings),
         connectors=connectors,
         inventory=inventory,
-        runs=build_run_service(settings, jobs, hosts),
+        runs=runs,
     )
 
 
@@ -317,58 +320,120 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
 
 
 def build_discovery(settings: DiscoverySettings) -> CloudJobRunner:
-    """The cloud-jobs runner with one handler per cloud job type."""
-    from hostrelay.dal.aws_discovery import AwsAccount
+    """The cloud-jobs runner with one handler per cloud job type, each built (and its source's
+    code imported) by the first job of its type: a container runs few of the types."""
     from hostrelay.dal.connectors_repo import ConnectorRepository
-    from hostrelay.dal.inventory_repo import InventoryRepository
     from hostrelay.logic.cloud_jobs import CloudJobRunner
-    from hostrelay.logic.discovery_aws import AwsDiscovery
-    from hostrelay.logic.inventory import InventoryService
-    from hostrelay.logic.source_sync import SourceSync
-    from hostrelay.logic.sync_azure import AZURE_SOURCE
-    from hostrelay.logic.sync_gcp import GCP_SOURCE
-    from hostrelay.logic.sync_okta import OKTA_SOURCE, OktaGroupMembers
-    from hostrelay.logic.sync_self_hosted import (
-        AUTHENTIK_SOURCE,
-        KUBERNETES_SOURCE,
-        AuthentikGroupMembers,
-    )
-    from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
 
     _bind_common(settings)
     _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
     connectors = ConnectorRepository()
-    inventory = InventoryService(InventoryRepository())
-    connect_okta = _okta_connector(settings)
-    connect_self_hosted = _self_hosted_connector(settings)
+
+    @cache
+    def inventory() -> InventoryService:
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService
+
+        return InventoryService(InventoryRepository())
+
+    def aws() -> CloudJobHandler:
+        from hostrelay.dal.aws_discovery import AwsAccount
+        from hostrelay.logic.discovery_aws import AwsDiscovery
+
+        return AwsDiscovery(
+            connectors,
+            inventory(),
+            lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
+        )
+
+    def okta_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_okta import OKTA_SOURCE
+
+        return SourceSync(OKTA_SOURCE, connectors, inventory(), _okta_connector(settings))
+
+    def okta_group_members() -> CloudJobHandler:
+        from hostrelay.logic.sync_okta import OktaGroupMembers
+
+        return OktaGroupMembers(connectors, _okta_connector(settings))
+
+    def workspace_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_workspace import WORKSPACE_SOURCE
+
+        return SourceSync(WORKSPACE_SOURCE, connectors, inventory(), _workspace_connector(settings))
+
+    def gcp() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_gcp import GCP_SOURCE
+
+        return SourceSync(GCP_SOURCE, connectors, inventory(), _gcp_connector(settings))
+
+    def azure() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_azure import AZURE_SOURCE
+
+        return SourceSync(AZURE_SOURCE, connectors, inventory(), _azure_connector(settings))
+
+    def authentik_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_self_hosted import AUTHENTIK_SOURCE
+
+        return SourceSync(
+            AUTHENTIK_SOURCE, connectors, inventory(), _self_hosted_connector(settings)
+        )
+
+    def kubernetes_sync() -> CloudJobHandler:
+        from hostrelay.logic.source_sync import SourceSync
+        from hostrelay.logic.sync_self_hosted import KUBERNETES_SOURCE
+
+        return SourceSync(
+            KUBERNETES_SOURCE, connectors, inventory(), _self_hosted_connector(settings)
+        )
+
+    def authentik_group_members() -> CloudJobHandler:
+        from hostrelay.logic.sync_self_hosted import AuthentikGroupMembers
+
+        return AuthentikGroupMembers(connectors, _self_hosted_connector(settings))
+
     return CloudJobRunner(
         _job_repository(settings),
-        {
-            "discovery.aws": AwsDiscovery(
-                connectors,
-                inventory,
-                lambda role_arn: AwsAccount.connect(role_arn, settings.role_session_name),
-            ),
-            "okta.sync": SourceSync(OKTA_SOURCE, connectors, inventory, connect_okta),
-            "okta.group_members": OktaGroupMembers(connectors, connect_okta),
-            "workspace.sync": SourceSync(
-                WORKSPACE_SOURCE, connectors, inventory, _workspace_connector(settings)
-            ),
-            "discovery.gcp": SourceSync(
-                GCP_SOURCE, connectors, inventory, _gcp_connector(settings)
-            ),
-            "discovery.azure": SourceSync(
-                AZURE_SOURCE, connectors, inventory, _azure_connector(settings)
-            ),
-            "authentik.sync": SourceSync(
-                AUTHENTIK_SOURCE, connectors, inventory, connect_self_hosted
-            ),
-            "kubernetes.sync": SourceSync(
-                KUBERNETES_SOURCE, connectors, inventory, connect_self_hosted
-            ),
-            "authentik.group_members": AuthentikGroupMembers(connectors, connect_self_hosted),
-        },
+        BuiltOnFirstUse(
+            {
+                "discovery.aws": aws,
+                "okta.sync": okta_sync,
+                "okta.group_members": okta_group_members,
+                "workspace.sync": workspace_sync,
+                "discovery.gcp": gcp,
+                "discovery.azure": azure,
+                "authentik.sync": authentik_sync,
+                "kubernetes.sync": kubernetes_sync,
+                "authentik.group_members": authentik_group_members,
+            }
+        ),
     )
+
+
+V = TypeVar("V")
+
+
+class BuiltOnFirstUse(Mapping[str, V]):
+    """A mapping whose values are built by their factories when first looked up, then kept."""
+
+    def __init__(self, factories: dict[str, Callable[[], V]]) -> None:
+        self._factories = factories
+        self._built: dict[str, V] = {}
+
+    def __getitem__(self, key: str) -> V:
+        if key not in self._built:
+            self._built[key] = self._factories[key]()
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
 
 
 def _self_hosted_connector(
@@ -533,16 +598,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
     sink = None
     if settings.connectors_table and settings.inventory_table:
-        from hostrelay.dal.connectors_repo import ConnectorRepository
-        from hostrelay.dal.inventory_repo import InventoryRepository
-        from hostrelay.logic.inventory import InventoryService, InventorySink
-
-        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
-        sink = InventorySink(
-            ConnectorRepository(),
-            _job_repository(settings),
-            InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
-        )
+        sink = _inventory_sink(settings)
     renewal = None
     if settings.relay_policy_name:
         # Built on first use: renewals are rare, and their code costs ~30 ms to import.
@@ -558,6 +614,29 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         renewal=renewal,
         output_wait_s=settings.output_wait_s,
     )
+
+
+def _inventory_sink(settings: ResultsSettings) -> Callable[[str, InventoryEvent], None]:
+    """Applies `inventory` events; built on the first (only sync jobs send them, and the
+    inventory and connector code costs every other container's cold start its import)."""
+
+    @cache
+    def build() -> InventorySink:
+        from hostrelay.dal.connectors_repo import ConnectorRepository
+        from hostrelay.dal.inventory_repo import InventoryRepository
+        from hostrelay.logic.inventory import InventoryService, InventorySink
+
+        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+        return InventorySink(
+            ConnectorRepository(),
+            _job_repository(settings),
+            InventoryService(InventoryRepository(), batched=settings.inventory_batch_writes),
+        )
+
+    def apply(host: str, event: InventoryEvent) -> None:
+        build()(host, event)
+
+    return apply
 
 
 def build_event_batch(settings: ResultsSettings) -> EventBatch:

@@ -191,7 +191,7 @@ def test_duplicate_deliveries_of_every_message_change_nothing(fleet: Fleet) -> N
     before = fleet.run(run["id"])
     runs = build_api_services(load_settings(ApiSettings)).runs
     assert runs is not None
-    runs._orchestrator.job_finished(jobs[0])
+    runs()._orchestrator.job_finished(jobs[0])
     assert fleet.run(run["id"]) == before
 
 

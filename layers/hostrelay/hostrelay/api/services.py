@@ -33,8 +33,8 @@ class ApiServices:
     max_body_bytes: int
     # Built by the first request that needs it: most containers never enroll.
     enrollment: Callable[[], EnrollmentService] | None = None
-    # Where the deployment has connector and inventory tables.
-    connectors: ConnectorService | None = None
-    inventory: InventoryQueries | None = None
-    # Where the deployment has a runs table.
-    runs: RunService | None = None
+    # Where the deployment has connector and inventory tables; built on first use too.
+    connectors: Callable[[], ConnectorService] | None = None
+    inventory: Callable[[], InventoryQueries] | None = None
+    # Where the deployment has a runs table; built on first use.
+    runs: Callable[[], RunService] | None = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 class AuditEvent(BaseModel):
     """One recorded action; read from storage with `model_validate(record)`."""
 
-    model_config = ConfigDict(from_attributes=True, frozen=True)
+    model_config = ConfigDict(from_attributes=True, frozen=True, defer_build=True)
 
     event_id: str
     at: datetime

@@ -76,7 +76,7 @@ class AwsResourceType(StrEnum):
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # What an `ldap.sync` job needs, minus the connector id and the password (the relay config
@@ -151,6 +151,8 @@ class _SelfHostedCredential(BaseModel):
     """Where a self-hosted source's token is: a secret (the cloud reads the source) or a file
     on the relay host (mode 0600; the relay reads the source). Never the token itself."""
 
+    model_config = ConfigDict(defer_build=True)
+
     credential_arn: CredentialArn | None = Field(
         default=None,
         description="Secrets Manager secret or SSM SecureString holding the token (target cloud)",
@@ -194,6 +196,8 @@ SelfHostedSettings = AuthentikConnectorSettings | KubernetesConnectorSettings
 class Connector(BaseModel):
     """A connector as users see it (GET /v1/connectors/{id})."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     name: str
     kind: ConnectorKind
@@ -216,6 +220,8 @@ class Connector(BaseModel):
 
 class ConnectorRun(BaseModel):
     """One job of a connector, summarised for its run history."""
+
+    model_config = ConfigDict(defer_build=True)
 
     job_id: str
     state: JobState

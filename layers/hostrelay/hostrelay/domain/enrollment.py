@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 class Enrollment(BaseModel):
     """An enrollment offer (never its token); read from storage with `model_validate`."""
 
-    model_config = ConfigDict(from_attributes=True, frozen=True)
+    model_config = ConfigDict(from_attributes=True, frozen=True, defer_build=True)
 
     enrollment_id: str
     host: str

@@ -18,7 +18,7 @@ class HostState(StrEnum):
 class Host(BaseModel):
     """One enrolled (or enrolling) host; read from storage with `model_validate(record)`."""
 
-    model_config = ConfigDict(from_attributes=True, frozen=True)
+    model_config = ConfigDict(from_attributes=True, frozen=True, defer_build=True)
 
     name: str
     state: HostState = HostState.OFFLINE

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from hostrelay.domain.errors import DomainError
 from hostrelay_contract import inventory as wire
@@ -25,6 +25,8 @@ class EntityUpsert(BaseModel):
     carries page 0, `MemberPage`s carry the rest.
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     kind: str
     name: str
@@ -36,6 +38,8 @@ class EntityUpsert(BaseModel):
 
 class MemberPage(BaseModel):
     """Continuation page `index` (>= 1) of a paged group's members."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     kind: str
@@ -54,6 +58,8 @@ class InventoryChanges:
 
 
 class InventoryEntity(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     connector: str
     kind: str
@@ -96,6 +102,8 @@ StoredItem = InventoryEntity | Tombstone
 class EntitySummary(BaseModel):
     """What a listing shows of an entity (the index projection: no attributes, no relations)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     connector: str
     kind: str
@@ -109,6 +117,8 @@ class EntitySummary(BaseModel):
 class RelatedEntity(BaseModel):
     """The other end of a relation; kind and name are None when it is not in the inventory."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     kind: str | None = None
     name: str | None = None
@@ -116,6 +126,8 @@ class RelatedEntity(BaseModel):
 
 
 class InventoryCount(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     connector: str
     kind: str
     active: int

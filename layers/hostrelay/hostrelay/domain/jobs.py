@@ -82,11 +82,15 @@ def can_transition(current: JobState, target: JobState) -> bool:
 
 
 class JobErrorInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
 
 
 class JobOutputInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tail: str = ""
     size: int = 0
     sha256: str | None = None
@@ -98,7 +102,7 @@ class JobOutputInfo(BaseModel):
 class Job(BaseModel):
     """The job document as users see it (GET /v1/jobs/{id})."""
 
-    model_config = ConfigDict(use_enum_values=False)
+    model_config = ConfigDict(use_enum_values=False, defer_build=True)
 
     id: str
     type: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from hostrelay.domain.errors import Forbidden
 
@@ -29,6 +29,8 @@ _IMPLIES: dict[Scope, set[Scope]] = {
 
 
 class Principal(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     token_id: str
     name: str
     scopes: list[Scope]

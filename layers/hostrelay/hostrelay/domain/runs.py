@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.domain.jobs import JobErrorInfo, JobState
@@ -93,11 +93,15 @@ def error_limit_of(spec: int | str, total: int) -> int:
 
 
 class TargetSelector(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     hosts: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
 
 
 class Run(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     type: str
     params: dict[str, Any]
@@ -164,6 +168,8 @@ class Run(BaseModel):
 
 
 class RunTarget(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     run_id: str
     seq: int
     host: str

@@ -17,7 +17,7 @@ SCHEMA_VERSION = "1"
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     version: str = SCHEMA_VERSION
 

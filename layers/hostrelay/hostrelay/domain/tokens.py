@@ -18,7 +18,7 @@ def hash_token(secret: str) -> str:
 class ApiToken(BaseModel):
     """A token's metadata (never its secret or hash); read from storage with `model_validate`."""
 
-    model_config = ConfigDict(from_attributes=True, frozen=True)
+    model_config = ConfigDict(from_attributes=True, frozen=True, defer_build=True)
 
     token_id: str
     name: str

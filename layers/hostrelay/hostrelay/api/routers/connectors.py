@@ -31,7 +31,7 @@ _RUNS_KEYS = frozenset({"id", "connector_id", "created_at"})
 class ConnectorRequest(BaseModel):
     """A connector: where inventory comes from, who runs the sync, and how often."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
     kind: ConnectorKind = Field(
@@ -79,7 +79,7 @@ class ConnectorRequest(BaseModel):
 
 
 class ConnectorOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str
     name: str
@@ -115,13 +115,15 @@ class ConnectorOut(BaseModel):
 
 
 class ConnectorList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     connectors: list[ConnectorOut]
 
 
 class ConnectorRunOut(BaseModel):
     """One run: its job, and the counts and error its result reported."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     job_id: str
     state: JobState
@@ -149,6 +151,8 @@ class ConnectorRunOut(BaseModel):
 
 
 class ConnectorRunPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     runs: list[ConnectorRunOut]
     next_token: str | None = None
 
@@ -156,7 +160,7 @@ class ConnectorRunPage(BaseModel):
 class GroupMembersRequest(BaseModel):
     """A change of one Authentik group's members (checked again by the job's params model)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     group: str = Field(max_length=64, description="The group's uuid")
     add: list[int] = Field(default_factory=list, max_length=1000, description="User pks")

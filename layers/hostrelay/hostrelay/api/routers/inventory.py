@@ -31,7 +31,7 @@ _SCAN_KEYS = frozenset({"id", "scope"})
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class _FromDomain(_Out):
