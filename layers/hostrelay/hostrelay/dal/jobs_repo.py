@@ -14,9 +14,11 @@ from pynamodb.transactions import TransactWrite
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.security_tables import AuditRecord
 from hostrelay.dal.state_change_events import StateChangePublisher
-from hostrelay.dal.tables import IdempotencyRecord, JobRecord
+from hostrelay.dal.tables import HostRecord, IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
+from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import (
     Job,
     JobErrorInfo,
@@ -27,6 +29,11 @@ from hostrelay.domain.jobs import (
 )
 
 ACTIVE = "1"
+
+
+class TargetHostUnavailable(Exception):
+    """The job's host is not enrolled, or revoked: the job was not written."""
+
 _NOT_SET: Any = object()
 
 
@@ -141,13 +148,25 @@ class JobRepository:
         """The item a new job is written as (a run writes it in its own transaction)."""
         return _to_record(job, self._retention)
 
-    def create(self, job: Job, claim: IdempotencyRecord | None = None) -> Job:
+    def create(
+        self,
+        job: Job,
+        claim: IdempotencyRecord | None = None,
+        *,
+        host_must_be_active: str | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Job:
         """Write a new job, and with it (in one transaction) the claim of its idempotency
         key: either both exist or neither, so a failed write leaves no claim behind that
-        would hold the key's retries off. Raises IdempotencyKeyTaken when the key was
-        claimed first, StaleWrite when a concurrent transaction touched the same items."""
+        would hold the key's retries off. With `host_must_be_active`, the same transaction
+        checks that this host is enrolled and not revoked (no separate read of it), and
+        writes the `audit` line of the job's creation.
+
+        Raises TargetHostUnavailable when the host check failed, IdempotencyKeyTaken when
+        the key was claimed first, StaleWrite when a concurrent transaction touched the
+        same items."""
         record = _to_record(job, self._retention)
-        if claim is None:
+        if claim is None and host_must_be_active is None and audit is None:
             try:
                 record.save(condition=JobRecord.id.does_not_exist())
             except PutError as exc:
@@ -155,16 +174,36 @@ class JobRepository:
                     raise Conflict(f"job {job.id} already exists") from exc
                 raise
             return to_domain(record)
+        # The position of each item in the transaction, to read its cancellation reason.
+        items: list[str] = []
         try:
             with TransactWrite(connection=JobRecord._get_connection().connection) as write:
-                write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                if host_must_be_active is not None:
+                    write.condition_check(
+                        HostRecord,
+                        host_must_be_active,
+                        condition=HostRecord.name.exists()
+                        & (HostRecord.state != HostState.REVOKED.value),
+                    )
+                    items.append("host")
+                if claim is not None:
+                    write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                    items.append("claim")
                 write.save(record, condition=JobRecord.id.does_not_exist())
+                items.append("job")
+                if audit is not None:
+                    write.save(audit)
+                    items.append("audit")
         except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in exc.cancellation_reasons]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            reasons = dict(
+                zip(items, [r.code if r else None for r in exc.cancellation_reasons], strict=False)
+            )
+            if reasons.get("host") == "ConditionalCheckFailed":
+                raise TargetHostUnavailable(host_must_be_active or "") from exc
+            if reasons.get("claim") == "ConditionalCheckFailed" and claim is not None:
                 raise IdempotencyKeyTaken(claim.key) from exc
-            if "TransactionConflict" in reasons:
-                raise StaleWrite(f"job {job.id}: its idempotency key is being claimed") from exc
+            if "TransactionConflict" in reasons.values():
+                raise StaleWrite(f"job {job.id}: its items are being written concurrently") from exc
             raise
         return to_domain(record)
 

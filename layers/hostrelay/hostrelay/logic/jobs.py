@@ -11,10 +11,11 @@ from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
+from hostrelay.dal.security_tables import AuditRecord
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
-from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.jobs_repo import JobRepository, TargetHostUnavailable
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
@@ -96,18 +97,24 @@ class JobService:
             updated_at=now,
             connector_id=request.connector_id,
         )
-        if request.idempotency_key:
-            written = self._create_once(job, request, principal)
-            if written is None:
-                return self._replay(request, principal), False
-            job = written
-        else:
-            job = self._jobs.create(job)
-        self._queue_new(queue, job)
         details: dict[str, Any] = {"type": job.type, "host": job.host}
         if job.type.endswith(".group_members"):  # write-back: who asked for which change
             details["params"] = job.params
-        self._audit.append(principal.label, "job.create", f"job:{job.id}", details)
+        # One transaction: the host check (a host job's host, instead of a read), the
+        # idempotency claim, the job and its audit line.
+        host_check = None if spec.runs_in == "cloud" else request.host
+        audit = self._audit.entry(principal.label, "job.create", f"job:{job.id}", details)
+        try:
+            if request.idempotency_key:
+                written = self._create_once(job, request, principal, host_check, audit)
+                if written is None:
+                    return self._replay(request, principal), False
+                job = written
+            else:
+                job = self._jobs.create(job, host_must_be_active=host_check, audit=audit)
+        except TargetHostUnavailable:
+            raise self._unavailable(request.host) from None
+        self._queue_new(queue, job)
         return job, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
@@ -115,18 +122,27 @@ class JobService:
         lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
         rather than an error inviting a duplicate."""
         try:
-            queue.send(job.id, job.attempt)
+            queue.send(job.id, job.attempt, job=job)
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
-    def _create_once(self, job: Job, request: NewJob, principal: Principal) -> Job | None:
+    def _create_once(
+        self,
+        job: Job,
+        request: NewJob,
+        principal: Principal,
+        host_check: str | None,
+        audit: AuditRecord | None,
+    ) -> Job | None:
         """Write `job` with the claim of its idempotency key; None when the key was taken."""
         claim = self._idempotency.new_claim(
             _idempotency_key(request, principal), job.id, _body_digest(request)
         )
         for _ in range(3):
             try:
-                return self._jobs.create(job, claim)
+                return self._jobs.create(
+                    job, claim, host_must_be_active=host_check, audit=audit
+                )
             except IdempotencyKeyTaken:
                 return None
             except StaleWrite:
@@ -144,18 +160,23 @@ class JobService:
         # would publish it twice whenever the first send did succeed).
         return self._jobs.get(claim.job_id)
 
-    def _check_target(self, job_type: str, host: str) -> None:
-        if JOB_TYPES[job_type].runs_in == "cloud":
-            if host != CLOUD_HOST:
-                raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
-            return
+    @staticmethod
+    def _check_target(job_type: str, host: str) -> None:
+        """A cloud job names the cloud; a host job's host is checked when it is written."""
+        if JOB_TYPES[job_type].runs_in == "cloud" and host != CLOUD_HOST:
+            raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
+
+    def _unavailable(self, host: str) -> InvalidRequest | Conflict:
+        """Why the write's host check failed (read only then): unknown or revoked."""
         record = self._hosts.find(host)
         if record is None:
-            raise InvalidRequest(
+            return InvalidRequest(
                 f"unknown host {host!r}", details=[{"field": "host", "message": "not enrolled"}]
             )
         if record.state == HostState.REVOKED:
-            raise InvalidRequest(f"host {host!r} is revoked")
+            return InvalidRequest(f"host {host!r} is revoked")
+        # Enrolled between the write and this read.
+        return Conflict(f"host {host!r} changed while the job was written; retry")
 
     def get(self, job_id: str, principal: Principal) -> Job:
         job = self._jobs.get(job_id)
