@@ -7,19 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ulid import ULID
-
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
-from hostrelay.dal.security_tables import AuditRecord
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
 from hostrelay.dal.jobs_repo import JobRepository, TargetHostUnavailable
+from hostrelay.dal.security_tables import AuditRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState, new_job_identity
 from hostrelay.domain.principal import Principal
 from hostrelay.observability import logger
 from hostrelay_contract.canonical_json import canonical_json
@@ -77,12 +75,12 @@ class JobService:
         principal.require_job_create(request.type, request.host)
         self._check_target(request.type, request.host)
         queue = self._queue_for(request.type)
-        now = utcnow()
+        job_id, now = new_job_identity(utcnow())
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
         spec = JOB_TYPES[request.type]
         job = Job(
-            id=str(ULID()),
+            id=job_id,
             type=request.type,
             host=request.host,
             params=params,
@@ -140,9 +138,7 @@ class JobService:
         )
         for _ in range(3):
             try:
-                return self._jobs.create(
-                    job, claim, host_must_be_active=host_check, audit=audit
-                )
+                return self._jobs.create(job, claim, host_must_be_active=host_check, audit=audit)
             except IdempotencyKeyTaken:
                 return None
             except StaleWrite:
