@@ -23,7 +23,8 @@ empty long polls (a fixed cost per hour), relay connection minutes, and CloudWat
 Prices: AWS list prices, us-east-1, on-demand, as published in 2025 (no free tier):
   DynamoDB on-demand     $0.625 per million write request units, $0.125 per million read
                          request units; the model here: 1 RRU per read request, 1 WRU per
-                         item written (2 in a transaction); GSI writes and items over 1 KB /
+                         item written (2 in a transaction, a ConditionCheck included: AWS
+                         bills it as a transactional write); GSI writes and items over 1 KB /
                          4 KB are not counted, so the DynamoDB figure is a floor
   SQS standard queue     $0.40 per million requests
   IoT Core               $1.00 per million messages (publish, either way), rules engine $0.15

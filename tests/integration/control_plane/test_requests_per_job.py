@@ -17,7 +17,6 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import InvalidRequest
 from hostrelay.domain.jobs import Job, JobState
-from hostrelay.logic.jobs import NewJob
 from tests.integration.control_plane.conftest import ADMIN, Pipeline
 
 pytestmark = pytest.mark.integration
