@@ -14,6 +14,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
 from hostrelay.dal.jobs_repo import JobRepository, TargetHostUnavailable
 from hostrelay.dal.security_tables import AuditRecord
+from hostrelay.dal.tables import IdempotencyRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
@@ -102,18 +103,21 @@ class JobService:
         # idempotency claim, the job and its audit line.
         host_check = None if spec.runs_in == "cloud" else request.host
         audit = self._audit.entry(principal.label, "job.create", f"job:{job.id}", details)
+        claim = (
+            self._idempotency.new_claim(
+                _idempotency_key(request, principal), job.id, _body_digest(request)
+            )
+            if request.idempotency_key
+            else None
+        )
         try:
-            if request.idempotency_key:
-                written = self._create_once(job, request, principal, host_check, audit)
-                if written is None:
-                    return self._replay(request, principal), False
-                job = written
-            else:
-                job = self._jobs.create(job, host_must_be_active=host_check, audit=audit)
+            written = self._write(job, claim, host_check, audit)
         except TargetHostUnavailable:
             raise self._unavailable(request.host) from None
-        self._queue_new(queue, job)
-        return job, True
+        if written is None:
+            return self._replay(request, principal), False
+        self._queue_new(queue, written)
+        return written, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
         """Ask for dispatch of a job already written. Should the send fail, the job is not
@@ -124,26 +128,26 @@ class JobService:
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
-    def _create_once(
+    def _write(
         self,
         job: Job,
-        request: NewJob,
-        principal: Principal,
+        claim: IdempotencyRecord | None,
         host_check: str | None,
         audit: AuditRecord | None,
     ) -> Job | None:
-        """Write `job` with the claim of its idempotency key; None when the key was taken."""
-        claim = self._idempotency.new_claim(
-            _idempotency_key(request, principal), job.id, _body_digest(request)
-        )
+        """Write `job` (with the claim of its idempotency key, if any); None when the key
+        was taken. A transaction that met another one on its items (a twin request claiming
+        the key, the host's presence being written) is tried again."""
         for _ in range(3):
             try:
                 return self._jobs.create(job, claim, host_must_be_active=host_check, audit=audit)
             except IdempotencyKeyTaken:
                 return None
             except StaleWrite:
-                continue  # a twin request is claiming the key right now: see who won
-        raise Conflict("a request with this idempotency_key is still being processed")
+                continue
+        if claim is not None:
+            raise Conflict("a request with this idempotency_key is still being processed")
+        raise Conflict("the job's host is being changed right now; retry")
 
     def _replay(self, request: NewJob, principal: Principal) -> Job:
         """The job the first request with this key created (written with its claim)."""
