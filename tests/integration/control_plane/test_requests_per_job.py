@@ -15,7 +15,7 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.domain.errors import InvalidRequest
+from hostrelay.domain.errors import InvalidRequest, NotFound
 from hostrelay.domain.jobs import Job, JobState
 from tests.integration.control_plane.conftest import ADMIN, Pipeline
 
@@ -163,3 +163,14 @@ def test_a_result_written_unread_keeps_index_event_and_start_right(pipeline: Pip
         job.id
     ]
     assert list(JobRepository().due(utcnow().replace(year=2100))) == []
+
+
+def test_a_result_for_a_job_that_does_not_exist_creates_nothing(pipeline: Pipeline) -> None:
+    # Given no job with this (well-formed) id
+    ghost = "01M94BD6PWHC7QYHWV51N3SZTN"
+    # When a relay sends a result for it
+    response = pipeline.send_events("dc01", result(ghost))
+    # Then it is dropped: the conditional write made no item of it
+    assert response == {"batchItemFailures": []}
+    with pytest.raises(NotFound):
+        JobRepository().get(ghost)
