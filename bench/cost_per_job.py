@@ -7,12 +7,14 @@ rules):
 
   POST /v1/jobs (api function) → dispatch queue → dispatch function → IoT publish to the relay
   → the relay's `result` event (its `accepted` is held back and dropped for a job this quick:
-  relay/hostrelay_relay/accepted_hold.py) → topic rule → results queue → results function.
+  relay/hostrelay_relay/accepted_hold.py) → ResultsTopicRule → results function (the rule's
+  Lambda action: an asynchronous invocation, no queue).
 
 Every AWS call any of them makes is counted by a botocore hook (pynamodb and boto3 both go
 through botocore's client). Calls AWS makes for us and bills us for are counted as it would:
 the SQS event source's ReceiveMessage and DeleteMessageBatch (one message per batch: jobs run
-one after another here, the low-traffic case), the topic rule's SendMessage, one Lambda
+one after another here, the low-traffic case), what a topic rule's action sends (SendMessage
+for an Sqs action; a Lambda action's invocation is counted as the invocation), one Lambda
 invocation per function call, one HTTP API request. The relay's MQTT message is one IoT
 message and triggers one rule with one action.
 
@@ -23,7 +25,8 @@ empty long polls (a fixed cost per hour), relay connection minutes, and CloudWat
 Prices: AWS list prices, us-east-1, on-demand, as published in 2025 (no free tier):
   DynamoDB on-demand     $0.625 per million write request units, $0.125 per million read
                          request units; the model here: 1 RRU per read request, 1 WRU per
-                         item written (2 in a transaction); GSI writes and items over 1 KB /
+                         item written (2 in a transaction, a ConditionCheck included: AWS
+                         bills it as a transactional write); GSI writes and items over 1 KB /
                          4 KB are not counted, so the DynamoDB figure is a floor
   SQS standard queue     $0.40 per million requests
   IoT Core               $1.00 per million messages (publish, either way), rules engine $0.15
@@ -248,12 +251,19 @@ class PingPipeline:
             "output": None,
             "started_at": time.time(),
         }
+        from hostrelay_local.iot_bridge import LambdaAction
+
         message = RuleInput(f"hostrelay/{envelope['host']}/events", json.dumps(event).encode())
         tally.iot_messages += 1
         for rule in self.rules:
-            if rule.query.apply(message) is not None:
-                tally.iot_rules += 1
-                tally.iot_actions += 1
+            output = rule.query.apply(message)
+            if output is None:
+                continue
+            tally.iot_rules += 1
+            tally.iot_actions += 1
+            if isinstance(rule.action, LambdaAction):
+                self._invoke(tally, rule.action.function, output)
+            else:
                 rule.run(self.clients, message)
 
     def _published_envelope(self) -> dict[str, Any]:
@@ -288,7 +298,6 @@ class PingPipeline:
         job_id: str = json.loads(response["body"])["id"]
         self._event_source(tally, "DispatchQueue", "DispatchFunction")
         self._relay_result(tally, self._published_envelope())
-        self._event_source(tally, "ResultsQueue", "ResultsFunction")
         return job_id
 
     def state(self, job_id: str) -> str:

@@ -22,9 +22,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 cold_start.loaded()
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    applied = batch.apply(record.message_id, record.body)
+def count(applied: tuple[str, str] | None) -> None:
     if applied is None:
         # Garbage never succeeds later: dropped (counted) instead of poisoning the queue.
         metrics.add_metric(name="events_unreadable", unit="Count", value=1)
@@ -33,10 +31,18 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name=f"event_{kind}_{outcome}", unit="Count", value=1)
 
 
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    count(batch.apply(record.message_id, record.body))
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" not in event:  # ResultsTopicRule's Lambda action: one event, no batch
+        count(batch.apply_direct(event))
+        return {}
     batch.prepare(event.get("Records", []))
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import re
 import threading
 import time
@@ -222,3 +223,54 @@ class ScheduleEventSource:
                 logger.exception(
                     "scheduled invocation failed", extra={"function": self.function.name}
                 )
+
+
+class AsyncInvoker:
+    """Lambda's asynchronous invocations (`Event` type, what a topic rule's `Lambda` action
+    makes): queued, then run by a few workers; a failed one is tried twice more, as Lambda
+    does (at once here, not after a minute or two), then logged and dropped (AWS hands it
+    to the function's on-failure destination).
+
+    Invocations wait until `ready` (the functions are loaded after the bridges start).
+    """
+
+    ATTEMPTS = 3
+
+    def __init__(self, functions: dict[str, FunctionRuntime], workers: int = 2) -> None:
+        self._functions = functions
+        self.ready = threading.Event()
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"invoke-async-{n}", daemon=True)
+            for n in range(max(1, workers))
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(10)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> None:
+        self._queue.put((function, event))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.ready.wait()
+            name, event = item
+            runtime = self._functions.get(name)
+            if runtime is None:
+                logger.warning("async invocation of an unknown function", extra={"function": name})
+                continue
+            for attempt in range(1, self.ATTEMPTS + 1):
+                try:
+                    runtime.invoke(event)
+                    break
+                except Exception:
+                    logger.exception(
+                        "async invocation failed", extra={"function": name, "attempt": attempt}
+                    )

@@ -1,4 +1,4 @@
-"""Stands in for AWS IoT Core's data plane: the Publish API, and topic rules that feed SQS."""
+"""Stands in for AWS IoT Core's data plane: the Publish API, and the topic rules' actions."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hostrelay_local.aws_resources import LocalResources
 from hostrelay_local.iot_sql import IotSqlError, RuleInput, RuleQuery, parse_rule
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
-from hostrelay_local.template import Template
+from hostrelay_local.template import Template, function_named
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,26 @@ class SqsAction:
 
     def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
         clients.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(output))
+
+
+class InvokeRefused(RuntimeError):
+    """The function of a `Lambda` action cannot be invoked (not in this stack)."""
+
+
+@dataclass(frozen=True)
+class LambdaAction:
+    """The rule's output is the event of an asynchronous invocation (`Lambda` action)."""
+
+    function: str  # logical id in the template
+
+    @property
+    def resource(self) -> str:
+        return self.function
+
+    def deliver(self, clients: AwsClients, output: dict[str, Any]) -> None:
+        if clients.invoke is None:
+            raise InvokeRefused(f"no function {self.function} to invoke")
+        clients.invoke(self.function, output)
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,8 @@ def _attribute_value(value: Any) -> dict[str, Any]:
 class AwsClients:
     sqs: Any
     dynamodb: Any
+    # Queues an asynchronous invocation of a template function (`Event` invocation type).
+    invoke: Callable[[str, dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,7 @@ class TopicRule:
 
     name: str
     query: RuleQuery
-    action: SqsAction | DynamoDbPutAction
+    action: SqsAction | DynamoDbPutAction | LambdaAction
     error_queue_url: str | None = None
 
     @property
@@ -113,7 +135,7 @@ class TopicRule:
             return
         try:
             self.action.deliver(clients, output)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, InvokeRefused) as exc:
             logger.exception(
                 "topic rule action failed", extra={"rule": self.name, "topic": message.topic}
             )
@@ -155,12 +177,15 @@ def topic_rules(template: Template, resources: LocalResources) -> list[TopicRule
             logger.warning("topic rule not run locally", extra={"rule": name, "reason": str(exc)})
             continue
         actions = payload.get("Actions", [])
-        action: SqsAction | DynamoDbPutAction | None = None
+        action: SqsAction | DynamoDbPutAction | LambdaAction | None = None
         if len(actions) == 1 and "Sqs" in actions[0] and not actions[0]["Sqs"].get("UseBase64"):
             action = SqsAction(str(resolver.resolve(actions[0]["Sqs"]["QueueUrl"])))
         elif len(actions) == 1 and "DynamoDBv2" in actions[0]:
             table = actions[0]["DynamoDBv2"]["PutItem"]["TableName"]
             action = DynamoDbPutAction(str(resolver.resolve(table)))
+        elif len(actions) == 1 and "Lambda" in actions[0]:
+            function = function_named(actions[0]["Lambda"].get("FunctionArn"))
+            action = LambdaAction(function) if function else None
         if action is None:
             logger.warning("topic rule not run locally", extra={"rule": name})
             continue

@@ -25,6 +25,7 @@ from hostrelay_local.aws_resources import LocalResources, create_resources, func
 from hostrelay_local.broker import BrokerFailed, MosquittoBroker
 from hostrelay_local.event_recorder import EventRecorder, attach_recorder
 from hostrelay_local.event_sources import (
+    AsyncInvoker,
     ScheduleEventSource,
     SqsEventSource,
     schedule_period_s,
@@ -207,6 +208,7 @@ class LocalStack:
         self.template: Template = load_template()
         self.resources: LocalResources | None = None
         self.functions: dict[str, FunctionRuntime] = {}
+        self._async_invoker: AsyncInvoker | None = None
         self.moto = MotoServer()
         self.ca: LocalCA | None = None
         self.broker: MosquittoBroker | None = None
@@ -505,7 +507,15 @@ class LocalStack:
         # boto3's `iot-data` (service id "IoT Data Plane") honours this endpoint variable.
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
         publish_without_http()  # the functions run in this process
-        clients = AwsClients(sqs=self.aws_client("sqs"), dynamodb=self.aws_client("dynamodb"))
+        # A `Lambda` action's invocations wait for the functions, loaded after the bridges.
+        self._async_invoker = AsyncInvoker(self.functions, workers=self.options.pollers_per_queue)
+        self._async_invoker.start()
+        self._stop_steps.append(self._async_invoker.stop)
+        clients = AwsClients(
+            sqs=self.aws_client("sqs"),
+            dynamodb=self.aws_client("dynamodb"),
+            invoke=self._async_invoker.invoke,
+        )
         identities = [self._broker_identity(issued) for issued in self.broker.topic_rules]
         # Once a bridge's subscription is acknowledged, mosquitto writes it to disk: the
         # broker then queues events for the bridge even after it was killed and restarted.
@@ -566,6 +576,8 @@ class LocalStack:
 
     def _start_event_sources(self) -> None:
         assert self.resources is not None
+        if self._async_invoker is not None:
+            self._async_invoker.ready.set()  # the functions are loaded
         resolver = self.resources.resolver()
         queue_urls = {
             arn: self.resources.attrs[(logical_id, "QueueUrl")]

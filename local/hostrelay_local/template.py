@@ -88,6 +88,18 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
     )
 
 
+def function_named(value: Any) -> str | None:
+    """The logical id of the function `!GetAtt <Function>.Arn` (or `!Ref <Function>`) names."""
+    if not isinstance(value, _Tagged):
+        return None
+    if value.tag == "Ref" and isinstance(value.value, str):
+        return value.value
+    if value.tag == "GetAtt":
+        target = value.value.split(".", 1) if isinstance(value.value, str) else value.value
+        return str(target[0]) if len(target) == 2 and target[1] == "Arn" else None
+    return None
+
+
 class Resolver:
     """Resolves !Ref / !Sub / !GetAtt against locally created resources and parameters."""
 

@@ -105,7 +105,8 @@ def test_events_published_while_the_bridge_is_away_reach_it_after_a_broker_sigki
         _wait_for(lambda: broker.exited() is not None, 10, "the broker to die")
         broker.restart()
         host = broker.issue_host_identity("dc01", tmp_path / "dc01")
-        _publish_as_host(broker, host, json.dumps({"kind": "result", "job_id": "J1"}).encode())
+        # (a heartbeat, which EventsTopicRule takes; a result takes ResultsTopicRule)
+        _publish_as_host(broker, host, json.dumps({"kind": "heartbeat", "running": 0}).encode())
 
         # Then the bridge, back again, gets it: the results queue has it, from dc01's topic
         again = TopicRuleBridge(identity, clients, [_events_rule(queue_url)])

@@ -15,7 +15,7 @@ from hostrelay_local.aws_resources import LocalResources
 from hostrelay_local.broker import BrokerEndpoint
 from hostrelay_local.event_sources import failed_message_ids, schedule_period_s, sqs_event
 from hostrelay_local.http_api import build_event, response_parts
-from hostrelay_local.iot_bridge import DynamoDbPutAction, SqsAction, topic_rules
+from hostrelay_local.iot_bridge import DynamoDbPutAction, LambdaAction, SqsAction, topic_rules
 from hostrelay_local.local_relay import LocalRelay, RelayOptions
 from hostrelay_local.pki import LocalCA
 from hostrelay_local.system_packages import MissingPackages, Requirement, require
@@ -98,12 +98,20 @@ def test_the_templates_topic_rules_are_bridged_to_their_actions() -> None:
 
     rules = {rule.name: rule for rule in topic_rules(load_template(), resources)}
 
-    assert set(rules) == {"EventsTopicRule", "OutputTopicRule"}
-    events, output = rules["EventsTopicRule"], rules["OutputTopicRule"]
-    assert events.topic_filter == output.topic_filter == "hostrelay/+/events"
+    assert set(rules) == {"EventsTopicRule", "ResultsTopicRule", "OutputTopicRule"}
+    events, results, output = (
+        rules["EventsTopicRule"],
+        rules["ResultsTopicRule"],
+        rules["OutputTopicRule"],
+    )
+    assert events.topic_filter == results.topic_filter == output.topic_filter
+    assert events.topic_filter == "hostrelay/+/events"
     assert events.action == SqsAction("results-url")
+    assert results.action == LambdaAction("ResultsFunction")
     assert output.action == DynamoDbPutAction("output-table")
     assert events.error_queue_url == output.error_queue_url == "dlq-url"
+    # A result whose invocation fails goes on to the results queue like the other events
+    assert results.error_queue_url == "results-url"
 
 
 def test_every_event_takes_exactly_one_of_the_templates_rules() -> None:
@@ -136,8 +144,12 @@ def test_every_event_takes_exactly_one_of_the_templates_rules() -> None:
             "expires_at": 1_700_000_000 + 7 * 86400,
         }
     }  # fmt: skip
+    # and a result straight to the results function
+    (name, message), *rest = routed(result).items()
+    assert (name, rest) == ("ResultsTopicRule", [])
+    assert json.loads(base64.b64decode(message["payload"])) == result
     # and everything else (older relays' output too, and garbage) to the results queue whole
-    for event in (result, older_output, "not an object"):
+    for event in (older_output, "not an object", {"kind": "hello"}, {"v": 1}):
         (name, message), *rest = routed(event).items()
         assert (name, rest) == ("EventsTopicRule", [])
         assert json.loads(base64.b64decode(message["payload"])) == event

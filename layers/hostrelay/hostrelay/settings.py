@@ -126,6 +126,12 @@ class ResultsSettings(CertificateSettings):
     output_table: str = Field(alias="OUTPUT_TABLE")
     output_bucket: str = Field(alias="OUTPUT_BUCKET")
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    results_queue_url: str = Field(
+        default="",
+        alias="RESULTS_QUEUE_URL",
+        description="where a result the topic rule handed over directly goes to wait for its "
+        "output (empty: it fails, and Lambda retries the invocation)",
+    )
     retry_base_s: int = Field(default=5, alias="RETRY_BASE_S", ge=0, le=900)
     output_wait_s: float = Field(
         default=3.0,

@@ -641,9 +641,11 @@ def _inventory_sink(settings: ResultsSettings) -> Callable[[str, InventoryEvent]
 
 def build_event_batch(settings: ResultsSettings) -> EventBatch:
     """The results function's batches of relay events, applied by one ingester."""
+    from hostrelay.dal.results_queue import ResultsQueue
     from hostrelay.logic.event_batch import EventBatch
 
-    return EventBatch(build_ingester(settings))
+    requeue = ResultsQueue(settings.results_queue_url).send if settings.results_queue_url else None
+    return EventBatch(build_ingester(settings), requeue)
 
 
 def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:

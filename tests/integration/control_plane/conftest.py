@@ -50,8 +50,11 @@ class Pipeline:
         self, host: str, *events: dict[str, Any], receive_count: int = 1
     ) -> dict[str, Any]:
         """Publish events as `host` does: the template's topic rules route each one, as IoT
-        would (output into the output table, the rest to the results function at once)."""
-        from hostrelay_local.iot_bridge import AwsClients, SqsAction, topic_rules
+        would (output into the output table, results straight to the results function, the
+        rest to it at once as one batch of the results queue). With `receive_count` above 1,
+        results come as that delivery of a message on the results queue instead (where a
+        result that waited for its output in vain goes)."""
+        from hostrelay_local.iot_bridge import AwsClients, LambdaAction, SqsAction, topic_rules
         from hostrelay_local.iot_sql import RuleInput
 
         clients = AwsClients(sqs=self.aws.client("sqs"), dynamodb=self.aws.client("dynamodb"))
@@ -62,9 +65,13 @@ class Pipeline:
             message = RuleInput(topic, json.dumps(relay_event(event)).encode())
             for rule in rules:
                 output = rule.query.apply(message)
-                if output is not None and isinstance(rule.action, SqsAction):
+                if output is None:
+                    continue
+                if isinstance(rule.action, LambdaAction) and receive_count == 1:
+                    self.results(output, _context("results"))
+                elif isinstance(rule.action, SqsAction | LambdaAction):
                     bodies.append(json.dumps(output))
-                elif output is not None:
+                else:
                     rule.run(clients, message)
         if not bodies:
             return {"batchItemFailures": []}

@@ -363,14 +363,22 @@ def test_result_waits_for_output_still_on_its_way(pipeline: Pipeline) -> None:
     job = pipeline.create()
     pipeline.run_dispatch()
     pipeline.send_events("dc01", _output_event(job.id, 0, b"first\n"))
-    # When the result comes before the second chunk (alone in its batch, with an accepted)
+    # When the result comes before the second chunk, straight from the topic rule
+    pipeline.send_events("dc01", _result_with_output(job.id, b"first\nsecond", 2))
+    # Then it waits on the results queue, the job not ended
+    [queued] = pipeline.queue_bodies("ResultsQueue")
+    assert json.loads(base64.b64decode(queued["payload"]))["kind"] == "result"
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+    # When SQS delivers it before the chunk (alone in its batch, with an accepted)
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     with pytest.raises(BatchProcessingError):  # the whole batch failed: SQS keeps it all
-        pipeline.send_events("dc01", _result_with_output(job.id, b"first\nsecond", 2))
+        pipeline.send_events(
+            "dc01", _result_with_output(job.id, b"first\nsecond", 2), receive_count=2
+        )
     accepted = {"kind": "accepted", "job_id": job.id, "attempt": 1}
     response = pipeline.send_events(
-        "dc01", accepted, _result_with_output(job.id, b"first\nsecond", 2)
+        "dc01", accepted, _result_with_output(job.id, b"first\nsecond", 2), receive_count=3
     )
     # Then it is handed back to SQS (delivered again later) and the job has not ended
     assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
@@ -378,7 +386,7 @@ def test_result_waits_for_output_still_on_its_way(pipeline: Pipeline) -> None:
     # When the chunk is stored and SQS delivers the result again
     pipeline.send_events("dc01", _output_event(job.id, 1, b"second"))
     response = pipeline.send_events(
-        "dc01", _result_with_output(job.id, b"first\nsecond", 2), receive_count=2
+        "dc01", _result_with_output(job.id, b"first\nsecond", 2), receive_count=4
     )
     # Then the job SUCCEEDED with the whole log
     assert response == {"batchItemFailures": []}
@@ -410,8 +418,8 @@ def test_early_results_of_one_batch_share_one_wait(
     monkeypatch.setattr(
         ingest, "time", SimpleNamespace(monotonic=time.monotonic, sleep=recording_sleep)
     )
-    # When they come in one batch
-    response = pipeline.send_events("dc01", *accepted, *results)
+    # When they come in one batch of the results queue (where such results wait)
+    response = pipeline.send_events("dc01", *accepted, *results, receive_count=2)
     # Then the batch waited 0.2 s in all, not 0.2 s per result (2 s), and each result is
     # handed back to SQS while the jobs stay running
     assert slept

@@ -23,10 +23,19 @@ class AuditRepository:
     def append(
         self, actor: str, action: str, target: str, details: dict[str, Any] | None = None
     ) -> None:
+        entry = self.entry(actor, action, target, details)
+        if entry is not None:
+            entry.save()
+
+    def entry(
+        self, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> AuditRecord | None:
+        """The record `append` would write, for a caller that writes it in its own
+        transaction (a job and its audit line together); None when auditing is off."""
         if not self._enabled:
-            return
+            return None
         now = utcnow()
-        AuditRecord(
+        return AuditRecord(
             day=now.strftime("%Y-%m-%d"),
             event_id=str(ULID.from_datetime(now)),
             at=now,
@@ -35,7 +44,7 @@ class AuditRepository:
             target=target,
             details=details,
             expires_at=now + RETENTION,
-        ).save()
+        )
 
     def read(
         self, since: datetime, until: datetime, limit: int, action: str | None = None

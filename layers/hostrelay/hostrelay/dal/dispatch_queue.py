@@ -8,10 +8,12 @@ from typing import Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hostrelay.dal.aws_clients import client
-from hostrelay.domain.jobs import MAX_DISPATCH_DELAY
+from hostrelay.domain.jobs import MAX_DISPATCH_DELAY, Job
 
 DispatchAction = Literal["publish", "cancel"]
 MAX_SQS_DELAY_S = int(MAX_DISPATCH_DELAY.total_seconds())
+# SQS takes 256 KiB a message: a job bigger than this goes by its id alone.
+MAX_CARRIED_JOB_BYTES = 200_000
 
 
 class QueueUnavailable(RuntimeError):
@@ -23,12 +25,26 @@ class DispatchQueue:
         self._queue_url = queue_url
 
     def send(
-        self, job_id: str, attempt: int, action: DispatchAction = "publish", delay_s: int = 0
+        self,
+        job_id: str,
+        attempt: int,
+        action: DispatchAction = "publish",
+        delay_s: int = 0,
+        *,
+        job: Job | None = None,
     ) -> None:
+        """Ask for `action` on the job. With `job` (as just written), the message carries
+        it, so the dispatcher need not read it back (its write is conditional on the
+        version carried, so a copy that is no longer current is never acted on)."""
+        body = json.dumps({"job_id": job_id, "attempt": attempt, "action": action})
+        if job is not None:
+            carried = f'{body[:-1]}, "job": {job.model_dump_json()}}}'
+            if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
+                body = carried
         try:
             client("sqs").send_message(
                 QueueUrl=self._queue_url,
-                MessageBody=json.dumps({"job_id": job_id, "attempt": attempt, "action": action}),
+                MessageBody=body,
                 DelaySeconds=max(0, min(MAX_SQS_DELAY_S, delay_s)),
             )
         except (BotoCoreError, ClientError) as exc:

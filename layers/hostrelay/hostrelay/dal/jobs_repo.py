@@ -8,25 +8,36 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.pynamodb_private import table_connection
+from hostrelay.dal.security_tables import AuditRecord
 from hostrelay.dal.state_change_events import StateChangePublisher
-from hostrelay.dal.tables import IdempotencyRecord, JobRecord
+from hostrelay.dal.tables import HostRecord, IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
+from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import (
     Job,
     JobErrorInfo,
     JobOutputInfo,
     JobState,
     can_transition,
+    created_at_of,
     next_deadline,
 )
 
 ACTIVE = "1"
+
+
+class TargetHostUnavailable(Exception):
+    """The job's host is not enrolled, or revoked: the job was not written."""
+
+
 _NOT_SET: Any = object()
 
 
@@ -141,13 +152,25 @@ class JobRepository:
         """The item a new job is written as (a run writes it in its own transaction)."""
         return _to_record(job, self._retention)
 
-    def create(self, job: Job, claim: IdempotencyRecord | None = None) -> Job:
+    def create(
+        self,
+        job: Job,
+        claim: IdempotencyRecord | None = None,
+        *,
+        host_must_be_active: str | None = None,
+        audit: AuditRecord | None = None,
+    ) -> Job:
         """Write a new job, and with it (in one transaction) the claim of its idempotency
         key: either both exist or neither, so a failed write leaves no claim behind that
-        would hold the key's retries off. Raises IdempotencyKeyTaken when the key was
-        claimed first, StaleWrite when a concurrent transaction touched the same items."""
+        would hold the key's retries off. With `host_must_be_active`, the same transaction
+        checks that this host is enrolled and not revoked (no separate read of it), and
+        writes the `audit` line of the job's creation.
+
+        Raises TargetHostUnavailable when the host check failed, IdempotencyKeyTaken when
+        the key was claimed first, StaleWrite when a concurrent transaction touched the
+        same items."""
         record = _to_record(job, self._retention)
-        if claim is None:
+        if claim is None and host_must_be_active is None and audit is None:
             try:
                 record.save(condition=JobRecord.id.does_not_exist())
             except PutError as exc:
@@ -155,16 +178,36 @@ class JobRepository:
                     raise Conflict(f"job {job.id} already exists") from exc
                 raise
             return to_domain(record)
+        # The position of each item in the transaction, to read its cancellation reason.
+        items: list[str] = []
         try:
             with TransactWrite(connection=JobRecord._get_connection().connection) as write:
-                write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                if host_must_be_active is not None:
+                    write.condition_check(
+                        HostRecord,
+                        host_must_be_active,
+                        condition=HostRecord.name.exists()
+                        & (HostRecord.state != HostState.REVOKED.value),
+                    )
+                    items.append("host")
+                if claim is not None:
+                    write.save(claim, condition=IdempotencyRecord.key.does_not_exist())
+                    items.append("claim")
                 write.save(record, condition=JobRecord.id.does_not_exist())
+                items.append("job")
+                if audit is not None:
+                    write.save(audit)
+                    items.append("audit")
         except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in exc.cancellation_reasons]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            reasons = dict(
+                zip(items, [r.code if r else None for r in exc.cancellation_reasons], strict=False)
+            )
+            if reasons.get("host") == "ConditionalCheckFailed":
+                raise TargetHostUnavailable(host_must_be_active or "") from exc
+            if reasons.get("claim") == "ConditionalCheckFailed" and claim is not None:
                 raise IdempotencyKeyTaken(claim.key) from exc
-            if "TransactionConflict" in reasons:
-                raise StaleWrite(f"job {job.id}: its idempotency key is being claimed") from exc
+            if "TransactionConflict" in reasons.values():
+                raise StaleWrite(f"job {job.id}: its items are being written concurrently") from exc
             raise
         return to_domain(record)
 
@@ -239,9 +282,81 @@ class JobRepository:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"job {job.id} changed concurrently") from exc
             raise
-        written = to_domain(record)
-        if target.terminal and self._events is not None:
-            self._events.job_finished(written, previous_state=job.state.value)
+        return self._written(to_domain(record), previous_state=job.state)
+
+    def finish_unread(
+        self,
+        job_id: str,
+        *,
+        host: str,
+        attempt: int,
+        target: JobState,
+        finished_at: datetime,
+        started_at: datetime,
+        result: dict[str, Any] | None,
+        error: JobErrorInfo | None,
+    ) -> Job:
+        """End a job of `host` at `attempt` in the terminal `target` without reading it first:
+        one UpdateItem, on condition that the job is that host's, at that attempt, in a state
+        that may go to `target`, and was created at the moment its id says (true of every job
+        made by `new_job_identity`; its index key needs it). `started_at` is kept if the job
+        has one already. What `transition` would write, with the same event and run hook
+        after it; raises StaleWrite when the condition fails (read the job, then decide).
+        """
+        created_at = created_at_of(job_id)
+        if not target.terminal or created_at is None:
+            raise StaleWrite(f"job {job_id} cannot be finished unread")
+        now = utcnow()
+        condition = (
+            (JobRecord.host == host)
+            & (JobRecord.attempt == attempt)
+            & JobRecord.state.is_in(*(s.value for s in JobState if can_transition(s, target)))
+            & (JobRecord.created_at == created_at)
+        )
+        actions = [
+            JobRecord.state.set(target.value),
+            JobRecord.state_key.set(_state_key(target, created_at, job_id)),
+            JobRecord.updated_at.set(now),
+            JobRecord.finished_at.set(finished_at),
+            JobRecord.started_at.set(JobRecord.started_at | started_at),
+            JobRecord.purge_at.set(now + self._retention),
+            JobRecord.active.remove(),
+            JobRecord.deadline.remove(),
+            JobRecord.version.add(1),
+            JobRecord.result.set(result) if result is not None else JobRecord.result.remove(),
+            JobRecord.error.set(error.model_dump())
+            if error is not None
+            else JobRecord.error.remove(),
+            # Like `transition`'s output=None: a result without output leaves none.
+            JobRecord.output.remove(),
+        ]
+        try:
+            answer = table_connection(JobRecord).update_item(
+                job_id, actions=actions, condition=condition, return_values=ALL_OLD
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"job {job_id} is not one to finish unread") from exc
+            raise
+        before = to_domain(JobRecord.from_raw_data(answer["Attributes"]))
+        written = before.model_copy(
+            update={
+                "state": target,
+                "updated_at": now,
+                "finished_at": finished_at,
+                "started_at": before.started_at or started_at,
+                "result": result,
+                "error": error,
+                "output": None,
+                "version": before.version + 1,
+            }
+        )
+        return self._written(written, previous_state=before.state)
+
+    def _written(self, written: Job, *, previous_state: JobState) -> Job:
+        """After every state change: a job that ended is announced and moves its run on."""
+        if written.state.terminal and self._events is not None:
+            self._events.job_finished(written, previous_state=previous_state.value)
         if written.state.terminal and written.run_id and self._on_run_job_finished:
             self._on_run_job_finished(written)
         return written

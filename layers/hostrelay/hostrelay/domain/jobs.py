@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from ulid import ULID
 
 
 class JobState(StrEnum):
@@ -35,6 +36,23 @@ TERMINAL_STATES = frozenset(
         JobState.EXPIRED,
     }
 )
+
+
+def new_job_identity(now: datetime) -> tuple[str, datetime]:
+    """A new job's id and created_at: a ULID of the moment, which is kept to the
+    millisecond, so the job's creation time (part of its index key) follows from its id
+    and a result can be written without reading the job first (dal/jobs_repo.py)."""
+    created_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return str(ULID.from_datetime(created_at)), created_at
+
+
+def created_at_of(job_id: str) -> datetime | None:
+    """The created_at of a job made by `new_job_identity` (None: not a ULID)."""
+    try:
+        return ULID.from_str(job_id).datetime
+    except ValueError:
+        return None
+
 
 # A job without deliver_by must reach its host within this long, or it ends EXPIRED.
 DEFAULT_DELIVERY_WINDOW = timedelta(days=7)

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from ulid import ULID
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
@@ -17,7 +16,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import DomainError, NotFound
 from hostrelay.domain.hosts import HostState
-from hostrelay.domain.jobs import Job, JobState
+from hostrelay.domain.jobs import Job, JobState, new_job_identity
 from hostrelay.logic.enrollment import check_csr
 from hostrelay.observability import logger
 from hostrelay_contract.job_types import CERT_INSTALL
@@ -93,8 +92,9 @@ class CertificateRenewal:
         if pending.get("id"):
             self._authority.deactivate(str(pending["id"]))  # superseded, never used
         issued = self._authority.issue(host, csr_pem)
+        job_id, created_at = new_job_identity(now)
         job = Job(
-            id=str(ULID()),
+            id=job_id,
             type=CERT_INSTALL_TYPE,
             host=host,
             params=CertInstallParams(certificate_pem=issued.certificate_pem).model_dump(),
@@ -102,8 +102,8 @@ class CertificateRenewal:
             timeout_s=INSTALL_TIMEOUT_S,
             deliver_by=now + INSTALL_DELIVER_WITHIN,
             created_by=RENEWAL_ACTOR,
-            created_at=now,
-            updated_at=now,
+            created_at=created_at,
+            updated_at=created_at,
         )
         recorded = self._hosts.set_pending_certificate(
             host,

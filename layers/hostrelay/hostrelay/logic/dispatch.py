@@ -32,6 +32,9 @@ class DispatchRequest(BaseModel):
     job_id: str
     attempt: int
     action: Literal["publish", "cancel"] = "publish"
+    # The job as its creator wrote it, so it need not be read back: acted on only through
+    # a write conditional on its version (dal/dispatch_queue.py).
+    job: Job | None = None
 
 
 DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "expired", "stale", "missing"]
@@ -71,11 +74,15 @@ class Dispatcher:
 
     def handle(self, request: DispatchRequest, now: datetime | None = None) -> DispatchOutcome:
         now = now or utcnow()
-        try:
-            job = self._jobs.get(request.job_id)
-        except NotFound:
-            logger.warning("dispatch for unknown job", extra={"job_id": request.job_id})
-            return "missing"
+        carried = request.job
+        if request.action == "publish" and carried is not None and carried.id == request.job_id:
+            job = carried
+        else:
+            try:
+                job = self._jobs.get(request.job_id)
+            except NotFound:
+                logger.warning("dispatch for unknown job", extra={"job_id": request.job_id})
+                return "missing"
         if job.attempt != request.attempt:
             return "stale"
         if request.action == "cancel":
@@ -109,10 +116,11 @@ class Dispatcher:
         if job.state is JobState.QUEUED:
             try:
                 job = self._jobs.transition(job, JobState.DISPATCHED, dispatched=True)
-            except StaleWrite:
-                job = self._jobs.get(job.id)
-                if job.state is not JobState.DISPATCHED:
+            except StaleWrite:  # changed since read (or since carried): canceled, say
+                current = self._jobs.get(job.id)
+                if current.state is not JobState.DISPATCHED or current.attempt != job.attempt:
                     return "stale"
+                job = current
         self._publish(job, job.type, job.params, now, not_after=job.deliver_until)
         return "published"
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hostrelay.domain.errors import InvalidRequest
-from hostrelay.logic.ingest import EventIngester
+from hostrelay.logic.ingest import EventIngester, OutputIncomplete
 from hostrelay.logic.relay_events import OutputEvent, RelayEvent, parse_rule_message
 from hostrelay.observability import logger
 
 # ResultsQueue's maxReceiveCount: on its last delivery a result no longer waits for output.
 RESULT_DELIVERIES = 5
+# The message id of an event the topic rule handed over directly (not through the queue).
+DIRECT = "direct"
 
 
 class OutputNotStored(RuntimeError):
@@ -25,8 +28,11 @@ class EventBatch:
     each message's outcome, in the batch's order, as the batch processor asks for them.
     """
 
-    def __init__(self, ingester: EventIngester) -> None:
+    def __init__(
+        self, ingester: EventIngester, requeue: Callable[[str], None] | None = None
+    ) -> None:
         self._ingester = ingester
+        self._requeue = requeue
         self._parsed: dict[str, tuple[str, RelayEvent] | InvalidRequest] = {}
         self._stored: dict[str, str | OutputNotStored] = {}
         self._final: set[str] = set()  # messages on their last delivery
@@ -75,6 +81,22 @@ class EventBatch:
             raise stored
         final = message_id in self._final
         return event.kind, stored or self._ingester.apply(host, event, final_delivery=final)
+
+    def apply_direct(self, message: Mapping[str, Any]) -> tuple[str, str] | None:
+        """One event a topic rule invoked the function with (the rule's output, as the queue
+        would carry it). A result whose output is not all stored yet is handed to the
+        results queue (`requeue`), which delivers it again like any queued event; without
+        one, it raises and the invocation is retried."""
+        body = json.dumps(dict(message))
+        self.prepare([{"messageId": DIRECT, "body": body}])
+        try:
+            return self.apply(DIRECT, body)
+        except (OutputIncomplete, OutputNotStored):
+            if self._requeue is None:
+                raise
+            self._requeue(body)
+            parsed = _parse(body)
+            return (parsed[1].kind if isinstance(parsed, tuple) else "unknown"), "requeued"
 
 
 def _parse(body: str) -> tuple[str, RelayEvent] | InvalidRequest:

@@ -14,7 +14,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.output_store import OutputStore
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobOutputInfo, JobState, created_at_of
 from hostrelay.logic.relay_events import (
     AcceptedEvent,
     BadMessageEvent,
@@ -65,6 +65,10 @@ def _relay_time(value: float | None, earliest: datetime, latest: datetime) -> da
     except (OverflowError, OSError, ValueError):
         return latest
     return min(max(moment, earliest), latest)
+
+
+def _error_of(event: ResultEvent) -> JobErrorInfo | None:
+    return JobErrorInfo(code=event.error.code, message=event.error.message) if event.error else None
 
 
 class EventIngester:
@@ -121,6 +125,10 @@ class EventIngester:
             return self._renewal().renew(host, event.csr) if self._renewal else "ignored"
         if isinstance(event, OutputEvent):
             return self.store_outputs([(host, event)])[0]
+        if isinstance(event, ResultEvent) and event.job_id not in self._written:
+            finished = self._finish_unread(host, event)
+            if finished is not None:
+                return finished
         # Data events may arrive after the result (SQS does not keep order): they still count.
         data_event = isinstance(event, InventoryEvent)
         job = self._job_of(host, event.job_id, event.attempt, allow_terminal=data_event)
@@ -277,11 +285,7 @@ class EventIngester:
 
     def _result(self, job: Job, event: ResultEvent, final_delivery: bool) -> str:
         now = utcnow()
-        error = (
-            JobErrorInfo(code=event.error.code, message=event.error.message)
-            if event.error
-            else None
-        )
+        error = _error_of(event)
         retry = (
             event.outcome == "failed"
             and event.error is not None
@@ -318,6 +322,34 @@ class EventIngester:
                 output=output,
             )
         )
+        return event.outcome
+
+    def _finish_unread(self, host: str, event: ResultEvent) -> str | None:
+        """The usual result (no output to wait for, no retry to schedule) ends its job in one
+        conditional write, without reading the job first; None when it is not that simple
+        (or the write's condition failed): then the job is read and the result applied."""
+        if event.output is not None and event.output.chunks > 0:
+            return None
+        if event.outcome == "failed" and event.error is not None and event.error.retryable:
+            return None  # a retry, if attempts are left: that needs the job
+        created_at = created_at_of(event.job_id)
+        if created_at is None:
+            return None
+        now = utcnow()
+        try:
+            written = self._jobs.finish_unread(
+                event.job_id,
+                host=host,
+                attempt=event.attempt,
+                target=_OUTCOMES[event.outcome],
+                finished_at=now,
+                started_at=_relay_time(event.started_at, created_at, now),
+                result=event.result,
+                error=_error_of(event),
+            )
+        except StaleWrite:
+            return None
+        self._remember(written)
         return event.outcome
 
     def _rejected(self, host: str, event: RejectedEvent) -> str:

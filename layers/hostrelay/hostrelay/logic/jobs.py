@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ulid import ULID
-
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
-from hostrelay.dal.jobs_repo import JobRepository
+from hostrelay.dal.jobs_repo import JobRepository, TargetHostUnavailable
+from hostrelay.dal.security_tables import AuditRecord
+from hostrelay.dal.tables import IdempotencyRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState, new_job_identity
 from hostrelay.domain.principal import Principal
 from hostrelay.observability import logger
 from hostrelay_contract.canonical_json import canonical_json
@@ -76,12 +76,12 @@ class JobService:
         principal.require_job_create(request.type, request.host)
         self._check_target(request.type, request.host)
         queue = self._queue_for(request.type)
-        now = utcnow()
+        job_id, now = new_job_identity(utcnow())
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
         spec = JOB_TYPES[request.type]
         job = Job(
-            id=str(ULID()),
+            id=job_id,
             type=request.type,
             host=request.host,
             params=params,
@@ -96,42 +96,58 @@ class JobService:
             updated_at=now,
             connector_id=request.connector_id,
         )
-        if request.idempotency_key:
-            written = self._create_once(job, request, principal)
-            if written is None:
-                return self._replay(request, principal), False
-            job = written
-        else:
-            job = self._jobs.create(job)
-        self._queue_new(queue, job)
         details: dict[str, Any] = {"type": job.type, "host": job.host}
         if job.type.endswith(".group_members"):  # write-back: who asked for which change
             details["params"] = job.params
-        self._audit.append(principal.label, "job.create", f"job:{job.id}", details)
-        return job, True
+        # One transaction: the host check (a host job's host, instead of a read), the
+        # idempotency claim, the job and its audit line.
+        host_check = None if spec.runs_in == "cloud" else request.host
+        audit = self._audit.entry(principal.label, "job.create", f"job:{job.id}", details)
+        claim = (
+            self._idempotency.new_claim(
+                _idempotency_key(request, principal), job.id, _body_digest(request)
+            )
+            if request.idempotency_key
+            else None
+        )
+        try:
+            written = self._write(job, claim, host_check, audit)
+        except TargetHostUnavailable:
+            raise self._unavailable(request.host) from None
+        if written is None:
+            return self._replay(request, principal), False
+        self._queue_new(queue, written)
+        return written, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
         """Ask for dispatch of a job already written. Should the send fail, the job is not
         lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
         rather than an error inviting a duplicate."""
         try:
-            queue.send(job.id, job.attempt)
+            queue.send(job.id, job.attempt, job=job)
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
-    def _create_once(self, job: Job, request: NewJob, principal: Principal) -> Job | None:
-        """Write `job` with the claim of its idempotency key; None when the key was taken."""
-        claim = self._idempotency.new_claim(
-            _idempotency_key(request, principal), job.id, _body_digest(request)
-        )
+    def _write(
+        self,
+        job: Job,
+        claim: IdempotencyRecord | None,
+        host_check: str | None,
+        audit: AuditRecord | None,
+    ) -> Job | None:
+        """Write `job` (with the claim of its idempotency key, if any); None when the key
+        was taken. A transaction that met another one on its items (a twin request claiming
+        the key, the host's presence being written) is tried again."""
         for _ in range(3):
             try:
-                return self._jobs.create(job, claim)
+                return self._jobs.create(job, claim, host_must_be_active=host_check, audit=audit)
             except IdempotencyKeyTaken:
                 return None
             except StaleWrite:
-                continue  # a twin request is claiming the key right now: see who won
-        raise Conflict("a request with this idempotency_key is still being processed")
+                continue
+        if claim is not None:
+            raise Conflict("a request with this idempotency_key is still being processed")
+        raise Conflict("the job's host is being changed right now; retry")
 
     def _replay(self, request: NewJob, principal: Principal) -> Job:
         """The job the first request with this key created (written with its claim)."""
@@ -144,18 +160,23 @@ class JobService:
         # would publish it twice whenever the first send did succeed).
         return self._jobs.get(claim.job_id)
 
-    def _check_target(self, job_type: str, host: str) -> None:
-        if JOB_TYPES[job_type].runs_in == "cloud":
-            if host != CLOUD_HOST:
-                raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
-            return
+    @staticmethod
+    def _check_target(job_type: str, host: str) -> None:
+        """A cloud job names the cloud; a host job's host is checked when it is written."""
+        if JOB_TYPES[job_type].runs_in == "cloud" and host != CLOUD_HOST:
+            raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
+
+    def _unavailable(self, host: str) -> InvalidRequest | Conflict:
+        """Why the write's host check failed (read only then): unknown or revoked."""
         record = self._hosts.find(host)
         if record is None:
-            raise InvalidRequest(
+            return InvalidRequest(
                 f"unknown host {host!r}", details=[{"field": "host", "message": "not enrolled"}]
             )
         if record.state == HostState.REVOKED:
-            raise InvalidRequest(f"host {host!r} is revoked")
+            return InvalidRequest(f"host {host!r} is revoked")
+        # Enrolled between the write and this read.
+        return Conflict(f"host {host!r} changed while the job was written; retry")
 
     def get(self, job_id: str, principal: Principal) -> Job:
         job = self._jobs.get(job_id)

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ulid import ULID
-
 from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
@@ -15,7 +13,7 @@ from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.dal.runs_repo import RunRepository
 from hostrelay.dal.state_change_events import StateChangePublisher
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState
+from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState, new_job_identity
 from hostrelay.domain.runs import (
     MAX_TARGETS,
     TARGET_STATE_OF_JOB,
@@ -111,9 +109,9 @@ class RunOrchestrator:
 
     def _start_next(self, run: Run) -> Run:
         target = self._runs.target(run.id, run.next_seq)
-        now = self._clock()
+        job_id, now = new_job_identity(self._clock())
         job = Job(
-            id=str(ULID()),
+            id=job_id,
             type=run.type,
             host=target.host,
             params=run.params,
