@@ -70,6 +70,9 @@ def test_a_ping_is_written_three_times_and_never_read_back(pipeline: Pipeline, p
         (op, table): n for (service, op, table), n in calls.items() if service == "dynamodb"
     }
     assert dynamodb.pop(("GetItem", "HostsTable"), 1) == 1
+    # (and the results container refreshes the host's presence at most once in
+    # PRESENCE_REFRESH_S: on a loaded machine that window can pass between the two results)
+    assert dynamodb.pop(("UpdateItem", "HostsTable"), 0) <= 1
     assert dynamodb == {
         ("TransactWriteItems", ""): 1,
         ("PutItem", "JobsTable"): 1,

@@ -122,9 +122,11 @@ class JobService:
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
         """Ask for dispatch of a job already written. Should the send fail, the job is not
         lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
-        rather than an error inviting a duplicate."""
+        rather than an error inviting a duplicate. Only the dispatcher takes the job
+        carried in its message; the cloud-jobs function reads its job when it runs it."""
+        carried = job if queue is self._queue else None
         try:
-            queue.send(job.id, job.attempt, job=job)
+            queue.send(job.id, job.attempt, job=carried)
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
