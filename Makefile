@@ -21,7 +21,12 @@ DEB_PACKAGES := mosquitto samba samba-ad-provision samba-dsdb-modules samba-vfs-
 
 # The relay runs on Python 3.10-3.13: its tests also run on the lowest and the highest.
 RELAY_PYTHONS ?= 3.10 3.13
-RELAY_UNIT_TESTS := tests/unit/relay tests/unit/exec tests/unit/macct tests/unit/ldap
+# The contract's own tests that need nothing but it (the relay wheel ships it): its import
+# rule, error codes and generated protocol table, on the relay's Pythons too.
+CONTRACT_ONLY_TESTS := tests/unit/contract/test_contract_package.py \
+	tests/unit/contract/test_error_codes.py tests/unit/contract/test_protocol_doc.py
+RELAY_UNIT_TESTS := tests/unit/relay tests/unit/exec tests/unit/macct tests/unit/ldap \
+	$(CONTRACT_ONLY_TESTS)
 RELAY_INTEGRATION_TESTS := tests/integration/relay tests/integration/exec tests/integration/macct \
 	tests/integration/ldap tests/integration/sources
 # Needs the control plane's IoT stand-in (boto3), which is not part of the relay.

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import requests
-
 from hostrelay_contract.names import check_host_name
 from hostrelay_local.fleet_worker import MAX_RELAYS_PER_PROCESS, FleetWorkerPlan
 
@@ -81,20 +79,6 @@ class FleetOptions:
                 f"use --fleet-processes {math.ceil(self.size / MAX_RELAYS_PER_PROCESS)} or more"
             )
         return min(count, self.size)
-
-
-def enrollment_takes_tags(api_url: str) -> bool:
-    """Whether this API's `POST /v1/enrollments` body has `tags` (its OpenAPI document says).
-
-    Tags are then set at enrollment; otherwise the fleet keeps them in its own record only.
-    """
-    document = requests.get(f"{api_url}/v1/openapi.json", timeout=30).json()
-    body = document["paths"]["/v1/enrollments"]["post"]["requestBody"]
-    schema = body["content"]["application/json"]["schema"]
-    reference = schema.get("$ref", "")
-    if reference:
-        schema = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
-    return "tags" in schema.get("properties", {})
 
 
 class FleetProcess:
@@ -202,7 +186,6 @@ class LocalFleet:
         self.options = options
         self.api_url = api_url
         self.hosts = fleet_host_names(options.size)
-        self.tags_at_enrollment = False
         count = options.process_count()
         shares = [self.hosts[number::count] for number in range(count)] if count else []
         self.processes = [
@@ -236,10 +219,8 @@ class LocalFleet:
             shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True)
         self.directory.chmod(0o700)
-        self.tags_at_enrollment = enrollment_takes_tags(self.api_url)
-        tags = self.options.tags if self.tags_at_enrollment else {}
         began = time.monotonic()
-        tokens = {host: offer(host, tags) for host in self.hosts}
+        tokens = {host: offer(host, self.options.tags) for host in self.hosts}
         logger.info(
             "fleet enrollments offered",
             extra={"hosts": len(tokens), "s": round(time.monotonic() - began, 1)},
@@ -294,7 +275,6 @@ class LocalFleet:
         return {
             "hosts": self.hosts,
             "tags": self.options.tags,
-            "tags_at_enrollment": self.tags_at_enrollment,
             "processes": [
                 {"pid": p.pid, "log": str(p.log_path), "hosts": len(p.hosts)}
                 for p in self.processes

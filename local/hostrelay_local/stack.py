@@ -882,11 +882,10 @@ def _parts(stack: LocalStack) -> list[str]:
     if stack.fleet is not None:
         fleet = stack.fleet
         tags = ",".join(f"{k}={v}" for k, v in fleet.options.tags.items())
-        where = "set at enrollment" if fleet.tags_at_enrollment else "kept locally: no tags API"
         lines.append(
             f"fleet        {len(fleet.hosts)} relays {fleet.hosts[0]}..{fleet.hosts[-1]} in "
             f"{len(fleet.processes)} process(es) (logs {fleet.directory}/worker-*.log), "
-            f"tags {tags} ({where})"
+            f"tags {tags} (set at enrollment)"
         )
     return lines
 

@@ -98,8 +98,7 @@ def test_every_fleet_host_was_enrolled_with_its_own_identity(
     for name in hosts:
         assert listed[name]["state"] == "online", listed[name]
         assert listed[name]["cert_expires_at"]
-        if fleet_stack.fleet.tags_at_enrollment:  # the tags API is there: set at enrollment
-            assert listed[name]["tags"] == FLEET_TAGS
+        assert listed[name]["tags"] == FLEET_TAGS  # set at enrollment
     # And each relay has its own key (made in its own 0700 config dir), a certificate naming
     # it, and its own ledger
     subjects, keys = set(), set()

@@ -1,24 +1,21 @@
-"""Escaping of values placed into LDAP search filters (RFC 4515) and DNs (RFC 4514)."""
+"""Values placed into LDAP search filters (RFC 4515) and DNs (RFC 4514), escaped by ldap3."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
 _ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-_DN_SPECIAL = frozenset(',+"\\<>;=')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def escape_filter_value(value: str) -> str:
-    """Escape an assertion value: everything but letters, digits, `-`, `_`, `.` and `$` → `\\XX`."""
-    out: list[str] = []
-    for byte in value.encode("utf-8"):
-        char = chr(byte)
-        if char.isascii() and (char.isalnum() or char in "-_.$"):
-            out.append(char)
-        else:
-            out.append(f"\\{byte:02x}")
-    return "".join(out)
+    """Escape an assertion value: `*`, `(`, `)`, `\\` and NUL → `\\XX` (ldap3's escaper)."""
+    escaped: str = escape_filter_chars(value)
+    return escaped
 
 
 def equality_filter(attribute: str, values: Sequence[str]) -> str:
@@ -35,17 +32,12 @@ def escape_dn_value(value: str) -> str:
     """Escape an RDN attribute value per RFC 4514 section 2.4."""
     if not value:
         raise ValueError("an RDN value must not be empty")
-    out: list[str] = []
-    last = len(value) - 1
-    for index, char in enumerate(value):
-        at_edge = index in (0, last)
-        if char in _DN_SPECIAL or (char == "#" and index == 0) or (char == " " and at_edge):
-            out.append("\\" + char)
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    # ldap3 writes NUL as a backslash and the NUL itself (not RFC 4514's `\\00`); no name this
+    # module composes may hold a control character, so refuse them all instead.
+    if _CONTROL.search(value):
+        raise ValueError("an RDN value must not hold control characters")
+    escaped: str = escape_rdn(value)
+    return escaped
 
 
 def compose_dn(rdns: Sequence[tuple[str, str]], base_dn: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+import socket
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -56,7 +58,7 @@ def test_running_job_survives_the_spawner_dying(exec_jobs: ExecJobs) -> None:
 
 
 def test_job_sent_to_a_spawner_dying_before_it_accepted_runs_once_on_a_fresh_one(
-    exec_jobs: ExecJobs,
+    exec_jobs: ExecJobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Given the spawner is frozen, when it is killed while a job waits for it, then the job
     runs exactly once, on a new spawner."""
@@ -64,9 +66,19 @@ def test_job_sent_to_a_spawner_dying_before_it_accepted_runs_once_on_a_fresh_one
     old_pid = default_spawner().pid
     assert old_pid is not None
     os.kill(old_pid, signal.SIGSTOP)
+    # (the request is known to be queued on the frozen spawner's channel once it is sent)
+    sent = threading.Event()
+    send_fds = socket.send_fds
+
+    def send_and_tell(*args: Any, **kwargs: Any) -> int:
+        count = send_fds(*args, **kwargs)
+        sent.set()
+        return count
+
+    monkeypatch.setattr(spawner_client.socket, "send_fds", send_and_tell)
 
     run, thread = exec_jobs.start({"argv": ["/bin/sh", "-c", "echo once"]})
-    time.sleep(0.2)  # the request reaches the frozen spawner (the outcome must not depend on it)
+    assert sent.wait(30), "the job's request never reached the spawner"
     os.kill(old_pid, signal.SIGKILL)
     thread.join(timeout=30)
 

@@ -19,31 +19,42 @@ from tests.integration.exec.support import (
 pytestmark = pytest.mark.integration
 
 # A child, a grandchild that ignores SIGTERM, and a double-forked daemon in its own session.
+# It prints "ready" once all three say they are up (a pipe, not a pause), so a test that
+# finds none of them left after a kill has killed them, not run before they were born.
 TREE_SCRIPT = """
 import os, signal, sys, time
+
+started_r, started_w = os.pipe()
 
 def spawn(body):
     if os.fork() == 0:
         body()
         os._exit(0)
 
+def up():
+    os.write(started_w, b".")
+
 def grandchild():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    up()
     time.sleep(600)
 
 def child():
     spawn(grandchild)
+    up()
     time.sleep(600)
 
 def daemon():
     os.setsid()
     if os.fork() == 0:
+        up()
         time.sleep(600)
     os._exit(0)
 
 spawn(child)
 spawn(daemon)
-time.sleep(0.3)
+for _ in range(3):
+    os.read(started_r, 1)
 print("ready", flush=True)
 time.sleep(600)
 """

@@ -9,6 +9,8 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import AwsStack
 
+pytestmark = pytest.mark.integration  # moto, as the local stack runs it
+
 
 def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = dynamodb.scan(TableName=table)["Items"]

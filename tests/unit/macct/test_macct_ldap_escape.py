@@ -21,7 +21,7 @@ def test_filter_metacharacters_are_hex_escaped() -> None:
 def test_equality_filter_with_one_and_many_values() -> None:
     assert equality_filter("sAMAccountName", ["PC01$"]) == "(sAMAccountName=PC01$)"
     assert equality_filter("sAMAccountName", ["A$", "*)(x=y"]) == (
-        "(|(sAMAccountName=A$)(sAMAccountName=\\2a\\29\\28x\\3dy))"
+        "(|(sAMAccountName=A$)(sAMAccountName=\\2a\\29\\28x=y))"
     )
 
 
@@ -42,11 +42,16 @@ def test_equality_filter_refuses_bad_attribute_or_no_values() -> None:
         ("#lead", "\\#lead"),
         ("mid#dle", "mid#dle"),
         (" edge ", "\\ edge\\ "),
-        ("new\nline", "new\\0aline"),
     ],
 )
 def test_dn_values_are_escaped_per_rfc4514(value: str, escaped: str) -> None:
     assert escape_dn_value(value) == escaped
+
+
+@pytest.mark.parametrize("value", ["", "new\nline", "nul\x00", "del\x7f"])
+def test_empty_values_and_control_characters_are_refused_in_a_dn(value: str) -> None:
+    with pytest.raises(ValueError):
+        escape_dn_value(value)
 
 
 def test_compose_dn_prefixes_escaped_rdns() -> None:

@@ -163,7 +163,7 @@ class InventoryRepository:
         if not writes and not counters:
             return
         try:
-            with TransactWrite(connection=InventoryRecord._get_connection().connection) as tx:
+            with TransactWrite(connection=table_connection(InventoryRecord).connection) as tx:
                 for write in writes:
                     record = (
                         _to_record(write.item)

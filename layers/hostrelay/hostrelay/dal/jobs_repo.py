@@ -181,7 +181,7 @@ class JobRepository:
         # The position of each item in the transaction, to read its cancellation reason.
         items: list[str] = []
         try:
-            with TransactWrite(connection=JobRecord._get_connection().connection) as write:
+            with TransactWrite(connection=table_connection(JobRecord).connection) as write:
                 if host_must_be_active is not None:
                     write.condition_check(
                         HostRecord,

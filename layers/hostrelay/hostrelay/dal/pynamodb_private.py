@@ -11,7 +11,8 @@ def table_connection(model: type[Model]) -> TableConnection:
 
     PynamoDB has no public way to run a query whose items are not parsed into the model (the
     output store checks items AWS IoT wrote itself) or an update that returns the old item
-    (`Model.update` asks only for ALL_NEW); both need this connection.
+    (`Model.update` asks only for ALL_NEW); both need this connection. A `TransactWrite` takes
+    its `.connection`, which models expose no other way.
     """
     return model._get_connection()
 

@@ -10,6 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
+from hostrelay.dal.pynamodb_private import table_connection
 from hostrelay.dal.run_tables import (
     ACTIVE,
     LISTED,
@@ -115,7 +116,7 @@ def _target_record(target: RunTarget) -> RunTargetRecord:
 
 
 def _connection() -> Connection:
-    return RunRecord._get_connection().connection
+    return table_connection(RunRecord).connection
 
 
 class RunRepository:
