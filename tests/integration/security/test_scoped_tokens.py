@@ -204,3 +204,27 @@ def test_a_service_token_lists_full_pages_of_its_own_jobs(admin: Api, api: Api) 
     dc01 = _all_pages(service, 2, host="dc01")
     assert [len(page) for page in dc01] == [2, 2]
     assert service.get("/v1/jobs", query={"host": "dc03"}).body["jobs"] == []
+
+
+def test_a_service_token_of_every_host_lists_full_pages_of_its_types(admin: Api, api: Api) -> None:
+    # Given many exec jobs it may not see and seven pings it may see, on any host
+    for name in ("dc01", "dc02"):
+        HostRepository().register(name)
+    exec_job = {"type": "exec", "params": {"argv": ["/bin/true"]}}
+    hidden = [admin.post("/v1/jobs", json_body={**exec_job, "host": "dc01"}) for _ in range(30)]
+    assert all(response.status == 201 for response in hidden)
+    visible = {
+        admin.post("/v1/jobs", json_body={"type": "ping", "params": {}, "host": host}).body["id"]
+        for host in ("dc01", "dc02", "dc01", "dc02", "dc02", "dc01", "dc01")
+    }
+    created = admin.post(
+        "/v1/tokens",
+        json_body={"name": "any-host", "scopes": ["service"], "job_types": ["ping"], "hosts": ["*"]},
+    ).body
+    service = Api(api.handler, token=created["token"], default_headers=api.default_headers)
+
+    # When it lists its jobs three at a time (a scan of the table filtered by type),
+    # Then every page is full until the last: the scan reads on until a page is full
+    pages = _all_pages(service, 3)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert {job for page in pages for job in page} == visible

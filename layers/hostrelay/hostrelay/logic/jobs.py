@@ -209,7 +209,8 @@ class JobService:
             hosts = [host] if hosts is None or host in hosts else []
         if hosts == [] or types == []:
             return [], None
-        if hosts is None:  # every host (`*`), some types: a scan filtered by type
+        if hosts is None:  # every host (`*`), some types: a scan filtered by type, read
+            # on (page after page) until the page is full; it costs reads, not short pages
             jobs, next_key = self._jobs.list(
                 state=state, job_types=types, limit=limit, start_key=start_key
             )
