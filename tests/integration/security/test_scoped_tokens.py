@@ -219,7 +219,12 @@ def test_a_service_token_of_every_host_lists_full_pages_of_its_types(admin: Api,
     }
     created = admin.post(
         "/v1/tokens",
-        json_body={"name": "any-host", "scopes": ["service"], "job_types": ["ping"], "hosts": ["*"]},
+        json_body={
+            "name": "any-host",
+            "scopes": ["service"],
+            "job_types": ["ping"],
+            "hosts": ["*"],
+        },
     ).body
     service = Api(api.handler, token=created["token"], default_headers=api.default_headers)
 
