@@ -428,6 +428,13 @@ def test_a_relay_run_kubernetes_connector_reads_only_the_changes_between_full_ru
     assert third["result"]["mode"] == "incremental"
     params, fourth = relay_run()
     assert "since" not in params and fourth["result"]["mode"] == "full"
+    # When the connector is changed to read differently, its cursor no longer applies
+    draft = {key: connector[key] for key in ("name", "kind", "target", "settings")}
+    draft["settings"] = {**connector["settings"], "page_size": 2}
+    path = f"/v1/connectors/{connector['id']}"
+    assert stack.admin.request("PUT", path, json_body=draft).status == 200
+    params, fifth = relay_run()
+    assert "since" not in params and fifth["result"]["mode"] == "full"
     assert K8S_TOKEN not in stored_items(stack)
 
 
