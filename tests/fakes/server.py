@@ -42,6 +42,10 @@ class JsonHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def base_url(self) -> str:
+        """This fake's origin, for the links it answers with (paging)."""
+        return f"https://127.0.0.1:{self.server.server_address[1]}"
+
     def path_and_query(self) -> tuple[str, dict[str, list[str]]]:
         parts = urlsplit(self.path)
         return parts.path, parse_qs(parts.query)
