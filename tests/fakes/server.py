@@ -38,6 +38,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     """Keep-alive HTTP/1.1 (as the real APIs serve), quiet, JSON in and out."""
 
     protocol_version = "HTTP/1.1"
+    content_type = "application/json"  # of JSON answers (Azure adds its charset)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -57,12 +58,12 @@ class JsonHandler(BaseHTTPRequestHandler):
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         """`body` as JSON (None: an empty answer, e.g. 204)."""
         data = b"" if body is None else json.dumps(body).encode()
-        self._send_bytes(status, data, headers, "application/json" if body is not None else None)
+        self._send_bytes(status, data, headers, self.content_type if body is not None else None)
 
     def send_json_lines(self, items: Iterable[Any]) -> None:
         """A stream of JSON objects, one a line (a Kubernetes watch), ended by the answer."""
         data = b"".join(json.dumps(item).encode() + b"\n" for item in items)
-        self._send_bytes(200, data, None, "application/json")
+        self._send_bytes(200, data, None, self.content_type)
 
     def _send_bytes(
         self, status: int, data: bytes, headers: dict[str, str] | None, content_type: str | None
