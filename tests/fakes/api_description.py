@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
-
-GOOGLE_DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 SPECS = Path(__file__).parent / "specs"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -64,7 +61,11 @@ class ApiDescription:
     @classmethod
     def google(cls, document: str) -> ApiDescription:
         """A discovery document, e.g. `compute.v1` or `admin.directory_v1`."""
-        doc = json.loads((GOOGLE_DOCUMENTS / f"{document}.json").read_text())
+        # Imported here: the relay's test venvs (Kubernetes fake) have no Google client.
+        import googleapiclient
+
+        documents = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+        doc = json.loads((documents / f"{document}.json").read_text())
         methods: list[Method] = []
 
         def walk(node: dict[str, Any]) -> None:
