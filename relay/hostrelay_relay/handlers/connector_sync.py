@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,42 +78,13 @@ class ConnectorSyncHandler(Handler[ConnectorSyncParams]):
             ctx.check_cancel_or_timeout()
             ctx.report_event("inventory", batch.to_event_body(params.connector))
 
-        sources = self.settings.sources
-        ca_file = str(sources.ca_file) if sources.ca_file else None
-        retry = RetryPolicy(max_wait_s=sources.max_wait_s)
         try:
             with store.locked(params.connector):
                 token = read_credential_file(Path(params.credential_file))
                 old = store.load(params.connector, fingerprint)
                 cutter = BatchCutter(emit)
                 sent = Sent(old, SourceState(fingerprint, dict(old.hashes)), cutter)
-                changes, api_calls = None, 0
-                # Changes build on what this relay sent: without that state, read everything.
-                if params.since and old.hashes and params.source.kind == "kubernetes":
-                    try:
-                        changes, api_calls = read_kubernetes_changes(
-                            params.source,
-                            token,
-                            {str(name): rv for name, rv in params.since.items()},
-                            should_stop,
-                            ca_file=ca_file,
-                            retry=retry,
-                        )
-                    except VersionExpired as expired:
-                        api_calls = expired.api_calls
-                        log.info("source cursor expired", extra=labels)
-                if changes is not None:
-                    mode, entities, versions = (
-                        "incremental",
-                        sent.changes(changes),
-                        changes.versions,
-                    )
-                else:
-                    read = read_source(
-                        params.source, token, should_stop, ca_file=ca_file, retry=retry
-                    )
-                    entities = sent.snapshot(read.entities or [])
-                    mode, versions, api_calls = "full", read.positions, api_calls + read.api_calls
+                mode, entities, versions, api_calls = self._read(params, token, sent, should_stop)
                 cutter.flush()
                 store.save(params.connector, sent.new)
         except SourceBusy:
@@ -143,6 +115,36 @@ class ConnectorSyncHandler(Handler[ConnectorSyncParams]):
         if params.source.kind == "kubernetes":  # a list without a version gives no cursor
             result["resource_versions"] = {name: rv for name, rv in versions.items() if rv}
         return result
+
+    def _read(
+        self,
+        params: ConnectorSyncParams,
+        token: str,
+        sent: Sent,
+        should_stop: Callable[[], bool],
+    ) -> tuple[str, list[SourceEntity], dict[str, str], int]:
+        """(mode, entities read, the versions reached, API calls): the changes since
+        `params.since` when there are some to build on, else everything."""
+        sources = self.settings.sources
+        ca_file = str(sources.ca_file) if sources.ca_file else None
+        retry = RetryPolicy(max_wait_s=sources.max_wait_s)
+        api_calls = 0
+        # Changes build on what this relay sent: without that state, read everything.
+        if params.since and sent.old.hashes and params.source.kind == "kubernetes":
+            since = {str(name): rv for name, rv in params.since.items()}
+            try:
+                changes, api_calls = read_kubernetes_changes(
+                    params.source, token, since, should_stop, ca_file=ca_file, retry=retry
+                )
+            except VersionExpired as expired:
+                api_calls = expired.api_calls
+                log.info("source cursor expired", extra={"connector": params.connector})
+            else:
+                if changes is not None:
+                    return "incremental", sent.changes(changes), changes.versions, api_calls
+        read = read_source(params.source, token, should_stop, ca_file=ca_file, retry=retry)
+        entities = sent.snapshot(read.entities or [])
+        return "full", entities, read.positions, api_calls + read.api_calls
 
 
 class Sent:
