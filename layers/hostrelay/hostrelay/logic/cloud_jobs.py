@@ -35,9 +35,6 @@ class CloudJobRequest(BaseModel):
     job_id: str
     attempt: int
     action: Literal["publish", "cancel"] = "publish"
-    # The job as it was written, when the queue carried it (dal.dispatch_queue); a cloud job
-    # is read afresh before it runs, so the copy is not used here.
-    job: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
