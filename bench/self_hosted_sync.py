@@ -12,10 +12,17 @@ For each source it prints entities/s and API calls of
   events), first (everything sent) and second (nothing changed: nothing sent);
 - the baseline, measured in the same run: the same entities applied with replace_all without
   reading the source, so the cloud run's ratio to it is what reading the source costs.
-Every run is a full read (neither source has a membership/change feed the connectors use);
-the relay's second run is the incremental part: it reads everything, sends only changes.
+Authentik runs are full reads (its group list has no updated-since filter); the relay's
+second run reads everything and sends only changes. Kubernetes also runs incrementally: after
+`--changes` deployments are scaled and a tenth as many services deleted, a relay run whose
+params carry the last run's resourceVersions (`since`) watches each resource once, beside a
+full relay run after the same number of changes (its baseline: the ratio is incremental/full);
+in the cloud, the changes since the second run's versions are read and applied the same way.
+The fake ends a watch once it has sent the changes; a real API server holds each open for
+WATCH_TIMEOUT_S (1 s), so a real incremental run takes about 1 s more per resource.
 
-    .venv/bin/python -m bench.self_hosted_sync [--users 10000] [--groups 2000]
+    .venv/bin/python -m bench.self_hosted_sync [--users 10000] [--groups 2000] [--changes 100]
+        [--only kubernetes]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import boto3
 from moto import mock_aws
 
 from hostrelay.dal.aws_clients import client
+from hostrelay.domain.inventory import InventoryChanges
 from hostrelay.settings import DiscoverySettings, load_settings
 from hostrelay_contract.jobs.sources import AuthentikSource, KubernetesSource
 from hostrelay_local.aws_resources import create_resources, function_environment
@@ -51,7 +59,7 @@ from hostrelay_local.template import load_template
 from hostrelay_relay.handlers.base import JobContext
 from hostrelay_relay.handlers.connector_sync import ConnectorSyncHandler
 from hostrelay_relay.settings import RelaySettings, SourcesSettings
-from hostrelay_sources.readers import read_source
+from hostrelay_sources.readers import read_kubernetes_changes, read_source
 from tests.fakes.authentik import AuthentikFake
 from tests.fakes.kubernetes import KubernetesFake
 
@@ -98,8 +106,23 @@ def arrange_kubernetes(fake: KubernetesFake, scale: int) -> None:
         )
 
 
-def relay_run(settings: RelaySettings, params: dict[str, Any]) -> tuple[int, int, float, int]:
-    """(entities read, API calls, seconds, inventory events sent) of one connector.sync."""
+def change_kubernetes(fake: KubernetesFake, changes: int, round_: int) -> None:
+    """Scale `changes` deployments and delete a tenth as many services (different ones each
+    round)."""
+    app = {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}
+    deployments = sorted(fake.state.objects["deployments"])
+    for key in deployments[round_ * changes : (round_ + 1) * changes]:
+        namespace, name = key.split("/")
+        fake.state.put("deployments", name, namespace=namespace, spec={"replicas": 3, **app})
+    services = sorted(fake.state.objects["services"])
+    for key in services[: max(1, changes // 10)]:
+        fake.state.delete("services", key)
+
+
+def relay_run(
+    settings: RelaySettings, params: dict[str, Any]
+) -> tuple[int, int, float, int, dict[str, Any]]:
+    """(entities read, API calls, seconds, inventory events sent, result) of one connector.sync."""
     handler = ConnectorSyncHandler(settings)
     events: list[dict[str, Any]] = []
     ctx = JobContext(
@@ -115,7 +138,8 @@ def relay_run(settings: RelaySettings, params: dict[str, Any]) -> tuple[int, int
     )
     started = time.perf_counter()
     result = handler.run(handler.validate(params), ctx)
-    return result["total"], result["api_calls"], time.perf_counter() - started, len(events)
+    seconds = time.perf_counter() - started
+    return result["total"], result["api_calls"], seconds, len(events), result
 
 
 def print_row(name: str, count: int, calls: int, seconds: float, baseline_s: float | None) -> None:
@@ -129,9 +153,14 @@ def print_row(name: str, count: int, calls: int, seconds: float, baseline_s: flo
 
 
 def relay_rows(
-    name: str, source: AuthentikSource | KubernetesSource, ca_file: str, directory: Path
+    name: str,
+    source: AuthentikSource | KubernetesSource,
+    ca_file: str,
+    directory: Path,
+    kubernetes: tuple[KubernetesFake, int] | None = None,
 ) -> None:
-    """connector.sync twice (the second finds nothing changed), then the read alone."""
+    """connector.sync twice (the second finds nothing changed), then the read alone; with
+    `kubernetes` (the fake, changes a round), a full and an incremental run after changes."""
     token_file = directory / f"{name}.token"
     token_file.write_text(TOKEN)
     token_file.chmod(0o600)
@@ -148,8 +177,20 @@ def relay_rows(
         "credential_file": str(token_file),
     }
     for run in (1, 2):
-        count, calls, seconds, events = relay_run(settings, params)
+        count, calls, seconds, events, result = relay_run(settings, params)
         print_row(f"{name} relay run {run} ({events} events)", count, calls, seconds, None)
+    if kubernetes is not None:
+        fake, changes = kubernetes
+        change_kubernetes(fake, changes, 0)
+        count, calls, full_s, events, result = relay_run(settings, params)
+        sent = result["created"] + result["updated"] + result["deleted"]
+        print_row(f"{name} relay full, {sent} sent (baseline)", count, calls, full_s, full_s)
+        change_kubernetes(fake, changes, 1)
+        since = {**params, "since": result["resource_versions"]}
+        count, calls, seconds, events, result = relay_run(settings, since)
+        assert result["mode"] == "incremental", result["mode"]
+        sent = result["created"] + result["updated"] + result["deleted"]
+        print_row(f"{name} relay incremental, {sent} sent", count, calls, seconds, full_s)
     started = time.perf_counter()
     read = read_source(source, TOKEN, lambda: False, ca_file=ca_file)
     seconds = time.perf_counter() - started
@@ -157,9 +198,14 @@ def relay_rows(
 
 
 def cloud_rows(
-    name: str, source: AuthentikSource | KubernetesSource, ca_file: str, inventory: Any
+    name: str,
+    source: AuthentikSource | KubernetesSource,
+    ca_file: str,
+    inventory: Any,
+    kubernetes: tuple[KubernetesFake, int] | None = None,
 ) -> None:
-    """The cloud run (read, then apply into the inventory in moto) beside the apply alone."""
+    """The cloud run (read, then apply into the inventory in moto) beside the apply alone;
+    with `kubernetes`, then the changes since the second run read and applied."""
     from hostrelay.logic.sync_self_hosted import entity_upsert
 
     read = read_source(source, TOKEN, lambda: False, ca_file=ca_file)
@@ -178,12 +224,31 @@ def cloud_rows(
         print_row(
             f"{name} cloud run {run} ({what})", len(upserts), read.api_calls, seconds, baseline_s
         )
+    if kubernetes is not None and isinstance(source, KubernetesSource):
+        fake, changes = kubernetes
+        change_kubernetes(fake, changes, 2)
+        started = time.perf_counter()
+        found, calls = read_kubernetes_changes(
+            source, TOKEN, read.positions, lambda: False, ca_file=ca_file
+        )
+        assert found is not None
+        upserts = [entity_upsert(e) for e in found.changed]
+        inventory.apply_all(
+            name, InventoryChanges(upserts=upserts, deletes=found.deleted), datetime.now(UTC)
+        )
+        seconds = time.perf_counter() - started
+        changed = len(upserts) + len(found.deleted)
+        print_row(f"{name} cloud incremental, {changed} changed", changed, calls, seconds, None)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument(
+        "--changes", type=int, default=100, help="deployments changed before an incremental run"
+    )
+    parser.add_argument("--only", choices=("authentik", "kubernetes"), help="one source only")
     parser.add_argument(
         "--whole-table-rollback",
         action="store_true",
@@ -233,10 +298,12 @@ def main() -> None:
                 kubernetes.ca_file,
             ),
         ]
+        sources = [row for row in sources if args.only in (None, row[0])]
+        changing = (kubernetes, args.changes)
         for name, source, ca_file in sources:
-            relay_rows(name, source, ca_file, directory)
+            relay_rows(name, source, ca_file, directory, changing if name == "kubernetes" else None)
         for name, source, ca_file in sources:
-            cloud_rows(name, source, ca_file, inventory)
+            cloud_rows(name, source, ca_file, inventory, changing if name == "kubernetes" else None)
         authentik.stop()
         kubernetes.stop()
 

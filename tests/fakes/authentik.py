@@ -21,14 +21,11 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from authentik_client.api.core_api import CoreApi
 from authentik_client.models.group import Group
@@ -36,7 +33,7 @@ from authentik_client.models.paginated_group_list import PaginatedGroupList
 from authentik_client.models.paginated_user_list import PaginatedUserList
 from authentik_client.models.user_account_request import UserAccountRequest
 
-from tests.fakes.tls import HttpsFake
+from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
 TIMESTAMP = "2026-01-02T03:04:05.000000Z"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -70,18 +67,13 @@ class ApiError(Exception):
         self.status, self.detail = status, detail
 
 
-@dataclass
-class AuthentikState:
+@dataclass(kw_only=True)
+class AuthentikState(FakeApiState):
     token: str
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, set[int]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    throttle_next: int = 0
-    retry_after: str = "1"
-    throttled: int = 0
     denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_user(self, pk: int, username: str, *, user_type: str = "internal") -> str:
         user_uuid = str(uuid.UUID(int=pk))
@@ -200,47 +192,27 @@ def _page(
     }
 
 
-def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+def _handler_for(state: AuthentikState) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _route(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = self.rfile.read(length) if length else b""
+            path, query = self.path_and_query()
+            payload = self.payload()
             with state.lock:
-                state.requests.append((self.command, parts.path))
+                state.requests.append((self.command, path))
                 if self.headers.get("Authorization") != f"Bearer {state.token}":
                     raise ApiError(401, "Token invalid/expired")
-                if any(parts.path.startswith(prefix) for prefix in state.denied):
+                if any(path.startswith(prefix) for prefix in state.denied):
                     raise ApiError(403, "You do not have permission to perform this action.")
-                if state.throttle_next > 0:
-                    state.throttle_next -= 1
-                    state.throttled += 1
-                    self._send(
+                if state.throttle_now():
+                    self.send_json(
                         429,
                         {"detail": "Request was throttled."},
                         {"Retry-After": state.retry_after},
                     )
                     return
                 for method, pattern, operation in _ROUTES:
-                    found = pattern.match(parts.path)
+                    found = pattern.match(path)
                     if method == self.command and found:
-                        query = parse_qs(parts.query)
                         unknown = set(query) - operation_query_params(operation)
                         assert not unknown, f"{operation} has no query parameters {unknown}"
                         getattr(self, operation)(query, payload, **found.groupdict())
@@ -256,13 +228,13 @@ def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
             include_groups = query.get("include_groups", ["true"])[0] == "true"
             body = _page(sorted(state.users), query, lambda pk: state.user_body(pk, include_groups))
             PaginatedUserList.from_dict(body)  # the schema's shape, or the test fails
-            self._send(200, body)
+            self.send_json(200, body)
 
         def core_groups_list(self, query: dict[str, list[str]], payload: bytes) -> None:
             ordered = sorted(state.groups, key=lambda g: (state.groups[g]["name"], g))
             body = _page(ordered, query, lambda group: state.group_body(group, query))
             PaginatedGroupList.from_dict(body)
-            self._send(200, body)
+            self.send_json(200, body)
 
         def core_groups_retrieve(
             self, query: dict[str, list[str]], payload: bytes, group: str
@@ -270,7 +242,7 @@ def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
             self._group(group)
             body = state.group_body(group, query)
             Group.from_dict(body)
-            self._send(200, body)
+            self.send_json(200, body)
 
         def _user_of(self, payload: bytes) -> int:
             request = UserAccountRequest.from_dict(json.loads(payload))
@@ -284,38 +256,29 @@ def _handler_for(state: AuthentikState) -> type[BaseHTTPRequestHandler]:
         ) -> None:
             self._group(group)
             state.members[group].add(self._user_of(payload))
-            self._send(204, None)
+            self.send_json(204, None)
 
         def core_groups_remove_user_create(
             self, query: dict[str, list[str]], payload: bytes, group: str
         ) -> None:
             self._group(group)
             state.members[group].discard(self._user_of(payload))
-            self._send(204, None)
+            self.send_json(204, None)
 
         def _serve(self) -> None:
             try:
                 self._route()
             except ApiError as error:
-                self._send(error.status, {"detail": error.detail})
+                self.send_json(error.status, {"detail": error.detail})
 
         do_GET = do_POST = _serve
 
     return Handler
 
 
-class AuthentikFake:
+class AuthentikFake(FakeServer[AuthentikState]):
     """Started on a free port with a test CA; `state` is the instance tests arrange."""
 
     def __init__(self, directory: Path, token: str) -> None:
-        self.state = AuthentikState(token=token)
-        self._https = HttpsFake(_handler_for(self.state), directory)
-        self.base_url = self._https.base_url
-        self.ca_file = self._https.ca_file
-
-    def start(self) -> AuthentikFake:
-        self._https.start()
-        return self
-
-    def stop(self) -> None:
-        self._https.stop()
+        state = AuthentikState(token=token)
+        super().__init__(state, _handler_for(state), directory)

@@ -16,19 +16,16 @@ the Azure REST API specs; what breaks it lands in `state.violations`.
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from tests.fakes.api_description import ApiDescription
-from tests.fakes.tls import HttpsFake
+from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
 ARM = ApiDescription.openapi("azure_arm.json")
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -46,7 +43,7 @@ class ArmError(Exception):
 
 
 @dataclass
-class AzureState:
+class AzureState(FakeApiState):
     tenant_id: str
     client_id: str
     client_secret: str
@@ -56,12 +53,7 @@ class AzureState:
     tokens: dict[str, float] = field(default_factory=dict)  # access token → expires at
     clock: Callable[[], float] = time.time  # what "expired" is measured by
     token_forms: list[dict[str, str]] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    throttle_next: int = 0
-    retry_after: str = "1"
-    throttled: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _add(self, subscription: str, collection: str, resource: dict[str, Any]) -> None:
         self.readable.add(subscription)
@@ -187,31 +179,17 @@ class AzureState:
         return sum(1 for _, path in self.requests if path.startswith(prefix))
 
 
-def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+def _handler_for(state: AzureState) -> type[JsonHandler]:
+    class Handler(JsonHandler):
+        content_type = "application/json; charset=utf-8"
 
         def do_POST(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            path, _ = self.path_and_query()
+            form = {k: v[0] for k, v in parse_qs(self.payload().decode()).items()}
             with state.lock:
-                state.requests.append(("POST", parts.path))
-                status, body = self._token(parts.path, form)
-            self._send(status, body)
+                state.requests.append(("POST", path))
+                status, body = self._token(path, form)
+            self.send_json(status, body)
 
         def _token(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
             if path != f"/{state.tenant_id}/oauth2/v2.0/token":
@@ -230,23 +208,22 @@ def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHand
             return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token}
 
         def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
+            path, query = self.path_and_query()
             with state.lock:
-                state.requests.append(("GET", parts.path))
+                state.requests.append(("GET", path))
                 checked = {k: v for k, v in query.items() if k != "$skiptoken"}
-                state.violations += ARM.request_problems("GET", parts.path, checked)
+                state.violations += ARM.request_problems("GET", path, checked)
                 headers: dict[str, str] = {}
                 try:
-                    body = self._list(parts.path, query)
+                    body = self._list(path, query)
                     status = 200
-                    state.violations += ARM.response_problems("GET", parts.path, body)
+                    state.violations += ARM.response_problems("GET", path, body)
                 except ArmError as error:
                     status = error.status
                     body = {"error": {"code": error.code, "message": error.message}}
                     if status == 429:
                         headers["Retry-After"] = state.retry_after
-            self._send(status, body, headers)
+            self.send_json(status, body, headers)
 
         def _list(self, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
             authorization = self.headers.get("Authorization", "")
@@ -270,9 +247,7 @@ def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHand
                     f"The client does not have authorization to perform action over scope "
                     f"'/subscriptions/{subscription}'",
                 )
-            if state.throttle_next > 0:
-                state.throttle_next -= 1
-                state.throttled += 1
+            if state.throttle_now():
                 raise ArmError(429, "TooManyRequests", "The request is being throttled.")
             items = state.subscriptions[subscription].get(collection)
             if items is None:
@@ -282,7 +257,7 @@ def _handler_for(state: AzureState, base: list[str]) -> type[BaseHTTPRequestHand
             body: dict[str, Any] = {"value": items[start:end]}
             if end < len(items):
                 following = {"api-version": query["api-version"][0], "$skiptoken": str(end)}
-                body["nextLink"] = f"{base[0]}{path}?{urlencode(following)}"
+                body["nextLink"] = f"{self.base_url()}{path}?{urlencode(following)}"
             return body
 
     return Handler
@@ -299,21 +274,11 @@ def _aad_error(error: str, code: int, description: str) -> dict[str, Any]:
     }
 
 
-class AzureFake:
+class AzureFake(FakeServer[AzureState]):
     """Started on a free port with a test CA; `state` is what tests arrange and inspect."""
 
     def __init__(self, directory: Path, tenant_id: str, client_id: str, secret: str) -> None:
-        self.state = AzureState(tenant_id, client_id, secret)
-        self._base: list[str] = [""]
-        self._https = HttpsFake(_handler_for(self.state, self._base), directory)
-        self.base_url = self._base[0] = self._https.base_url
-        self.ca_file = self._https.ca_file
+        state = AzureState(tenant_id, client_id, secret)
+        super().__init__(state, _handler_for(state), directory)
 
     resource_id_of = staticmethod(AzureState.resource_id)
-
-    def start(self) -> AzureFake:
-        self._https.start()
-        return self
-
-    def stop(self) -> None:
-        self._https.stop()

@@ -17,21 +17,19 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
 from tests.fakes.api_description import ApiDescription
-from tests.fakes.tls import HttpsFake
+from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_PATH = "/token"
@@ -117,8 +115,8 @@ def _forbidden() -> GoogleError:
     )
 
 
-@dataclass
-class GoogleState:
+@dataclass(kw_only=True)
+class GoogleState(FakeApiState):
     account: ServiceAccount
     delegated_admins: set[str] = field(default_factory=set)  # subjects delegation allows
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -131,14 +129,10 @@ class GoogleState:
     token_expiry: dict[str, float] = field(default_factory=dict)  # access token → expires at
     clock: Callable[[], float] = time.time  # what "expired" is measured by
     token_requests: list[dict[str, Any]] = field(default_factory=list)  # verified claims
-    requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    throttle_next: int = 0
     throttle_status: int = 429
     retry_after: str | None = "1"
-    throttled: int = 0
     denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- Workspace
     def add_org_unit(self, unit_id: str, path: str, parent_id: str, parent_path: str) -> None:
@@ -285,34 +279,20 @@ def _page(items: list[Any], query: dict[str, list[str]], maximum: int) -> tuple[
     return items[start:end], following
 
 
-def _handler_for(state: GoogleState, base: list[str]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+def _handler_for(state: GoogleState) -> type[JsonHandler]:
+    class Handler(JsonHandler):
+        content_type = "application/json; charset=UTF-8"
 
         def do_POST(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            form = parse_qs(self.rfile.read(length).decode())
+            path, _ = self.path_and_query()
+            form = parse_qs(self.payload().decode())
             with state.lock:
-                state.requests.append(("POST", parts.path))
-                if parts.path != TOKEN_PATH:
-                    self._send(404, _forbidden().body())
+                state.requests.append(("POST", path))
+                if path != TOKEN_PATH:
+                    self.send_json(404, _forbidden().body())
                     return
                 status, body = self._token(form)
-            self._send(status, body)
+            self.send_json(status, body)
 
         def _token(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
             """The JWT-bearer grant as Google's token endpoint answers it."""
@@ -348,19 +328,18 @@ def _handler_for(state: GoogleState, base: list[str]) -> type[BaseHTTPRequestHan
             return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
         def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
+            path, query = self.path_and_query()
             with state.lock:
-                state.requests.append(("GET", parts.path))
-                api = COMPUTE if parts.path.startswith("/compute/") else DIRECTORY
-                state.violations += api.request_problems("GET", parts.path, query)
+                state.requests.append(("GET", path))
+                api = COMPUTE if path.startswith("/compute/") else DIRECTORY
+                state.violations += api.request_problems("GET", path, query)
                 try:
-                    status, body, headers = self._get(parts.path, query)
+                    status, body, headers = self._get(path, query)
                 except GoogleError as error:
                     status, body, headers = error.status, error.body(), {}
                 if status == 200:
-                    state.violations += api.response_problems("GET", parts.path, body)
-            self._send(status, body, headers)
+                    state.violations += api.response_problems("GET", path, body)
+            self.send_json(status, body, headers)
 
         def _get(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
             authorization = self.headers.get("Authorization", "")
@@ -372,9 +351,7 @@ def _handler_for(state: GoogleState, base: list[str]) -> type[BaseHTTPRequestHan
                 raise _unauthenticated()  # Google answers an expired token the same way
             if any(path.startswith(prefix) for prefix in state.denied):
                 raise _forbidden()
-            if state.throttle_next > 0:
-                state.throttle_next -= 1
-                state.throttled += 1
+            if state.throttle_now():
                 error = GoogleError(
                     state.throttle_status,
                     "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute'",
@@ -477,20 +454,10 @@ def _listing(kind: str, key: str, page: list[Any], following: str) -> dict[str, 
     return body
 
 
-class GoogleFake:
+class GoogleFake(FakeServer[GoogleState]):
     """Started on a free port with a test CA; `state` is what tests arrange and inspect."""
 
     def __init__(self, directory: Path, account: ServiceAccount) -> None:
-        self.state = GoogleState(account=account)
-        self._base: list[str] = [""]
-        self._https = HttpsFake(_handler_for(self.state, self._base), directory)
-        self.base_url = self._base[0] = self._https.base_url
+        state = GoogleState(account=account)
+        super().__init__(state, _handler_for(state), directory)
         self.token_uri = self.base_url + TOKEN_PATH
-        self.ca_file = self._https.ca_file
-
-    def start(self) -> GoogleFake:
-        self._https.start()
-        return self
-
-    def stop(self) -> None:
-        self._https.stop()

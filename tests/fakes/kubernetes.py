@@ -14,6 +14,13 @@ event history the fake keeps (`compact()` drops it, as etcd compaction does) is 
 an ERROR event carrying a 410 Expired Status, as the API server does. The real server holds a
 watch open until `timeoutSeconds`; the fake ends it once it has sent the changes it has (the
 tests change nothing while a watch is open), so no test waits on a timeout.
+
+Every request and answer is checked against Kubernetes' OpenAPI document (the excerpt in
+tests/fakes/specs/kubernetes.json, with its provenance): the path is one of its list
+operations and the query uses only their declared parameters with their declared types; a list
+answers its `<Kind>List` schema, each watch event the WatchEvent schema (its object the
+resource's schema, or a Status for ERROR), and every error a Status. What breaks these rules is
+recorded in `state.violations`, which the tests assert empty.
 """
 
 from __future__ import annotations
@@ -21,15 +28,13 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.tls import HttpsFake
+from tests.fakes.api_description import ApiDescription
+from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
 TIMESTAMP = "2026-01-02T03:04:05Z"
 # path -> (resource, list kind, apiVersion)
@@ -41,17 +46,11 @@ PATHS = {
     "/apis/apps/v1/daemonsets": ("daemonsets", "DaemonSetList", "apps/v1"),
     "/api/v1/services": ("services", "ServiceList", "v1"),
 }
-LIST_PARAMS = {
-    "limit",
-    "continue",
-    "resourceVersion",
-    "resourceVersionMatch",
-    "labelSelector",
-    "fieldSelector",
-    "timeoutSeconds",
-    "watch",
-    "allowWatchBookmarks",
-}
+KUBERNETES_API = ApiDescription.openapi("kubernetes.json")
+STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+WATCH_EVENT = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent"
+# The event types of apimachinery's watch.EventType (the document says only "string").
+WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
 
 
 class StatusError(Exception):
@@ -71,20 +70,16 @@ class StatusError(Exception):
         }
 
 
-@dataclass
-class KubernetesState:
+@dataclass(kw_only=True)
+class KubernetesState(FakeApiState):
     token: str
     objects: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {resource: {} for resource, _, _ in PATHS.values()}
     )
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    throttle_next: int = 0
-    retry_after: str = "1"
-    throttled: int = 0
     denied: set[str] = field(default_factory=set)  # resources answered with 403
     expire_after_pages: int | None = None  # the next continue token served after n pages is stale
     expired: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    violations: list[str] = field(default_factory=list)  # against the OpenAPI document
     _version: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # (resourceVersion, resource, event type, object) of every change, oldest first
@@ -176,8 +171,6 @@ class KubernetesState:
                 f'{resource} is forbidden: User "system:serviceaccount:hostrelay:reader" cannot '
                 f'list resource "{resource}" at the cluster scope',
             )
-        unknown = set(query) - LIST_PARAMS
-        assert not unknown, f"list has no query parameters {unknown}"
         limit = int(query.get("limit", ["0"])[0])
         token = query.get("continue", [""])[0]
         if token:
@@ -212,8 +205,6 @@ def watch_events(state: KubernetesState, path: str, query: dict[str, list[str]])
     resource = PATHS[path][0]
     if resource in state.denied:
         raise StatusError(403, "Forbidden", f"{resource} is forbidden")
-    unknown = set(query) - LIST_PARAMS
-    assert not unknown, f"watch has no query parameters {unknown}"
     assert query.get("watch") == ["true"] and "continue" not in query and "limit" not in query
     since = int(query.get("resourceVersion", ["0"])[0])
     if since < state.compacted_before:
@@ -226,75 +217,68 @@ def watch_events(state: KubernetesState, path: str, query: dict[str, list[str]])
     ]
 
 
-def _handler_for(state: KubernetesState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def item_definition(path: str) -> str:
+    """The schema of one object of a list path's answer (its `<Kind>List`'s items)."""
+    listing = KUBERNETES_API.method("GET", path)
+    assert listing is not None and listing.response is not None
+    list_schema = KUBERNETES_API.schemas[listing.response["$ref"].rsplit("/", 1)[-1]]
+    return str(list_schema["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[-1])
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+def event_problems(path: str, event: dict[str, Any]) -> list[str]:
+    """A watch event against WatchEvent, its object against the resource's schema (ERROR: a
+    Status); the document types the object as a RawExtension, i.e. any object."""
+    kind = event.get("type")
+    problems = KUBERNETES_API.definition_problems("watch event", WATCH_EVENT, {"type": kind})
+    if kind not in WATCH_EVENT_TYPES:
+        problems.append(f"watch event: type {kind!r} is not one of {WATCH_EVENT_TYPES}")
+    inner = STATUS if kind == "ERROR" else item_definition(path)
+    return problems + KUBERNETES_API.definition_problems(
+        f"watch event {kind}.object", inner, event.get("object")
+    )
 
-        def _send_lines(self, events: list[Any]) -> None:
-            data = b"".join(json.dumps(event).encode() + b"\n" for event in events)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+
+def _handler_for(state: KubernetesState) -> type[JsonHandler]:
+    class Handler(JsonHandler):
+        def _status(self, error: StatusError, headers: dict[str, str] | None = None) -> None:
+            body = error.body()
+            state.violations.extend(KUBERNETES_API.definition_problems("Status", STATUS, body))
+            self.send_json(error.code, body, headers)
 
         def do_GET(self) -> None:
-            parts = urlsplit(self.path)
+            path, query = self.path_and_query()
             try:
                 with state.lock:
-                    state.requests.append(("GET", parts.path))
+                    state.requests.append(("GET", path))
                     if self.headers.get("Authorization") != f"Bearer {state.token}":
                         raise StatusError(401, "Unauthorized", "Unauthorized")
-                    if state.throttle_next > 0:
-                        state.throttle_next -= 1
-                        state.throttled += 1
+                    if state.throttle_now():
                         error = StatusError(429, "TooManyRequests", "too many requests")
-                        self._send(429, error.body(), {"Retry-After": state.retry_after})
+                        self._status(error, {"Retry-After": state.retry_after})
                         return
-                    if parts.path not in PATHS:
+                    if path not in PATHS:
                         raise StatusError(
                             404, "NotFound", "the server could not find the requested resource"
                         )
-                    query = parse_qs(parts.query)
+                    state.violations.extend(KUBERNETES_API.request_problems("GET", path, query))
                     if query.get("watch") == ["true"]:
-                        events = watch_events(state, parts.path, query)
-                    else:
-                        body = state.list_page(parts.path, query)
-                if query.get("watch") == ["true"]:
-                    self._send_lines(events)
-                    return
-                self._send(200, body)
+                        events = watch_events(state, path, query)
+                        for event in events:
+                            state.violations.extend(event_problems(path, event))
+                        self.send_json_lines(events)
+                        return
+                    body = state.list_page(path, query)
+                    state.violations.extend(KUBERNETES_API.response_problems("GET", path, body))
+                self.send_json(200, body)
             except StatusError as error:
-                self._send(error.code, error.body())
+                self._status(error)
 
     return Handler
 
 
-class KubernetesFake:
+class KubernetesFake(FakeServer[KubernetesState]):
     """Started on a free port with a test CA; `state` is the cluster tests arrange."""
 
     def __init__(self, directory: Path, token: str) -> None:
-        self.state = KubernetesState(token=token)
-        self._https = HttpsFake(_handler_for(self.state), directory)
-        self.base_url = self._https.base_url
-        self.ca_file = self._https.ca_file
-
-    def start(self) -> KubernetesFake:
-        self._https.start()
-        return self
-
-    def stop(self) -> None:
-        self._https.stop()
+        state = KubernetesState(token=token)
+        super().__init__(state, _handler_for(state), directory)

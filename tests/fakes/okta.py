@@ -22,19 +22,16 @@ rate limit (429, with the X-Rate-Limit-* headers Okta sends; the reset is an epo
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
-from tests.fakes.tls import HttpsFake
+from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
 LIST_LIMITS = {"users": 200, "groups": 10000, "group_users": 1000}
 _ROUTES = [
@@ -67,19 +64,15 @@ class OktaError(Exception):
         self.status, self.code, self.summary = status, code, summary
 
 
-@dataclass
-class OktaState:
+@dataclass(kw_only=True)
+class OktaState(FakeApiState):
     token: str
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, set[str]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    throttle_next: int = 0
     retry_after: str | None = None  # also send Retry-After with a 429 (seconds or a date)
-    throttled: int = 0
     denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
     clock: Callable[[], str] = okta_now
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_user(self, user_id: str, login: str, *, status: str = "ACTIVE") -> None:
         first, _, last = login.partition("@")[0].partition(".")
@@ -185,26 +178,10 @@ def _filtered(
     return [item for item in items if any(item[name] > since for name, since in terms)]
 
 
-def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as Okta serves
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+def _handler_for(state: OktaState) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _error(self, error: OktaError, headers: dict[str, str] | None = None) -> None:
-            self._send(
+            self.send_json(
                 error.status,
                 {
                     "errorCode": error.code,
@@ -217,18 +194,16 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
             )
 
         def _route(self) -> None:
-            parts = urlsplit(self.path)
+            path, query = self.path_and_query()
             with state.lock:
-                state.requests.append((self.command, parts.path))
+                state.requests.append((self.command, path))
                 if self.headers.get("Authorization") != f"SSWS {state.token}":
                     raise OktaError(401, "E0000011", "Invalid token provided")
-                if any(parts.path.startswith(prefix) for prefix in state.denied):
+                if any(path.startswith(prefix) for prefix in state.denied):
                     raise OktaError(
                         403, "E0000006", "You do not have permission to perform the action"
                     )
-                if state.throttle_next > 0:
-                    state.throttle_next -= 1
-                    state.throttled += 1
+                if state.throttle_now():
                     headers = {
                         "X-Rate-Limit-Limit": "600",
                         "X-Rate-Limit-Remaining": "0",
@@ -239,9 +214,9 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
                     self._error(OktaError(429, "E0000047", "API call exceeded rate limit"), headers)
                     return
                 for method, pattern, name in _ROUTES:
-                    found = pattern.match(parts.path)
+                    found = pattern.match(path)
                     if method == self.command and found:
-                        getattr(self, name)(parts.path, parse_qs(parts.query), **found.groupdict())
+                        getattr(self, name)(path, query, **found.groupdict())
                         return
             raise OktaError(404, "E0000022", "The endpoint does not support the provided method")
 
@@ -252,24 +227,24 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
 
         def list_users(self, path: str, query: dict[str, Any]) -> None:
             users = _filtered("users", list(state.users.values()), query)
-            page, headers = _page(base_url[0], path, users, query, LIST_LIMITS["users"])
-            self._send(200, page, headers)
+            page, headers = _page(self.base_url(), path, users, query, LIST_LIMITS["users"])
+            self.send_json(200, page, headers)
 
         def list_groups(self, path: str, query: dict[str, Any]) -> None:
             groups = _filtered("groups", list(state.groups.values()), query)
-            page, headers = _page(base_url[0], path, groups, query, LIST_LIMITS["groups"])
-            self._send(200, page, headers)
+            page, headers = _page(self.base_url(), path, groups, query, LIST_LIMITS["groups"])
+            self.send_json(200, page, headers)
 
         def get_group(self, path: str, query: dict[str, Any], group: str) -> None:
-            self._send(200, self._group(group))
+            self.send_json(200, self._group(group))
 
         def list_group_users(self, path: str, query: dict[str, Any], group: str) -> None:
             self._group(group)
             if "filter" in query:  # listGroupUsers has no filter parameter
                 raise OktaError(400, "E0000031", "Invalid search criteria: filter")
             users = [state.users[u] for u in state.members[group] if u in state.users]
-            page, headers = _page(base_url[0], path, users, query, LIST_LIMITS["group_users"])
-            self._send(200, page, headers)
+            page, headers = _page(self.base_url(), path, users, query, LIST_LIMITS["group_users"])
+            self.send_json(200, page, headers)
 
         def assign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
             if self._group(group)["type"] != "OKTA_GROUP":
@@ -278,14 +253,14 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
                 raise OktaError(404, "E0000007", f"Not found: Resource not found: {user} (User)")
             if user not in state.members[group]:
                 state.set_members(group, state.members[group] | {user})
-            self._send(204, None)
+            self.send_json(204, None)
 
         def unassign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
             if self._group(group)["type"] != "OKTA_GROUP":
                 raise OktaError(403, "E0000006", "You do not have permission (app group)")
             if user in state.members[group]:
                 state.set_members(group, state.members[group] - {user})
-            self._send(204, None)
+            self.send_json(204, None)
 
         def _serve(self) -> None:
             try:
@@ -298,20 +273,9 @@ def _handler_for(state: OktaState, base_url: list[str]) -> type[BaseHTTPRequestH
     return Handler
 
 
-class OktaFake:
+class OktaFake(FakeServer[OktaState]):
     """Started on a free port with a test CA; `state` is the org tests arrange and inspect."""
 
     def __init__(self, directory: Path, token: str) -> None:
-        self.state = OktaState(token=token)
-        self._base: list[str] = [""]
-        self._https = HttpsFake(_handler_for(self.state, self._base), directory)
-        self._base[0] = self._https.base_url
-        self.base_url = self._https.base_url
-        self.ca_file = self._https.ca_file
-
-    def start(self) -> OktaFake:
-        self._https.start()
-        return self
-
-    def stop(self) -> None:
-        self._https.stop()
+        state = OktaState(token=token)
+        super().__init__(state, _handler_for(state), directory)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         WorkspaceConnectorSettings,
     )
     from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
+    from hostrelay.domain.jobs import Job
     from hostrelay.logic.certificate_renewal import CertificateRenewal
     from hostrelay.logic.cloud_jobs import CloudJobHandler, CloudJobRunner
     from hostrelay.logic.connectors import ConnectorScheduler, ConnectorService
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from hostrelay.logic.ingest import EventIngester
     from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
     from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.relay_cursor import RelayCursor
     from hostrelay.logic.relay_events import InventoryEvent
     from hostrelay.logic.run_orchestration import RunOrchestrator
     from hostrelay.logic.runs import RunService
@@ -613,7 +615,27 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         inventory_sink=sink,
         renewal=renewal,
         output_wait_s=settings.output_wait_s,
+        on_result=_relay_cursor(settings) if sink is not None else None,
     )
+
+
+def _relay_cursor(settings: ResultsSettings) -> Callable[[Job], None]:
+    """Keeps the cursor a relay-run Kubernetes sync's result carries; built on the first such
+    result (the connector code costs every other container's cold start its import)."""
+
+    @cache
+    def build() -> RelayCursor:
+        from hostrelay.dal.connectors_repo import ConnectorRepository
+        from hostrelay.logic.relay_cursor import RelayCursor
+
+        _bind_connectors(settings, settings.connectors_table, settings.inventory_table)
+        return RelayCursor(ConnectorRepository())
+
+    def job_ended(job: Job) -> None:
+        if job.result and "resource_versions" in job.result:  # logic.relay_cursor decides
+            build().job_finished(job)
+
+    return job_ended
 
 
 def _inventory_sink(settings: ResultsSettings) -> Callable[[str, InventoryEvent], None]:

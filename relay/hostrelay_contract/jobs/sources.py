@@ -50,6 +50,9 @@ def check_credential_file(value: str) -> str:
 
 HttpsOrigin = Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)]
 CredentialFile = Annotated[str, AfterValidator(check_credential_file)]
+# A Kubernetes resourceVersion: opaque to clients (etcd's revision, digits, in practice).
+ResourceVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._:-]{1,128}$")]
+ResourceVersions = dict[KubernetesResource, ResourceVersion]
 
 
 # Models are built on first use, not at import: a function's cold start pays only for those
@@ -100,6 +103,20 @@ class ConnectorSyncParams(StrictParams):
     connector: ConnectorId
     source: Source
     credential_file: CredentialFile
+    since: ResourceVersions | None = Field(
+        default=None,
+        description="Kubernetes: the resourceVersion each resource's last read reached (the "
+        "connector's cursor, from the last run's result). The run then reads only the changes "
+        "after them (one watch per resource, deletes included), or everything when the API "
+        "server no longer has them (410 Gone) or the relay has no state of the last run. "
+        "Unset: read everything.",
+    )
+
+    @model_validator(mode="after")
+    def _since_is_kubernetes(self) -> ConnectorSyncParams:
+        if self.since is not None and self.source.kind != "kubernetes":
+            raise ValueError("since applies to kubernetes sources only")
+        return self
 
 
 UserPk = Annotated[int, Field(ge=1, le=2**53)]
@@ -140,7 +157,10 @@ class ConnectorSyncResult(JobResult):
 
     connector: str
     kind: str
-    mode: Literal["full"]
+    mode: Literal["full", "incremental"] = Field(
+        description="full: every object read (what the source no longer has is deleted); "
+        "incremental: only the changes since `since`"
+    )
     created: int
     updated: int
     unchanged: int
@@ -151,6 +171,11 @@ class ConnectorSyncResult(JobResult):
     batches: int = Field(description="`inventory` events sent")
     errors: list[str]
     duration_s: float
+    resource_versions: ResourceVersions | None = Field(
+        default=None,
+        description="Kubernetes: the resourceVersion each resource's read reached; the "
+        "control plane keeps them as the connector's cursor, the next run's `since`",
+    )
 
 
 class MemberError(JobResult):

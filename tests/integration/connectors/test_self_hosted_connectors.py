@@ -4,6 +4,7 @@ function, token in Secrets Manager) or by a relay (connector.sync, token in a fi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def kubernetes(tmp_path: Path) -> Iterator[KubernetesFake]:
     fake = KubernetesFake(tmp_path / "kubernetes", K8S_TOKEN).start()
     yield fake
     fake.stop()
+    # Every request and answer of the test was one Kubernetes' OpenAPI document allows.
+    assert fake.state.violations == []
 
 
 def secret(stack: ConnectorStack, name: str, value: str, ca_file: str) -> str:
@@ -348,6 +351,91 @@ def test_a_relay_side_run_is_a_connector_sync_job_whose_batches_fill_the_invento
     assert sorted(related(entity(stack, LAB), "member_of")) == sorted([TEACHERS, ADMINS])
     assert entity(stack, ids["alice"])["kind"] == "authentik.user"
     assert TOKEN not in stored_items(stack)
+
+
+def test_a_relay_run_kubernetes_connector_reads_only_the_changes_between_full_runs(
+    stack: ConnectorStack, kubernetes: KubernetesFake, tmp_path: Path
+) -> None:
+    # Given 3 deployments and a kubernetes connector on relay dc01 (full every third run)
+    state = kubernetes.state
+    uids = {
+        name: state.put("deployments", name, namespace="shop", spec={"replicas": 1})
+        for name in ("web", "cron", "db")
+    }
+    relay = _relay_source(tmp_path / "dc01", kubernetes.base_url, kubernetes.ca_file, K8S_TOKEN)
+    connector = stack.create_connector(
+        name="k8s on dc01",
+        kind="kubernetes",
+        target="dc01",
+        settings={
+            "url": kubernetes.base_url,
+            "credential_file": str(relay.credential_file),
+            "resources": ["deployments"],
+            "full_sync_every": 3,
+        },
+    )
+
+    def relay_run() -> tuple[dict[str, Any], dict[str, Any]]:
+        """A run as the relay does it: the job's params, its inventory batches, its result."""
+        job = stack.operator.post(f"/v1/connectors/{connector['id']}/run").body
+        stack.send_events("dc01", {"kind": "accepted", "job_id": job["id"], "attempt": 1})
+        result, published = relay.run(job["params"])
+        for body in published.events:
+            stack.send_events(
+                "dc01",
+                inventory_event(
+                    job,
+                    connector["id"],
+                    seq=body["seq"],
+                    upserts=body["upserts"],
+                    deletes=body["deletes"],
+                    sent_at=time.time(),
+                ),
+            )
+        stack.send_events(
+            "dc01",
+            {
+                "kind": "result",
+                "job_id": job["id"],
+                "attempt": 1,
+                "outcome": "succeeded",
+                "result": result,
+            },
+        )
+        return job["params"], stack.reader.get(f"/v1/jobs/{job['id']}").body
+
+    # When it runs, then the first run has no cursor to start from and reads everything
+    params, first = relay_run()
+    assert "since" not in params
+    assert (first["state"], first["result"]["mode"], first["result"]["created"]) == (
+        "SUCCEEDED",
+        "full",
+        3,
+    )
+    # When web is scaled and cron deleted, the next run's params carry the versions the
+    # first reached, and the relay watches the changes since them
+    state.put("deployments", "web", namespace="shop", spec={"replicas": 4})
+    state.delete("deployments", "shop/cron")
+    state.requests.clear()
+    params, second = relay_run()
+    assert params["since"] == first["result"]["resource_versions"]
+    assert (second["result"]["mode"], second["result"]["api_calls"]) == ("incremental", 1)
+    assert entity(stack, uids["web"])["attributes"]["replicas"] == 4
+    assert entity(stack, uids["cron"])["deleted_at"] is not None
+    # And the third run carries the second's versions; the fourth is due to read everything
+    params, third = relay_run()
+    assert params["since"] == second["result"]["resource_versions"]
+    assert third["result"]["mode"] == "incremental"
+    params, fourth = relay_run()
+    assert "since" not in params and fourth["result"]["mode"] == "full"
+    # When the connector is changed to read differently, its cursor no longer applies
+    draft = {key: connector[key] for key in ("name", "kind", "target", "settings")}
+    draft["settings"] = {**connector["settings"], "page_size": 2}
+    path = f"/v1/connectors/{connector['id']}"
+    assert stack.admin.request("PUT", path, json_body=draft).status == 200
+    params, fifth = relay_run()
+    assert "since" not in params and fifth["result"]["mode"] == "full"
+    assert K8S_TOKEN not in stored_items(stack)
 
 
 def test_a_relay_cannot_send_kinds_its_connector_does_not_have(

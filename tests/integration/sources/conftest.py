@@ -111,6 +111,8 @@ def kubernetes(tmp_path: Path) -> Iterator[KubernetesFake]:
     fake = KubernetesFake(tmp_path / "kubernetes", KUBERNETES_TOKEN).start()
     yield fake
     fake.stop()
+    # Every request and answer of the test was one Kubernetes' OpenAPI document allows.
+    assert fake.state.violations == []
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from pydantic import ValidationError
 
 from hostrelay_relay.handlers.base import JobError
 from tests.fakes.kubernetes import KubernetesFake, KubernetesState
@@ -136,3 +137,94 @@ def test_a_forbidden_resource_fails_the_run_with_permission_denied(
         kubernetes_relay.run(kubernetes_relay.params("kubernetes"))
     assert failure.value.code == "permission_denied"
     assert "/api/v1/nodes" in failure.value.message and "Forbidden" in failure.value.message
+
+
+def test_a_run_with_since_watches_only_the_changes_and_sends_deletes(
+    kubernetes: KubernetesFake, kubernetes_relay: RelaySource
+) -> None:
+    # Given a full run, whose result says which resourceVersion each list reached
+    state = kubernetes.state
+    uids = arrange(state)
+    params = kubernetes_relay.params("kubernetes")
+    first, _ = kubernetes_relay.run(params)
+    assert first["mode"] == "full"
+    assert set(first["resource_versions"]) == {
+        "namespaces",
+        "nodes",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "services",
+    }
+    # When web is scaled, the service deleted, a namespace made, another rewritten unchanged,
+    # and a config map-like churn (a deployment made and deleted again) happens in between
+    app = {"containers": [{"name": "web", "image": "nginx:1.27"}]}
+    state.put(
+        "deployments", "web", namespace="shop", spec={"replicas": 5, "template": {"spec": app}}
+    )
+    state.delete("services", "shop/web")
+    batch = state.put("namespaces", "batch", status={"phase": "Active"})
+    state.put("namespaces", "default", status={"phase": "Active"})
+    state.put("deployments", "tmp", namespace="shop")
+    state.delete("deployments", "shop/tmp")
+    state.requests.clear()
+    result, published = kubernetes_relay.run({**params, "since": first["resource_versions"]})
+    # Then the run watched each resource once from its version and sent only what changed
+    assert result["mode"] == "incremental"
+    assert result["api_calls"] == state.calls() == 6
+    assert all(("GET", path) in state.requests for path in ("/api/v1/nodes", "/api/v1/services"))
+    assert set(published.upserts()) == {uids["web"], batch}
+    assert published.upserts()[uids["web"]]["attributes"]["replicas"] == 5
+    assert published.deletes() == [uids["web-svc"]]
+    assert (result["created"], result["updated"], result["deleted"]) == (1, 1, 1)
+    assert result["unchanged"] == 1  # the namespace rewritten as it was
+    assert int(result["resource_versions"]["services"]) > int(
+        first["resource_versions"]["services"]
+    )
+    # And a full run after it has nothing to send: the relay's state followed the changes
+    state.requests.clear()
+    full, published = kubernetes_relay.run(params)
+    assert full["mode"] == "full" and full["api_calls"] == 6
+    assert (published.upserts(), published.deletes()) == ({}, [])
+    assert full["unchanged"] == 7
+
+
+def test_a_compacted_history_makes_the_run_read_everything_and_still_find_deletes(
+    kubernetes: KubernetesFake, kubernetes_relay: RelaySource
+) -> None:
+    # Given a full run of the deployments, then one deleted and the API server's history
+    # compacted past the versions the run reached
+    state = kubernetes.state
+    uids = arrange(state)
+    params = kubernetes_relay.params("kubernetes", resources=["deployments"])
+    first, _ = kubernetes_relay.run(params)
+    state.delete("deployments", "shop/web")
+    state.compact()
+    state.requests.clear()
+    # When the relay is asked for the changes since those versions
+    result, published = kubernetes_relay.run({**params, "since": first["resource_versions"]})
+    # Then the watch's 410 Expired made it list everything in the same job
+    assert result["mode"] == "full"
+    assert result["api_calls"] == state.calls() == 1 + 1
+    assert published.deletes() == [uids["web"]]
+    assert result["resource_versions"]["deployments"] == state.resource_version()
+
+
+def test_a_relay_without_state_of_the_last_run_reads_everything(
+    kubernetes: KubernetesFake, kubernetes_relay: RelaySource
+) -> None:
+    # Given versions from a run this relay has no state of (another connector id here)
+    arrange(kubernetes.state)
+    first, _ = kubernetes_relay.run(kubernetes_relay.params("kubernetes"))
+    # When a job asks for the changes since them
+    fresh = kubernetes_relay.params("kubernetes", connector="conn-2")
+    result, published = kubernetes_relay.run({**fresh, "since": first["resource_versions"]})
+    # Then it reads and sends everything: changes alone would leave its deletes unknowable
+    assert result["mode"] == "full"
+    assert len(published.upserts()) == 7
+
+
+def test_since_is_refused_for_a_source_without_versions(authentik_relay: RelaySource) -> None:
+    params = {**authentik_relay.params("authentik"), "since": {"namespaces": "1"}}
+    with pytest.raises(ValidationError, match="kubernetes sources only"):
+        authentik_relay.handler().validate(params)

@@ -1,8 +1,11 @@
-"""The checks that keep the Google and Azure fakes true to the published API descriptions."""
+"""The checks that keep the Google, Azure and Kubernetes fakes true to the published API
+descriptions."""
 
 from __future__ import annotations
 
 from tests.fakes.api_description import ApiDescription
+from tests.fakes.kubernetes import KUBERNETES_API as KUBERNETES
+from tests.fakes.kubernetes import STATUS, StatusError, event_problems
 
 DIRECTORY = ApiDescription.google("admin.directory_v1")
 COMPUTE = ApiDescription.google("compute.v1")
@@ -47,3 +50,51 @@ def test_the_azure_excerpt_requires_its_api_version_and_checks_nested_schemas() 
     assert ARM.response_problems("GET", VMS, bad_os) != []
     tagged = {"value": [{"id": "x", "tags": {"env": "prod"}, "properties": {"vmId": "v"}}]}
     assert ARM.response_problems("GET", VMS, tagged) == []
+
+
+def test_the_kubernetes_excerpt_checks_list_paging_and_watch_parameters() -> None:
+    # The list operations the connector calls, with limit/continue and a watch's parameters
+    paged = {"limit": ["500"], "continue": ["eyJ0b2tlbiI6MX0="]}
+    assert KUBERNETES.request_problems("GET", "/api/v1/namespaces", paged) == []
+    watch = {
+        "watch": ["true"],
+        "resourceVersion": ["1042"],
+        "timeoutSeconds": ["1"],
+        "allowWatchBookmarks": ["true"],
+    }
+    assert KUBERNETES.request_problems("GET", "/apis/apps/v1/deployments", watch) == []
+    # An operation it does not have, a parameter it does not declare, a mistyped value
+    assert KUBERNETES.request_problems("GET", "/apis/apps/v1/replicasets", {}) != []
+    assert KUBERNETES.request_problems("GET", "/api/v1/nodes", {"page": ["2"]}) != []
+    assert KUBERNETES.request_problems("GET", "/api/v1/nodes", {"watch": ["yes"]}) != []
+    assert KUBERNETES.request_problems("GET", "/api/v1/nodes", {"limit": ["ten"]}) != []
+
+
+def test_the_kubernetes_excerpt_checks_lists_watch_events_and_status() -> None:
+    listing = {
+        "kind": "NamespaceList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": "1042", "continue": "x", "remainingItemCount": 3},
+        "items": [{"metadata": {"name": "shop", "uid": "u1"}, "status": {"phase": "Active"}}],
+    }
+    assert KUBERNETES.response_problems("GET", "/api/v1/namespaces", listing) == []
+    invented = {**listing, "metadata": {"nextPage": "2"}}
+    assert any(
+        "'nextPage'" in p
+        for p in KUBERNETES.response_problems("GET", "/api/v1/namespaces", invented)
+    )
+    # A watch event: WatchEvent, its object the resource's schema, or a Status for ERROR
+    modified = {
+        "type": "MODIFIED",
+        "object": {"metadata": {"name": "web"}, "spec": {"replicas": 2}},
+    }
+    assert event_problems("/apis/apps/v1/deployments", modified) == []
+    assert event_problems("/apis/apps/v1/deployments", {**modified, "type": "CHANGED"}) != []
+    mistyped = {"type": "ADDED", "object": {"spec": {"replicas": "2"}}}
+    assert event_problems("/apis/apps/v1/deployments", mistyped) != []
+    # 410 Gone (an expired continue token or resourceVersion) is a Status
+    expired = StatusError(410, "Expired", "too old resource version: 1000").body()
+    assert KUBERNETES.definition_problems("Status", STATUS, expired) == []
+    error = {"type": "ERROR", "object": expired}
+    assert event_problems("/api/v1/services", error) == []
+    assert KUBERNETES.definition_problems("Status", STATUS, {**expired, "code": "410"}) != []

@@ -38,6 +38,7 @@ from hostrelay.domain.hosts import HostState
 from hostrelay.domain.jobs import Job
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.logic.jobs import JobService, NewJob
+from hostrelay.logic.relay_cursor import RelayCursor
 from hostrelay.logic.scheduling import parse_schedule
 from hostrelay.observability import logger
 from hostrelay_contract.names import CLOUD_HOST
@@ -126,9 +127,11 @@ def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def run_request(connector: Connector) -> NewJob:
-    """The job one run of `connector` is: its settings become the job's params."""
+def run_request(connector: Connector, since: dict[str, str] | None = None) -> NewJob:
+    """The job one run of `connector` is: its settings become the job's params (a relay-run
+    Kubernetes connector's cursor too, as `since`)."""
     job_type = _JOB_TYPES[connector.kind]
+    params: dict[str, Any]
     if connector.kind is ConnectorKind.LDAP:
         params = {**connector.settings, "connector": connector.id}
     elif connector.kind in SELF_HOSTED_KINDS and connector.target != CLOUD_HOST:
@@ -139,6 +142,8 @@ def run_request(connector: Connector) -> NewJob:
             "source": settings.source().model_dump(mode="json", exclude_none=True),
             "credential_file": settings.credential_file,
         }
+        if since:
+            params["since"] = since
     elif connector.kind is not ConnectorKind.AWS:  # the handler reads the connector itself
         params = {"connector": connector.id}
     else:
@@ -152,6 +157,15 @@ def run_request(connector: Connector) -> NewJob:
         params=params,
         connector_id=connector.id,
     )
+
+
+def next_run(connectors: ConnectorRepository, connector: Connector, now: datetime) -> NewJob:
+    """The job of `connector`'s next run: a relay-run Kubernetes connector's reads the changes
+    since its cursor, unless this run is due to read everything (domain.sync_cursor)."""
+    since = None
+    if connector.kind is ConnectorKind.KUBERNETES and connector.target != CLOUD_HOST:
+        since = RelayCursor(connectors).since(connector, now)
+    return run_request(connector, since)
 
 
 def self_hosted_settings(connector: Connector) -> SelfHostedSettings:
@@ -283,7 +297,7 @@ class ConnectorService:
                 f"connector {connector.id} already has a run in progress ({latest.id})",
                 details=[{"job_id": latest.id, "state": latest.state.value}],
             )
-        job, _ = self._jobs.create(run_request(connector), principal)
+        job, _ = self._jobs.create(next_run(self._connectors, connector, self._clock()), principal)
         self._connectors.record_run(connector.id, job.id)
         return job
 
@@ -388,7 +402,8 @@ class ConnectorScheduler:
             key = f"schedule:{connector.id}:{isoformat(due)}"
             try:
                 job, _ = self._jobs.create(
-                    replace(run_request(connector), idempotency_key=key), SCHEDULER
+                    replace(next_run(self._connectors, connector, now), idempotency_key=key),
+                    SCHEDULER,
                 )
                 job_id, outcome = job.id, report.started
             except DomainError as exc:

@@ -83,6 +83,7 @@ class EventIngester:
         inventory_sink: Callable[[str, InventoryEvent], None] | None = None,
         renewal: Callable[[], CertificateRenewal] | None = None,
         output_wait_s: float = 3.0,
+        on_result: Callable[[Job], None] | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
@@ -92,6 +93,8 @@ class EventIngester:
         self._inventory_sink = inventory_sink
         self._renewal = renewal
         self._output_wait_s = output_wait_s
+        # Told of each job a result ended, once, after it is written (a sync's cursor).
+        self._on_result = on_result
         self._output_wait_left = output_wait_s
         self._written: OrderedDict[str, Job] = OrderedDict()
 
@@ -310,7 +313,7 @@ class EventIngester:
         output = None
         if event.output is not None and event.output.chunks > 0:
             output = self._output_of(job, event.output.chunks, final_delivery)
-        self._remember(
+        self._ended(
             self._jobs.transition(
                 job,
                 _OUTCOMES[event.outcome],
@@ -323,6 +326,11 @@ class EventIngester:
             )
         )
         return event.outcome
+
+    def _ended(self, written: Job) -> None:
+        self._remember(written)
+        if self._on_result is not None:
+            self._on_result(written)
 
     def _finish_unread(self, host: str, event: ResultEvent) -> str | None:
         """The usual result (no output to wait for, no retry to schedule) ends its job in one
@@ -349,7 +357,7 @@ class EventIngester:
             )
         except StaleWrite:
             return None
-        self._remember(written)
+        self._ended(written)
         return event.outcome
 
     def _rejected(self, host: str, event: RejectedEvent) -> str:
