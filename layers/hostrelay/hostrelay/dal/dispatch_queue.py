@@ -12,7 +12,8 @@ from hostrelay.domain.jobs import MAX_DISPATCH_DELAY, Job
 
 DispatchAction = Literal["publish", "cancel"]
 MAX_SQS_DELAY_S = int(MAX_DISPATCH_DELAY.total_seconds())
-# SQS takes 256 KiB a message: a job bigger than this goes by its id alone.
+# SQS takes 256 KiB a message (and Lambda as much an asynchronous invocation's event): a
+# job bigger than this goes by its id alone.
 MAX_CARRIED_JOB_BYTES = 200_000
 
 
@@ -36,11 +37,7 @@ class DispatchQueue:
         """Ask for `action` on the job. With `job` (as just written), the message carries
         it, so the dispatcher need not read it back (its write is conditional on the
         version carried, so a copy that is no longer current is never acted on)."""
-        body = json.dumps({"job_id": job_id, "attempt": attempt, "action": action})
-        if job is not None:
-            carried = f'{body[:-1]}, "job": {job.model_dump_json()}}}'
-            if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
-                body = carried
+        body = dispatch_body(job_id, attempt, action, job)
         try:
             client("sqs").send_message(
                 QueueUrl=self._queue_url,
@@ -49,3 +46,16 @@ class DispatchQueue:
             )
         except (BotoCoreError, ClientError) as exc:
             raise QueueUnavailable(f"dispatch queue refused job {job_id}: {exc}") from exc
+
+
+def dispatch_body(
+    job_id: str, attempt: int, action: DispatchAction = "publish", job: Job | None = None
+) -> str:
+    """A dispatch request as JSON (logic/dispatch.py's DispatchRequest), carrying `job` when
+    it fits in a message."""
+    body = json.dumps({"job_id": job_id, "attempt": attempt, "action": action})
+    if job is not None:
+        carried = f'{body[:-1]}, "job": {job.model_dump_json()}}}'
+        if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
+            body = carried
+    return body

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict
@@ -69,8 +70,17 @@ class Dispatcher:
         return self._keys.load_or_create()
 
     def handle_message(self, body: str) -> DispatchOutcome:
-        """One message of the dispatch queue (a DispatchRequest as JSON)."""
-        return self.handle(DispatchRequest.model_validate_json(body))
+        """One message of the dispatch queue: a DispatchRequest as JSON, or the record
+        Lambda sends to the on-failure destination of an invocation that failed (its
+        `requestPayload` is the DispatchRequest)."""
+        message = json.loads(body)
+        if isinstance(message, dict) and "requestPayload" in message:
+            return self.handle_invocation(message["requestPayload"])
+        return self.handle(DispatchRequest.model_validate(message))
+
+    def handle_invocation(self, event: Mapping[str, Any]) -> DispatchOutcome:
+        """The event of an asynchronous invocation by the API (a DispatchRequest)."""
+        return self.handle(DispatchRequest.model_validate(event))
 
     def handle(self, request: DispatchRequest, now: datetime | None = None) -> DispatchOutcome:
         now = now or utcnow()

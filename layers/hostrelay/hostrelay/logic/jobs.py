@@ -9,6 +9,7 @@ from typing import Any
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
+from hostrelay.dal.dispatch_function import DispatchFunction, InvokeUnavailable
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
@@ -48,12 +49,14 @@ class JobService:
         *,
         cloud_queue: DispatchQueue | None = None,
         audit: AuditRepository | None = None,
+        dispatcher: DispatchFunction | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
         self._idempotency = idempotency
         self._queue = queue
         self._cloud_queue = cloud_queue
+        self._dispatcher = dispatcher
         self._audit = audit or AuditRepository(enabled=False)
 
     @property
@@ -120,9 +123,17 @@ class JobService:
         return written, True
 
     def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
-        """Ask for dispatch of a job already written. Should the send fail, the job is not
-        lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
-        rather than an error inviting a duplicate."""
+        """Ask for dispatch of a job already written: a host job by invoking the dispatch
+        function (one request, where the queue costs three), else, or should the invocation
+        fail, through `queue`. Should that fail too, the job is not lost: the sweeper sends
+        it again after REQUEUE_AFTER, so the caller gets its job rather than an error
+        inviting a duplicate."""
+        if self._dispatcher is not None and queue is self._queue:
+            try:
+                self._dispatcher.start(job)
+                return
+            except InvokeUnavailable:
+                logger.warning("dispatch not invoked; queued instead", extra={"job_id": job.id})
         try:
             queue.send(job.id, job.attempt, job=job)
         except QueueUnavailable:
