@@ -27,9 +27,9 @@ from hostrelay_local.broker import BrokerFailed, MosquittoBroker
 from hostrelay_local.event_recorder import EventRecorder, attach_recorder
 from hostrelay_local.event_sources import (
     AsyncInvoker,
-    failure_record,
     ScheduleEventSource,
     SqsEventSource,
+    failure_record,
     schedule_period_s,
 )
 from hostrelay_local.fleet import (
@@ -539,7 +539,9 @@ class LocalStack:
             bridge.start()
             self._stop_steps.append(bridge.stop)
 
-    def _send_to_failure_destination(self, function: str, event: dict[str, Any], error: str) -> None:
+    def _send_to_failure_destination(
+        self, function: str, event: dict[str, Any], error: str
+    ) -> None:
         """An asynchronous invocation Lambda gave up on goes to the function's on-failure
         destination (an SQS queue in the template), or is logged and dropped."""
         assert self.resources is not None
