@@ -266,27 +266,39 @@ class AsyncInvoker:
     def invoke(self, function: str, event: dict[str, Any]) -> None:
         self._queue.put((function, event))
 
+    @property
+    def pending(self) -> int:
+        """Invocations queued or running."""
+        return self._queue.unfinished_tasks
+
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            self.ready.wait()
-            name, event = item
-            runtime = self._functions.get(name)
-            if runtime is None:
-                logger.warning("async invocation of an unknown function", extra={"function": name})
-                continue
-            error = ""
-            for attempt in range(1, self.ATTEMPTS + 1):
-                try:
-                    runtime.invoke(event)
-                    break
-                except Exception as exc:
-                    logger.exception(
-                        "async invocation failed", extra={"function": name, "attempt": attempt}
-                    )
-                    error = f"{type(exc).__name__}: {exc}"
-            else:
-                if self._on_failure is not None:
-                    self._on_failure(name, event, error)
+            try:
+                self._run(*item)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()  # the stop sentinel
+
+    def _run(self, name: str, event: dict[str, Any]) -> None:
+        self.ready.wait()
+        runtime = self._functions.get(name)
+        if runtime is None:
+            logger.warning("async invocation of an unknown function", extra={"function": name})
+            return
+        error = ""
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                runtime.invoke(event)
+                return
+            except Exception as exc:
+                logger.exception(
+                    "async invocation failed", extra={"function": name, "attempt": attempt}
+                )
+                error = f"{type(exc).__name__}: {exc}"
+        if self._on_failure is not None:
+            self._on_failure(name, event, error)
+        else:
+            logger.error("async invocation dropped", extra={"function": name})
 
 
 def failure_record(function_arn: str, event: dict[str, Any], error: str, attempts: int) -> str:

@@ -293,6 +293,11 @@ class LocalStack:
     ) -> None:
         self.stop()
 
+    @property
+    def async_invocations_pending(self) -> int:
+        """Asynchronous invocations (topic rules', the API's) queued or running."""
+        return self._async_invoker.pending if self._async_invoker is not None else 0
+
     def aws_client(self, service: str) -> Any:
         """A boto3 client for the stack's moto, in this process (outside: `moto.endpoint_url`)."""
         import boto3
