@@ -6,7 +6,7 @@ resources, loads each function's handler with its template environment and runs 
 rules):
 
   POST /v1/jobs (api function) → dispatch function (the API's asynchronous invocation, no
-  queue) → IoT publish to the relay
+  queue: hostrelay_local/lambda_invoke.py takes it in process) → IoT publish to the relay
   → the relay's `result` event (its `accepted` is held back and dropped for a job this quick:
   relay/hostrelay_relay/accepted_hold.py) → ResultsTopicRule → results function (the rule's
   Lambda action: an asynchronous invocation, no queue).
@@ -23,6 +23,9 @@ message and triggers one rule with one action.
 Not counted: the client reading the job back (GET /v1/jobs/{id} polls are the caller's
 choice), the sweeper (it runs on a schedule, whatever the number of jobs), the event source's
 empty long polls (a fixed cost per hour), relay connection minutes, and CloudWatch/X-Ray.
+Two reads are a container's, repeated only after a while (the API's token read after
+TOKEN_CACHE_TTL_S, the dispatcher's host read after ONLINE_MEMORY_S): their share per job
+depends on the pace, here one ping after another through one container of each function.
 
 Prices: AWS list prices, us-east-1, on-demand, as published in 2025 (no free tier):
   DynamoDB on-demand     $0.625 per million write request units, $0.125 per million read
