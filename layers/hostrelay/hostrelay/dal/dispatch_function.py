@@ -17,7 +17,7 @@ class DispatchFunction:
     def __init__(self, function_name: str) -> None:
         self._function_name = function_name
 
-    def start(self, job: Job) -> None:
+    def start(self, job: Job, *, host_online: bool = False) -> None:
         """Ask the dispatch function to publish `job` (as just written, carried like a
         queue message). Lambda queues the event and answers at once (202); should the
         function fail on it, Lambda retries it and then sends it to the function's
@@ -26,7 +26,9 @@ class DispatchFunction:
             client("lambda").invoke(
                 FunctionName=self._function_name,
                 InvocationType="Event",
-                Payload=dispatch_body(job.id, job.attempt, job=job).encode(),
+                Payload=dispatch_body(
+                    job.id, job.attempt, job=job, host_online=host_online
+                ).encode(),
             )
         except (BotoCoreError, ClientError) as exc:
             raise InvokeUnavailable(f"dispatch function refused job {job.id}: {exc}") from exc

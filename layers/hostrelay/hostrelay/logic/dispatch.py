@@ -36,6 +36,9 @@ class DispatchRequest(BaseModel):
     # The job as its creator wrote it, so it need not be read back: acted on only through
     # a write conditional on its version (dal/dispatch_queue.py).
     job: Job | None = None
+    # The job's write found its host online (a condition of its transaction): trusted, like
+    # a host this container found online, for ONLINE_MEMORY_S after the job's creation.
+    host_online: bool = False
 
 
 DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "expired", "stale", "missing"]
@@ -87,6 +90,8 @@ class Dispatcher:
         carried = request.job
         if request.action == "publish" and carried is not None and carried.id == request.job_id:
             job = carried
+            if request.host_online:
+                self._found_online_at(job.host, job.created_at, now)
         else:
             try:
                 job = self._jobs.get(request.job_id)
@@ -102,6 +107,13 @@ class Dispatcher:
         if job.state.terminal:
             return "stale"
         return self._publish_job(job, now)
+
+    def _found_online_at(self, name: str, moment: datetime, now: datetime) -> None:
+        """Remember `name` found online at `moment` (earlier than now by so much)."""
+        age = max(0.0, (now - moment).total_seconds())
+        seen = self._monotonic() - age
+        if seen > self._found_online.get(name, float("-inf")):
+            self._found_online[name] = seen
 
     def _host_online(self, name: str) -> bool:
         now = self._monotonic()
