@@ -23,9 +23,9 @@ message and triggers one rule with one action.
 Not counted: the client reading the job back (GET /v1/jobs/{id} polls are the caller's
 choice), the sweeper (it runs on a schedule, whatever the number of jobs), the event source's
 empty long polls (a fixed cost per hour), relay connection minutes, and CloudWatch/X-Ray.
-Two reads are a container's, repeated only after a while (the API's token read after
-TOKEN_CACHE_TTL_S, the dispatcher's host read after ONLINE_MEMORY_S): their share per job
-depends on the pace, here one ping after another through one container of each function.
+One read is a container's, repeated only after a while (the API's token read after
+TOKEN_CACHE_TTL_S): its share per job depends on the pace, here one ping after another
+through one container of each function.
 
 Prices: AWS list prices, us-east-1, on-demand, as published in 2025 (no free tier):
   DynamoDB on-demand     $0.625 per million write request units, $0.125 per million read
