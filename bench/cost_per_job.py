@@ -5,22 +5,27 @@ with every resource of template.yaml (the local stack's pieces: hostrelay_local 
 resources, loads each function's handler with its template environment and runs the IoT topic
 rules):
 
-  POST /v1/jobs (api function) → dispatch queue → dispatch function → IoT publish to the relay
+  POST /v1/jobs (api function) → dispatch function (the API's asynchronous invocation, no
+  queue: hostrelay_local/lambda_invoke.py takes it in process) → IoT publish to the relay
   → the relay's `result` event (its `accepted` is held back and dropped for a job this quick:
   relay/hostrelay_relay/accepted_hold.py) → ResultsTopicRule → results function (the rule's
   Lambda action: an asynchronous invocation, no queue).
 
 Every AWS call any of them makes is counted by a botocore hook (pynamodb and boto3 both go
 through botocore's client). Calls AWS makes for us and bills us for are counted as it would:
-the SQS event source's ReceiveMessage and DeleteMessageBatch (one message per batch: jobs run
-one after another here, the low-traffic case), what a topic rule's action sends (SendMessage
+an SQS event source's ReceiveMessage and DeleteMessageBatch (one message per batch, the
+low-traffic case: no ping uses a queue now), what a topic rule's action sends (SendMessage
 for an Sqs action; a Lambda action's invocation is counted as the invocation), one Lambda
-invocation per function call, one HTTP API request. The relay's MQTT message is one IoT
+invocation per function call (the API's `Invoke` call is that invocation, counted once, as
+AWS bills it), one HTTP API request. The relay's MQTT message is one IoT
 message and triggers one rule with one action.
 
 Not counted: the client reading the job back (GET /v1/jobs/{id} polls are the caller's
 choice), the sweeper (it runs on a schedule, whatever the number of jobs), the event source's
 empty long polls (a fixed cost per hour), relay connection minutes, and CloudWatch/X-Ray.
+One read is a container's, repeated only after a while (the API's token read after
+TOKEN_CACHE_TTL_S): its share per job depends on the pace, here one ping after another
+through one container of each function.
 
 Prices: AWS list prices, us-east-1, on-demand, as published in 2025 (no free tier):
   DynamoDB on-demand     $0.625 per million write request units, $0.125 per million read
@@ -114,6 +119,8 @@ class RequestCounter:
         self.caller = "aws"
 
     def _record(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        if (service, operation) == ("lambda", "Invoke"):
+            return  # billed as the invocation it makes, counted there
         self.tally.calls[(service, operation)] += 1
         self.tally.calls_by_caller[(self.caller, service, operation)] += 1
         if service != "dynamodb":
@@ -199,6 +206,11 @@ class PingPipeline:
             token_id=str(ULID()), name="bench-admin", scopes=["admin"], created_by="bench"
         )
         self.published = 0
+        # The API's asynchronous invocations of the dispatch function, taken in process.
+        from hostrelay_local.lambda_invoke import invoke_in_process
+
+        self.invocations: list[dict[str, Any]] = []
+        invoke_in_process(self.resources.refs["DispatchFunction"], self.invocations.append)
 
     def _invoke(self, tally: Tally, name: str, event: dict[str, Any]) -> Any:
         from hostrelay_local.lambda_runtime import FakeLambdaContext
@@ -212,27 +224,6 @@ class PingPipeline:
         tally.lambda_seconds[name] += time.perf_counter() - started
         tally.lambda_invocations[name] += 1
         return result
-
-    def _event_source(self, tally: Tally, queue: str, function: str) -> None:
-        """What Lambda's SQS event source does: receive, invoke, delete what succeeded."""
-        from hostrelay_local.event_sources import sqs_event
-
-        url = self.resources.refs[queue]
-        got = self.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
-        )
-        messages = got.get("Messages", [])
-        if not messages:
-            raise RuntimeError(f"nothing on {queue}")
-        self._invoke(
-            tally, function, sqs_event(messages, f"arn:aws:sqs:{REGION}:0:{queue}", REGION)
-        )
-        self.sqs.delete_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-            ],
-        )
 
     def _relay_result(self, tally: Tally, envelope: dict[str, Any]) -> None:
         """The relay ran the ping: its one `result` event goes through the topic rules."""
@@ -296,7 +287,10 @@ class PingPipeline:
         if response["statusCode"] != 201:
             raise RuntimeError(f"POST /v1/jobs answered {response['statusCode']}")
         job_id: str = json.loads(response["body"])["id"]
-        self._event_source(tally, "DispatchQueue", "DispatchFunction")
+        if not self.invocations:
+            raise RuntimeError("the API did not invoke the dispatch function")
+        while self.invocations:
+            self._invoke(tally, "DispatchFunction", self.invocations.pop(0))
         self._relay_result(tally, self._published_envelope())
         return job_id
 

@@ -1,4 +1,4 @@
-"""Lambda entry point of the dispatch function: SQS batch → sign → publish to the host."""
+"""Lambda entry point of the dispatch function: SQS batch or API invocation → sign → publish."""
 
 from hostrelay import cold_start  # first: no garbage collection until loaded()
 
@@ -32,6 +32,11 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" not in event:  # the API's asynchronous invocation for a fresh job
+        # An error propagates: Lambda retries, then sends it to the dispatch queue.
+        outcome = dispatcher.handle_invocation(event)
+        metrics.add_metric(name=f"dispatch_{outcome}", unit="Count", value=1)
+        return {}
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -108,6 +108,13 @@ def create_resources(
         resources.refs[logical_id] = bus
         resources.attrs[(logical_id, "Arn")] = events.create_event_bus(Name=bus)["EventBusArn"]
         resources.attrs[(logical_id, "Name")] = bus
+
+    # Functions are not created in moto (they run in this process): their names only, for
+    # the environment of a function that invokes another (hostrelay_local/lambda_invoke.py).
+    for logical_id in template.of_type("AWS::Serverless::Function"):
+        name = f"{prefix}-{logical_id}"
+        resources.refs[logical_id] = name
+        resources.attrs[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return resources
 
 

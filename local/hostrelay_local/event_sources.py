@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import queue
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -227,17 +229,23 @@ class ScheduleEventSource:
 
 class AsyncInvoker:
     """Lambda's asynchronous invocations (`Event` type, what a topic rule's `Lambda` action
-    makes): queued, then run by a few workers; a failed one is tried twice more, as Lambda
-    does (at once here, not after a minute or two), then logged and dropped (AWS hands it
-    to the function's on-failure destination).
+    makes, and the API's of the dispatch function): queued, then run by a few workers; a
+    failed one is tried twice more, as Lambda does (at once here, not after a minute or two),
+    then handed to `on_failure` (the function's on-failure destination) or logged and dropped.
 
     Invocations wait until `ready` (the functions are loaded after the bridges start).
     """
 
     ATTEMPTS = 3
 
-    def __init__(self, functions: dict[str, FunctionRuntime], workers: int = 2) -> None:
+    def __init__(
+        self,
+        functions: dict[str, FunctionRuntime],
+        workers: int = 2,
+        on_failure: Callable[[str, dict[str, Any], str], None] | None = None,
+    ) -> None:
         self._functions = functions
+        self._on_failure = on_failure  # (function, event, error message)
         self.ready = threading.Event()
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._threads = [
@@ -258,19 +266,60 @@ class AsyncInvoker:
     def invoke(self, function: str, event: dict[str, Any]) -> None:
         self._queue.put((function, event))
 
+    @property
+    def pending(self) -> int:
+        """Invocations queued or running."""
+        return self._queue.unfinished_tasks
+
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            self.ready.wait()
-            name, event = item
-            runtime = self._functions.get(name)
-            if runtime is None:
-                logger.warning("async invocation of an unknown function", extra={"function": name})
-                continue
-            for attempt in range(1, self.ATTEMPTS + 1):
-                try:
-                    runtime.invoke(event)
-                    break
-                except Exception:
-                    logger.exception(
-                        "async invocation failed", extra={"function": name, "attempt": attempt}
-                    )
+            try:
+                self._run(*item)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()  # the stop sentinel
+
+    def _run(self, name: str, event: dict[str, Any]) -> None:
+        self.ready.wait()
+        runtime = self._functions.get(name)
+        if runtime is None:
+            logger.warning("async invocation of an unknown function", extra={"function": name})
+            return
+        error = ""
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                runtime.invoke(event)
+                return
+            except Exception as exc:
+                logger.exception(
+                    "async invocation failed", extra={"function": name, "attempt": attempt}
+                )
+                error = f"{type(exc).__name__}: {exc}"
+        if self._on_failure is not None:
+            self._on_failure(name, event, error)
+        else:
+            logger.error("async invocation dropped", extra={"function": name})
+
+
+def failure_record(function_arn: str, event: dict[str, Any], error: str, attempts: int) -> str:
+    """What Lambda sends an asynchronous invocation's on-failure destination (SQS): the
+    invocation record, the request in `requestPayload`."""
+    return json.dumps(
+        {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{function_arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": error},
+        }
+    )

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
@@ -28,6 +29,7 @@ from hostrelay_local.event_sources import (
     AsyncInvoker,
     ScheduleEventSource,
     SqsEventSource,
+    failure_record,
     schedule_period_s,
 )
 from hostrelay_local.fleet import (
@@ -52,6 +54,7 @@ from hostrelay_local.iot_bridge import (
     topic_rules,
 )
 from hostrelay_local.iot_registry import LocalIotRegistry
+from hostrelay_local.lambda_invoke import invoke_in_process, withdraw
 from hostrelay_local.leftovers import StateDirBusy, StateDirLock, end_leftovers
 from hostrelay_local.local_relay import (
     DEMO_EXEC_COMMANDS,
@@ -290,6 +293,11 @@ class LocalStack:
     ) -> None:
         self.stop()
 
+    @property
+    def async_invocations_pending(self) -> int:
+        """Asynchronous invocations (topic rules', the API's) queued or running."""
+        return self._async_invoker.pending if self._async_invoker is not None else 0
+
     def aws_client(self, service: str) -> Any:
         """A boto3 client for the stack's moto, in this process (outside: `moto.endpoint_url`)."""
         import boto3
@@ -508,9 +516,19 @@ class LocalStack:
         self._env.set("AWS_ENDPOINT_URL_IOT_DATA_PLANE", self._iot_data.endpoint_url)
         publish_without_http()  # the functions run in this process
         # A `Lambda` action's invocations wait for the functions, loaded after the bridges.
-        self._async_invoker = AsyncInvoker(self.functions, workers=self.options.pollers_per_queue)
+        self._async_invoker = AsyncInvoker(
+            self.functions,
+            workers=self.options.pollers_per_queue,
+            on_failure=self._send_to_failure_destination,
+        )
         self._async_invoker.start()
         self._stop_steps.append(self._async_invoker.stop)
+        # A function's asynchronous invocation of another (the API starting the dispatch
+        # function for a fresh job) is queued here the same way.
+        for spec in self.template.functions():
+            name = self.resources.refs[spec.logical_id]
+            invoke_in_process(name, partial(self._async_invoker.invoke, spec.logical_id))
+            self._stop_steps.append(partial(withdraw, name))
         clients = AwsClients(
             sqs=self.aws_client("sqs"),
             dynamodb=self.aws_client("dynamodb"),
@@ -525,6 +543,29 @@ class LocalStack:
         for bridge in bridges:
             bridge.start()
             self._stop_steps.append(bridge.stop)
+
+    def _send_to_failure_destination(
+        self, function: str, event: dict[str, Any], error: str
+    ) -> None:
+        """An asynchronous invocation Lambda gave up on goes to the function's on-failure
+        destination (an SQS queue in the template), or is logged and dropped."""
+        assert self.resources is not None
+        spec = self.template.resources[function]["Properties"]
+        destination = spec.get("EventInvokeConfig", {}).get("DestinationConfig", {})
+        target = destination.get("OnFailure", {})
+        if target.get("Type") != "SQS":
+            logger.error("async invocation dropped", extra={"function": function})
+            return
+        arn = self.resources.resolver().resolve(target["Destination"])
+        [queue_url] = [
+            self.resources.attrs[(logical_id, "QueueUrl")]
+            for (logical_id, attr), value in self.resources.attrs.items()
+            if attr == "Arn" and value == arn
+        ]
+        record = failure_record(
+            self.resources.attrs[(function, "Arn")], event, error, AsyncInvoker.ATTEMPTS
+        )
+        self.aws_client("sqs").send_message(QueueUrl=queue_url, MessageBody=record)
 
     def _load_functions(self) -> None:
         assert self.resources is not None

@@ -84,6 +84,12 @@ class ApiSettings(CertificateSettings):
     )
     broker_port: int = Field(default=8883, alias="BROKER_PORT", ge=1, le=65535)
     dispatch_queue_url: str = Field(alias="DISPATCH_QUEUE_URL")
+    dispatch_function_name: str = Field(
+        default="",
+        alias="DISPATCH_FUNCTION_NAME",
+        description="the dispatch function a fresh host job starts with an asynchronous "
+        "invocation (empty, or should the invocation fail: the dispatch queue)",
+    )
     public_key_param: str = Field(alias="SIGNING_PUBLIC_KEY_PARAM")
     signing_key_param: str = Field(
         default="",

@@ -197,6 +197,7 @@ def _certificate_authority_provider(
 
 
 def build_job_service(settings: ApiSettings) -> JobService:
+    from hostrelay.dal.dispatch_function import DispatchFunction
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
@@ -214,6 +215,11 @@ def build_job_service(settings: ApiSettings) -> JobService:
         DispatchQueue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
         audit=build_audit_repository(settings),
+        dispatcher=(
+            DispatchFunction(settings.dispatch_function_name)
+            if settings.dispatch_function_name
+            else None
+        ),
     )
 
 

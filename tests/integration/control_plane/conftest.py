@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,6 +27,8 @@ class Pipeline:
     dispatch: Callable[[dict[str, Any], Any], Any]
     results: Callable[[dict[str, Any], Any], Any]
     sweeper: Callable[[dict[str, Any], Any], Any]
+    # Asynchronous invocations of the dispatch function, in the order Lambda took them.
+    invocations: list[dict[str, Any]] = field(default_factory=list)
 
     def queue_bodies(self, logical_id: str) -> list[dict[str, Any]]:
         """Drain a queue and return its message bodies (delayed ones included)."""
@@ -43,7 +45,13 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
     def run_dispatch(self) -> dict[str, Any]:
+        """Run the dispatch function on its pending asynchronous invocations (the API's, for
+        fresh jobs), then on what waits on the dispatch queue (one batch)."""
+        while self.invocations:
+            self.dispatch(self.invocations.pop(0), _context("dispatch"))
         bodies = [json.dumps(b) for b in self.queue_bodies("DispatchQueue")]
+        if not bodies:
+            return {"batchItemFailures": []}
         return self.dispatch(sqs_event(bodies), _context("dispatch"))  # type: ignore[no-any-return]
 
     def send_events(
@@ -110,21 +118,28 @@ def _context(name: str) -> Any:
 
 
 @pytest.fixture
-def pipeline(aws: AwsStack) -> Pipeline:
-    """Given the control plane in moto with host dc01 online."""
+def pipeline(aws: AwsStack) -> Iterator[Pipeline]:
+    """Given the control plane in moto with host dc01 online; the API's asynchronous
+    invocations of the dispatch function wait in `invocations` for run_dispatch()."""
+    from hostrelay_local.lambda_invoke import invoke_in_process, withdraw
+
     hosts = HostRepository()
     jobs = build_job_service(load_settings(ApiSettings))
     hosts.register("dc01")
     hosts.seen("dc01", connected=True)
     # A result waits this long for output it misses before it asks SQS to try again later.
     aws.environments["ResultsFunction"]["OUTPUT_WAIT_S"] = "0.2"
-    return Pipeline(
+    pipeline = Pipeline(
         aws=aws,
         jobs=jobs,
         dispatch=aws.handler("DispatchFunction"),
         results=aws.handler("ResultsFunction"),
         sweeper=aws.handler("SweeperFunction"),
     )
+    dispatch_function = aws.ref("DispatchFunction")
+    invoke_in_process(dispatch_function, pipeline.invocations.append)
+    yield pipeline
+    withdraw(dispatch_function)
 
 
 @pytest.fixture

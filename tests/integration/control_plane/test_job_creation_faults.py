@@ -1,4 +1,4 @@
-"""Job creation cannot strand a job: DynamoDB or SQS failing half-way, then client retries."""
+"""Job creation cannot strand a job: DynamoDB, Lambda or SQS failing half-way, then retries."""
 
 from __future__ import annotations
 
@@ -46,20 +46,31 @@ def job_write_fails_once(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) ->
     return failed
 
 
-@pytest.fixture
-def queue_send_fails_once(pipeline: Pipeline) -> Iterator[list[str]]:
-    """The next message sent to an SQS queue is refused."""
+def _refused_once(service: str, operation: str) -> Iterator[list[str]]:
+    """The next `operation` call of the `service` client is refused."""
     failed: list[str] = []
 
     def refuse(**_: Any) -> None:
         if not failed:
-            failed.append("SendMessage")
-            raise _injected("SendMessage")
+            failed.append(operation)
+            raise _injected(operation)
 
-    events = client("sqs").meta.events
-    events.register("before-call.sqs.SendMessage", refuse)
+    events = client(service).meta.events
+    events.register(f"before-call.{service}.{operation}", refuse)
     yield failed
-    events.unregister("before-call.sqs.SendMessage", refuse)
+    events.unregister(f"before-call.{service}.{operation}", refuse)
+
+
+@pytest.fixture
+def invoke_fails_once(pipeline: Pipeline) -> Iterator[list[str]]:
+    """The next invocation of a function (the dispatch function's, by the API) is refused."""
+    yield from _refused_once("lambda", "Invoke")
+
+
+@pytest.fixture
+def queue_send_fails_once(pipeline: Pipeline) -> Iterator[list[str]]:
+    """The next message sent to an SQS queue is refused."""
+    yield from _refused_once("sqs", "SendMessage")
 
 
 def _request() -> NewJob:
@@ -118,16 +129,35 @@ def test_job_write_failing_after_the_claim_leaves_the_key_free_for_the_retry(
     assert pipeline.jobs.get(job.id, ADMIN).state is JobState.SUCCEEDED
 
 
-def test_queue_send_failing_after_the_write_is_recovered_by_the_sweeper(
+def test_invoke_failing_after_the_write_queues_the_job_instead(
+    pipeline: Pipeline, published: Published, invoke_fails_once: list[str]
+) -> None:
+    # Given Lambda refuses the API's invocation of the dispatch function
+    # When a client creates a job, then retries with the same key
+    job, created = pipeline.jobs.create(_request(), ADMIN)
+    assert invoke_fails_once  # the fault did happen
+    again, created_again = pipeline.jobs.create(_request(), ADMIN)
+    # Then the first request got its job, the retry that same job, and no invocation waits
+    assert created and not created_again and again.id == job.id
+    assert _jobs_in_table(pipeline) == [job.id] and pipeline.invocations == []
+    # And the dispatch queue carries it instead: dispatched from there, it runs exactly once
+    pipeline.run_dispatch()
+    _run_on_relay(pipeline, published, job)
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.SUCCEEDED
+
+
+def test_invoke_and_queue_failing_after_the_write_is_recovered_by_the_sweeper(
     pipeline: Pipeline,
     published: Published,
+    invoke_fails_once: list[str],
     queue_send_fails_once: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given SQS refuses the dispatch message of a new job
+    # Given Lambda refuses the invocation for a new job and SQS its dispatch message
     # When a client creates the job, then retries with the same key
     job, created = pipeline.jobs.create(_request(), ADMIN)
-    assert queue_send_fails_once  # the fault did happen
+    assert invoke_fails_once and queue_send_fails_once  # the faults did happen
+    assert pipeline.invocations == []
     again, created_again = pipeline.jobs.create(_request(), ADMIN)
     # Then the first request got its job (it is stored), the retry that same job
     assert created and not created_again and again.id == job.id
@@ -160,3 +190,31 @@ def test_queued_job_of_an_offline_host_is_left_to_its_hello(
     pipeline.send_events("dc01", {"kind": "hello", "relay_version": "0.1.0", "jobs": []})
     pipeline.run_dispatch()
     assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+
+
+def test_an_invocation_lambda_gave_up_on_is_dispatched_from_the_queue(
+    pipeline: Pipeline, published: Published
+) -> None:
+    # Given a job whose dispatch invocation failed on every try (IoT refusing, say), so
+    # Lambda sent its record to the function's on-failure destination, the dispatch queue
+    job = pipeline.create()
+    [event] = pipeline.invocations
+    pipeline.invocations.clear()
+    record = {
+        "version": "1.0",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted",
+                           "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "injected", "errorType": "ClientError"},
+    }  # fmt: skip
+    pipeline.aws.client("sqs").send_message(
+        QueueUrl=pipeline.aws.ref("DispatchQueue"), MessageBody=json.dumps(record)
+    )
+    # When the dispatch function takes it from the queue
+    response = pipeline.run_dispatch()
+    # Then the job is published once, and runs exactly once
+    assert response == {"batchItemFailures": []}
+    _run_on_relay(pipeline, published, job)
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.SUCCEEDED

@@ -49,8 +49,10 @@ def result(job_id: str, outcome: str = "succeeded", **fields: Any) -> dict[str, 
     return {"kind": "result", "job_id": job_id, "attempt": 1, "outcome": outcome, **fields}
 
 
-def test_a_ping_is_written_three_times_and_never_read_back(pipeline: Pipeline, published) -> None:
-    # Given a warm pipeline (signing key loaded, host known online by the dispatcher)
+def test_a_ping_is_written_three_times_and_neither_it_nor_its_host_is_read(
+    pipeline: Pipeline, published
+) -> None:
+    # Given a warm pipeline (signing key loaded, token and clients made)
     first = pipeline.create()
     pipeline.run_dispatch()
     pipeline.send_events("dc01", result(first.id))
@@ -63,14 +65,12 @@ def test_a_ping_is_written_three_times_and_never_read_back(pipeline: Pipeline, p
     # Then it ended SUCCEEDED after one publish
     assert pipeline.jobs.get(job.id, ADMIN).state is JobState.SUCCEEDED
     assert len(published()) == published_before + 1
-    # And DynamoDB saw one transaction (host check, job, audit line), one write to dispatch
-    # it and one to finish it: the job is never read back (the host's presence may be, at
-    # most once in ONLINE_MEMORY_S per dispatch container)
+    # And DynamoDB saw one transaction (the check that the host is online, job, audit line),
+    # one write to dispatch it and one to finish it: neither the job nor its host is read
     dynamodb = {
         (op, table): n for (service, op, table), n in calls.items() if service == "dynamodb"
     }
-    assert dynamodb.pop(("GetItem", "HostsTable"), 1) == 1
-    # (and the results container refreshes the host's presence at most once in
+    # (the results container refreshes the host's presence at most once in
     # PRESENCE_REFRESH_S: on a loaded machine that window can pass between the two results)
     assert dynamodb.pop(("UpdateItem", "HostsTable"), 0) <= 1
     assert dynamodb == {
@@ -78,18 +78,53 @@ def test_a_ping_is_written_three_times_and_never_read_back(pipeline: Pipeline, p
         ("PutItem", "JobsTable"): 1,
         ("UpdateItem", "JobsTable"): 1,
     }
-    # And the other services: one dispatch message, one publish, one state-change event
-    # (the test's own draining of the queue stands in for the event source)
+    # And the other services: one asynchronous invocation of the dispatch function (no
+    # dispatch queue: no SendMessage, nor the event source's ReceiveMessage and
+    # DeleteMessageBatch), one publish, one state-change event
     others = {
         (service, op): n
         for (service, op, _), n in calls.items()
         if service != "dynamodb" and op not in ("ReceiveMessage", "DeleteMessage")
     }
     assert others == {
-        ("sqs", "SendMessage"): 1,
+        ("lambda", "Invoke"): 1,
         ("iot-data", "Publish"): 1,
         ("events", "PutEvents"): 1,
     }
+
+
+def test_a_dispatcher_that_never_saw_the_host_trusts_the_jobs_write(
+    pipeline: Pipeline, published
+) -> None:
+    # Given a dispatch container that never found dc01 online
+    pipeline.dispatch = pipeline.aws.handler("DispatchFunction")
+    job = pipeline.create()
+    # When it dispatches a job whose write found dc01 online
+    with aws_calls() as calls:
+        pipeline.run_dispatch()
+    # Then the job is published without a read of the host
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
+    assert len(published()) == 1
+    assert not [c for c in calls if c[0] == "dynamodb" and c[1] == "GetItem"]
+
+
+def test_a_job_for_an_offline_host_is_written_and_its_dispatcher_reads_the_host(
+    pipeline: Pipeline, published
+) -> None:
+    # Given dc01 is offline
+    HostRepository().mark_offline("dc01")
+    # When a job is created for it and dispatched
+    with aws_calls() as created:
+        job = pipeline.create()
+    with aws_calls() as dispatched:
+        pipeline.run_dispatch()
+    # Then the write that asked for the host online failed, the host was read, the job
+    # written; the dispatcher read the host and left the job QUEUED for its hello
+    assert created[("dynamodb", "TransactWriteItems", "")] == 2
+    assert created[("dynamodb", "GetItem", "HostsTable")] == 1
+    assert dispatched[("dynamodb", "GetItem", "HostsTable")] == 1
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.QUEUED
+    assert published() == []
 
 
 def test_unknown_and_revoked_hosts_are_refused_and_nothing_is_written(

@@ -12,7 +12,8 @@ from hostrelay.domain.jobs import MAX_DISPATCH_DELAY, Job
 
 DispatchAction = Literal["publish", "cancel"]
 MAX_SQS_DELAY_S = int(MAX_DISPATCH_DELAY.total_seconds())
-# SQS takes 256 KiB a message: a job bigger than this goes by its id alone.
+# SQS takes 256 KiB a message (and Lambda as much an asynchronous invocation's event): a
+# job bigger than this goes by its id alone.
 MAX_CARRIED_JOB_BYTES = 200_000
 
 
@@ -32,15 +33,12 @@ class DispatchQueue:
         delay_s: int = 0,
         *,
         job: Job | None = None,
+        host_online: bool = False,
     ) -> None:
         """Ask for `action` on the job. With `job` (as just written), the message carries
         it, so the dispatcher need not read it back (its write is conditional on the
         version carried, so a copy that is no longer current is never acted on)."""
-        body = json.dumps({"job_id": job_id, "attempt": attempt, "action": action})
-        if job is not None:
-            carried = f'{body[:-1]}, "job": {job.model_dump_json()}}}'
-            if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
-                body = carried
+        body = dispatch_body(job_id, attempt, action, job, host_online=host_online)
         try:
             client("sqs").send_message(
                 QueueUrl=self._queue_url,
@@ -49,3 +47,24 @@ class DispatchQueue:
             )
         except (BotoCoreError, ClientError) as exc:
             raise QueueUnavailable(f"dispatch queue refused job {job_id}: {exc}") from exc
+
+
+def dispatch_body(
+    job_id: str,
+    attempt: int,
+    action: DispatchAction = "publish",
+    job: Job | None = None,
+    *,
+    host_online: bool = False,
+) -> str:
+    """A dispatch request as JSON (logic/dispatch.py's DispatchRequest), carrying `job` when
+    it fits in a message, and `host_online` when the job's write found its host online."""
+    request: dict[str, object] = {"job_id": job_id, "attempt": attempt, "action": action}
+    if host_online:
+        request["host_online"] = True
+    body = json.dumps(request)
+    if job is not None:
+        carried = f'{body[:-1]}, "job": {job.model_dump_json()}}}'
+        if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
+            body = carried
+    return body

@@ -158,13 +158,15 @@ class JobRepository:
         claim: IdempotencyRecord | None = None,
         *,
         host_must_be_active: str | None = None,
+        host_must_be_online: bool = False,
         audit: AuditRecord | None = None,
     ) -> Job:
         """Write a new job, and with it (in one transaction) the claim of its idempotency
         key: either both exist or neither, so a failed write leaves no claim behind that
         would hold the key's retries off. With `host_must_be_active`, the same transaction
-        checks that this host is enrolled and not revoked (no separate read of it), and
-        writes the `audit` line of the job's creation.
+        checks that this host is enrolled and not revoked (no separate read of it), or with
+        `host_must_be_online` that it is online, and writes the `audit` line of the job's
+        creation.
 
         Raises TargetHostUnavailable when the host check failed, IdempotencyKeyTaken when
         the key was claimed first, StaleWrite when a concurrent transaction touched the
@@ -186,7 +188,9 @@ class JobRepository:
                     write.condition_check(
                         HostRecord,
                         host_must_be_active,
-                        condition=HostRecord.name.exists()
+                        condition=HostRecord.state == HostState.ONLINE.value
+                        if host_must_be_online
+                        else HostRecord.name.exists()
                         & (HostRecord.state != HostState.REVOKED.value),
                     )
                     items.append("host")

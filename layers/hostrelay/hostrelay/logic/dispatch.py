@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +36,9 @@ class DispatchRequest(BaseModel):
     # The job as its creator wrote it, so it need not be read back: acted on only through
     # a write conditional on its version (dal/dispatch_queue.py).
     job: Job | None = None
+    # The job's write found its host online (a condition of its transaction): trusted, like
+    # a host this container found online, for ONLINE_MEMORY_S after the job's creation.
+    host_online: bool = False
 
 
 DispatchOutcome = Literal["published", "cancel_sent", "host_offline", "expired", "stale", "missing"]
@@ -69,14 +73,25 @@ class Dispatcher:
         return self._keys.load_or_create()
 
     def handle_message(self, body: str) -> DispatchOutcome:
-        """One message of the dispatch queue (a DispatchRequest as JSON)."""
-        return self.handle(DispatchRequest.model_validate_json(body))
+        """One message of the dispatch queue: a DispatchRequest as JSON, or the record
+        Lambda sends to the on-failure destination of an invocation that failed (its
+        `requestPayload` is the DispatchRequest)."""
+        message = json.loads(body)
+        if isinstance(message, dict) and "requestPayload" in message:
+            return self.handle_invocation(message["requestPayload"])
+        return self.handle(DispatchRequest.model_validate(message))
+
+    def handle_invocation(self, event: Mapping[str, Any]) -> DispatchOutcome:
+        """The event of an asynchronous invocation by the API (a DispatchRequest)."""
+        return self.handle(DispatchRequest.model_validate(event))
 
     def handle(self, request: DispatchRequest, now: datetime | None = None) -> DispatchOutcome:
         now = now or utcnow()
         carried = request.job
         if request.action == "publish" and carried is not None and carried.id == request.job_id:
             job = carried
+            if request.host_online:
+                self._found_online_at(job.host, job.created_at, now)
         else:
             try:
                 job = self._jobs.get(request.job_id)
@@ -92,6 +107,13 @@ class Dispatcher:
         if job.state.terminal:
             return "stale"
         return self._publish_job(job, now)
+
+    def _found_online_at(self, name: str, moment: datetime, now: datetime) -> None:
+        """Remember `name` found online at `moment` (earlier than now by so much)."""
+        age = max(0.0, (now - moment).total_seconds())
+        seen = self._monotonic() - age
+        if seen > self._found_online.get(name, float("-inf")):
+            self._found_online[name] = seen
 
     def _host_online(self, name: str) -> bool:
         now = self._monotonic()

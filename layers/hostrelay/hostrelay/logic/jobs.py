@@ -9,6 +9,7 @@ from typing import Any
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.audit_repo import AuditRepository
+from hostrelay.dal.dispatch_function import DispatchFunction, InvokeUnavailable
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken, IdempotencyRepository
@@ -48,12 +49,14 @@ class JobService:
         *,
         cloud_queue: DispatchQueue | None = None,
         audit: AuditRepository | None = None,
+        dispatcher: DispatchFunction | None = None,
     ) -> None:
         self._jobs = jobs
         self._hosts = hosts
         self._idempotency = idempotency
         self._queue = queue
         self._cloud_queue = cloud_queue
+        self._dispatcher = dispatcher
         self._audit = audit or AuditRepository(enabled=False)
 
     @property
@@ -110,23 +113,42 @@ class JobService:
             if request.idempotency_key
             else None
         )
+        # A host job's write first asks for its host online: the dispatcher then need not
+        # read the host's presence. Only when that fails is the host read, to refuse the
+        # job (unknown or revoked host) or to write it for a host that is offline.
+        online = host_check is not None
         try:
-            written = self._write(job, claim, host_check, audit)
+            written = self._write(job, claim, host_check, audit, online=online)
         except TargetHostUnavailable:
-            raise self._unavailable(request.host) from None
+            refusal = self._refusal(request.host)
+            if refusal is not None:
+                raise refusal from None
+            online = False
+            try:
+                written = self._write(job, claim, host_check, audit, online=False)
+            except TargetHostUnavailable:
+                raise self._refusal(request.host) or _host_changed(request.host) from None
         if written is None:
             return self._replay(request, principal), False
-        self._queue_new(queue, written)
+        self._queue_new(queue, written, host_online=online)
         return written, True
 
-    def _queue_new(self, queue: DispatchQueue, job: Job) -> None:
-        """Ask for dispatch of a job already written. Should the send fail, the job is not
-        lost: the sweeper sends it again after REQUEUE_AFTER, so the caller gets its job
-        rather than an error inviting a duplicate. Only the dispatcher takes the job
-        carried in its message; the cloud-jobs function reads its job when it runs it."""
+    def _queue_new(self, queue: DispatchQueue, job: Job, *, host_online: bool) -> None:
+        """Ask for dispatch of a job already written: a host job by invoking the dispatch
+        function (one request, where the queue costs three), else, or should the invocation
+        fail, through `queue`. Should that fail too, the job is not lost: the sweeper sends
+        it again after REQUEUE_AFTER, so the caller gets its job rather than an error
+        inviting a duplicate. Only the dispatcher takes the job carried in its message; the
+        cloud-jobs function reads its job when it runs it."""
+        if self._dispatcher is not None and queue is self._queue:
+            try:
+                self._dispatcher.start(job, host_online=host_online)
+                return
+            except InvokeUnavailable:
+                logger.warning("dispatch not invoked; queued instead", extra={"job_id": job.id})
         carried = job if queue is self._queue else None
         try:
-            queue.send(job.id, job.attempt, job=carried)
+            queue.send(job.id, job.attempt, job=carried, host_online=host_online)
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
@@ -136,13 +158,21 @@ class JobService:
         claim: IdempotencyRecord | None,
         host_check: str | None,
         audit: AuditRecord | None,
+        *,
+        online: bool,
     ) -> Job | None:
         """Write `job` (with the claim of its idempotency key, if any); None when the key
         was taken. A transaction that met another one on its items (a twin request claiming
         the key, the host's presence being written) is tried again."""
         for _ in range(3):
             try:
-                return self._jobs.create(job, claim, host_must_be_active=host_check, audit=audit)
+                return self._jobs.create(
+                    job,
+                    claim,
+                    host_must_be_active=host_check,
+                    host_must_be_online=online,
+                    audit=audit,
+                )
             except IdempotencyKeyTaken:
                 return None
             except StaleWrite:
@@ -168,8 +198,9 @@ class JobService:
         if JOB_TYPES[job_type].runs_in == "cloud" and host != CLOUD_HOST:
             raise InvalidRequest(f"{job_type} runs in the cloud: host must be {CLOUD_HOST!r}")
 
-    def _unavailable(self, host: str) -> InvalidRequest | Conflict:
-        """Why the write's host check failed (read only then): unknown or revoked."""
+    def _refusal(self, host: str) -> InvalidRequest | None:
+        """Why the write's host check failed (read only then): unknown or revoked; None for
+        a host that may have jobs (offline, or back online since)."""
         record = self._hosts.find(host)
         if record is None:
             return InvalidRequest(
@@ -177,8 +208,7 @@ class JobService:
             )
         if record.state == HostState.REVOKED:
             return InvalidRequest(f"host {host!r} is revoked")
-        # Enrolled between the write and this read.
-        return Conflict(f"host {host!r} changed while the job was written; retry")
+        return None
 
     def get(self, job_id: str, principal: Principal) -> Job:
         job = self._jobs.get(job_id)
@@ -256,6 +286,11 @@ class JobService:
             )
             return job
         raise Conflict(f"job {job_id} keeps changing; try again")
+
+
+def _host_changed(host: str) -> Conflict:
+    """The host was enrolled between the write and the read of it."""
+    return Conflict(f"host {host!r} changed while the job was written; retry")
 
 
 def _idempotency_key(request: NewJob, principal: Principal) -> str:
