@@ -231,6 +231,7 @@ class Figures:
     peak_in_flight: int
     dynamodb_per_target: float
     sqs_per_target: float
+    calls_per_target: dict[str, float]  # "dynamodb GetItem": calls per target
     cpu_ms_per_target: float
     moto_cpu_ms_per_target: float
     aws_call_cpu_ms_per_target: float
@@ -363,6 +364,11 @@ class Bench:
             ),
             dynamodb_per_target=sum(n for (s, _), n in counts.items() if s == "dynamodb") / targets,
             sqs_per_target=sum(n for (s, _), n in counts.items() if s == "sqs") / targets,
+            calls_per_target={
+                f"{service} {action}": n / targets
+                for (service, action), n in sorted(counts.items())
+                if service in ("dynamodb", "sqs") and n
+            },
             cpu_ms_per_target=1000 * cpu_s / targets,
             moto_cpu_ms_per_target=1000 * moto_cpu_s / targets,
             aws_call_cpu_ms_per_target=1000 * aws_call_cpu_s / targets,
@@ -389,6 +395,10 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     print(
         f"   moto requests per target           dynamodb {figures.dynamodb_per_target:.1f}, "
         f"sqs {figures.sqs_per_target:.1f}"
+    )
+    print(
+        "     by operation: "
+        + ", ".join(f"{op} {n:.2f}" for op, n in figures.calls_per_target.items() if n >= 0.01)
     )
     by_function = ", ".join(
         f"{name.removesuffix('Function')} {ms:.1f}"

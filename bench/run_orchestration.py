@@ -239,9 +239,9 @@ def print_operations(scenarios: dict[str, dict[str, Any]]) -> None:
     names = list(scenarios)
     operations = sorted({op for f in scenarios.values() for op in f["operations"]})
     print("\ncalls per target by operation")
-    print(f"{'operation':<34}" + "".join(f"{name[-14:]:>16}" for name in names))
+    print(f"{'operation':<34}" + "".join(f"{name:>18}" for name in names))
     for op in operations:
-        cells = "".join(f"{scenarios[name]['operations'].get(op, 0.0):>16.2f}" for name in names)
+        cells = "".join(f"{scenarios[name]['operations'].get(op, 0.0):>18.2f}" for name in names)
         print(f"{op:<34}{cells}")
 
 

@@ -25,7 +25,8 @@ from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
 from hostrelay.domain.jobs import JobErrorInfo
 from hostrelay.domain.runs import Run, RunState, RunTarget, TargetSelector, TargetState
 
-# A transaction holds 100 items: the run's, and a target's and a job's per target started.
+# A transaction holds 100 items: the run's, a target's and a job's per target started, and
+# the target whose end made room for them.
 MAX_STARTS_PER_TRANSACTION = 49
 
 
@@ -176,6 +177,16 @@ def _finished_actions(target: RunTarget) -> list[Action]:
     ]
 
 
+def _finish(write: TransactWrite, target: RunTarget) -> None:
+    """The end of an in-flight target, on condition it is still in flight with its job."""
+    write.update(
+        RunTargetRecord(run_id=target.run_id, item=target_item(target.seq)),
+        actions=_finished_actions(target),
+        condition=(RunTargetRecord.state == TargetState.IN_FLIGHT.value)
+        & (RunTargetRecord.job_id == target.job_id),
+    )
+
+
 def _connection() -> Connection:
     return RunRecord._get_connection().connection
 
@@ -324,11 +335,15 @@ class RunRepository:
         return after.model_copy(update={"version": run.version + 1})
 
     def start_targets(
-        self, run: Run, changes: Mapping[str, Any], started: Sequence[tuple[RunTarget, JobRecord]]
+        self,
+        run: Run,
+        changes: Mapping[str, Any],
+        started: Sequence[tuple[RunTarget, JobRecord]],
+        finished: RunTarget | None = None,
     ) -> Run:
         """In one transaction (at most MAX_STARTS_PER_TRANSACTION targets): the run (read at
         its version) takes `changes`, each target (still PENDING) names its job, and each job
-        (new) is written."""
+        (new) is written; with `finished`, that target ends as `finish_target` ends it."""
         if len(started) > MAX_STARTS_PER_TRANSACTION:
             raise ValueError(f"at most {MAX_STARTS_PER_TRANSACTION} targets a transaction")
         after = run.model_copy(update=changes)
@@ -343,6 +358,8 @@ class RunRepository:
                         condition=pending,
                     )
                     write.save(job, condition=JobRecord.id.does_not_exist())
+                if finished is not None:
+                    _finish(write, finished)
         except TransactWriteError as exc:
             seqs = ", ".join(str(target.seq) for target, _ in started)
             raise StaleWrite(f"run {run.id}: targets {seqs} not started") from exc
@@ -352,17 +369,10 @@ class RunRepository:
         """In one transaction: the target (still in flight with its job id, not read) takes
         its end state, error and finished_at, and the run (read at its version) `changes`."""
         after = run.model_copy(update=changes)
-        condition = (RunTargetRecord.state == TargetState.IN_FLIGHT.value) & (
-            RunTargetRecord.job_id == target.job_id
-        )
         try:
             with TransactWrite(connection=_connection()) as write:
                 write.update(_at_version(run), actions=_progress_actions(run, after))
-                write.update(
-                    RunTargetRecord(run_id=run.id, item=target_item(target.seq)),
-                    actions=_finished_actions(target),
-                    condition=condition,
-                )
+                _finish(write, target)
         except TransactWriteError as exc:
             raise StaleWrite(f"run {run.id}: target {target.seq} not finished") from exc
         return after.model_copy(update={"version": run.version + 1})

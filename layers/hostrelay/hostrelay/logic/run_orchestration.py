@@ -89,14 +89,8 @@ class RunOrchestrator:
                     run.stopping is not None or (run.pending == 0 and not run.continuous)
                 ):
                     run = self._end(run)
-                elif (
-                    run.stopping is None
-                    and run.pending > 0
-                    and run.in_flight < run.window
-                    and starts < MAX_STARTS_PER_CALL
-                ):
-                    room = min(run.window - run.in_flight, run.pending)
-                    run, started = self._start_next(run, min(room, MAX_STARTS_PER_CALL - starts))
+                elif (room := min(self._room(run), MAX_STARTS_PER_CALL - starts)) > 0:
+                    run, started = self._start_next(run, room)
                     starts += started
                 else:
                     return run
@@ -110,10 +104,25 @@ class RunOrchestrator:
                 run = self._runs.get(run.id)
         return run
 
-    def _start_next(self, run: Run, limit: int) -> tuple[Run, int]:
+    def _room(self, run: Run) -> int:
+        """How many targets the window may start now: none once the run stops, is past its
+        deliver_by or has more failures than max_errors (those steps come first)."""
+        if (
+            run.stopping is not None
+            or run.pending <= 0
+            or run.errors > run.error_limit
+            or (run.deliver_by is not None and self._clock() >= run.deliver_by)
+        ):
+            return 0
+        return max(0, min(run.window - run.in_flight, run.pending))
+
+    def _start_next(
+        self, run: Run, limit: int, finished: RunTarget | None = None
+    ) -> tuple[Run, int]:
         """Start up to `limit` targets from `next_seq` on in one transaction, then ask for
-        their dispatch in batches, each message carrying its job. Returns the run and the
-        count started."""
+        their dispatch in batches, each message carrying its job. With `finished`, the end
+        of that in-flight target is written (and counted) in the same transaction. Returns
+        the run and the count started."""
         targets = self._runs.next_targets(run, min(limit, MAX_STARTS_PER_TRANSACTION))
         # Only the unbroken run of seqs from next_seq: next_seq says all below it started.
         targets = [t for index, t in enumerate(targets) if t.seq == run.next_seq + index]
@@ -154,12 +163,15 @@ class RunOrchestrator:
                 )
             )
         counts = dict(run.counts)
+        if finished is not None:
+            counts = _moved(counts, TargetState.IN_FLIGHT, finished.state)
         counts[TargetState.PENDING] = counts.get(TargetState.PENDING, 0) - len(targets)
         counts[TargetState.IN_FLIGHT] = counts.get(TargetState.IN_FLIGHT, 0) + len(targets)
         run = self._runs.start_targets(
             run,
             {"next_seq": run.next_seq + len(targets), "counts": counts, "updated_at": now},
             started,
+            finished,
         )
         try:
             self._queue.send_jobs(jobs)
@@ -192,10 +204,18 @@ class RunOrchestrator:
             for _ in range(MAX_CONFLICTS):
                 run = self._runs.get(job.run_id)
                 counts = _moved(run.counts, TargetState.IN_FLIGHT, state)
+                # The room this end makes is filled in the same transaction (a sliding window
+                # moves one write per end), unless the run stops, expires or aborts first.
+                room = min(
+                    self._room(run.model_copy(update={"counts": counts})), MAX_STARTS_PER_CALL
+                )
                 try:
-                    run = self._runs.finish_target(
-                        run, {"counts": counts, "updated_at": self._clock()}, finished
-                    )
+                    if room > 0:
+                        run, _ = self._start_next(run, room, finished)
+                    else:
+                        run = self._runs.finish_target(
+                            run, {"counts": counts, "updated_at": self._clock()}, finished
+                        )
                 except StaleWrite:
                     target = self._runs.target(job.run_id, job.run_seq)
                     if target.state is not TargetState.IN_FLIGHT or target.job_id != job.id:
