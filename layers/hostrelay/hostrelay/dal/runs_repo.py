@@ -124,7 +124,8 @@ def _counts_of(run: Run) -> dict[str, int]:
 
 
 def _set_or_remove(attribute: Any, value: Any) -> Action:
-    return attribute.remove() if value is None else attribute.set(value)
+    action: Action = attribute.remove() if value is None else attribute.set(value)
+    return action
 
 
 def _progress_actions(before: Run, after: Run) -> list[Action]:
@@ -163,8 +164,8 @@ def _started_actions(target: RunTarget) -> list[Action]:
     return [
         RunTargetRecord.state.set(target.state.value),
         RunTargetRecord.state_item.set(state_item(target.state.value, target.seq)),
-        RunTargetRecord.job_id.set(target.job_id),
-        RunTargetRecord.started_at.set(target.started_at),
+        _set_or_remove(RunTargetRecord.job_id, target.job_id),
+        _set_or_remove(RunTargetRecord.started_at, target.started_at),
     ]
 
 
@@ -173,7 +174,7 @@ def _finished_actions(target: RunTarget) -> list[Action]:
         RunTargetRecord.state.set(target.state.value),
         RunTargetRecord.state_item.set(state_item(target.state.value, target.seq)),
         _set_or_remove(RunTargetRecord.error, target.error.model_dump() if target.error else None),
-        RunTargetRecord.finished_at.set(target.finished_at),
+        _set_or_remove(RunTargetRecord.finished_at, target.finished_at),
     ]
 
 
