@@ -150,11 +150,15 @@ class Observed:
 
 
 def _result_job_ids(event: dict[str, Any]) -> list[str]:
-    """Job ids of the `result` events in an SQS batch of the events topic rule."""
+    """Job ids of the `result` events the results function was invoked with: an SQS batch
+    of the results queue, or the one event of the results topic rule's Lambda action."""
     found = []
-    for record in event.get("Records", []):
+    bodies = [record.get("body") for record in event.get("Records", [])]
+    if "Records" not in event:
+        bodies = [json.dumps(event)]
+    for raw in bodies:
         try:
-            body = json.loads(record["body"])
+            body = json.loads(raw)
             relay_event = json.loads(base64.b64decode(body["payload"]))
         except (KeyError, ValueError, TypeError):
             continue
