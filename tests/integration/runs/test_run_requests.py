@@ -4,9 +4,16 @@ never rewritten, and one write of the run per end of a target."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from hostrelay.clock import utcnow
+from hostrelay.dal.aws_clients import client
+from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.domain.jobs import REQUEUE_AFTER
 from tests.integration.control_plane.test_requests_per_job import aws_calls
 from tests.integration.runs.conftest import Fleet
 
@@ -45,3 +52,42 @@ def test_a_sliding_window_costs_one_run_write_per_end_and_reads_no_job(fleet: Fl
     assert calls[("dynamodb", "PutItem", "RunsTable")] == 1
     # Except the run's end, an update of the run item
     assert ended[("dynamodb", "UpdateItem", "RunsTable")] == 1
+
+
+def test_a_refused_message_batch_leaves_its_jobs_to_the_sweepers_requeue(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 3 hosts, and SQS refusing the next batch of messages
+    hosts = fleet.enroll(["web01", "web02", "web03"])
+    refused: list[str] = []
+
+    def refuse(**_: Any) -> None:
+        if not refused:
+            refused.append("SendMessageBatch")
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "injected"}},
+                "SendMessageBatch",
+            )
+
+    events = client("sqs").meta.events
+    events.register("before-call.sqs.SendMessageBatch", refuse)
+    try:
+        # When a run over them starts
+        run = fleet.start(targets={"hosts": hosts}, max_concurrency=3)
+    finally:
+        events.unregister("before-call.sqs.SendMessageBatch", refuse)
+    # Then it started (its 3 targets in flight, their jobs written), but nothing was published
+    assert refused
+    assert fleet.run(run["id"])["in_flight"] == 3
+    assert fleet.dispatch() == []
+    # When the sweeper ticks after REQUEUE_AFTER (the relays kept their heartbeats meanwhile)
+    from hostrelay.logic import sweep
+
+    moment = utcnow() + REQUEUE_AFTER + timedelta(seconds=1)
+    monkeypatch.setattr(sweep, "utcnow", lambda: moment)
+    fleet.sweep()
+    for host in hosts:
+        HostRepository().seen(host, connected=True)
+    # Then the jobs are dispatched, and the run ends SUCCEEDED
+    fleet.drive(run["id"], lambda host: "succeeded")
+    assert fleet.run(run["id"])["state"] == "SUCCEEDED"
