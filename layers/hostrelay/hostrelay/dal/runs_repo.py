@@ -160,29 +160,12 @@ def _at_version(run: Run) -> RunRecord:
     return RunRecord(run_id=run.id, item=RUN_ITEM, version=run.version)
 
 
-def _started_actions(target: RunTarget) -> list[Action]:
-    return [
-        RunTargetRecord.state.set(target.state.value),
-        RunTargetRecord.state_item.set(state_item(target.state.value, target.seq)),
-        _set_or_remove(RunTargetRecord.job_id, target.job_id),
-        _set_or_remove(RunTargetRecord.started_at, target.started_at),
-    ]
-
-
-def _finished_actions(target: RunTarget) -> list[Action]:
-    return [
-        RunTargetRecord.state.set(target.state.value),
-        RunTargetRecord.state_item.set(state_item(target.state.value, target.seq)),
-        _set_or_remove(RunTargetRecord.error, target.error.model_dump() if target.error else None),
-        _set_or_remove(RunTargetRecord.finished_at, target.finished_at),
-    ]
-
-
 def _finish(write: TransactWrite, target: RunTarget) -> None:
-    """The end of an in-flight target, on condition it is still in flight with its job."""
-    write.update(
-        RunTargetRecord(run_id=target.run_id, item=target_item(target.seq)),
-        actions=_finished_actions(target),
+    """The end of an in-flight target, on condition it is still in flight with its job.
+    Target items are small and written whole: moto evaluates a PutItem several times faster
+    than an update expression, and DynamoDB charges an update by the item's size anyway."""
+    write.save(
+        _target_record(target),
         condition=(RunTargetRecord.state == TargetState.IN_FLIGHT.value)
         & (RunTargetRecord.job_id == target.job_id),
     )
@@ -350,11 +333,7 @@ class RunRepository:
             with TransactWrite(connection=_connection()) as write:
                 write.update(_at_version(run), actions=_progress_actions(run, after))
                 for target, job in started:
-                    write.update(
-                        RunTargetRecord(run_id=run.id, item=target_item(target.seq)),
-                        actions=_started_actions(target),
-                        condition=pending,
-                    )
+                    write.save(_target_record(target), condition=pending)
                     write.save(job, condition=JobRecord.id.does_not_exist())
                 if finished is not None:
                     _finish(write, finished)

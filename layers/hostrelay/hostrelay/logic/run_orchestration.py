@@ -198,6 +198,7 @@ class RunOrchestrator:
             state=state,
             job_id=job.id,
             error=job.error,
+            started_at=job.created_at,  # as _start_next wrote it
             finished_at=job.finished_at or self._clock(),
         )
         try:
