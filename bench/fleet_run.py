@@ -150,11 +150,15 @@ class Observed:
 
 
 def _result_job_ids(event: dict[str, Any]) -> list[str]:
-    """Job ids of the `result` events in an SQS batch of the events topic rule."""
+    """Job ids of the `result` events the results function was invoked with: an SQS batch
+    of the results queue, or the one event of the results topic rule's Lambda action."""
     found = []
-    for record in event.get("Records", []):
+    bodies = [record.get("body") for record in event.get("Records", [])]
+    if "Records" not in event:
+        bodies = [json.dumps(event)]
+    for raw in bodies:
         try:
-            body = json.loads(record["body"])
+            body = json.loads(raw)
             relay_event = json.loads(base64.b64decode(body["payload"]))
         except (KeyError, ValueError, TypeError):
             continue
@@ -231,6 +235,7 @@ class Figures:
     peak_in_flight: int
     dynamodb_per_target: float
     sqs_per_target: float
+    calls_per_target: dict[str, float]  # "dynamodb GetItem": calls per target
     cpu_ms_per_target: float
     moto_cpu_ms_per_target: float
     aws_call_cpu_ms_per_target: float
@@ -363,6 +368,11 @@ class Bench:
             ),
             dynamodb_per_target=sum(n for (s, _), n in counts.items() if s == "dynamodb") / targets,
             sqs_per_target=sum(n for (s, _), n in counts.items() if s == "sqs") / targets,
+            calls_per_target={
+                f"{service} {action}": n / targets
+                for (service, action), n in sorted(counts.items())
+                if service in ("dynamodb", "sqs") and n
+            },
             cpu_ms_per_target=1000 * cpu_s / targets,
             moto_cpu_ms_per_target=1000 * moto_cpu_s / targets,
             aws_call_cpu_ms_per_target=1000 * aws_call_cpu_s / targets,
@@ -389,6 +399,10 @@ def print_figures(figures: Figures, baseline: Figures | None) -> None:
     print(
         f"   moto requests per target           dynamodb {figures.dynamodb_per_target:.1f}, "
         f"sqs {figures.sqs_per_target:.1f}"
+    )
+    print(
+        "     by operation: "
+        + ", ".join(f"{op} {n:.2f}" for op, n in figures.calls_per_target.items() if n >= 0.01)
     )
     by_function = ", ".join(
         f"{name.removesuffix('Function')} {ms:.1f}"

@@ -12,10 +12,10 @@ Printed per scenario: wall time from the first POST to the last target's end (th
 terminal state), this process's CPU time per target over the same span (the machine is
 shared: CPU time is the steadier figure), targets dispatched per second, the peak of jobs in
 flight (from the jobs' own created/finished timestamps), and DynamoDB and SQS calls per
-target (botocore's calls, all callers). Runs are compared with the baseline measured in the
-same process: the ratio is run / baseline. Functions run one after another here (one core,
-moto in process); in AWS the dispatch and results functions scale out, so wall time here is
-an upper bound.
+target (botocore's calls, all callers; by operation at the end). Runs are compared with the
+baseline measured in the same process: the ratio is run / baseline. Functions run one after
+another here (one core, moto in process); in AWS the dispatch and results functions scale
+out, so wall time here is an upper bound.
 
 moto runs as the local stack runs it (moto_endpoint.tune_moto). `--whole-table-rollback`
 keeps moto's own TransactWriteItems rollback, which deep-copies every table a transaction
@@ -124,9 +124,14 @@ def peak_in_flight(intervals: list[tuple[datetime, datetime]]) -> int:
 
 def _figures(
     tally: Tally, targets: int, wall: float, cpu: float, intervals: list[Any]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     services = tally.by_service()
     return {
+        "operations": {
+            f"{service} {operation}": count / targets
+            for (service, operation), count in sorted(tally.calls.items())
+            if service in ("dynamodb", "sqs")
+        },
         "wall_s": wall,
         "cpu_ms": 1000 * cpu / targets,
         "per_s": targets / wall,
@@ -136,7 +141,7 @@ def _figures(
     }
 
 
-def baseline(hosts: int) -> dict[str, float]:
+def baseline(hosts: int) -> dict[str, Any]:
     from hostrelay.dal.jobs_repo import JobRepository
 
     counter = RequestCounter()
@@ -161,7 +166,7 @@ def baseline(hosts: int) -> dict[str, float]:
     return _figures(tally, hosts, wall, cpu, intervals)
 
 
-def fleet_run(hosts: int, window: int) -> dict[str, float]:
+def fleet_run(hosts: int, window: int) -> dict[str, Any]:
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.runs_repo import RunRepository
 
@@ -212,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header + f"{'sqs/target':>12}{'wall ratio':>12}{'CPU ms/target':>15}{'CPU ratio':>11}")
 
-    def line(name: str, f: dict[str, float]) -> None:
+    scenarios: dict[str, dict[str, Any]] = {}
+
+    def line(name: str, f: dict[str, Any]) -> None:
+        scenarios[name] = f
         print(
             f"{name:<18}{f['wall_s']:>8.2f}{f['per_s']:>11.1f}{f['peak']:>6.0f}"
             f"{f['dynamodb']:>12.2f}{f['sqs']:>12.2f}{f['wall_s'] / base['wall_s']:>12.2f}"
@@ -222,7 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     line(f"baseline {args.hosts} jobs", base)
     for window in args.windows:
         line(f"run window {window}", fleet_run(args.hosts, window))
+    print_operations(scenarios)
     return 0
+
+
+def print_operations(scenarios: dict[str, dict[str, Any]]) -> None:
+    """DynamoDB and SQS calls per target by operation, one column per scenario."""
+    names = list(scenarios)
+    operations = sorted({op for f in scenarios.values() for op in f["operations"]})
+    print("\ncalls per target by operation")
+    print(f"{'operation':<34}" + "".join(f"{name:>18}" for name in names))
+    for op in operations:
+        cells = "".join(f"{scenarios[name]['operations'].get(op, 0.0):>18.2f}" for name in names)
+        print(f"{op:<34}{cells}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import pytest
 
 from hostrelay.dal.hosts_repo import PRESENCE_REFRESH_S, HostRepository
 from hostrelay.dal.tables import HostRecord
-from tests.integration.control_plane.conftest import Pipeline
+from hostrelay.domain.jobs import JobState
+from tests.integration.control_plane.conftest import ADMIN, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,23 @@ def test_an_offline_host_comes_back_and_revoked_or_unknown_hosts_stay_as_they_ar
     assert came_back is True and hosts.get("dc01").state == "online"
     assert hosts.seen("dc02") is False and hosts.get("dc02").state == "revoked"
     assert hosts.seen("ghost") is False and hosts.find("ghost") is None
+
+
+def test_job_events_leave_presence_to_heartbeats(pipeline: Pipeline) -> None:
+    # Given dc01 online, last seen at its connection, with a job dispatched to it
+    job = pipeline.create()
+    pipeline.run_dispatch()
+    connected = last_seen("dc01")
+    # When its relay reports the job accepted and ended
+    pipeline.send_events(
+        "dc01",
+        {"kind": "accepted", "job_id": job.id, "attempt": 1},
+        {"kind": "result", "job_id": job.id, "attempt": 1, "outcome": "succeeded",
+         "result": {"pong": True}, "error": None},
+    )  # fmt: skip
+    # Then the job ended without a presence write: the host item is as its connection left it
+    assert pipeline.jobs.get(job.id, ADMIN).state is JobState.SUCCEEDED
+    assert last_seen("dc01") == connected
+    # And its next heartbeat moves last_seen
+    pipeline.send_events("dc01", {"kind": "heartbeat", "relay_version": "0.1.0", "running": 0})
+    assert last_seen("dc01") > connected

@@ -26,14 +26,12 @@ def test_stale_run_copy_neither_counts_an_end_nor_starts_a_target(fleet: Fleet) 
     assert current.version > stale.version
     # Then the second container's end of web02, written from its stale copy, is refused
     target = runs.target(run_id, 1)
-    finished = target.model_copy(update={"state": TargetState.SUCCEEDED})
+    finished = target.model_copy(update={"state": TargetState.SUCCEEDED, "finished_at": utcnow()})
     counts = dict(stale.counts)
     counts[TargetState.IN_FLIGHT] -= 1
     counts[TargetState.SUCCEEDED] = 1
     with pytest.raises(StaleWrite):
-        runs.finish_target(
-            stale.model_copy(update={"counts": counts}), finished, target.job_id or ""
-        )
+        runs.finish_target(stale, {"counts": counts}, finished)
     # And so is a start from the stale copy: no job is written for it
     third = runs.target(run_id, 2)
     now = utcnow()
@@ -42,11 +40,12 @@ def test_stale_run_copy_neither_counts_an_end_nor_starts_a_target(fleet: Fleet) 
         state=JobState.QUEUED, timeout_s=60, created_by="test", created_at=now, updated_at=now,
         run_id=run_id, run_seq=2,
     )  # fmt: skip
+    started = third.model_copy(
+        update={"state": TargetState.IN_FLIGHT, "job_id": job.id, "started_at": now}
+    )
     with pytest.raises(StaleWrite):
-        runs.start_target(
-            stale,
-            third.model_copy(update={"state": TargetState.IN_FLIGHT}),
-            JobRepository().to_record(job),
+        runs.start_targets(
+            stale, {"next_seq": stale.next_seq + 1}, [(started, JobRepository().to_record(job))]
         )
     assert JobRepository().get_many([job.id]) == {}
     # And the run and its targets are as the first container left them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,6 +16,9 @@ MAX_SQS_DELAY_S = int(MAX_DISPATCH_DELAY.total_seconds())
 # SQS takes 256 KiB a message (and Lambda as much an asynchronous invocation's event): a
 # job bigger than this goes by its id alone.
 MAX_CARRIED_JOB_BYTES = 200_000
+# SendMessageBatch takes 10 messages and 256 KiB in all.
+MAX_BATCH_MESSAGES = 10
+MAX_BATCH_BYTES = 250_000
 
 
 class QueueUnavailable(RuntimeError):
@@ -48,6 +52,26 @@ class DispatchQueue:
         except (BotoCoreError, ClientError) as exc:
             raise QueueUnavailable(f"dispatch queue refused job {job_id}: {exc}") from exc
 
+    def send_jobs(self, jobs: Sequence[Job]) -> None:
+        """Ask for the publish of new jobs, each message carrying its job as `send` does, in
+        batches of up to 10 (SendMessageBatch). Every batch is tried; raises QueueUnavailable
+        afterwards if any message was not taken."""
+        refused: list[str] = []
+        for batch in _batches(
+            [(job.id, dispatch_body(job.id, job.attempt, "publish", job)) for job in jobs]
+        ):
+            entries = [
+                {"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(batch)
+            ]
+            try:
+                answer = client("sqs").send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (BotoCoreError, ClientError):
+                refused.extend(job_id for job_id, _ in batch)
+                continue
+            refused.extend(batch[int(failed["Id"])][0] for failed in answer.get("Failed", []))
+        if refused:
+            raise QueueUnavailable(f"dispatch queue refused jobs {', '.join(refused)}")
+
 
 def dispatch_body(
     job_id: str,
@@ -68,3 +92,18 @@ def dispatch_body(
         if len(carried.encode()) <= MAX_CARRIED_JOB_BYTES:
             body = carried
     return body
+
+
+def _batches(messages: list[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    """(job id, body) pairs in groups SendMessageBatch takes: 10 at most, 250 KB in all."""
+    batch: list[tuple[str, str]] = []
+    size = 0
+    for job_id, body in messages:
+        length = len(body.encode())
+        if batch and (len(batch) == MAX_BATCH_MESSAGES or size + length > MAX_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((job_id, body))
+        size += length
+    if batch:
+        yield batch

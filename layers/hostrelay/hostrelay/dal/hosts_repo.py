@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,13 @@ class HostRepository:
             return Host.model_validate(HostRecord.get(name, consistent_read=True))
         except DoesNotExist:
             return None
+
+    def find_many(self, names: Iterable[str]) -> dict[str, Host]:
+        """The hosts of `names` that exist, by name (consistent reads, 100 a request)."""
+        return {
+            record.name: Host.model_validate(record)
+            for record in HostRecord.batch_get(list(dict.fromkeys(names)), consistent_read=True)
+        }
 
     def all(self, tags: Mapping[str, str] | None = None) -> Iterator[Host]:
         """Every host, or those carrying every `key: value` of `tags` (filtered by DynamoDB)."""

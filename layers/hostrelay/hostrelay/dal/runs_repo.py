@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from hostrelay.dal.idempotency_repo import IdempotencyKeyTaken
@@ -24,6 +25,10 @@ from hostrelay.dal.tables import IdempotencyRecord, JobRecord
 from hostrelay.domain.errors import Conflict, NotFound, StaleWrite
 from hostrelay.domain.jobs import JobErrorInfo
 from hostrelay.domain.runs import Run, RunState, RunTarget, TargetSelector, TargetState
+
+# A transaction holds 100 items: the run's, a target's and a job's per target started, and
+# the target whose end made room for them.
+MAX_STARTS_PER_TRANSACTION = 49
 
 
 def _run_of(record: RunRecord) -> Run:
@@ -115,6 +120,58 @@ def _target_record(target: RunTarget) -> RunTargetRecord:
     )
 
 
+def _counts_of(run: Run) -> dict[str, int]:
+    return {state.value: n for state, n in run.counts.items() if n}
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Action:
+    action: Action = attribute.remove() if value is None else attribute.set(value)
+    return action
+
+
+def _progress_actions(before: Run, after: Run) -> list[Action]:
+    """What changed from `before` to `after` among the fields a run's progress moves, as
+    update actions: the rest of the item (params, the selector, the allowed hosts) is written
+    once, by `create`, and never again."""
+    actions: list[Action] = [RunRecord.updated_at.set(after.updated_at)]
+    if after.state is not before.state:
+        actions.append(RunRecord.state.set(after.state.value))
+        if after.state.terminal:
+            actions.append(RunRecord.active.remove())
+    if after.stopping is not before.stopping:
+        actions.append(
+            _set_or_remove(RunRecord.stopping, after.stopping.value if after.stopping else None)
+        )
+    if after.reason != before.reason:
+        actions.append(_set_or_remove(RunRecord.reason, after.reason))
+    if after.total != before.total:
+        actions.append(RunRecord.total.set(after.total))
+    if after.next_seq != before.next_seq:
+        actions.append(RunRecord.next_seq.set(after.next_seq))
+    if _counts_of(after) != _counts_of(before):
+        actions.append(RunRecord.counts.set(_counts_of(after)))
+    if after.finished_at != before.finished_at:
+        actions.append(_set_or_remove(RunRecord.finished_at, after.finished_at))
+    return actions
+
+
+def _at_version(run: Run) -> RunRecord:
+    """The run's key at the version it was read at: an update of it is conditional on that
+    version and raises it by one (pynamodb's version attribute)."""
+    return RunRecord(run_id=run.id, item=RUN_ITEM, version=run.version)
+
+
+def _finish(write: TransactWrite, target: RunTarget) -> None:
+    """The end of an in-flight target, on condition it is still in flight with its job.
+    Target items are small and written whole: moto evaluates a PutItem several times faster
+    than an update expression, and DynamoDB charges an update by the item's size anyway."""
+    write.save(
+        _target_record(target),
+        condition=(RunTargetRecord.state == TargetState.IN_FLIGHT.value)
+        & (RunTargetRecord.job_id == target.job_id),
+    )
+
+
 def _connection() -> Connection:
     return table_connection(RunRecord).connection
 
@@ -195,6 +252,16 @@ class RunRepository:
         except DoesNotExist:
             raise NotFound(f"target {seq} of run {run_id} not found") from None
 
+    def next_targets(self, run: Run, limit: int) -> list[RunTarget]:
+        """Up to `limit` targets from `next_seq` on, below `total`, in start order: one
+        BatchGetItem of their keys (a query's cost would grow with the run's size in moto)."""
+        keys = [
+            (run.id, target_item(seq))
+            for seq in range(run.next_seq, min(run.next_seq + limit, run.total))
+        ]
+        records = RunTargetRecord.batch_get(keys, consistent_read=True)
+        return sorted((_target_of(record) for record in records), key=lambda t: t.seq)
+
     def targets(
         self,
         run_id: str,
@@ -237,43 +304,53 @@ class RunRepository:
         for record in records:
             yield _target_of(record)
 
-    def save_run(self, run: Run) -> Run:
-        """Write the run on condition nobody wrote it since `run` was read."""
-        record = _run_record(run)
+    def update_run(self, run: Run, changes: Mapping[str, Any]) -> Run:
+        """Apply `changes` (fields of Run) to the run on condition nobody wrote it since
+        `run` was read: one UpdateItem of what changed, never the whole item."""
+        after = run.model_copy(update=changes)
         try:
-            record.save()
-        except PutError as exc:
+            _at_version(run).update(actions=_progress_actions(run, after))
+        except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"run {run.id} changed concurrently") from exc
             raise
-        return _run_of(record)
+        return after.model_copy(update={"version": run.version + 1})
 
-    def start_target(self, run: Run, target: RunTarget, job: JobRecord) -> Run:
-        """In one transaction: the run (read at its version) counts the target in flight,
-        the target (still PENDING) names its job, and the job (new) is written."""
-        run_record = _run_record(run)
-        started = _target_record(target)
+    def start_targets(
+        self,
+        run: Run,
+        changes: Mapping[str, Any],
+        started: Sequence[tuple[RunTarget, JobRecord]],
+        finished: RunTarget | None = None,
+    ) -> Run:
+        """In one transaction (at most MAX_STARTS_PER_TRANSACTION targets): the run (read at
+        its version) takes `changes`, each target (still PENDING) names its job, and each job
+        (new) is written; with `finished`, that target ends as `finish_target` ends it."""
+        if len(started) > MAX_STARTS_PER_TRANSACTION:
+            raise ValueError(f"at most {MAX_STARTS_PER_TRANSACTION} targets a transaction")
+        after = run.model_copy(update=changes)
+        pending = RunTargetRecord.state == TargetState.PENDING.value
         try:
             with TransactWrite(connection=_connection()) as write:
-                write.save(run_record)
-                write.save(started, condition=RunTargetRecord.state == TargetState.PENDING.value)
-                write.save(job, condition=JobRecord.id.does_not_exist())
+                write.update(_at_version(run), actions=_progress_actions(run, after))
+                for target, job in started:
+                    write.save(_target_record(target), condition=pending)
+                    write.save(job, condition=JobRecord.id.does_not_exist())
+                if finished is not None:
+                    _finish(write, finished)
         except TransactWriteError as exc:
-            raise StaleWrite(f"run {run.id}: target {target.seq} not started") from exc
-        return _run_of(run_record)
+            seqs = ", ".join(str(target.seq) for target, _ in started)
+            raise StaleWrite(f"run {run.id}: targets {seqs} not started") from exc
+        return after.model_copy(update={"version": run.version + 1})
 
-    def finish_target(self, run: Run, target: RunTarget, job_id: str) -> Run:
-        """In one transaction: the target (still in flight with `job_id`) takes its end
-        state, and the run (read at its version) its new counts."""
-        run_record = _run_record(run)
-        finished = _target_record(target)
-        condition = (RunTargetRecord.state == TargetState.IN_FLIGHT.value) & (
-            RunTargetRecord.job_id == job_id
-        )
+    def finish_target(self, run: Run, changes: Mapping[str, Any], target: RunTarget) -> Run:
+        """In one transaction: the target (still in flight with its job id, not read) takes
+        its end state, error and finished_at, and the run (read at its version) `changes`."""
+        after = run.model_copy(update=changes)
         try:
             with TransactWrite(connection=_connection()) as write:
-                write.save(run_record)
-                write.save(finished, condition=condition)
+                write.update(_at_version(run), actions=_progress_actions(run, after))
+                _finish(write, target)
         except TransactWriteError as exc:
             raise StaleWrite(f"run {run.id}: target {target.seq} not finished") from exc
-        return _run_of(run_record)
+        return after.model_copy(update={"version": run.version + 1})

@@ -90,11 +90,14 @@ class HostService:
         Named hosts must be enrolled (not revoked) and usable by the caller, else 422 / 403;
         a tag selector matches only hosts the caller may use (a service token: its own).
         """
-        selected: set[str] = set()
+        names = list(names)
         for name in names:
             if not principal.may_target_host(name):
                 raise Forbidden(f"this token may not target host {name}")
-            host = self._hosts.find(name)
+        found = self._hosts.find_many(names) if names else {}
+        selected: set[str] = set()
+        for name in names:
+            host = found.get(name)
             if host is None or host.state is HostState.REVOKED:
                 raise InvalidRequest(
                     f"host {name!r} is not enrolled or is revoked",

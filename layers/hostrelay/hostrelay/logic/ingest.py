@@ -112,10 +112,11 @@ class EventIngester:
         """
         if isinstance(event, HelloEvent):
             return self._hello(host, event)
-        if not isinstance(event, OutputEvent | InventoryEvent):
-            # Data events come in bursts; heartbeats and job events keep presence current.
-            self._hosts.seen(host, relay_version=getattr(event, "relay_version", None) or None)
         if isinstance(event, HeartbeatEvent):
+            # Presence is the hello's and the heartbeat's (every heartbeat_s, a third of the
+            # sweeper's silence limit): job and data events would only repeat it, a write per
+            # result for a fleet run whose hosts answer once each.
+            self._hosts.seen(host, relay_version=event.relay_version or None)
             return "heartbeat"
         if isinstance(event, BadMessageEvent):
             logger.warning(

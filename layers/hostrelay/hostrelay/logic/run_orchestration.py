@@ -10,8 +10,9 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.dal.runs_repo import RunRepository
+from hostrelay.dal.runs_repo import MAX_STARTS_PER_TRANSACTION, RunRepository
 from hostrelay.dal.state_change_events import StateChangePublisher
+from hostrelay.dal.tables import JobRecord
 from hostrelay.domain.errors import NotFound, StaleWrite
 from hostrelay.domain.jobs import NOT_DELIVERED, Job, JobState, new_job_identity
 from hostrelay.domain.runs import (
@@ -27,8 +28,9 @@ from hostrelay.observability import logger
 
 # Conditional writes lost in a row before a caller leaves the rest to the sweeper.
 MAX_CONFLICTS = 20
-# Targets one call starts at most (a transaction and a message each): a wide window fills
-# over the next job ends and sweeper ticks, never in one request that outlives its timeout.
+# Targets one call starts at most (transactions of up to MAX_STARTS_PER_TRANSACTION, and
+# message batches of 10): a wide window fills over the next job ends and sweeper ticks,
+# never in one request that outlives its timeout.
 MAX_STARTS_PER_CALL = 100
 
 
@@ -87,14 +89,9 @@ class RunOrchestrator:
                     run.stopping is not None or (run.pending == 0 and not run.continuous)
                 ):
                     run = self._end(run)
-                elif (
-                    run.stopping is None
-                    and run.pending > 0
-                    and run.in_flight < run.window
-                    and starts < MAX_STARTS_PER_CALL
-                ):
-                    run = self._start_next(run)
-                    starts += 1
+                elif (room := min(self._room(run), MAX_STARTS_PER_CALL - starts)) > 0:
+                    run, started = self._start_next(run, room)
+                    starts += started
                 else:
                     return run
             except StaleWrite:
@@ -107,40 +104,82 @@ class RunOrchestrator:
                 run = self._runs.get(run.id)
         return run
 
-    def _start_next(self, run: Run) -> Run:
-        target = self._runs.target(run.id, run.next_seq)
-        job_id, now = new_job_identity(self._clock())
-        job = Job(
-            id=job_id,
-            type=run.type,
-            host=target.host,
-            params=run.params,
-            state=JobState.QUEUED,
-            timeout_s=run.timeout_s,
-            deliver_by=run.deliver_by,
-            created_by=run.created_by,
-            created_at=now,
-            updated_at=now,
-            run_id=run.id,
-            run_seq=target.seq,
-        )
-        started = target.model_copy(
-            update={"state": TargetState.IN_FLIGHT, "job_id": job.id, "started_at": now}
-        )
-        counts = _moved(run.counts, TargetState.PENDING, TargetState.IN_FLIGHT)
-        run = self._runs.start_target(
-            run.model_copy(
-                update={"next_seq": run.next_seq + 1, "counts": counts, "updated_at": now}
-            ),
+    def _room(self, run: Run) -> int:
+        """How many targets the window may start now: none once the run stops, is past its
+        deliver_by or has more failures than max_errors (those steps come first)."""
+        if (
+            run.stopping is not None
+            or run.pending <= 0
+            or run.errors > run.error_limit
+            or (run.deliver_by is not None and self._clock() >= run.deliver_by)
+        ):
+            return 0
+        return max(0, min(run.window - run.in_flight, run.pending))
+
+    def _start_next(
+        self, run: Run, limit: int, finished: RunTarget | None = None
+    ) -> tuple[Run, int]:
+        """Start up to `limit` targets from `next_seq` on in one transaction, then ask for
+        their dispatch in batches, each message carrying its job. With `finished`, the end
+        of that in-flight target is written (and counted) in the same transaction. Returns
+        the run and the count started."""
+        targets = self._runs.next_targets(run, min(limit, MAX_STARTS_PER_TRANSACTION))
+        # Only the unbroken run of seqs from next_seq: next_seq says all below it started.
+        targets = [t for index, t in enumerate(targets) if t.seq == run.next_seq + index]
+        if not targets:
+            raise NotFound(f"target {run.next_seq} of run {run.id} not found")
+        jobs: list[Job] = []
+        started: list[tuple[RunTarget, JobRecord]] = []
+        now = self._clock()
+        for target in targets:
+            job_id, created_at = new_job_identity(now)
+            job = Job(
+                id=job_id,
+                type=run.type,
+                host=target.host,
+                params=run.params,
+                state=JobState.QUEUED,
+                timeout_s=run.timeout_s,
+                deliver_by=run.deliver_by,
+                created_by=run.created_by,
+                created_at=created_at,
+                updated_at=created_at,
+                run_id=run.id,
+                run_seq=target.seq,
+            )
+            # Carried as the transaction writes it (a new item's version starts at 1): the
+            # dispatcher's write is conditional on that version.
+            jobs.append(job.model_copy(update={"version": 1}))
+            started.append(
+                (
+                    target.model_copy(
+                        update={
+                            "state": TargetState.IN_FLIGHT,
+                            "job_id": job.id,
+                            "started_at": created_at,
+                        }
+                    ),
+                    self._jobs.to_record(job),
+                )
+            )
+        counts = dict(run.counts)
+        if finished is not None:
+            counts = _moved(counts, TargetState.IN_FLIGHT, finished.state)
+        counts[TargetState.PENDING] = counts.get(TargetState.PENDING, 0) - len(targets)
+        counts[TargetState.IN_FLIGHT] = counts.get(TargetState.IN_FLIGHT, 0) + len(targets)
+        run = self._runs.start_targets(
+            run,
+            {"next_seq": run.next_seq + len(targets), "counts": counts, "updated_at": now},
             started,
-            self._jobs.to_record(job),
+            finished,
         )
         try:
-            self._queue.send(job.id, job.attempt)
+            self._queue.send_jobs(jobs)
         except QueueUnavailable:
-            # The job is written: the sweeper hands it to the dispatcher after REQUEUE_AFTER.
-            logger.warning("run job written but not queued", extra={"job_id": job.id})
-        return run
+            # The jobs are written: the sweeper hands them to the dispatcher after
+            # REQUEUE_AFTER.
+            logger.warning("run jobs written but not all queued", extra={"run_id": run.id})
+        return run, len(targets)
 
     # ------------------------------------------------------------ ends of jobs
 
@@ -150,28 +189,39 @@ class RunOrchestrator:
         if job.run_id is None or job.run_seq is None or not job.state.terminal:
             return
         state = TARGET_STATE_OF_JOB[job.state]
+        # The target as it ends, written on condition it is still in flight with this job:
+        # not read first (a duplicate or a second container finds the condition failing).
+        finished = RunTarget(
+            run_id=job.run_id,
+            seq=job.run_seq,
+            host=job.host,
+            state=state,
+            job_id=job.id,
+            error=job.error,
+            started_at=job.created_at,  # as _start_next wrote it
+            finished_at=job.finished_at or self._clock(),
+        )
         try:
             for _ in range(MAX_CONFLICTS):
                 run = self._runs.get(job.run_id)
-                target = self._runs.target(job.run_id, job.run_seq)
-                if target.state is not TargetState.IN_FLIGHT or target.job_id != job.id:
-                    return  # counted already (a duplicate, or another container)
-                finished = target.model_copy(
-                    update={
-                        "state": state,
-                        "error": job.error,
-                        "finished_at": job.finished_at or self._clock(),
-                    }
-                )
                 counts = _moved(run.counts, TargetState.IN_FLIGHT, state)
+                # The room this end makes is filled in the same transaction (a sliding window
+                # moves one write per end), unless the run stops, expires or aborts first.
+                room = min(
+                    self._room(run.model_copy(update={"counts": counts})), MAX_STARTS_PER_CALL
+                )
                 try:
-                    run = self._runs.finish_target(
-                        run.model_copy(update={"counts": counts, "updated_at": self._clock()}),
-                        finished,
-                        job.id,
-                    )
+                    if room > 0:
+                        run, _ = self._start_next(run, room, finished)
+                    else:
+                        run = self._runs.finish_target(
+                            run, {"counts": counts, "updated_at": self._clock()}, finished
+                        )
                 except StaleWrite:
-                    continue
+                    target = self._runs.target(job.run_id, job.run_seq)
+                    if target.state is not TargetState.IN_FLIGHT or target.job_id != job.id:
+                        return  # counted already (a duplicate, or another container)
+                    continue  # the run moved since it was read
                 self.advance(run)
                 return
         except NotFound:
@@ -217,7 +267,7 @@ class RunOrchestrator:
         }
         if stopping is not None:
             update |= {"stopping": stopping, "reason": reason}
-        run = self._runs.save_run(run.model_copy(update=update))
+        run = self._runs.update_run(run, update)
         self._settle_pending(run)
         return run
 
@@ -244,10 +294,8 @@ class RunOrchestrator:
         if reason is None and final is RunState.FAILED:
             failed = run.total - run.count(TargetState.SUCCEEDED)
             reason = f"{failed} of {run.total} targets did not succeed"
-        run = self._runs.save_run(
-            run.model_copy(
-                update={"state": final, "reason": reason, "finished_at": now, "updated_at": now}
-            )
+        run = self._runs.update_run(
+            run, {"state": final, "reason": reason, "finished_at": now, "updated_at": now}
         )
         logger.info("run ended", extra={"run_id": run.id, "state": final.value})
         if self._events is not None:
@@ -302,14 +350,9 @@ class RunOrchestrator:
         )
         counts = dict(run.counts)
         counts[TargetState.PENDING] = counts.get(TargetState.PENDING, 0) + len(new_hosts)
-        run = self._runs.save_run(
-            run.model_copy(
-                update={
-                    "total": run.total + len(new_hosts),
-                    "counts": counts,
-                    "updated_at": self._clock(),
-                }
-            )
+        run = self._runs.update_run(
+            run,
+            {"total": run.total + len(new_hosts), "counts": counts, "updated_at": self._clock()},
         )
         logger.info("continuous run added hosts", extra={"run_id": run.id, "added": len(new_hosts)})
         return len(new_hosts), run
