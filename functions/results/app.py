@@ -5,20 +5,14 @@ from hostrelay import cold_start  # first: no garbage collection until loaded()
 # isort: split
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hostrelay.observability import logger, metrics, tracer
 from hostrelay.settings import ResultsSettings, load_settings
+from hostrelay.sqs_batch import SqsRecord, process_sqs_batch
 from hostrelay.wiring import build_event_batch
 
 batch = build_event_batch(load_settings(ResultsSettings))
-processor = BatchProcessor(event_type=EventType.SQS)
 cold_start.loaded()
 
 
@@ -32,7 +26,7 @@ def count(applied: tuple[str, str] | None) -> None:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SqsRecord) -> None:
     count(batch.apply(record.message_id, record.body))
 
 
@@ -44,6 +38,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(batch.apply_direct(event))
         return {}
     batch.prepare(event.get("Records", []))
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_sqs_batch(event, record_handler)

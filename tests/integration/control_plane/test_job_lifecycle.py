@@ -15,6 +15,7 @@ from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.domain.jobs import JobState
 from hostrelay.logic import ingest
 from hostrelay.logic.jobs import NewJob
+from hostrelay.sqs_batch import BatchFailed
 from hostrelay_local.lambda_runtime import FakeLambdaContext
 from hostrelay_relay.envelope import load_public_key, verify_envelope
 from tests.conftest import sqs_event
@@ -370,9 +371,7 @@ def test_result_waits_for_output_still_on_its_way(pipeline: Pipeline) -> None:
     assert json.loads(base64.b64decode(queued["payload"]))["kind"] == "result"
     assert pipeline.jobs.get(job.id, ADMIN).state is JobState.DISPATCHED
     # When SQS delivers it before the chunk (alone in its batch, with an accepted)
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
-    with pytest.raises(BatchProcessingError):  # the whole batch failed: SQS keeps it all
+    with pytest.raises(BatchFailed):  # the whole batch failed: SQS keeps it all
         pipeline.send_events(
             "dc01", _result_with_output(job.id, b"first\nsecond", 2), receive_count=2
         )
