@@ -74,7 +74,9 @@ def test_a_successful_run_prints_every_counter_by_connector_and_kind(
     assert metrics["connector_sync_duration_seconds"]["values"] == [1.5]
     # And entities synced carry their operation
     synced = metrics["connector_entities_synced"]
-    by_operation = {d["operation"]: v for d, v in zip(synced["dimensions"], synced["values"])}
+    by_operation = {
+        d["operation"]: v for d, v in zip(synced["dimensions"], synced["values"], strict=True)
+    }
     assert by_operation == {"created": 3, "updated": 2, "unchanged": 0, "deleted": 1}
 
 
