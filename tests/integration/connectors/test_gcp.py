@@ -254,6 +254,10 @@ def test_a_run_that_cannot_read_gcp_fails_clearly_and_deletes_nothing(
     job = run(stack, connector)
     assert job["state"] == "FAILED"
     assert job["error"]["code"] == code, job["error"]
+    # And the run history shows the failed run's error after the good run's counts
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert runs[0]["error"]["code"] == code
+    assert runs[1]["error"] is None and runs[1]["counts"]["created"] == 7
     web1 = entity(stack, f"{COMPUTE}/{PROJECT}/zones/us-central1-a/instances/web-1")
     assert web1["deleted_at"] is None
 

@@ -336,7 +336,7 @@ def test_an_okta_connector_runs_in_the_cloud(stack: ConnectorStack) -> None:
 
 
 def test_write_back_shows_a_dry_run_diff_then_applies_exactly_it_once(
-    stack: ConnectorStack, okta: OktaFake, secret_arn: str
+    stack: ConnectorStack, okta: OktaFake, secret_arn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     connector = okta_connector(stack, okta, secret_arn, write_back=True)
     request = {"group_id": "00g2ops", "add": ["00u1alice", "00u3carol"], "remove": ["00u4dave"]}
@@ -372,6 +372,8 @@ def test_write_back_shows_a_dry_run_diff_then_applies_exactly_it_once(
     assert (again["result"]["added"], again["result"]["removed"]) == (0, 0)
     assert (okta.state.calls("PUT"), okta.state.calls("DELETE")) == (1, 1)
     assert okta.state.member_ids("00g2ops") == {"00u1alice", "00u3carol"}
+    # And no write-back counted as a sync run in the connector metrics
+    assert "connector_sync_total" not in capfd.readouterr().out
 
 
 def test_write_back_refuses_app_groups_and_connectors_without_write_back(

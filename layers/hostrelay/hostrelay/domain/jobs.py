@@ -38,6 +38,12 @@ TERMINAL_STATES = frozenset(
 )
 
 
+def is_write_back(job_type: str) -> bool:
+    """A connector's membership change (okta/authentik/ldap/connector `.group_members`): audited
+    with its change, and no sync run in the connector metrics."""
+    return job_type.endswith(".group_members")
+
+
 def new_job_identity(now: datetime) -> tuple[str, datetime]:
     """A new job's id and created_at: a ULID of the moment, which is kept to the
     millisecond, so the job's creation time (part of its index key) follows from its id

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from hostrelay.clock import utcnow
 from hostrelay.dal.jobs_repo import JobRepository
 from hostrelay.domain.errors import NotFound, StaleWrite
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState, is_write_back
 from hostrelay.observability import logger
 
 CloudJobOutcome = Literal[
@@ -129,7 +129,7 @@ class CloudJobRunner:
         end = handler.run(job, lambda: self._cancel_requested(job))
         duration = (self._clock() - started).total_seconds()
         outcome = self._finish(job, end)
-        if outcome != "stale":
+        if outcome != "stale" and not is_write_back(job.type):  # a write-back is no sync run
             record_sync_metrics(handler.kind, job, end, duration)
         return outcome
 

@@ -19,7 +19,7 @@ from hostrelay.dal.tables import IdempotencyRecord
 from hostrelay.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound, StaleWrite
 from hostrelay.domain.hosts import HostState
 from hostrelay.domain.job_params import check_job_params
-from hostrelay.domain.jobs import Job, JobErrorInfo, JobState, new_job_identity
+from hostrelay.domain.jobs import Job, JobErrorInfo, JobState, is_write_back, new_job_identity
 from hostrelay.domain.principal import Principal
 from hostrelay.observability import logger
 from hostrelay_contract.canonical_json import canonical_json
@@ -100,7 +100,7 @@ class JobService:
             connector_id=request.connector_id,
         )
         details: dict[str, Any] = {"type": job.type, "host": job.host}
-        if job.type.endswith(".group_members"):  # write-back: who asked for which change
+        if is_write_back(job.type):  # who asked for which change
             details["params"] = job.params
         # One transaction: the host check (a host job's host, instead of a read), the
         # idempotency claim, the job and its audit line.
