@@ -11,6 +11,7 @@ InventoryService.replace_all into the inventory table in in-process moto). Print
   in the same run (every entity; `--apply-sample N` applies the first N only);
 - read only: the whole source read into entities (token, every page), no inventory;
 - apply only, all unchanged: the same entities applied again (a second run's inventory cost);
+- apply only, 10 % changed: the same again with one attribute of every tenth entity changed;
 - full run: token, read and apply of the whole source into a fresh connector (all created),
   measured end to end (estimated from the parts when --apply-sample cuts the apply);
 with entities/s, seconds, API calls (the read's = a full run's), and each rate as a ratio of
@@ -100,24 +101,35 @@ def _measure(
     read_row: Row = ("read only (full size)", len(entities), source.calls, 0.0)
     read_row = (*read_row[:3], time.perf_counter() - started)
     sample = entities[:apply_sample] if apply_sample else entities
+    # Every tenth entity with one attribute changed: a run that finds 10 % of the source changed.
+    changed = [
+        e.model_copy(update={"attributes": {**e.attributes, "bench_changed": True}})
+        if i % 10 == 0
+        else e
+        for i, e in enumerate(sample)
+    ]
     rows = []
-    for label in ("baseline: apply only, all created", "apply only, all unchanged"):
+    for label, snapshot in (
+        ("baseline: apply only, all created", sample),
+        ("apply only, all unchanged", sample),
+        ("apply only, 10 % changed", changed),
+    ):
         started = time.perf_counter()
-        inventory.replace_all("connector", sample, datetime.now(UTC), complete_kinds=kinds)
-        rows.append((label, len(sample), 0, time.perf_counter() - started))
+        inventory.replace_all("connector", snapshot, datetime.now(UTC), complete_kinds=kinds)
+        rows.append((label, len(snapshot), 0, time.perf_counter() - started))
     if len(sample) < len(entities):
         read_s_per_entity = read_row[3] / len(entities)
         apply_s_per_entity = rows[0][3] / len(sample)
         estimate = len(entities) * (read_s_per_entity + apply_s_per_entity)
         full: Row = ("full run, estimated (read+apply)", len(entities), source.calls, estimate)
-        return [rows[0], read_row, rows[1], full]
+        return [rows[0], read_row, *rows[1:], full]
     started = time.perf_counter()
     source = connect()
     entities = read(source)
     inventory.replace_all("full-run", entities, datetime.now(UTC), complete_kinds=kinds)
     full = ("full run (read+apply, created)", len(entities), source.calls, 0.0)
     full = (*full[:3], time.perf_counter() - started)
-    return [rows[0], read_row, rows[1], full]
+    return [rows[0], read_row, *rows[1:], full]
 
 
 def bench_workspace(work: Path, scale: float, sample: int) -> list[Row]:

@@ -47,7 +47,9 @@ def check_moto_version(installed: str | None = None) -> None:
         )
 
 
-_FAST_JSON_ACTIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
+_FAST_JSON_ACTIONS = frozenset(
+    {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
+)
 _tune_lock = threading.Lock()
 _tuned = threading.Event()
 
@@ -68,9 +70,11 @@ def tune_moto(per_item_rollback: bool = True) -> None:
       without a lock, so two concurrent UpdateItems with the same condition could both
       succeed. DynamoDB never lets that happen and the control plane's optimistic
       versioning relies on it.
-    - Item results (GetItem, Query, ...) are already in DynamoDB's wire shape; encoding them
-      with json instead of moto's model-driven serializer makes a GetItem about 3x cheaper.
-      Anything else (errors, other actions) keeps moto's serializer.
+    - Item results (GetItem, BatchGetItem, Query, ...) are already in DynamoDB's wire shape;
+      encoding them with json instead of moto's model-driven serializer makes a GetItem about
+      3x cheaper, and a BatchGetItem of 100 inventory entities about 5x (it was 85 % of
+      re-reading an unchanged inventory). Anything else (errors, other actions) keeps moto's
+      serializer.
     - moto lists its package directory on every server request to route it; the list is
       fixed, so it is listed once. Likewise the methods of each response class, which it
       listed with inspect on every call of any service, and the snake_case of names it

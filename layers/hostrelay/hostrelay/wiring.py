@@ -6,7 +6,7 @@ dispatcher never imports connectors, discovery or enrollment code).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from hostrelay.api.services import ApiServices
     from hostrelay.dal.audit_repo import AuditRepository
     from hostrelay.dal.azure_arm import AzureSubscriptions
+    from hostrelay.dal.bearer_token import RefreshingToken
     from hostrelay.dal.certificates import IotCertificateAuthority
     from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.google_apis import GcpProjects, WorkspaceDirectory
     from hostrelay.dal.jobs_repo import JobRepository
     from hostrelay.dal.okta import OktaOrg
+    from hostrelay.dal.rest_source import RestSource
     from hostrelay.dal.self_hosted_sources import CloudSourceSession
     from hostrelay.dal.state_change_events import StateChangePublisher
     from hostrelay.dal.tokens_repo import TokenRepository
@@ -475,34 +477,57 @@ def _okta_connector(settings: DiscoverySettings) -> Callable[[OktaConnectorSetti
     return connect
 
 
+def _rest_source(
+    settings: DiscoverySettings, root: str, token: RefreshingToken | None = None
+) -> RestSource:
+    """A client of one SaaS/cloud REST API, with the discovery function's CA bundle and wait."""
+    from hostrelay.dal.rest_source import RestSource
+
+    return RestSource(
+        root,
+        {},
+        ca_bundle=settings.source_ca_bundle or None,
+        max_wait_s=settings.source_max_wait_s,
+        token=token,
+    )
+
+
+def _google_token(
+    settings: DiscoverySettings,
+    credential_arn: str,
+    scopes: Sequence[str],
+    subject: str | None = None,
+) -> RefreshingToken:
+    """A renewing access token of the service account whose key the secret holds, renewed
+    once now so that a refused key fails the run before any read."""
+    from hostrelay.dal.bearer_token import RefreshingToken
+    from hostrelay.dal.cloud_secrets import read_credential
+    from hostrelay.dal.google_token import service_account_token
+
+    key_json = read_credential(credential_arn)
+    token = RefreshingToken(
+        lambda: service_account_token(
+            key_json,
+            scopes=scopes,
+            token_uri=settings.google_token_uri,
+            subject=subject,
+            ca_bundle=settings.source_ca_bundle or None,
+        )
+    )
+    token.renew()
+    return token
+
+
 def _workspace_connector(
     settings: DiscoverySettings,
 ) -> Callable[[WorkspaceConnectorSettings], WorkspaceDirectory]:
     def connect(workspace: WorkspaceConnectorSettings) -> WorkspaceDirectory:
-        from hostrelay.dal.bearer_token import RefreshingToken
-        from hostrelay.dal.cloud_secrets import read_credential
         from hostrelay.dal.google_apis import WORKSPACE_SCOPES, WorkspaceDirectory
-        from hostrelay.dal.google_token import service_account_token
-        from hostrelay.dal.rest_source import RestSource
 
-        key_json = read_credential(workspace.credential_arn)
-        token = RefreshingToken(
-            lambda: service_account_token(
-                key_json,
-                scopes=WORKSPACE_SCOPES,
-                token_uri=settings.google_token_uri,
-                subject=workspace.admin_email,
-                ca_bundle=settings.source_ca_bundle or None,
-            )
+        token = _google_token(
+            settings, workspace.credential_arn, WORKSPACE_SCOPES, subject=workspace.admin_email
         )
-        token.renew()  # a refused key fails the run before any read
-        source = RestSource(
-            settings.workspace_api_root,
-            {},
-            ca_bundle=settings.source_ca_bundle or None,
-            max_wait_s=settings.source_max_wait_s,
-            token=token,
-        )
+        source = _rest_source(settings, settings.workspace_api_root, token)
         return WorkspaceDirectory(source, workspace.customer, workspace.page_size, token)
 
     return connect
@@ -510,32 +535,11 @@ def _workspace_connector(
 
 def _gcp_connector(settings: DiscoverySettings) -> Callable[[GcpConnectorSettings], GcpProjects]:
     def connect(gcp: GcpConnectorSettings) -> GcpProjects:
-        from hostrelay.dal.bearer_token import RefreshingToken
-        from hostrelay.dal.cloud_secrets import read_credential
         from hostrelay.dal.google_apis import GCP_SCOPES, GcpProjects
-        from hostrelay.dal.google_token import service_account_token
-        from hostrelay.dal.rest_source import RestSource
 
-        key_json = read_credential(gcp.credential_arn)
-        token = RefreshingToken(
-            lambda: service_account_token(
-                key_json,
-                scopes=GCP_SCOPES,
-                token_uri=settings.google_token_uri,
-                ca_bundle=settings.source_ca_bundle or None,
-            )
-        )
-        token.renew()
-        compute, storage = (
-            RestSource(
-                root,
-                {},
-                ca_bundle=settings.source_ca_bundle or None,
-                max_wait_s=settings.source_max_wait_s,
-                token=token,
-            )
-            for root in (settings.gcp_compute_root, settings.gcp_storage_root)
-        )
+        token = _google_token(settings, gcp.credential_arn, GCP_SCOPES)
+        compute = _rest_source(settings, settings.gcp_compute_root, token)
+        storage = _rest_source(settings, settings.gcp_storage_root, token)
         return GcpProjects(compute, storage, gcp.page_size, token)
 
     return connect
@@ -548,24 +552,14 @@ def _azure_connector(
         from hostrelay.dal.azure_arm import AzureSubscriptions, client_credentials_token
         from hostrelay.dal.bearer_token import RefreshingToken
         from hostrelay.dal.cloud_secrets import read_credential
-        from hostrelay.dal.rest_source import RestSource
 
-        def source(root: str, token: RefreshingToken | None = None) -> RestSource:
-            return RestSource(
-                root,
-                {},
-                ca_bundle=settings.source_ca_bundle or None,
-                max_wait_s=settings.source_max_wait_s,
-                token=token,
-            )
-
-        login = source(settings.azure_login_root)
+        login = _rest_source(settings, settings.azure_login_root)
         client_secret = read_credential(azure.credential_arn)
         token = RefreshingToken(
             lambda: client_credentials_token(login, azure.tenant_id, azure.client_id, client_secret)
         )
         token.renew()
-        return AzureSubscriptions(source(settings.azure_arm_root, token), login)
+        return AzureSubscriptions(_rest_source(settings, settings.azure_arm_root, token), login)
 
     return connect
 

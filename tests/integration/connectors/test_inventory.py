@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -320,3 +320,63 @@ def test_a_batch_bigger_than_one_transaction_is_applied_whole(
     assert counts["by_kind"] == {"group": 83, "ou": 83, "user": 84}
     listed = entities(stack, kind="ou", limit=100)["entities"]
     assert len(listed) == 83
+
+
+class _CountedListings(InventoryRepository):
+    """The inventory repository, counting how often a connector's live entities are listed."""
+
+    def __init__(self) -> None:
+        self.listings = 0
+
+    def live_ids(self, connector: str) -> Iterator[tuple[str, str]]:
+        self.listings += 1
+        return super().live_ids(connector)
+
+
+def _snapshot(*ids: str, kind: str = "user", title: str = "same") -> list[EntityUpsert]:
+    return [EntityUpsert(**_upsert(entity(i, kind, i), title=title)) for i in ids]
+
+
+def _at(offset_s: float) -> datetime:
+    return datetime.fromtimestamp(T0 + offset_s, UTC)
+
+
+def test_a_full_snapshot_deletes_only_what_it_no_longer_has(
+    sync: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    snap = sync[0]["id"]
+    repo = _CountedListings()
+    inventory = InventoryService(repo)
+    users, groups = _snapshot("u-1", "u-2", "u-3"), _snapshot("g-1", "g-2", kind="group")
+    # Given a first full run of three users and two groups
+    first = inventory.replace_all(snap, users + groups, _at(0), complete_kinds={"user", "group"})
+    assert (first.created, first.deleted) == (5, 0)
+    # When the next run finds nothing changed
+    again = inventory.replace_all(snap, users + groups, _at(10), complete_kinds={"user", "group"})
+    # Then every entity is unchanged, none deleted, and the inventory was never listed: the
+    # live counters already hold exactly the snapshot
+    assert (again.unchanged, again.deleted, repo.listings) == (5, 0, 0)
+    # When a run no longer sees u-2 and g-2, but read only users in full
+    gone = inventory.replace_all(snap, users[::2] + groups[:1], _at(20), complete_kinds={"user"})
+    # Then u-2 is deleted (found by listing the inventory) and g-2 is kept
+    assert (gone.unchanged, gone.deleted, repo.listings) == (3, 1, 1)
+    live = inventory.live(snap, ["u-1", "u-2", "u-3", "g-1", "g-2"])
+    assert sorted(live) == ["g-1", "g-2", "u-1", "u-3"]
+    assert repo.active_counts(snap) == {"user": 2, "group": 2}
+
+
+def test_a_snapshot_that_lost_an_entity_to_a_newer_delete_still_finds_what_is_gone(
+    sync: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    snap = sync[0]["id"]
+    repo = _CountedListings()
+    inventory = InventoryService(repo)
+    inventory.replace_all(snap, _snapshot("u-1", "u-2", "u-3"), _at(0), complete_kinds={"user"})
+    # Given u-1 was deleted by a newer observation than the run below
+    inventory.apply(snap, InventoryChanges(deletes=["u-1"]), _at(20))
+    # When a run that started before it still has u-1 and u-2, and no longer u-3 (two live
+    # users counted, two in the snapshot: the counters alone would say nothing is gone)
+    report = inventory.replace_all(snap, _snapshot("u-1", "u-2"), _at(10), complete_kinds={"user"})
+    # Then u-1 stays deleted, and u-3, no longer seen, is deleted too
+    assert (report.stale, report.unchanged, report.deleted, repo.listings) == (1, 1, 1, 1)
+    assert sorted(inventory.live(snap, ["u-1", "u-2", "u-3"])) == ["u-2"]

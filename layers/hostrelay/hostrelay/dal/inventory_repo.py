@@ -287,6 +287,15 @@ class InventoryRepository:
                 ]
             )
 
+    def active_counts(self, connector: str) -> dict[str, int]:
+        """Live entities per kind of one connector, read consistently (one Query)."""
+        return {
+            record.scope: int(record.active or 0)
+            for record in InventoryCountRecord.query(
+                f"{COUNTS_PREFIX}{connector}", consistent_read=True
+            )
+        }
+
     def counts(self, connectors: Iterable[str]) -> list[InventoryCount]:
         found = []
         for connector in connectors:

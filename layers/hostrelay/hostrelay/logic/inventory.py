@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -386,16 +386,31 @@ class InventoryService:
     ) -> ApplyReport:
         """A full snapshot: apply `upserts`, then delete live entities of `complete_kinds`
         (kinds read without error everywhere) that the snapshot no longer has."""
-        complete = set(complete_kinds)
-        present = {u.id for u in upserts}
-        gone = [
+        report = self.apply_all(connector, InventoryChanges(upserts=upserts), seen, chunk=chunk)
+        gone = self._gone(connector, upserts, set(complete_kinds), report)
+        report.add(self.apply_all(connector, InventoryChanges(deletes=gone), seen, chunk=chunk))
+        return report
+
+    def _gone(
+        self, connector: str, upserts: list[EntityUpsert], complete: set[str], report: ApplyReport
+    ) -> list[str]:
+        """Live entities of `complete` kinds that the applied snapshot `upserts` lacks.
+
+        When no upsert lost to a newer observation, every snapshot entity is now live; if the
+        kinds' live counters then hold exactly the snapshot's entities, nothing else is live
+        and the listing of every live entity (the costly part of a run that changed
+        nothing) is skipped."""
+        kinds = {u.id: u.kind for u in upserts}  # the last upsert of an id wins, as in apply
+        if report.stale == 0:
+            live = self._repo.active_counts(connector)
+            expected = Counter(kind for kind in kinds.values() if kind in complete)
+            if all(live.get(kind, 0) == expected[kind] for kind in complete):
+                return []
+        return [
             entity_id
             for entity_id, kind in self._repo.live_ids(connector)
-            if kind in complete and entity_id not in present
+            if kind in complete and entity_id not in kinds
         ]
-        return self.apply_all(
-            connector, InventoryChanges(upserts=upserts, deletes=gone), seen, chunk=chunk
-        )
 
 
 # ---------------------------------------------------------------- relay events → inventory

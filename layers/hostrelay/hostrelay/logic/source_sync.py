@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -58,6 +58,15 @@ class ChangeRead:
     upserts: list[EntityUpsert]
     deletes: list[str]
     position: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What one run read, and what the inventory did with it."""
+
+    mode: Literal["full", "incremental"]
+    read: list[EntityUpsert]
+    report: ApplyReport
 
 
 @dataclass(frozen=True)
@@ -135,13 +144,13 @@ class SourceSync(Generic[SettingsT, ClientT]):
             return failed(exc.code, exc.message, {"connector": connector.id, "api_calls": calls})
         if outcome is None:
             return CANCELED
-        mode, report, total, kinds = outcome
+        counts = outcome.report.counts()
         result: dict[str, Any] = {
             "connector": connector.id,
-            "mode": mode,
-            **report.counts(),
-            "total": total,
-            "by_kind": kinds,
+            "mode": outcome.mode,
+            **counts,
+            "total": len(outcome.read),
+            "by_kind": by_kind(outcome.read),
             "api_calls": client.calls,
             "errors": [],
             "duration_s": round((self._clock() - started).total_seconds(), 3),
@@ -152,8 +161,8 @@ class SourceSync(Generic[SettingsT, ClientT]):
                 "job_id": job.id,
                 "connector": connector.id,
                 "kind": self.kind,
-                "mode": mode,
-                "counts": report.counts(),
+                "mode": outcome.mode,
+                "counts": counts,
             },
         )
         return RunEnd(JobState.SUCCEEDED, result)
@@ -165,15 +174,16 @@ class SourceSync(Generic[SettingsT, ClientT]):
         client: ClientT,
         started: datetime,
         should_stop: Callable[[], bool],
-    ) -> tuple[str, ApplyReport, int, dict[str, int]] | None:
-        """("full" | "incremental", what the inventory did, entities read, by kind); None when
-        stopped. The cursor is stored only after the inventory took the run's changes."""
+    ) -> SyncOutcome | None:
+        """A full or an incremental run, whichever is due; None when stopped. The cursor is
+        stored only after the inventory took the run's changes."""
         feed = self._spec.changes
         if feed is None:
             return self._full(connector, settings, client, started, should_stop)
         schedule = settings if isinstance(settings, IncrementalSchedule) else IncrementalSchedule()
         fingerprint = settings_fingerprint(settings)
         cursor = self._connectors.sync_cursor(connector.id)
+        changes: ChangeRead | None = None
         if cursor is not None and not run_is_full(cursor, fingerprint, schedule, started):
             try:
                 changes = feed.read_changes(
@@ -189,23 +199,26 @@ class SourceSync(Generic[SettingsT, ClientT]):
             else:
                 if changes is None:
                     return None
-                report = self._inventory.apply_all(
-                    connector.id,
-                    InventoryChanges(upserts=changes.upserts, deletes=changes.deletes),
-                    started,
-                )
-                self._connectors.save_sync_cursor(
-                    connector.id,
-                    next_cursor(cursor, fingerprint, changes.position, full=False, started=started),
-                )
-                return "incremental", report, len(changes.upserts), by_kind(changes.upserts)
-        full = self._full(connector, settings, client, started, should_stop)
-        if full is not None:
-            position = feed.position_after_full(client, started)
-            self._connectors.save_sync_cursor(
-                connector.id, next_cursor(cursor, fingerprint, position, full=True, started=started)
+        if changes is not None:
+            report = self._inventory.apply_all(
+                connector.id,
+                InventoryChanges(upserts=changes.upserts, deletes=changes.deletes),
+                started,
             )
-        return full
+            outcome = SyncOutcome("incremental", changes.upserts, report)
+            position = changes.position
+        else:
+            full = self._full(connector, settings, client, started, should_stop)
+            if full is None:
+                return None
+            outcome, position = full, feed.position_after_full(client, started)
+        self._connectors.save_sync_cursor(
+            connector.id,
+            next_cursor(
+                cursor, fingerprint, position, full=outcome.mode == "full", started=started
+            ),
+        )
+        return outcome
 
     def _full(
         self,
@@ -214,14 +227,14 @@ class SourceSync(Generic[SettingsT, ClientT]):
         client: ClientT,
         started: datetime,
         should_stop: Callable[[], bool],
-    ) -> tuple[str, ApplyReport, int, dict[str, int]] | None:
+    ) -> SyncOutcome | None:
         entities = self._spec.read(client, settings, should_stop)
         if entities is None:
             return None
         report = self._inventory.replace_all(
             connector.id, entities, started, complete_kinds=self._spec.complete_kinds(settings)
         )
-        return "full", report, len(entities), by_kind(entities)
+        return SyncOutcome("full", entities, report)
 
 
 def by_kind(entities: Iterable[EntityUpsert]) -> dict[str, int]:

@@ -16,10 +16,7 @@ from hostrelay.domain.cloud_sources import AzureConnectorSettings, AzureResource
 from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.inventory import EntityUpsert
 from hostrelay.logic.source_sync import SourceSpec
-
-
-def _present(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in attributes.items() if value not in (None, "", [], {})}
+from hostrelay_sources.entities import compact
 
 
 def resource_group(resource_id: str) -> str | None:
@@ -99,7 +96,7 @@ def resource_entity(
         id=str(raw["id"]).lower(),
         kind=resource_type.kind,
         name=str(raw.get("name") or raw["id"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations={},
     )
 

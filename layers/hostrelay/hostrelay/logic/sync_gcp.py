@@ -18,6 +18,7 @@ from hostrelay.domain.cloud_sources import NETWORKS, GcpConnectorSettings, GcpRe
 from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.inventory import EntityUpsert
 from hostrelay.logic.source_sync import SourceSpec
+from hostrelay_sources.entities import compact
 
 COMPUTE_NAME_ROOT = "//compute.googleapis.com/"
 STORAGE_NAME_ROOT = "//storage.googleapis.com/"
@@ -33,10 +34,6 @@ def compute_full_name(self_link: str) -> str:
     path = urlsplit(self_link).path
     _, _, resource = path.partition("/projects/")
     return f"{COMPUTE_NAME_ROOT}projects/{resource}"
-
-
-def _present(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in attributes.items() if value not in (None, "", [], {})}
 
 
 def instance_entity(project: str, raw: RawObject) -> EntityUpsert:
@@ -64,7 +61,7 @@ def instance_entity(project: str, raw: RawObject) -> EntityUpsert:
         id=f"{COMPUTE_NAME_ROOT}projects/{project}/zones/{zone}/instances/{raw['name']}",
         kind=GcpResourceType.COMPUTE_INSTANCE.kind,
         name=str(raw["name"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations={NETWORKS: sorted(set(networks))} if networks else {},
     )
 
@@ -83,7 +80,7 @@ def network_entity(project: str, raw: RawObject) -> EntityUpsert:
         id=f"{COMPUTE_NAME_ROOT}projects/{project}/global/networks/{raw['name']}",
         kind=GcpResourceType.COMPUTE_NETWORK.kind,
         name=str(raw["name"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations={},
     )
 
@@ -105,7 +102,7 @@ def bucket_entity(project: str, raw: RawObject) -> EntityUpsert:
         id=f"{STORAGE_NAME_ROOT}projects/_/buckets/{raw['name']}",
         kind=GcpResourceType.STORAGE_BUCKET.kind,
         name=str(raw["name"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations={},
     )
 

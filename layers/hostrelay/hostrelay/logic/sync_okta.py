@@ -32,6 +32,7 @@ from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import RunEnd, failed
 from hostrelay.logic.source_sync import ChangeFeed, ChangeRead, SourceSpec, StoredEntities
 from hostrelay_contract.jobs.cloud import OktaGroupMembersParams
+from hostrelay_sources.entities import compact
 
 USER_KIND = "okta.user"
 GROUP_KIND = "okta.group"
@@ -63,7 +64,7 @@ def user_entity(raw: RawObject, groups: list[str]) -> EntityUpsert:
         id=str(raw["id"]),
         kind=USER_KIND,
         name=str(profile.get("login") or raw["id"]),
-        attributes={k: v for k, v in attributes.items() if v not in (None, "")},
+        attributes=compact(attributes),
         relations={MEMBER_OF: sorted(set(groups))},
     )
 
@@ -82,7 +83,7 @@ def group_entity(raw: RawObject, members: list[str]) -> EntityUpsert:
         id=str(raw["id"]),
         kind=GROUP_KIND,
         name=str(profile.get("name") or raw["id"]),
-        attributes={k: v for k, v in attributes.items() if v not in (None, "")},
+        attributes=compact(attributes),
         relations={MEMBERS: sorted(set(members))},
     )
 

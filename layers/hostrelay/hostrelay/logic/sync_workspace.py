@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 from hostrelay.dal.google_apis import RawObject, WorkspaceDirectory
 from hostrelay.domain.cloud_sources import (
@@ -25,12 +24,9 @@ from hostrelay.domain.cloud_sources import (
 from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert
 from hostrelay.logic.source_sync import SourceSpec
+from hostrelay_sources.entities import compact
 
 ROOT_PATH = "/"
-
-
-def _present(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in attributes.items() if value not in (None, "", [])}
 
 
 def user_entity(raw: RawObject, groups: list[str], org_unit: str | None) -> EntityUpsert:
@@ -55,7 +51,7 @@ def user_entity(raw: RawObject, groups: list[str], org_unit: str | None) -> Enti
         id=str(raw["id"]),
         kind=WORKSPACE_USER,
         name=str(raw.get("primaryEmail") or raw["id"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations=relations,
     )
 
@@ -72,7 +68,7 @@ def group_entity(raw: RawObject, members: list[RawObject]) -> EntityUpsert:
         id=str(raw["id"]),
         kind=WORKSPACE_GROUP,
         name=str(raw.get("email") or raw.get("name") or raw["id"]),
-        attributes=_present({**attributes, "display_name": raw.get("name")}),
+        attributes=compact({**attributes, "display_name": raw.get("name")}),
         relations={MEMBERS: sorted({str(m["id"]) for m in members if "id" in m})},
     )
 
@@ -91,7 +87,7 @@ def org_unit_entity(raw: RawObject, children: list[str]) -> EntityUpsert:
         id=str(raw["orgUnitId"]),
         kind=WORKSPACE_ORG_UNIT,
         name=str(raw.get("orgUnitPath") or raw.get("name") or raw["orgUnitId"]),
-        attributes=_present(attributes),
+        attributes=compact(attributes),
         relations=relations,
     )
 
