@@ -541,6 +541,17 @@ def test_a_relay_run_kubernetes_connector_reads_only_the_changes_between_full_ru
     assert third["result"]["mode"] == "incremental"
     params, fourth = relay_run()
     assert "since" not in params and fourth["result"]["mode"] == "full"
+    # And the run history shows what each of the four relay runs did, newest first: the
+    # full relist found the two left unchanged, the watches one change and one delete, then
+    # none, the first list created all three
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert [run_counts(r) for r in runs] == [
+        {"created": 0, "updated": 0, "deleted": 0, "unchanged": 2},
+        {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0},
+        {"created": 0, "updated": 1, "deleted": 1, "unchanged": 0},
+        {"created": 3, "updated": 0, "deleted": 0, "unchanged": 0},
+    ]
+    assert [r["counts"]["api_calls"] for r in runs] == [1, 1, 1, 1]
     # When the connector is changed to read differently, its cursor no longer applies
     draft = {key: connector[key] for key in ("name", "kind", "target", "settings")}
     draft["settings"] = {**connector["settings"], "page_size": 2}
