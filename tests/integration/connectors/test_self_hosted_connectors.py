@@ -15,6 +15,7 @@ from hostrelay_relay.handlers.connector_group_members import ConnectorGroupMembe
 from hostrelay_relay.handlers.connector_sync import ConnectorSyncHandler
 from tests.fakes.authentik import AuthentikFake, AuthentikState
 from tests.fakes.kubernetes import KubernetesFake
+from tests.integration.connectors.cloud_support import assert_secret_nowhere
 from tests.integration.connectors.conftest import ConnectorStack, inventory_event
 from tests.integration.connectors.test_okta import entity, related, stored_items
 from tests.integration.sources.conftest import _relay_source, group_uuid
@@ -222,8 +223,16 @@ def test_write_back_needs_the_connector_to_allow_it(
     assert authentik.state.members[TEACHERS] == {2}
 
 
+def run_counts(run: dict[str, Any]) -> dict[str, int]:
+    """What a run in the history did to the inventory."""
+    return {op: run["counts"][op] for op in ("created", "updated", "deleted", "unchanged")}
+
+
 def test_the_cloud_syncs_a_kubernetes_cluster(
-    stack: ConnectorStack, kubernetes: KubernetesFake
+    stack: ConnectorStack,
+    kubernetes: KubernetesFake,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given a cluster and a kubernetes connector run by the cloud
     uid = kubernetes.state.put("namespaces", "shop", status={"phase": "Active"})
@@ -235,13 +244,22 @@ def test_the_cloud_syncs_a_kubernetes_cluster(
     first = run(stack, connector)
     kubernetes.state.delete("deployments", "shop/web")
     second = run(stack, connector)
-    # Then the first filled the inventory, the second marked the deployment deleted
+    # Then the first (full) filled the inventory, the second (watch) marked the deployment deleted
     assert first["state"] == "SUCCEEDED", first
+    assert (first["result"]["mode"], second["result"]["mode"]) == ("full", "incremental")
     assert first["result"]["created"] == 3
     assert entity(stack, uid)["attributes"]["phase"] == "Active"
     assert second["result"]["deleted"] == 1
     assert entity(stack, web)["deleted_at"] is not None
-    assert K8S_TOKEN not in stored_items(stack)
+    # And the run history counts both runs: the full list, then the watch's one delete
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert [run_counts(r) for r in runs] == [
+        {"created": 0, "updated": 0, "deleted": 1, "unchanged": 0},
+        {"created": 3, "updated": 0, "deleted": 0, "unchanged": 0},
+    ]
+    # And the token is in no log, printed line, job document, connector or stored item
+    jobs = {"first": first, "second": second}
+    assert_secret_nowhere(stack, connector, jobs, [K8S_TOKEN], caplog, capfd)
 
 
 def test_between_full_runs_the_cloud_watches_kubernetes_changes_since_the_last_run(
@@ -280,6 +298,14 @@ def test_between_full_runs_the_cloud_watches_kubernetes_changes_since_the_last_r
     assert entity(stack, uids["web"])["attributes"]["replicas"] == 3
     assert entity(stack, uids["cron"])["deleted_at"] is not None
     assert entity(stack, worker)["name"] == "shop/worker"
+    # And the run history shows each run's counts, newest first: the watch's changes, then
+    # the full list (every object created)
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert [run_counts(r) for r in runs] == [
+        {"created": 1, "updated": 1, "deleted": 1, "unchanged": 0},
+        {"created": 5, "updated": 0, "deleted": 0, "unchanged": 0},
+    ]
+    assert [(r["counts"]["api_calls"], r["error"]) for r in runs] == [(2, None), (5, None)]
     # When the API server compacted its history past the saved versions
     state.put("deployments", "db", namespace="shop", spec={"replicas": 2})
     state.compact()
@@ -287,8 +313,95 @@ def test_between_full_runs_the_cloud_watches_kubernetes_changes_since_the_last_r
     # Then the watch's 410 Expired made the run list everything instead
     assert third["mode"] == "full"
     assert entity(stack, uids["db"])["attributes"]["replicas"] == 2
+    # And the run history counts that full run: db updated, the other four unchanged
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert run_counts(runs[0]) == {"created": 0, "updated": 1, "deleted": 0, "unchanged": 4}
     # And the next run continues from that list's versions
     assert run(stack, connector)["result"]["mode"] == "incremental"
+
+
+def kubernetes_cluster(state: Any) -> dict[str, str]:
+    """A namespace, a node and a deployment; their uids by name."""
+    return {
+        "shop": state.put("namespaces", "shop", status={"phase": "Active"}),
+        "node1": state.put("nodes", "node1"),
+        "web": state.put("deployments", "web", namespace="shop", spec={"replicas": 2}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("arrange_failure", "code"),
+    [
+        (lambda fake: setattr(fake.state, "token", "rotated"), "bad_credentials"),
+        (lambda fake: fake.state.denied.add("deployments"), "permission_denied"),
+        (lambda fake: fake.stop(), "source_unreachable"),
+    ],
+    ids=["bad-token", "missing-permission", "unreachable"],
+)
+def test_a_kubernetes_run_that_cannot_read_the_cluster_fails_clearly_and_deletes_nothing(
+    stack: ConnectorStack, kubernetes: KubernetesFake, arrange_failure: Any, code: str
+) -> None:
+    # Given a kubernetes connector run by the cloud that synced once
+    uids = kubernetes_cluster(kubernetes.state)
+    arn = secret(stack, "hostrelay/connectors/k8s", K8S_TOKEN, kubernetes.ca_file)
+    connector = cloud_connector(stack, "kubernetes", kubernetes.base_url, arn)
+    assert run(stack, connector)["state"] == "SUCCEEDED"
+    # When the API server refuses the token, lacks a permission, or cannot be reached
+    arrange_failure(kubernetes)
+    job = run(stack, connector)
+    # Then the run failed with an error that says why
+    assert job["state"] == "FAILED", job
+    assert job["error"]["code"] == code, job["error"]
+    # And the run history shows it above the good run's counts
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert [r["state"] for r in runs] == ["FAILED", "SUCCEEDED"]
+    assert runs[0]["error"]["code"] == code
+    assert not runs[0]["counts"].keys() & {"created", "updated", "deleted", "unchanged"}
+    assert runs[1]["error"] is None
+    assert (runs[1]["counts"]["created"], runs[1]["counts"]["deleted"]) == (3, 0)
+    # And nothing was deleted from the inventory
+    for uid in uids.values():
+        assert entity(stack, uid)["deleted_at"] is None
+    assert K8S_TOKEN not in json.dumps(job)
+
+
+K8S_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hostrelay/connectors/k8s-AbCdEf"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"resources": ["deployments", "pods"]}, "settings.resources"),
+        ({"resources": []}, "settings.resources"),
+        ({"url": "http://k8s.example.test:6443"}, "settings.url"),
+        ({"url": "https://admin:pw@k8s.example.test"}, "settings.url"),
+        ({"url": "https://k8s.example.test/api/v1"}, "settings.url"),
+        ({"credential_arn": K8S_TOKEN}, "settings.credential_arn"),
+        ({"token": K8S_TOKEN}, "settings.token"),
+        ({"bearer_token": K8S_TOKEN}, "settings.bearer_token"),
+    ],
+    ids=[
+        "unknown-resource",
+        "no-resource",
+        "http-url",
+        "url-credentials",
+        "url-path",
+        "token-as-arn",
+        "token-key",
+        "bearer-token-key",
+    ],
+)
+def test_bad_kubernetes_settings_are_refused_naming_the_field(
+    stack: ConnectorStack, changes: dict[str, Any], field: str
+) -> None:
+    settings = {"url": "https://k8s.example.test:6443", "credential_arn": K8S_ARN, **changes}
+    body = {"name": "k8s", "kind": "kubernetes", "target": "cloud", "settings": settings}
+    response = stack.admin.post("/v1/connectors", json_body=body)
+    assert response.status == 422, response.body
+    fields = [detail.get("field", "") for detail in response.body["error"]["details"]]
+    assert any(f.startswith(field) for f in fields), response.body
+    assert K8S_TOKEN not in json.dumps(response.body) and "pw@" not in json.dumps(response.body)
+    assert stack.reader.get("/v1/connectors").body["connectors"] == []
 
 
 @pytest.mark.parametrize(
@@ -428,6 +541,17 @@ def test_a_relay_run_kubernetes_connector_reads_only_the_changes_between_full_ru
     assert third["result"]["mode"] == "incremental"
     params, fourth = relay_run()
     assert "since" not in params and fourth["result"]["mode"] == "full"
+    # And the run history shows what each of the four relay runs did, newest first: the
+    # full relist found the two left unchanged, the watches one change and one delete, then
+    # none, the first list created all three
+    runs = stack.reader.get(f"/v1/connectors/{connector['id']}/runs").body["runs"]
+    assert [run_counts(r) for r in runs] == [
+        {"created": 0, "updated": 0, "deleted": 0, "unchanged": 2},
+        {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0},
+        {"created": 0, "updated": 1, "deleted": 1, "unchanged": 0},
+        {"created": 3, "updated": 0, "deleted": 0, "unchanged": 0},
+    ]
+    assert [r["counts"]["api_calls"] for r in runs] == [1, 1, 1, 1]
     # When the connector is changed to read differently, its cursor no longer applies
     draft = {key: connector[key] for key in ("name", "kind", "target", "settings")}
     draft["settings"] = {**connector["settings"], "page_size": 2}

@@ -4,6 +4,7 @@ listed in pages (limit/continue), relisted after 410 Gone, deletes found on the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -137,6 +138,31 @@ def test_a_forbidden_resource_fails_the_run_with_permission_denied(
         kubernetes_relay.run(kubernetes_relay.params("kubernetes"))
     assert failure.value.code == "permission_denied"
     assert "/api/v1/nodes" in failure.value.message and "Forbidden" in failure.value.message
+
+
+@pytest.mark.parametrize(
+    ("arrange_failure", "code"),
+    [
+        (lambda fake: setattr(fake.state, "token", "another-token"), "bad_credentials"),
+        (lambda fake: fake.stop(), "source_unreachable"),
+    ],
+    ids=["bad-token", "unreachable"],
+)
+def test_a_refused_token_or_a_gone_api_server_is_a_clear_job_error(
+    kubernetes: KubernetesFake,
+    kubernetes_relay: RelaySource,
+    arrange_failure: Callable[[KubernetesFake], None],
+    code: str,
+) -> None:
+    # Given an API server that refuses the token, or is gone
+    arrange(kubernetes.state)
+    arrange_failure(kubernetes)
+    # When the relay runs connector.sync, then the job fails with that code, token unsaid
+    with pytest.raises(JobError) as failure:
+        kubernetes_relay.run(kubernetes_relay.params("kubernetes"))
+    assert failure.value.code == code
+    assert failure.value.result == {"connector": "conn-1", "kind": "kubernetes"}
+    assert KUBERNETES_TOKEN not in failure.value.message
 
 
 def test_a_run_with_since_watches_only_the_changes_and_sends_deletes(
