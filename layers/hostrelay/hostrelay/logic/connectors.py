@@ -107,8 +107,10 @@ def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str
     secrets = _secret_paths(settings, "settings")
     if secrets:
         raise InvalidRequest(
-            "connector settings must not contain secrets: name a relay credential "
-            "(settings.credential) or a secret's ARN (settings.credential_arn) instead",
+            "connector settings must not contain secrets: name a secret's ARN "
+            "(settings.credential_arn) or, for a source a relay reads, a file on the relay "
+            "(settings.credential_file) or a credential of its relay.toml (settings.credential, "
+            "LDAP) instead",
             details=[{"field": path, "message": "secrets are not accepted"} for path in secrets],
         )
     try:
