@@ -21,6 +21,7 @@ def okta(tmp_path: Path) -> Iterator[OktaFake]:
     fake.state.add_user("00u1", "a.b@example.test")
     yield fake
     fake.stop()
+    assert fake.state.violations == []
 
 
 def client(okta: OktaFake, waits: list[float], **options: float) -> RestSource:
