@@ -142,9 +142,7 @@ def main() -> None:
         baseline = phases.seconds["baseline: apply only"]
         first = sync("okta", "full run 1 (all created)")
         second = sync("okta", "full run 2 (all unchanged)")
-        changed = incremental_after_changes(
-            fake, inventory, okta, args.users, args.groups, phases
-        )
+        changed = incremental_after_changes(fake, inventory, okta, args.users, args.groups, phases)
         fake.stop()
     print(f"okta org: {args.users} users, {args.groups} groups, {len(entities)} entities")
     print(f"{'run':<36}{'entities/s':>12}{'seconds':>10}{'API calls':>11}{'x baseline':>12}")

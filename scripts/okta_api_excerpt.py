@@ -11,10 +11,10 @@ package @okta/openapi ships it (dist/spec.json, Swagger 2.0):
 Kept: the operations the okta connector calls (listUsers, listGroups, getGroup,
 listGroupUsers, addUserToGroup, removeUserFromGroup) with their parameters and success
 responses, and every definition their answers reach; descriptions and Okta's SDK-generator
-extensions (x-okta-*, but x-okta-extensible: a profile may have custom attributes, which the
-checker does not allow, so the fake sends none) are dropped. One addition: the properties in NULLABLE get
-`x-nullable: true`, because Okta answers null for them (a user who never signed in has
-`lastLogin: null`) and Swagger 2.0 has no other way to say so.
+extensions (x-okta-* but x-okta-extensible: a profile may have custom attributes, which the
+checker does not allow, so the fake sends none) are dropped. One addition: the properties in
+NULLABLE get `x-nullable: true`, because Okta answers null for them (a user who never signed
+in has `lastLogin: null`) and Swagger 2.0 has no other way to say so.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ Google: the discovery documents google-api-python-client ships (its discovery_ca
 Kubernetes and Okta: excerpts of the operations the connectors call, kept beside this file
 (tests/fakes/specs/, each with its source: azure-rest-api-specs; Kubernetes' swagger.json as
 an npm package ships it, see scripts/kubernetes_api_excerpt.py; Okta's management API
-description as the npm package @okta/openapi ships it, see scripts/okta_api_excerpt.py). A request must name a method
-of the document with only declared parameters in their declared ranges; every key of a
-response must be a property its schema declares, with the declared JSON type. A fake records
+description as the npm package @okta/openapi ships it, see scripts/okta_api_excerpt.py).
+A request must name a method of the document with only declared parameters in their
+declared ranges; every key of a response must be a property its schema declares (an object
+schema that declares no keys takes any), with the declared JSON type, or null where the
+property is marked x-nullable. A fake records
 what breaks these rules and the tests assert it recorded nothing, so a fake cannot drift from
 the real API unnoticed.
 """
