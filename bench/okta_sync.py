@@ -17,6 +17,8 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,27 +46,58 @@ TOKEN = "00bench-token"  # the local fake's
 
 
 def arrange(fake: OktaFake, users: int, groups: int) -> None:
-    """Each user in three groups; group sizes even (15 members each at the defaults)."""
+    """Each user in three groups (g, g+1, g+2 modulo the count, g = the user's number modulo
+    it); group sizes even (15 members each at the defaults)."""
+    members: dict[int, list[str]] = {g: [] for g in range(groups)}
     for i in range(users):
-        fake.state.add_user(f"00u{i:06d}", f"user{i}.bench@example.test")
+        user_id = f"00u{i:06d}"
+        fake.state.add_user(user_id, f"user{i}.bench@example.test")
+        for g in {(i % groups - offset) % groups for offset in range(3)}:
+            members[g].append(user_id)
     for g in range(groups):
-        members = [
-            f"00u{i:06d}"
-            for i in range(users)
-            if i % groups in (g, (g + 1) % groups, (g + 2) % groups)
-        ]
         group_type = "APP_GROUP" if g % 10 == 0 else "OKTA_GROUP"
-        fake.state.add_group(f"00g{g:05d}", f"group {g}", members, group_type=group_type)
+        fake.state.add_group(f"00g{g:05d}", f"group {g}", members[g], group_type=group_type)
+
+
+class Phases:
+    """Prints each phase as it starts and ends (a long run shows where it is), keeps seconds."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def _print(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.started:7.1f} s] {text}", flush=True)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self._print(f"{name} ...")
+        began = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - began
+        self._print(f"{name}: {self.seconds[name]:.1f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument(
+        "--whole-table-rollback",
+        action="store_true",
+        help="keep moto's whole-table copy per transaction item (the figures before the patch)",
+    )
     args = parser.parse_args()
+    from hostrelay_local.moto_endpoint import tune_moto
+
+    # As the other sync benches: without it moto copies the whole inventory table for each
+    # transaction, and the apply grows with the square of the org (8 entities/s at 2,400).
+    tune_moto(per_item_rollback=not args.whole_table_rollback)
+    phases = Phases()
     with tempfile.TemporaryDirectory() as directory, mock_aws():
         fake = OktaFake(Path(directory), TOKEN).start()
-        arrange(fake, args.users, args.groups)
+        with phases.phase(f"arrange the fake ({args.users} users, {args.groups} groups)"):
+            arrange(fake, args.users, args.groups)
         client.cache_clear()
         load_settings.cache_clear()
         template = load_template()
@@ -87,34 +120,39 @@ def main() -> None:
             credential_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:hostrelay/b",
         )
 
-        def sync(connector: str) -> tuple[int, int, float]:
+        def sync(connector: str, name: str) -> tuple[int, int, float]:
             started = time.perf_counter()
             org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
-            entities = read_org(org, lambda: False) or []
-            inventory.replace_all(
-                connector, entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
-            )
+            with phases.phase(f"{name}: read okta"):
+                entities = read_org(org, lambda: False) or []
+            with phases.phase(f"{name}: apply {len(entities)} entities"):
+                inventory.replace_all(
+                    connector, entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
+                )
             return len(entities), org.calls, time.perf_counter() - started
 
         # Baseline: the same entities, applied without reading Okta.
         org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
-        entities = read_org(org, lambda: False) or []
-        started = time.perf_counter()
-        inventory.replace_all(
-            "baseline", entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
-        )
-        baseline = time.perf_counter() - started
-        first = sync("okta")
-        second = sync("okta")
-        changed = incremental_after_changes(fake, inventory, okta, args.users, args.groups)
+        with phases.phase("baseline: read okta (not timed)"):
+            entities = read_org(org, lambda: False) or []
+        with phases.phase("baseline: apply only"):
+            inventory.replace_all(
+                "baseline", entities, datetime.now(UTC), complete_kinds={USER_KIND, GROUP_KIND}
+            )
+        baseline = phases.seconds["baseline: apply only"]
+        first = sync("okta", "full run 1 (all created)")
+        second = sync("okta", "full run 2 (all unchanged)")
+        changed = incremental_after_changes(fake, inventory, okta, args.users, args.groups, phases)
         fake.stop()
     print(f"okta org: {args.users} users, {args.groups} groups, {len(entities)} entities")
-    print(f"{'run':<34}{'entities/s':>12}{'seconds':>10}{'API calls':>11}")
+    print(f"{'run':<36}{'entities/s':>12}{'seconds':>10}{'API calls':>11}{'x baseline':>12}")
     rows = [("baseline: inventory apply only", (len(entities), 0, baseline))]
     rows += [("okta.sync full (all created)", first), ("okta.sync full (all unchanged)", second)]
     rows += [("okta.sync incremental (1 % changed)", changed)]
+    base_rate = len(entities) / baseline
     for name, (count, calls, seconds) in rows:
-        print(f"{name:<34}{count / seconds:>12.0f}{seconds:>10.1f}{calls:>11}")
+        rate = count / seconds
+        print(f"{name:<36}{rate:>12.0f}{seconds:>10.1f}{calls:>11}{rate / base_rate:>12.2f}")
     print(
         f"API calls incremental / full: {changed[1]} / {second[1]} = {changed[1] / second[1]:.3f};"
         f" seconds {changed[2]:.2f} / {second[2]:.2f} = {changed[2] / second[2]:.3f}"
@@ -122,7 +160,12 @@ def main() -> None:
 
 
 def incremental_after_changes(
-    fake: OktaFake, inventory: Any, okta: OktaConnectorSettings, users: int, groups: int
+    fake: OktaFake,
+    inventory: Any,
+    okta: OktaConnectorSettings,
+    users: int,
+    groups: int,
+    phases: Phases,
 ) -> tuple[int, int, float]:
     """1 % of users get a new status, 1 % of groups a new member; then an incremental run."""
     from hostrelay.domain.inventory import InventoryChanges
@@ -137,16 +180,18 @@ def incremental_after_changes(
         fake.state.set_members(group_id, fake.state.members[group_id] | {f"00u{g + 7:06d}"})
     started = time.perf_counter()
     org = OktaOrg.connect(okta.base_url, TOKEN, page_size=200, ca_bundle=fake.ca_file)
-    read = read_org_changes(
-        org,
-        {"updated_after": since.isoformat()},
-        datetime.now(UTC),
-        lambda ids: inventory.live("okta", ids),
-        lambda: False,
-    )
+    with phases.phase("incremental: read okta changes"):
+        read = read_org_changes(
+            org,
+            {"updated_after": since.isoformat()},
+            datetime.now(UTC),
+            lambda ids: inventory.live("okta", ids),
+            lambda: False,
+        )
     assert read is not None
     changes = InventoryChanges(upserts=read.upserts, deletes=read.deletes)
-    inventory.apply_all("okta", changes, datetime.now(UTC))
+    with phases.phase(f"incremental: apply {len(read.upserts)} upserts"):
+        inventory.apply_all("okta", changes, datetime.now(UTC))
     return len(read.upserts), org.calls, time.perf_counter() - started
 
 

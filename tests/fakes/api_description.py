@@ -1,11 +1,14 @@
 """Checks a fake's requests and responses against the vendor's published API description.
 
-Google: the discovery documents google-api-python-client ships (its discovery_cache). Azure
-and Kubernetes: excerpts of the operations the connectors call, kept beside this file
+Google: the discovery documents google-api-python-client ships (its discovery_cache). Azure,
+Kubernetes and Okta: excerpts of the operations the connectors call, kept beside this file
 (tests/fakes/specs/, each with its source: azure-rest-api-specs; Kubernetes' swagger.json as
-an npm package ships it, see scripts/kubernetes_api_excerpt.py). A request must name a method
-of the document with only declared parameters in their declared ranges; every key of a
-response must be a property its schema declares, with the declared JSON type. A fake records
+an npm package ships it, see scripts/kubernetes_api_excerpt.py; Okta's management API
+description as the npm package @okta/openapi ships it, see scripts/okta_api_excerpt.py).
+A request must name a method of the document with only declared parameters in their
+declared ranges; every key of a response must be a property its schema declares (an object
+schema that declares no keys takes any), with the declared JSON type, or null where the
+property is marked x-nullable. A fake records
 what breaks these rules and the tests assert it recorded nothing, so a fake cannot drift from
 the real API unnoticed.
 """
@@ -88,13 +91,14 @@ class ApiDescription:
 
     @classmethod
     def openapi(cls, excerpt: str) -> ApiDescription:
-        """An OpenAPI 2 excerpt of tests/fakes/specs (Azure REST API specs, Kubernetes)."""
+        """An OpenAPI 2 excerpt of tests/fakes/specs (Azure REST API specs, Kubernetes, Okta).
+        An operation that answers without a body (204) has no response schema."""
         doc = json.loads((SPECS / excerpt).read_text())
         methods = []
         for path, operations in doc["paths"].items():
             for verb, operation in operations.items():
                 parameters = {p["name"]: p for p in operation.get("parameters", [])}
-                response = operation["responses"]["200"].get("schema")
+                response = operation["responses"].get("200", {}).get("schema")
                 methods.append(
                     Method(
                         operation["operationId"],
@@ -150,6 +154,8 @@ class ApiDescription:
         return self.schemas[ref.rsplit("/", 1)[-1]]  # type: ignore[no-any-return]
 
     def _schema_problems(self, where: str, schema: dict[str, Any], value: Any) -> list[str]:
+        if value is None and schema.get("x-nullable"):
+            return []
         schema = self._resolve(schema)
         kind = schema.get("type") or ("object" if "properties" in schema else None)
         if kind is not None and not isinstance(value, _JSON_TYPES[kind]):
@@ -162,7 +168,7 @@ class ApiDescription:
         if isinstance(value, list) and "items" in schema:
             for index, item in enumerate(value):
                 problems += self._schema_problems(f"{where}[{index}]", schema["items"], item)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and _declares_keys(schema):
             properties = self._all_properties(schema)
             extra = schema.get("additionalProperties")
             for key, inner in value.items():
@@ -179,6 +185,12 @@ class ApiDescription:
         for parent in schema.get("allOf", []):
             properties.update(self._all_properties(self._resolve(parent)))
         return properties
+
+
+def _declares_keys(schema: dict[str, Any]) -> bool:
+    """Whether an object schema says which keys it has: `{"type": "object"}` alone is any
+    object (Okta's `_links` values)."""
+    return any(key in schema for key in ("properties", "allOf", "additionalProperties"))
 
 
 def _value_problems(method: str, name: str, spec: dict[str, Any], value: str) -> list[str]:

@@ -1,13 +1,18 @@
 """A stateful fake of the Okta Management API endpoints the okta connector calls.
 
-Each endpoint follows the Okta Management API (okta/okta-management-openapi-spec,
-dist/<release>/management-minimal.yaml):
+Each endpoint follows the Okta Management API (okta/okta-management-openapi-spec; newer
+releases name the last two assignUserToGroup / unassignUserFromGroup):
 - listUsers          GET    /api/v1/users                      (limit <= 200, after, filter)
 - listGroups         GET    /api/v1/groups                     (limit <= 10000, after, filter)
 - getGroup           GET    /api/v1/groups/{groupId}
 - listGroupUsers     GET    /api/v1/groups/{groupId}/users     (limit <= 1000, after)
-- assignUserToGroup  PUT    /api/v1/groups/{groupId}/users/{userId}  -> 204
-- unassignUserFromGroup DELETE /api/v1/groups/{groupId}/users/{userId} -> 204
+- addUserToGroup     PUT    /api/v1/groups/{groupId}/users/{userId}  -> 204
+- removeUserFromGroup DELETE /api/v1/groups/{groupId}/users/{userId} -> 204
+Every request (method, path, query parameters) and every 200 body is checked against
+tests/fakes/specs/okta.json, the excerpt of that description for these operations (see
+scripts/okta_api_excerpt.py); what breaks it lands in `state.violations`, which the tests
+assert empty. The description says nothing of `Link`, the rate-limit headers or limit maxima:
+those follow Okta's reference pages.
 Paging is Okta's: the body is a bare JSON array, the next page is a `Link: <...>; rel="next"`
 header whose `after` cursor is opaque to clients. `filter` takes the expressions the connector
 sends, as Okta's reference lists them: `lastUpdated gt "yyyy-MM-dd'T'HH:mm:ss.SSSZ"` (users and
@@ -31,8 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.fakes.api_description import ApiDescription
 from tests.fakes.server import FakeApiState, FakeServer, JsonHandler
 
+OKTA_API = ApiDescription.openapi("okta.json")
 LIST_LIMITS = {"users": 200, "groups": 10000, "group_users": 1000}
 _ROUTES = [
     ("GET", re.compile(r"^/api/v1/users$"), "list_users"),
@@ -73,6 +80,7 @@ class OktaState(FakeApiState):
     retry_after: str | None = None  # also send Retry-After with a 429 (seconds or a date)
     denied: set[str] = field(default_factory=set)  # path prefixes answered with 403
     clock: Callable[[], str] = okta_now
+    violations: list[str] = field(default_factory=list)  # against Okta's OpenAPI document
 
     def add_user(self, user_id: str, login: str, *, status: str = "ACTIVE") -> None:
         first, _, last = login.partition("@")[0].partition(".")
@@ -197,6 +205,7 @@ def _handler_for(state: OktaState) -> type[JsonHandler]:
             path, query = self.path_and_query()
             with state.lock:
                 state.requests.append((self.command, path))
+                state.violations += OKTA_API.request_problems(self.command, path, query)
                 if self.headers.get("Authorization") != f"SSWS {state.token}":
                     raise OktaError(401, "E0000011", "Invalid token provided")
                 if any(path.startswith(prefix) for prefix in state.denied):
@@ -220,6 +229,11 @@ def _handler_for(state: OktaState) -> type[JsonHandler]:
                         return
             raise OktaError(404, "E0000022", "The endpoint does not support the provided method")
 
+        def _ok(self, path: str, body: Any, headers: dict[str, str] | None = None) -> None:
+            """A 200 answer, its body checked against the operation's response schema."""
+            state.violations += OKTA_API.response_problems(self.command, path, body)
+            self.send_json(200, body, headers)
+
         def _group(self, group: str) -> dict[str, Any]:
             if group not in state.groups:
                 raise OktaError(404, "E0000007", f"Not found: Resource not found: {group} (Group)")
@@ -228,15 +242,15 @@ def _handler_for(state: OktaState) -> type[JsonHandler]:
         def list_users(self, path: str, query: dict[str, Any]) -> None:
             users = _filtered("users", list(state.users.values()), query)
             page, headers = _page(self.base_url(), path, users, query, LIST_LIMITS["users"])
-            self.send_json(200, page, headers)
+            self._ok(path, page, headers)
 
         def list_groups(self, path: str, query: dict[str, Any]) -> None:
             groups = _filtered("groups", list(state.groups.values()), query)
             page, headers = _page(self.base_url(), path, groups, query, LIST_LIMITS["groups"])
-            self.send_json(200, page, headers)
+            self._ok(path, page, headers)
 
         def get_group(self, path: str, query: dict[str, Any], group: str) -> None:
-            self.send_json(200, self._group(group))
+            self._ok(path, self._group(group))
 
         def list_group_users(self, path: str, query: dict[str, Any], group: str) -> None:
             self._group(group)
@@ -244,7 +258,7 @@ def _handler_for(state: OktaState) -> type[JsonHandler]:
                 raise OktaError(400, "E0000031", "Invalid search criteria: filter")
             users = [state.users[u] for u in state.members[group] if u in state.users]
             page, headers = _page(self.base_url(), path, users, query, LIST_LIMITS["group_users"])
-            self.send_json(200, page, headers)
+            self._ok(path, page, headers)
 
         def assign(self, path: str, query: dict[str, Any], group: str, user: str) -> None:
             if self._group(group)["type"] != "OKTA_GROUP":

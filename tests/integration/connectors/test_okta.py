@@ -45,6 +45,7 @@ def okta(tmp_path: Path) -> Iterator[OktaFake]:
     arrange_org(fake.state)
     yield fake
     fake.stop()
+    assert fake.state.violations == []
 
 
 @pytest.fixture

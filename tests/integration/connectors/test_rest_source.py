@@ -21,6 +21,7 @@ def okta(tmp_path: Path) -> Iterator[OktaFake]:
     fake.state.add_user("00u1", "a.b@example.test")
     yield fake
     fake.stop()
+    assert fake.state.violations == []
 
 
 def client(okta: OktaFake, waits: list[float], **options: float) -> RestSource:
@@ -65,3 +66,19 @@ def test_an_untrusted_certificate_is_refused(okta: OktaFake) -> None:
     with pytest.raises(SourceUnreachable, match="TLS verification failed"):
         source.request("GET", "/api/v1/users")
     assert okta.state.requests == []
+
+
+def test_the_fake_records_an_answer_or_a_request_okta_would_not_send(okta: OktaFake) -> None:
+    # Given a user the fake holds in a shape Okta's API description does not have
+    okta.state.users["00u1"]["status"] = "DISABLED"
+    okta.state.users["00u1"]["profile"]["nickname"] = "ab"
+    # When it answers a page of users, and a request with a parameter Okta does not declare
+    list(OktaOrg(client(okta, []), page_size=10).users())
+    okta.state.add_group("00g1", "Engineering", ["00u1"])
+    with pytest.raises(SourceRejected, match="HTTP 400"):  # and answered as Okta would
+        client(okta, []).request("GET", "/api/v1/groups/00g1/users?expand=stats")
+    # Then each is recorded as a violation (the fixture asserts none are left)
+    violations, okta.state.violations = okta.state.violations, []
+    assert any("'DISABLED'" in v for v in violations)
+    assert any("'nickname'" in v for v in violations)
+    assert any("listGroupUsers: undeclared query parameter 'expand'" in v for v in violations)

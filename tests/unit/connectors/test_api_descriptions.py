@@ -1,4 +1,4 @@
-"""The checks that keep the Google, Azure and Kubernetes fakes true to the published API
+"""The checks that keep the Google, Azure, Kubernetes and Okta fakes true to the published API
 descriptions."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.fakes.api_description import ApiDescription
 from tests.fakes.kubernetes import KUBERNETES_API as KUBERNETES
 from tests.fakes.kubernetes import STATUS, StatusError, event_problems
+from tests.fakes.okta import OKTA_API, OktaState
 
 DIRECTORY = ApiDescription.google("admin.directory_v1")
 COMPUTE = ApiDescription.google("compute.v1")
@@ -98,3 +99,59 @@ def test_the_kubernetes_excerpt_checks_lists_watch_events_and_status() -> None:
     error = {"type": "ERROR", "object": expired}
     assert event_problems("/api/v1/services", error) == []
     assert KUBERNETES.definition_problems("Status", STATUS, {**expired, "code": "410"}) != []
+
+
+def _okta_user() -> dict[str, object]:
+    state = OktaState(token="t")
+    state.add_user("00u1", "ada.lovelace@example.test")
+    return state.users["00u1"]
+
+
+def test_the_okta_excerpt_allows_the_requests_the_connector_sends() -> None:
+    # listUsers/listGroups paged (limit, after) with a lastUpdated filter or search
+    since = '"2025-01-02T03:04:05.000Z"'
+    query = {"limit": ["200"], "after": ["00u1"], "filter": [f"lastUpdated gt {since}"]}
+    assert OKTA_API.request_problems("GET", "/api/v1/users", query) == []
+    assert (
+        OKTA_API.request_problems("GET", "/api/v1/users", {"search": [f"lastUpdated gt {since}"]})
+        == []
+    )
+    expression = f"lastUpdated gt {since} or lastMembershipUpdated gt {since}"
+    assert OKTA_API.request_problems("GET", "/api/v1/groups", {"filter": [expression]}) == []
+    assert OKTA_API.request_problems("GET", "/api/v1/groups/00g1/users", {"limit": ["1000"]}) == []
+    assert OKTA_API.request_problems("PUT", "/api/v1/groups/00g1/users/00u1", {}) == []
+    assert OKTA_API.request_problems("DELETE", "/api/v1/groups/00g1/users/00u1", {}) == []
+
+
+def test_the_okta_excerpt_reports_unknown_operations_parameters_and_values() -> None:
+    assert OKTA_API.request_problems("GET", "/api/v1/apps", {}) != []
+    assert OKTA_API.request_problems("POST", "/api/v1/groups/00g1/users/00u1", {}) != []
+    # listGroupUsers has no filter; limit is an integer
+    assert OKTA_API.request_problems("GET", "/api/v1/groups/00g1/users", {"filter": ["x"]}) != []
+    assert OKTA_API.request_problems("GET", "/api/v1/users", {"limit": ["all"]}) != []
+    assert OKTA_API.request_problems("GET", "/api/v1/users", {"cursor": ["x"]}) != []
+
+
+def test_the_okta_excerpt_catches_a_wrong_response_shape() -> None:
+    user = _okta_user()
+    # What the fake answers is a bare array of User objects (lastLogin null: never signed in)
+    assert OKTA_API.response_problems("GET", "/api/v1/users", [user]) == []
+    # Okta pages are bare arrays, not an object wrapping them
+    wrapped = {"items": [user]}
+    assert OKTA_API.response_problems("GET", "/api/v1/users", wrapped) != []
+    # An invented property, a status Okta does not have, a mistyped profile attribute
+    invented = {**user, "deleted": True}
+    assert any(
+        "'deleted'" in p for p in OKTA_API.response_problems("GET", "/api/v1/users", [invented])
+    )
+    assert (
+        OKTA_API.response_problems("GET", "/api/v1/users", [{**user, "status": "DISABLED"}]) != []
+    )
+    profile = {**user["profile"], "firstName": 7}  # type: ignore[dict-item]
+    assert OKTA_API.response_problems("GET", "/api/v1/users", [{**user, "profile": profile}]) != []
+    # null only where Okta sends null: an id never is
+    assert OKTA_API.response_problems("GET", "/api/v1/users", [{**user, "id": None}]) != []
+    group = {"id": "00g1", "type": "OKTA_GROUP", "profile": {"name": "Eng"}, "objectClass": []}
+    assert OKTA_API.response_problems("GET", "/api/v1/groups/00g1", group) == []
+    assert OKTA_API.response_problems("GET", "/api/v1/groups/00g1", {**group, "type": "TEAM"}) != []
+    assert OKTA_API.response_problems("GET", "/api/v1/groups/00g1/users", group) != []
