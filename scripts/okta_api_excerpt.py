@@ -19,11 +19,12 @@ in has `lastLogin: null`) and Swagger 2.0 has no other way to say so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import swagger_excerpt  # scripts/, beside this one
 
 PACKAGE = "@okta/openapi"
 PACKAGE_VERSION = "2.15.0"
@@ -52,50 +53,27 @@ def _trimmed(value: Any) -> Any:
     return value
 
 
-def _refs(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        found = {value["$ref"].rsplit("/", 1)[-1]} if isinstance(value.get("$ref"), str) else set()
-        for inner in value.values():
-            found |= _refs(inner)
-        return found
-    if isinstance(value, list):
-        return set().union(*(_refs(v) for v in value)) if value else set()
-    return set()
-
-
 def excerpt(source: Path) -> dict[str, Any]:
     raw = source.read_bytes()
     doc = json.loads(raw)
     paths: dict[str, Any] = {}
     for path, verb in OPERATIONS:
-        item = doc["paths"][path]
-        operation = dict(item[verb])
-        operation["parameters"] = [*item.get("parameters", []), *operation.get("parameters", [])]
-        paths.setdefault(path, {})[verb] = _trimmed(operation)
-    wanted, definitions = _refs(paths), {}
-    while wanted:
-        name = wanted.pop()
-        definitions[name] = _trimmed(doc["definitions"][name])
-        wanted |= _refs(definitions[name]) - definitions.keys()
+        paths.setdefault(path, {})[verb] = _trimmed(swagger_excerpt.operation(doc, path, verb))
+    definitions = swagger_excerpt.reached_definitions(doc, paths, _trimmed)
     for name, properties in NULLABLE.items():
         for prop in properties:
             definitions[name]["properties"][prop]["x-nullable"] = True
-    return {
-        "swagger": doc["swagger"],
-        "info": {
-            "title": f"{doc['info']['title']} (excerpt: the operations of the okta connector)",
-            "version": doc["info"]["version"],
-            "x-source": {
-                "package": f"npm {PACKAGE}@{PACKAGE_VERSION}",
-                "path": f"package/dist/{source.name}",
-                "sha256": hashlib.sha256(raw).hexdigest(),
-                "upstream": "okta/okta-management-openapi-spec",
-                "made_by": "scripts/okta_api_excerpt.py",
-            },
-        },
-        "paths": paths,
-        "definitions": dict(sorted(definitions.items())),
-    }
+    return swagger_excerpt.excerpt_document(
+        doc,
+        kept="the operations of the okta connector",
+        raw=raw,
+        package=f"npm {PACKAGE}@{PACKAGE_VERSION}",
+        path=f"package/dist/{source.name}",
+        upstream="okta/okta-management-openapi-spec",
+        made_by="scripts/okta_api_excerpt.py",
+        paths=paths,
+        definitions=definitions,
+    )
 
 
 if __name__ == "__main__":
