@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hostrelay_local.aws_resources import LocalResources
+from hostrelay_local.in_process_answers import answer, skip_answered_in_moto
 from hostrelay_local.iot_sql import IotSqlError, RuleInput, RuleQuery, parse_rule
 from hostrelay_local.local_http import BackgroundServer, LocalHttpServer, LocalRequestHandler
 from hostrelay_local.template import Template, function_named
@@ -324,16 +325,6 @@ class _PublishHttpServer(LocalHttpServer):
 _in_process_endpoints: dict[str, _PublishHttpServer] = {}
 
 
-class _RawBody:
-    """The `raw` of a botocore response built without HTTP."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **kwargs: Any) -> Any:
-        yield self._body
-
-
 def _publish_in_process(request: Any, **kwargs: Any) -> Any:
     """botocore `before-send` hook: a Publish to an endpoint of this process is done here.
 
@@ -347,18 +338,12 @@ def _publish_in_process(request: Any, **kwargs: Any) -> Any:
     server = _in_process_endpoints.get(f"{url.scheme}://{url.netloc}")
     if server is None:
         return None
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
-
     body = request.body or b""
     status, error_type, message = _publish(
         server, url, body if isinstance(body, bytes) else body.read()
     )
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/json"
-    if error_type:
-        headers["x-amzn-ErrorType"] = error_type
     reply = json.dumps({"message": message} if error_type else {}).encode()
-    return AWSResponse(request.url, status.value, headers, _RawBody(reply))
+    return answer(request, status.value, reply, error_type)
 
 
 def publish_without_http() -> None:
@@ -366,6 +351,7 @@ def publish_without_http() -> None:
     import boto3
     from botocore.handlers import BUILTIN_HANDLERS
 
+    skip_answered_in_moto()
     hook = ("before-send.iot-data-plane.Publish", _publish_in_process)
     if hook not in BUILTIN_HANDLERS:
         BUILTIN_HANDLERS.append(hook)  # sessions created from now on

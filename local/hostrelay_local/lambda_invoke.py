@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from hostrelay_local.in_process_answers import answer, skip_answered_in_moto
+
 # Function name -> what takes its asynchronous invocations (queues the event, returns).
 _targets: dict[str, Callable[[dict[str, Any]], None]] = {}
 _HOOK = "before-send.lambda.Invoke"
@@ -20,6 +22,7 @@ def invoke_in_process(function_name: str, target: Callable[[dict[str, Any]], Non
     from botocore.handlers import BUILTIN_HANDLERS, REGISTER_FIRST
 
     _targets[function_name] = target
+    skip_answered_in_moto()
     hook = (_HOOK, _invoke_in_process, REGISTER_FIRST)  # before moto's stubber, in tests
     if hook not in BUILTIN_HANDLERS:
         BUILTIN_HANDLERS.append(hook)  # sessions created from now on
@@ -31,16 +34,6 @@ def withdraw(function_name: str) -> None:
     _targets.pop(function_name, None)
 
 
-class _RawBody:
-    """The `raw` of a botocore response built without HTTP."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **kwargs: Any) -> Any:
-        yield self._body
-
-
 def _invoke_in_process(request: Any, **kwargs: Any) -> Any:
     """botocore `before-send` hook: `POST /2015-03-31/functions/{name}/invocations`."""
     parts = urlsplit(request.url).path.split("/")
@@ -50,10 +43,6 @@ def _invoke_in_process(request: Any, **kwargs: Any) -> Any:
     target = _targets.get(name)
     if target is None or request.headers.get("X-Amz-Invocation-Type") not in (b"Event", "Event"):
         return None
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
-
     body = request.body or b""
     target(json.loads(body if isinstance(body, bytes) else body.read()))
-    headers = HTTPHeaders()
-    headers["Content-Type"] = "application/json"
-    return AWSResponse(request.url, 202, headers, _RawBody(b""))
+    return answer(request, 202, b"")
