@@ -384,7 +384,7 @@ class JobExecutor:
             if not_started:
                 self._finish_unstarted(run)
                 return
-            self._ledger.mark_running(job_id, attempt)
+            self._ledger.mark_running(job_id, attempt, wait=not run.handler.repeatable)
             started = time.monotonic()
             outcome, result, error = self._call_handler(run)
             ran_s = time.monotonic() - started

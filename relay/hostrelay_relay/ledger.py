@@ -312,11 +312,15 @@ class Ledger:
             )
             return int(cursor.lastrowid or 0)
 
-    def mark_running(self, job_id: str, attempt: int) -> None:
-        """Note that the job is about to run; returns once that is safely on disk."""
+    def mark_running(self, job_id: str, attempt: int, *, wait: bool = True) -> None:
+        """Note that the job is about to run; returns once that is safely on disk, or at
+        once with `wait=False` (a repeatable job: see Handler.repeatable)."""
         if self._journal is None:
             raise sqlite3.OperationalError("attempt to write a readonly ledger")
-        self._journal.record(job_id, attempt)
+        if wait:
+            self._journal.record(job_id, attempt)
+        else:
+            self._journal.record_later(job_id, attempt)
 
     def finish_job(
         self,

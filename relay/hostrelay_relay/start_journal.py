@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 JobKey = tuple[str, int]
+logger = logging.getLogger(__name__)
 
 
 class StartJournal:
@@ -71,6 +73,23 @@ class StartJournal:
             with self._turn:
                 self._committing = False
                 self._turn.notify_all()
+
+    def record_later(self, job_id: str, attempt: int) -> None:
+        """Write the start of this job on a thread of its own and return at once (it joins
+        the group commit like any other mark); a failure is logged, nobody waits for it."""
+        threading.Thread(
+            target=self._record_quietly, args=(job_id, attempt), name="start-mark", daemon=True
+        ).start()
+
+    def _record_quietly(self, job_id: str, attempt: int) -> None:
+        try:
+            self.record(job_id, attempt)
+        except sqlite3.Error:
+            logger.warning(
+                "start mark not written",
+                extra={"job_id": job_id, "attempt": attempt},
+                exc_info=True,
+            )
 
     def _commit(self, batch: set[JobKey]) -> None:
         now = time.time()

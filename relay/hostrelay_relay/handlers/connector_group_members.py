@@ -18,6 +18,7 @@ from hostrelay_sources.https import RetryPolicy
 class ConnectorGroupMembersHandler(Handler[RelayGroupMembersParams]):
     type = "connector.group_members"
     params_model = RelayGroupMembersParams
+    repeatable = True  # reads only
 
     def validate(self, raw: dict[str, Any]) -> RelayGroupMembersParams:
         params = RelayGroupMembersParams.model_validate(raw)

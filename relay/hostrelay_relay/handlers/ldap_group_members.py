@@ -14,6 +14,7 @@ from hostrelay_relay.handlers.base import Handler, JobContext, JobError
 class LdapGroupMembersHandler(Handler[LdapGroupMembersParams]):
     type = "ldap.group_members"
     params_model = LdapGroupMembersParams
+    repeatable = True  # reads only
 
     def validate(self, raw: dict[str, Any]) -> LdapGroupMembersParams:
         """The params, refused (before anything is sent) when they would take the named

@@ -14,6 +14,7 @@ from hostrelay_relay.handlers.base import Handler, JobContext
 class PingHandler(Handler[PingParams]):
     type = "ping"
     params_model = PingParams
+    repeatable = True  # reads only
 
     def run(self, params: PingParams, ctx: JobContext) -> dict[str, Any]:
         deadline = time.monotonic() + params.sleep_s

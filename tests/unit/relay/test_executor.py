@@ -564,3 +564,53 @@ def test_result_with_nan_is_reported_as_handler_crashed(executor, ledger, settin
     assert result["outcome"] == "failed"
     assert result["error"]["code"] == "handler_crashed"
     assert "not JSON" in result["error"]["message"]
+
+
+class RepeatableHandler(FunctionHandler):
+    repeatable = True
+
+
+@pytest.mark.parametrize("repeatable", [False, True])
+def test_only_a_repeatable_job_starts_before_its_start_mark_is_on_disk(
+    executor, ledger, settings, monkeypatch, repeatable
+):
+    # Given a disk that holds every start-mark commit until it is let go
+    from hostrelay_relay.start_journal import StartJournal
+
+    committing, disk_free = threading.Event(), threading.Event()
+    commit = StartJournal._commit
+
+    def slow_commit(self, batch):
+        committing.set()
+        assert disk_free.wait(10)
+        commit(self, batch)
+
+    monkeypatch.setattr(StartJournal, "_commit", slow_commit)
+    ran_with_mark_on_disk: list[bool] = []
+    ran = threading.Event()
+
+    def note(params, ctx):
+        ran_with_mark_on_disk.append(disk_free.is_set())
+        ran.set()
+        return {}
+
+    # When a job starts, and the disk is let go once the job ran or its mark is being written
+    job_id = f"J{next(_job_numbers)}"
+    ledger.accept_job(
+        job_id, 1, "test.fn", nonce=job_id, expires_at=2_000_000_000, accepted_event=b"{}"
+    )
+    handler_class = RepeatableHandler if repeatable else FunctionHandler
+    executor.submit(job_id, 1, handler_class(settings, note), FnParams(), 30.0)
+    assert (ran if repeatable else committing).wait(10)
+    disk_free.set()
+
+    # Then a repeatable one ran while its mark was on its way; any other only after it
+    assert wait_result(ledger, job_id)["outcome"] == "succeeded"
+    assert ran_with_mark_on_disk == [not repeatable]
+
+
+def test_the_read_only_job_types_are_the_repeatable_ones(settings):
+    from hostrelay_relay.handlers import HANDLERS, handler_class
+
+    repeatable = {name for name, where in HANDLERS.items() if handler_class(name, where).repeatable}
+    assert repeatable == {"ping", "ldap.group_members", "connector.group_members"}
