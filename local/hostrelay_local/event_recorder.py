@@ -70,8 +70,9 @@ class EventRecorder:
     # The started reader pauses this long after each batch it takes, so events come ten to a
     # ReceiveMessage instead of one: reading each job's event by itself cost the stack about
     # 7 % of its CPU (a ReceiveMessage and a DeleteMessageBatch through moto per job), on the
-    # same GIL as the jobs it records. A test waiting for an event waits at most this longer.
-    LINGER_S = 0.1
+    # same GIL as the jobs it records (still 7 % with a 0.1 s pause at 20 jobs a second). A test
+    # waiting for an event waits at most this much longer.
+    LINGER_S = 0.5
 
     def __init__(self, sqs: Any, queue_url: str, keep: int = 10_000) -> None:
         self._sqs = sqs
