@@ -101,9 +101,43 @@ class FleetPipeline(PingPipeline):
             self._relay_result(tally, json.loads(bytes(payload))["envelope"])
         return len(fresh)
 
+    def _event_source(self, tally: Tally, queue: str, function: str) -> None:
+        """What Lambda's SQS event source does: receive, invoke, delete what succeeded."""
+        from hostrelay_local.event_sources import sqs_event
+
+        url = self.resources.refs[queue]
+        got = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        )
+        messages = got.get("Messages", [])
+        if not messages:
+            raise RuntimeError(f"nothing on {queue}")
+        answer = self._invoke(
+            tally, function, sqs_event(messages, f"arn:aws:sqs:{REGION}:0:{queue}", REGION)
+        )
+        failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)
+                ],
+            )
+
+    def invoke_pending(self, tally: Tally) -> int:
+        """Run the dispatch function on the API's asynchronous invocations (a fresh single
+        job starts it so; a run's targets go through the dispatch queue)."""
+        taken = 0
+        while self.invocations:
+            self._invoke(tally, "DispatchFunction", self.invocations.pop(0))
+            taken += 1
+        return taken
+
     def settle(self, tally: Tally, done: Any) -> None:
         while not done():
-            moved = self.drain(tally, "DispatchQueue", "DispatchFunction")
+            moved = self.invoke_pending(tally)
+            moved += self.drain(tally, "DispatchQueue", "DispatchFunction")
             moved += self.answer_published(tally)
             moved += self.drain(tally, "ResultsQueue", "ResultsFunction")
             if not moved:
