@@ -43,7 +43,7 @@ def test_every_patterned_route_parameter_gets_its_rule_in_words(admin: Api) -> N
     parameters = patterned_parameters(document)
     assert len(parameters) >= 10, "the document names its route parameters' patterns"
     for method, template, parameter in parameters:
-        rule, good, bad = RULES[pattern_of(parameter)]  # KeyError: a rule with no table row
+        rule, _, bad = RULES[pattern_of(parameter)]  # KeyError: a rule with no table row
         # When the parameter is sent with a value that breaks its rule (others valid)
         path, query = template, {}
         for other in [p for _, t, p in parameters if t == template and p["in"] == "path"]:

@@ -9,8 +9,8 @@ computer name, publish their pattern only for the JSON schema and word their own
 from __future__ import annotations
 
 import importlib
-import re
 import pkgutil
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Annotated, Any
