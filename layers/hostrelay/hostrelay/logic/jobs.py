@@ -64,9 +64,6 @@ class JobService:
         """The job records this service writes (fleet runs write their jobs through them)."""
         return self._jobs
 
-    def _queue_for(self, job_type: str) -> DispatchQueue:
-        return self._route(job_type)[0]
-
     def _route(self, job_type: str) -> tuple[DispatchQueue, DispatchFunction | None]:
         """Cloud jobs go to the function that runs them (through its queue), host jobs to
         the dispatcher (invoked directly when wired, else through its queue)."""
@@ -287,7 +284,7 @@ class JobService:
                 else:
                     if job.cancel_requested_at is None:
                         job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
-                    self._queue_for(job.type).send(job.id, job.attempt, action="cancel")
+                    self._route(job.type)[0].send(job.id, job.attempt, action="cancel")
             except StaleWrite:
                 job = self._jobs.get(job_id)
                 continue
