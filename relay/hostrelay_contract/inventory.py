@@ -6,10 +6,14 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN
+from hostrelay_contract.names import CONNECTOR_ID
+from hostrelay_contract.text_patterns import TextPattern
 
 # An entity kind: `user`, `group`, `ou`, or a source's dotted kind (`authentik.user`).
 KIND_PATTERN: Final = r"^[a-z][a-z0-9_.]{0,63}$"
+KIND: Final = TextPattern(
+    KIND_PATTERN, "1-64 of a-z, 0-9, '_' and '.', starting with a letter (e.g. user, aws.ec2.vpc)"
+)
 MAX_ENTITY_ID: Final = 1024
 MAX_BATCH_ENTITIES: Final = 10_000
 EntityId = Annotated[str, Field(min_length=1, max_length=MAX_ENTITY_ID)]
@@ -24,7 +28,7 @@ class InventoryBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
-    connector: str = Field(pattern=CONNECTOR_ID_PATTERN)
+    connector: Annotated[str, CONNECTOR_ID]
     seq: int = Field(default=0, ge=0)
     upserts: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_BATCH_ENTITIES)
     deletes: list[EntityId] = Field(default_factory=list, max_length=MAX_BATCH_ENTITIES)
@@ -45,7 +49,7 @@ class InventoryUpsert(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: EntityId
-    kind: str = Field(pattern=KIND_PATTERN)
+    kind: Annotated[str, KIND]
     dn: str | None = Field(default=None, max_length=4096)
     name: str | None = Field(default=None, max_length=1024)
     attributes: dict[str, Any] = Field(default_factory=dict)

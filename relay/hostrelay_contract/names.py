@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field
+
+from hostrelay_contract.text_patterns import TextPattern
 
 # A DNS label in lower case: an MQTT topic level, a certificate CN, a file name on the relay.
 HOST_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+HOST_NAME = TextPattern(
+    HOST_NAME_PATTERN,
+    "a DNS label: 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
+)
 # The target of jobs the control plane runs itself (a host cannot be called that).
 CLOUD_HOST = "cloud"
 
@@ -24,6 +30,9 @@ IMAGE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 SCHOOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # Connector ids name state files on the relay; a ULID fits.
 CONNECTOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+CONNECTOR_ID = TextPattern(
+    CONNECTOR_ID_PATTERN, "1-63 letters, digits, '-' or '_', starting with a letter or digit"
+)
 # A credential in the relay's config (ldap.credentials.<name>).
 CREDENTIAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -42,20 +51,14 @@ COMPUTER_NAME_PATTERN = (
     rf"|(?:{_COMPUTER_EDGE}{_COMPUTER_INNER}{{0,13}})?{_COMPUTER_LAST})$"
 )
 
-_HOST_NAME = re.compile(HOST_NAME_PATTERN)
 _IMAGE_NAME = re.compile(IMAGE_NAME_PATTERN)
 _SCHOOL_NAME = re.compile(SCHOOL_NAME_PATTERN)
-_CONNECTOR_ID = re.compile(CONNECTOR_ID_PATTERN)
 _CREDENTIAL_NAME = re.compile(CREDENTIAL_NAME_PATTERN)
 
 
 def check_host_name(value: str) -> str:
     """A host name is one lowercase DNS label: it becomes an MQTT topic level and a cert CN."""
-    if not _HOST_NAME.fullmatch(value):
-        raise ValueError(
-            "host must be a DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'"
-        )
-    return value
+    return HOST_NAME.check(value, "host")
 
 
 def normalize_computer_name(value: str) -> str:
@@ -104,9 +107,7 @@ def check_school_name(value: str) -> str:
 
 
 def check_connector_id(value: str) -> str:
-    if not _CONNECTOR_ID.fullmatch(value):
-        raise ValueError("connector id must be 1-63 letters, digits, '-' or '_'")
-    return value
+    return CONNECTOR_ID.check(value, "connector id")
 
 
 def check_credential_name(value: str) -> str:
@@ -120,7 +121,7 @@ def _published(pattern: str, check_description: str) -> object:
     return Field(json_schema_extra={"pattern": pattern}, description=check_description)
 
 
-HostName = Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)]
+HostName = Annotated[str, HOST_NAME]
 ImageName = Annotated[
     str,
     Field(min_length=1, max_length=128),

@@ -21,7 +21,8 @@ from hostrelay_contract.jobs.sources import AuthentikGroupMembersParams
 from hostrelay_sources import kinds
 from hostrelay_sources.entities import SourceEntity, compact
 from hostrelay_sources.errors import Rejected
-from hostrelay_sources.https import JsonClient, RetryPolicy
+from hostrelay_sources.https import JsonClient
+from hostrelay_sources.retry import RetryPolicy
 
 USER_KIND = kinds.AUTHENTIK_USER
 GROUP_KIND = kinds.AUTHENTIK_GROUP

@@ -11,11 +11,9 @@ import http.client
 import json
 import logging
 import ssl
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -26,10 +24,9 @@ from hostrelay_sources.errors import (
     Throttled,
     Unreachable,
 )
+from hostrelay_sources.retry import THROTTLED, RetryPolicy, WaitTooLong, retry_after_s
 
 log = logging.getLogger(__name__)
-
-THROTTLED = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -37,30 +34,6 @@ class JsonResponse:
     status: int
     headers: Message
     body: Any
-
-
-@dataclass
-class RetryPolicy:
-    """How long to keep asking a throttled source: Retry-After wins over the backoff."""
-
-    max_attempts: int = 5
-    max_wait_s: float = 60.0
-    backoff_s: float = 0.5
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
-
-
-def retry_after_s(value: str | None, now: float) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), else None."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -153,17 +126,20 @@ class JsonClient:
                 raise Unreachable(f"{what}: TLS verification failed") from None
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                if attempt >= 2:  # a dead endpoint is retried once, not for minutes
+                wait = policy.unreachable_wait(attempt)
+                if wait is None:
                     raise Unreachable(f"{what}: {type(exc).__name__}") from None
-                self._wait(policy.backoff_s, what, attempt, 0)
+                self._wait(wait, what, attempt, 0)
                 continue
-            if status in THROTTLED and attempt < policy.max_attempts:
+            if status in THROTTLED:
                 asked = retry_after_s(response_headers.get("Retry-After"), policy.clock())
-                wait = asked if asked is not None else policy.backoff_s * 2 ** (attempt - 1)
-                if wait > policy.max_wait_s:
-                    raise Throttled(f"{what}: throttled, retry after {wait:.0f} s")
-                self._wait(wait, what, attempt, status)
-                continue
+                try:
+                    wait = policy.throttled_wait(attempt, asked)
+                except WaitTooLong as exc:
+                    raise Throttled(f"{what}: {exc}") from None
+                if wait is not None:
+                    self._wait(wait, what, attempt, status)
+                    continue
             return what, status, response_headers, data
         raise Throttled(f"{what}: still throttled after {policy.max_attempts} attempts")
 

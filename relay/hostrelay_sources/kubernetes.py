@@ -19,8 +19,9 @@ from typing import Any
 from hostrelay_contract.jobs.sources import KubernetesSource
 from hostrelay_sources.entities import SourceEntity, compact
 from hostrelay_sources.errors import Rejected
-from hostrelay_sources.https import JsonClient, RetryPolicy
+from hostrelay_sources.https import JsonClient
 from hostrelay_sources.kinds import ENTITY_KINDS, KUBERNETES_KINDS
+from hostrelay_sources.retry import RetryPolicy
 
 RawObject = dict[str, Any]
 MAX_RELISTS = 3

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hostrelay_contract.jobs.sources import AuthentikSource, KubernetesSource
 from hostrelay_sources import authentik, kubernetes
 from hostrelay_sources.entities import SourceEntity
-from hostrelay_sources.https import RetryPolicy
+from hostrelay_sources.retry import RetryPolicy
 
 
 @dataclass

@@ -92,7 +92,6 @@ def build_state_change_publisher(settings: TablesSettings) -> StateChangePublish
 def _run_orchestrator(
     settings: TablesSettings, jobs: JobRepository, dispatch_queue_url: str
 ) -> RunOrchestrator:
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.run_tables import RunRecord, RunTargetRecord
     from hostrelay.dal.runs_repo import RunRepository
@@ -104,7 +103,7 @@ def _run_orchestrator(
         RunRepository(),
         jobs,
         HostRepository(),
-        DispatchQueue(dispatch_queue_url),
+        _dispatch_queue(dispatch_queue_url),
         events=build_state_change_publisher(settings),
     )
 
@@ -200,7 +199,6 @@ def _certificate_authority_provider(
 
 def build_job_service(settings: ApiSettings) -> JobService:
     from hostrelay.dal.dispatch_function import DispatchFunction
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.tables import IdempotencyRecord, OutputBatchRecord, TokenRecord
@@ -214,7 +212,7 @@ def build_job_service(settings: ApiSettings) -> JobService:
         _job_repository(settings, settings.dispatch_queue_url),
         HostRepository(),
         IdempotencyRepository(),
-        DispatchQueue(settings.dispatch_queue_url),
+        _dispatch_queue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
         audit=build_audit_repository(settings),
         dispatcher=(
@@ -265,10 +263,19 @@ def build_enrollment_service(settings: ApiSettings) -> EnrollmentService:
     )
 
 
-def _cloud_queue(url: str) -> DispatchQueue | None:
+def _dispatch_queue(url: str) -> DispatchQueue:
+    """The dispatch queue: its consumer, the dispatcher, takes the job a message carries."""
     from hostrelay.dal.dispatch_queue import DispatchQueue
 
-    return DispatchQueue(url) if url else None
+    return DispatchQueue(url, carries_jobs=True)
+
+
+def _cloud_queue(url: str) -> DispatchQueue | None:
+    """The cloud-jobs queue, when deployed: its consumer, the cloud-jobs function, refuses a
+    carried job (its request model forbids unknown fields) and reads the job it runs."""
+    from hostrelay.dal.dispatch_queue import DispatchQueue
+
+    return DispatchQueue(url, carries_jobs=False) if url else None
 
 
 def _bind_connectors(settings: TablesSettings, connectors_table: str, inventory_table: str) -> None:
@@ -309,7 +316,6 @@ def build_inventory_queries(settings: ApiSettings) -> InventoryQueries:
 
 def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
     from hostrelay.dal.connectors_repo import ConnectorRepository
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
     from hostrelay.dal.tables import IdempotencyRecord
@@ -323,8 +329,8 @@ def build_scheduler(settings: SchedulerSettings) -> ConnectorScheduler:
         _job_repository(settings),
         HostRepository(),
         IdempotencyRepository(),
-        DispatchQueue(settings.dispatch_queue_url),
-        cloud_queue=DispatchQueue(settings.cloud_jobs_queue_url),
+        _dispatch_queue(settings.dispatch_queue_url),
+        cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
     )
     return ConnectorScheduler(ConnectorRepository(), jobs, _job_repository(settings))
 
@@ -590,7 +596,6 @@ def build_dispatcher(settings: DispatchSettings) -> Dispatcher:
 
 
 def build_ingester(settings: ResultsSettings) -> EventIngester:
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import PRESENCE_REFRESH_S, HostRepository
     from hostrelay.dal.output_store import OutputStore
     from hostrelay.dal.tables import OutputBatchRecord
@@ -610,7 +615,7 @@ def build_ingester(settings: ResultsSettings) -> EventIngester:
         # Relays report every few seconds: a container need not re-write presence each time.
         HostRepository(presence_refresh_s=PRESENCE_REFRESH_S),
         OutputStore(settings.output_bucket),
-        DispatchQueue(settings.dispatch_queue_url),
+        _dispatch_queue(settings.dispatch_queue_url),
         retry_base_s=settings.retry_base_s,
         inventory_sink=sink,
         renewal=renewal,
@@ -672,21 +677,19 @@ def build_event_batch(settings: ResultsSettings) -> EventBatch:
 
 def build_certificate_renewal(settings: ResultsSettings) -> CertificateRenewal:
     from hostrelay.dal.certificates import IotCertificateAuthority
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.logic.certificate_renewal import CertificateRenewal
 
     return CertificateRenewal(
         HostRepository(),
         _job_repository(settings),
-        DispatchQueue(settings.dispatch_queue_url),
+        _dispatch_queue(settings.dispatch_queue_url),
         IotCertificateAuthority(settings.relay_policy_name),
         build_audit_repository(settings),
     )
 
 
 def build_sweeper(settings: SweeperSettings) -> Sweeper:
-    from hostrelay.dal.dispatch_queue import DispatchQueue
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.logic.sweep import Sweeper
 
@@ -695,7 +698,7 @@ def build_sweeper(settings: SweeperSettings) -> Sweeper:
     return Sweeper(
         jobs,
         HostRepository(),
-        DispatchQueue(settings.dispatch_queue_url),
+        _dispatch_queue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
         heartbeat_s=settings.heartbeat_s,
         cancel_grace_s=settings.cancel_grace_s,

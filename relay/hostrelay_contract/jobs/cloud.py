@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from hostrelay_contract.base import JobResult, StrictParams
 from hostrelay_contract.jobs.membership import check_membership_change
 from hostrelay_contract.names import ConnectorId
+from hostrelay_contract.text_patterns import TextPattern
 
-OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+OKTA_ID_PATTERN = r"^[A-Za-z0-9]{1,64}$"
+OKTA_ID = TextPattern(OKTA_ID_PATTERN, "an Okta id: 1-64 letters or digits")
+OktaId = Annotated[str, OKTA_ID]
 
 
 class DiscoveryAwsParams(StrictParams):

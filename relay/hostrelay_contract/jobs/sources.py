@@ -22,9 +22,21 @@ from pydantic import (
 from hostrelay_contract.base import JobResult, StrictParams
 from hostrelay_contract.jobs.membership import check_membership_change
 from hostrelay_contract.names import ConnectorId
+from hostrelay_contract.text_patterns import TextPattern
 
 # An origin: https only, a host name, no credentials, no path beyond "/".
 HTTPS_ORIGIN_PATTERN = r"^https://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?/?$"
+HTTPS_ORIGIN = TextPattern(
+    HTTPS_ORIGIN_PATTERN, "https://host or https://host:port, nothing after it but '/'"
+)
+RESOURCE_VERSION_PATTERN = r"^[0-9A-Za-z._:-]{1,128}$"
+RESOURCE_VERSION = TextPattern(
+    RESOURCE_VERSION_PATTERN, "a resourceVersion: 1-128 letters, digits, '.', '_', ':' or '-'"
+)
+GROUP_UUID_PATTERN = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+GROUP_UUID = TextPattern(GROUP_UUID_PATTERN, "a UUID: 8-4-4-4-12 hexadecimal digits")
 _FILE_PATTERN = re.compile(r"^/[A-Za-z0-9._@+/-]{1,1023}$")
 
 KUBERNETES_RESOURCES = (
@@ -48,10 +60,10 @@ def check_credential_file(value: str) -> str:
     return value
 
 
-HttpsOrigin = Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)]
+HttpsOrigin = Annotated[str, HTTPS_ORIGIN]
 CredentialFile = Annotated[str, AfterValidator(check_credential_file)]
 # A Kubernetes resourceVersion: opaque to clients (etcd's revision, digits, in practice).
-ResourceVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._:-]{1,128}$")]
+ResourceVersion = Annotated[str, RESOURCE_VERSION]
 ResourceVersions = dict[KubernetesResource, ResourceVersion]
 
 
@@ -122,10 +134,8 @@ class ConnectorSyncParams(StrictParams):
 UserPk = Annotated[int, Field(ge=1, le=2**53)]
 GroupUuid = Annotated[
     str,
-    StringConstraints(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        to_lower=True,
-    ),
+    StringConstraints(to_lower=True),
+    GROUP_UUID,
 ]
 
 

@@ -12,7 +12,7 @@ from hostrelay_relay.handlers.connector_sync import check_token_destination
 from hostrelay_sources.authentik import AuthentikApi, change_group_members
 from hostrelay_sources.credentials import read_credential_file
 from hostrelay_sources.errors import Rejected, SourceError
-from hostrelay_sources.https import RetryPolicy
+from hostrelay_sources.retry import RetryPolicy
 
 
 class ConnectorGroupMembersHandler(Handler[RelayGroupMembersParams]):

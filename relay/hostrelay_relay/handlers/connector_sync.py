@@ -25,9 +25,9 @@ from hostrelay_relay.source_state import SourceBusy, SourceState, SourceStateSto
 from hostrelay_sources.credentials import read_credential_file
 from hostrelay_sources.entities import SourceEntity, content_hash
 from hostrelay_sources.errors import SourceError
-from hostrelay_sources.https import RetryPolicy
 from hostrelay_sources.kubernetes import KubernetesChanges, VersionExpired
 from hostrelay_sources.readers import read_kubernetes_changes, read_source
+from hostrelay_sources.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hostrelay.dal.hosts_repo import HostRepository
+from hostrelay.logic.cloud_jobs import CloudJobRequest
+from hostrelay.logic.dispatch import DispatchRequest
 from tests.integration.connectors.conftest import LDAP_SETTINGS, ConnectorStack
 
 pytestmark = pytest.mark.integration
@@ -167,6 +169,26 @@ def test_aws_run_goes_to_the_cloud_jobs_queue(stack: ConnectorStack) -> None:
     assert job["params"] == {"connector": connector["id"], "regions": ["eu-west-1"]}
     assert stack.queue_bodies("DispatchQueue") == []
     assert [b["job_id"] for b in stack.queue_bodies("CloudJobsQueue")] == [job["id"]]
+
+
+def test_each_queue_carries_the_job_only_if_its_consumer_reads_it(
+    stack: ConnectorStack,
+) -> None:
+    # Given a connector whose runs go to a host and one whose runs go to the cloud
+    ldap = stack.create_connector()
+    aws = stack.create_connector(kind="aws", target="cloud", settings={"regions": ["eu-west-1"]})
+    # When both are run now
+    host_job = stack.operator.post(f"/v1/connectors/{ldap['id']}/run").body
+    cloud_job = stack.operator.post(f"/v1/connectors/{aws['id']}/run").body
+    # Then the dispatcher's message carries the job as written, so it need not read it back
+    [dispatch] = [DispatchRequest.model_validate(b) for b in stack.queue_bodies("DispatchQueue")]
+    assert dispatch.job is not None
+    assert (dispatch.job.id, dispatch.job.params) == (host_job["id"], host_job["params"])
+    # And the cloud-jobs message carries none: its consumer's model (which forbids unknown
+    # fields) reads it, and the function runs the job it reads from the table
+    [body] = stack.queue_bodies("CloudJobsQueue")
+    assert "job" not in body
+    assert CloudJobRequest.model_validate(body).job_id == cloud_job["id"]
 
 
 def test_run_history_shows_counts_and_errors_newest_first(stack: ConnectorStack) -> None:

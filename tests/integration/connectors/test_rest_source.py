@@ -9,6 +9,10 @@ import pytest
 
 from hostrelay.dal.okta import OktaOrg
 from hostrelay.dal.rest_source import RestSource, SourceRejected, SourceThrottled, SourceUnreachable
+from hostrelay_sources.errors import Throttled
+from hostrelay_sources.https import JsonClient
+from hostrelay_sources.retry import RetryPolicy
+from tests.fakes.authentik import AuthentikFake
 from tests.fakes.okta import OktaFake
 
 pytestmark = pytest.mark.integration
@@ -51,6 +55,53 @@ def test_a_wait_longer_than_allowed_fails_at_once(okta: OktaFake) -> None:
     with pytest.raises(SourceThrottled, match="retry after 3600"):
         client(okta, waits, max_wait_s=60).request("GET", "/api/v1/users")
     assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("throttled", "retry_after", "waits", "answer"),
+    [
+        (2, "3", [3.0, 3.0], "200"),  # the wait asked for, then the answer
+        (5, "2", [2.0, 2.0, 2.0, 2.0], "throttled (HTTP 429)"),  # 5 attempts, then the 429
+        (1, "3600", [], "retry after 3600 s"),  # longer than max_wait_s: at once
+    ],
+)
+def test_both_source_clients_follow_the_one_retry_rule(
+    tmp_path: Path,
+    okta: OktaFake,
+    throttled: int,
+    retry_after: str,
+    waits: list[float],
+    answer: str,
+) -> None:
+    # Given Okta (the SaaS connectors' client) and Authentik (the relay's client) throttling
+    authentik = AuthentikFake(tmp_path / "authentik", "ak-token").start()
+    try:
+        outcomes: list[str] = []
+        for fake in (okta, authentik):
+            fake.state.throttle_next, fake.state.retry_after = throttled, retry_after
+        okta_waits: list[float] = []
+        relay_waits: list[float] = []
+        saas = client(okta, okta_waits, max_wait_s=60)
+        relay = JsonClient(
+            authentik.base_url,
+            {"Authorization": "Bearer ak-token"},
+            ca_file=authentik.ca_file,
+            retry=RetryPolicy(max_wait_s=60, sleep=relay_waits.append),
+        )
+        # When each lists users
+        for call, errors in (
+            (lambda: saas.request("GET", "/api/v1/users"), SourceThrottled),
+            (lambda: relay.request("GET", "/api/v3/core/users/"), Throttled),
+        ):
+            try:
+                outcomes.append(str(call().status))
+            except errors as exc:
+                outcomes.append(str(exc))
+        # Then both waited the same and ended the same way
+        assert okta_waits == relay_waits == waits
+        assert all(answer in outcome for outcome in outcomes), outcomes
+    finally:
+        authentik.stop()
 
 
 def test_a_link_to_another_origin_is_not_followed_with_the_token(okta: OktaFake) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hostrelay_sources.errors import Throttled
-from hostrelay_sources.https import JsonClient, RetryPolicy
+from hostrelay_sources.https import JsonClient
+from hostrelay_sources.retry import RetryPolicy
 from tests.fakes.authentik import AuthentikFake
 from tests.integration.sources.conftest import AUTHENTIK_TOKEN
 

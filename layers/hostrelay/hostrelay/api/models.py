@@ -22,14 +22,27 @@ from hostrelay.domain.principal import Scope
 from hostrelay.domain.tags import MAX_TAGS, TagKey, Tags, TagValue
 from hostrelay_contract.jobs.macct import MacctCaptureParams, MacctRepairParams
 from hostrelay_contract.names import HostName
+from hostrelay_contract.text_patterns import TextPattern
 
 # A ULID: 26 characters of Crockford base32, the first at most 7 (48-bit timestamp).
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+ULID = TextPattern(
+    ULID_PATTERN, "a ULID: 26 of 0-9 and A-Z without I, L, O and U, the first one 0-7"
+)
 TOKEN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - not a secret
+TOKEN_ID = TextPattern(TOKEN_ID_PATTERN, "1-64 letters, digits, '_' or '-'")
 
 # An enrollment token as `hostrelay hosts enroll` prints it: a prefix and 256 random bits.
 ENROLLMENT_TOKEN_PATTERN = r"^hre_[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
-RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
+ENROLLMENT_TOKEN = TextPattern(
+    ENROLLMENT_TOKEN_PATTERN, "an enrollment token: 'hre_' and 43 letters, digits, '_' or '-'"
+)
+ROLE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+ROLE_NAME = TextPattern(
+    ROLE_NAME_PATTERN,
+    "1-32 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit",
+)
+RoleName = Annotated[str, ROLE_NAME]
 JobTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 

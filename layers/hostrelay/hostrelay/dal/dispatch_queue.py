@@ -26,8 +26,14 @@ class QueueUnavailable(RuntimeError):
 
 
 class DispatchQueue:
-    def __init__(self, queue_url: str) -> None:
+    """A queue of dispatch requests. Whether its messages carry the job is the queue's own
+    property, told at wiring by the consumer it feeds: the dispatcher takes the carried job
+    (logic/dispatch.py DispatchRequest.job), the cloud-jobs function refuses any field it
+    does not know (logic/cloud_jobs.py CloudJobRequest) and reads the job when it runs it."""
+
+    def __init__(self, queue_url: str, *, carries_jobs: bool) -> None:
         self._queue_url = queue_url
+        self.carries_jobs = carries_jobs
 
     def send(
         self,
@@ -39,10 +45,12 @@ class DispatchQueue:
         job: Job | None = None,
         host_online: bool = False,
     ) -> None:
-        """Ask for `action` on the job. With `job` (as just written), the message carries
-        it, so the dispatcher need not read it back (its write is conditional on the
-        version carried, so a copy that is no longer current is never acted on)."""
-        body = dispatch_body(job_id, attempt, action, job, host_online=host_online)
+        """Ask for `action` on the job. With `job` (as just written), a queue that carries
+        jobs puts it in the message, so the dispatcher need not read it back (its write is
+        conditional on the version carried, so a copy that is no longer current is never
+        acted on); a queue that does not leaves it out."""
+        carried = job if self.carries_jobs else None
+        body = dispatch_body(job_id, attempt, action, carried, host_online=host_online)
         try:
             client("sqs").send_message(
                 QueueUrl=self._queue_url,
@@ -57,8 +65,12 @@ class DispatchQueue:
         batches of up to 10 (SendMessageBatch). Every batch is tried; raises QueueUnavailable
         afterwards if any message was not taken."""
         refused: list[str] = []
+        carried = self.carries_jobs
         for batch in _batches(
-            [(job.id, dispatch_body(job.id, job.attempt, "publish", job)) for job in jobs]
+            [
+                (job.id, dispatch_body(job.id, job.attempt, "publish", job if carried else None))
+                for job in jobs
+            ]
         ):
             entries = [
                 {"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(batch)

@@ -1,7 +1,10 @@
 """HTTPS JSON calls of SaaS connectors: verified TLS, throttling retried, failures named.
 
 urllib3 rather than a vendor SDK: the layer already ships it (botocore's transport), it costs
-no cold-start import of its own, and each connector calls a handful of list endpoints.
+no cold-start import of its own, and each connector calls a handful of list endpoints. What is
+retried and how long to wait is hostrelay_sources.retry, the rule the relay's client follows
+too; here the SaaS vendors add to it: Okta's X-Rate-Limit-Reset as the wait asked for, Google's
+quota 403s as throttling, and one renewal of a refreshing token on a 401.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,8 +23,8 @@ from urllib3.exceptions import HTTPError, SSLError
 from hostrelay.dal.bearer_token import RefreshingToken
 from hostrelay.domain.inventory import SourceReadError
 from hostrelay.observability import logger
+from hostrelay_sources.retry import THROTTLED, RetryPolicy, WaitTooLong, retry_after_s
 
-THROTTLED = frozenset({429, 503})
 # Google answers some quota errors with 403 and one of these reasons (a 429 for most).
 QUOTA_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 
@@ -65,12 +67,7 @@ def _retry_after_s(headers: Mapping[str, str], now: float) -> float | None:
     X-Rate-Limit-Reset (epoch seconds when the window resets)."""
     value = headers.get("Retry-After")
     if value:
-        if value.strip().isdigit():
-            return float(value.strip())
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError):
-            return None
+        return retry_after_s(value, now)
     reset = headers.get("X-Rate-Limit-Reset")
     if reset and reset.strip().isdigit():
         return max(0.0, float(reset) - now)
@@ -133,11 +130,13 @@ class RestSource:
             timeout=urllib3.Timeout(total=timeout_s),
             retries=False,
         )
-        self._max_attempts = max_attempts
-        self._max_wait_s = max_wait_s
-        self._backoff_s = backoff_s
-        self._sleep = sleep
-        self._clock = clock
+        self._retry = RetryPolicy(
+            max_attempts=max_attempts,
+            max_wait_s=max_wait_s,
+            backoff_s=backoff_s,
+            sleep=sleep,
+            clock=clock,
+        )
         self._token = token
         self.calls = 0
         self.retries = 0
@@ -171,9 +170,10 @@ class RestSource:
         elif form is not None:
             payload = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        policy = self._retry
         renewed = False
         attempt = 0
-        while attempt < self._max_attempts:
+        while attempt < policy.max_attempts:
             attempt += 1
             self.calls += 1
             if self._token is not None:
@@ -185,9 +185,10 @@ class RestSource:
             except SSLError:
                 raise SourceUnreachable(f"{what}: TLS verification failed") from None
             except HTTPError as exc:
-                if attempt >= 2:  # a dead endpoint is retried once, not for minutes
+                wait = policy.unreachable_wait(attempt)
+                if wait is None:
                     raise SourceUnreachable(f"{what}: {type(exc).__name__}") from None
-                self._wait(self._backoff_s, what, attempt, 0)
+                self._wait(wait, what, attempt, 0)
                 continue
             status = response.status
             if status == 401 and self._token is not None and not renewed:
@@ -196,15 +197,17 @@ class RestSource:
                 attempt -= 1
                 continue
             throttled = status in THROTTLED or _quota_exceeded(status, response.data)
-            if throttled and attempt < self._max_attempts:
-                asked = _retry_after_s(response.headers, self._clock())
-                wait = asked if asked is not None else self._backoff_s * 2 ** (attempt - 1)
-                if wait > self._max_wait_s:
-                    raise SourceThrottled(f"{what}: throttled, retry after {wait:.0f} s")
-                self._wait(wait, what, attempt, status)
-                continue
+            if throttled:
+                asked = _retry_after_s(response.headers, policy.clock())
+                try:
+                    wait = policy.throttled_wait(attempt, asked)
+                except WaitTooLong as exc:
+                    raise SourceThrottled(f"{what}: {exc}") from None
+                if wait is not None:
+                    self._wait(wait, what, attempt, status)
+                    continue
             return self._checked(what, status, response, throttled)
-        raise SourceThrottled(f"{what}: still throttled after {self._max_attempts} attempts")
+        raise SourceThrottled(f"{what}: still throttled after {policy.max_attempts} attempts")
 
     def _wait(self, wait_s: float, what: str, attempt: int, status: int) -> None:
         self.retries += 1
@@ -212,7 +215,7 @@ class RestSource:
             "source request retried",
             extra={"request": what, "attempt": attempt, "status": status, "wait_s": wait_s},
         )
-        self._sleep(wait_s)
+        self._retry.sleep(wait_s)
 
     def _checked(self, what: str, status: int, response: Any, throttled: bool) -> RestResponse:
         data = response.data

@@ -19,9 +19,9 @@ from hostrelay.domain.inventory import SourceReadError
 from hostrelay.domain.sync_cursor import CursorExpired
 from hostrelay_sources.authentik import AuthentikApi
 from hostrelay_sources.errors import SourceError
-from hostrelay_sources.https import RetryPolicy
 from hostrelay_sources.kubernetes import KubernetesChanges, VersionExpired
 from hostrelay_sources.readers import SourceRead, read_kubernetes_changes, read_source
+from hostrelay_sources.retry import RetryPolicy
 
 
 def as_read_error(error: SourceError) -> SourceReadError:

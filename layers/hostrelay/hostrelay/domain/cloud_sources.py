@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from hostrelay.domain.connectors import CredentialArn, _Settings
+from hostrelay_contract.text_patterns import TextPattern
 
 # Google's rules: a customer is "my_customer" or its id (C0...); a project id is 6-30
 # lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen.
@@ -15,6 +16,16 @@ WORKSPACE_CUSTOMER_PATTERN = r"^(?:my_customer|C[0-9A-Za-z]{4,20})$"
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+$"
 GCP_PROJECT_PATTERN = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+WORKSPACE_CUSTOMER = TextPattern(
+    WORKSPACE_CUSTOMER_PATTERN, "my_customer or a customer id: 'C' and 4-20 letters or digits"
+)
+EMAIL = TextPattern(EMAIL_PATTERN, "an e-mail address such as admin@example.com")
+GCP_PROJECT = TextPattern(
+    GCP_PROJECT_PATTERN,
+    "a project id: 6-30 lower-case letters, digits or '-', starting with a letter, not ending "
+    "with '-'",
+)
+GUID = TextPattern(GUID_PATTERN, "a GUID: 8-4-4-4-12 hexadecimal digits")
 
 # Inventory kinds and the relations between them.
 WORKSPACE_USER = "workspace.user"
@@ -51,10 +62,10 @@ class AzureResourceType(StrEnum):
 class WorkspaceConnectorSettings(_Settings):
     """A Google Workspace read by a service account with domain-wide delegation."""
 
-    customer: Annotated[str, StringConstraints(pattern=WORKSPACE_CUSTOMER_PATTERN)] = Field(
+    customer: Annotated[str, WORKSPACE_CUSTOMER] = Field(
         default="my_customer", description="`my_customer` (the admin's own) or a customer id"
     )
-    admin_email: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)] = Field(
+    admin_email: Annotated[str, StringConstraints(max_length=254), EMAIL] = Field(
         description="The admin the service account acts as (domain-wide delegation subject)"
     )
     credential_arn: CredentialArn = Field(
@@ -79,9 +90,7 @@ class _Scoped(_Settings):
 class GcpConnectorSettings(_Scoped):
     """GCP projects read by a service account (Compute and Storage read-only scopes)."""
 
-    projects: list[Annotated[str, StringConstraints(pattern=GCP_PROJECT_PATTERN)]] = Field(
-        min_length=1, max_length=50
-    )
+    projects: list[Annotated[str, GCP_PROJECT]] = Field(min_length=1, max_length=50)
     credential_arn: CredentialArn = Field(
         description="Secret or SecureString holding the service account's JSON key"
     )
@@ -100,11 +109,9 @@ class GcpConnectorSettings(_Scoped):
 class AzureConnectorSettings(_Scoped):
     """Azure subscriptions read by an app registration (client credentials, Reader role)."""
 
-    tenant_id: Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
-    client_id: Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
-    subscriptions: list[Annotated[str, StringConstraints(pattern=GUID_PATTERN)]] = Field(
-        min_length=1, max_length=50
-    )
+    tenant_id: Annotated[str, GUID]
+    client_id: Annotated[str, GUID]
+    subscriptions: list[Annotated[str, GUID]] = Field(min_length=1, max_length=50)
     credential_arn: CredentialArn = Field(
         description="Secret or SecureString holding the app registration's client secret"
     )

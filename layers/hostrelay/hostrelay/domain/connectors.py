@@ -10,16 +10,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     model_validator,
 )
 
 from hostrelay.domain.jobs import Job, JobErrorInfo, JobState
 from hostrelay_contract.jobs.ldap import LdapSyncSettings
-from hostrelay_contract.jobs.sources import AuthentikSource, CredentialFile, KubernetesSource
+from hostrelay_contract.jobs.sources import (
+    AuthentikSource,
+    CredentialFile,
+    HttpsOrigin,
+    KubernetesSource,
+)
+from hostrelay_contract.text_patterns import TextPattern
 
 AWS_REGION_PATTERN = r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$"
+AWS_REGION = TextPattern(AWS_REGION_PATTERN, "an AWS region such as eu-west-1")
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+ROLE_ARN = TextPattern(
+    ROLE_ARN_PATTERN, "an IAM role ARN: arn:aws:iam::<12-digit account>:role/<name>"
+)
 # Where a cloud-side connector's credential lives: a Secrets Manager secret named hostrelay/...
 # or an SSM SecureString under /hostrelay/<stage>/connectors/. The discovery function may read
 # only these (template.yaml), so nothing else (the signing key) is reachable through a connector.
@@ -28,8 +37,11 @@ CREDENTIAL_ARN_PATTERN = (
     r"|ssm:[a-z0-9-]+:\d{12}:parameter/hostrelay/[A-Za-z0-9_-]{1,32}/connectors/"
     r"[A-Za-z0-9/_.-]{1,400})$"
 )
-# A SaaS org's base URL: https only, a host name, no credentials, no path beyond "/".
-HTTPS_ORIGIN_PATTERN = r"^https://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?/?$"
+CREDENTIAL_ARN = TextPattern(
+    CREDENTIAL_ARN_PATTERN,
+    "the ARN of a Secrets Manager secret named hostrelay/... or of an SSM parameter under "
+    "/hostrelay/<stage>/connectors/",
+)
 
 # Keys that would put a secret in DynamoDB: the relay holds passwords, connectors name them.
 SECRET_KEY_MARKERS = (
@@ -87,10 +99,8 @@ LdapConnectorSettings = LdapSyncSettings
 class AwsConnectorSettings(_Settings):
     """Which regions of which account to discover, and how to get there."""
 
-    regions: list[Annotated[str, StringConstraints(pattern=AWS_REGION_PATTERN)]] = Field(
-        min_length=1, max_length=32
-    )
-    assume_role_arn: Annotated[str, StringConstraints(pattern=ROLE_ARN_PATTERN)] | None = None
+    regions: list[Annotated[str, AWS_REGION]] = Field(min_length=1, max_length=32)
+    assume_role_arn: Annotated[str, ROLE_ARN] | None = None
     resource_types: list[AwsResourceType] | None = Field(
         default=None, min_length=1, description="Only these types; all of them when unset"
     )
@@ -105,7 +115,7 @@ class AwsConnectorSettings(_Settings):
         return list(self.resource_types or AwsResourceType)
 
 
-CredentialArn = Annotated[str, StringConstraints(pattern=CREDENTIAL_ARN_PATTERN)]
+CredentialArn = Annotated[str, CREDENTIAL_ARN]
 
 
 class IncrementalSchedule(BaseModel):
@@ -130,9 +140,7 @@ class IncrementalSchedule(BaseModel):
 class OktaConnectorSettings(_Settings, IncrementalSchedule):
     """An Okta org read with an API token that a secret holds (never the token itself)."""
 
-    org_url: Annotated[str, StringConstraints(pattern=HTTPS_ORIGIN_PATTERN)] = Field(
-        description="e.g. https://example.okta.com"
-    )
+    org_url: HttpsOrigin = Field(description="e.g. https://example.okta.com")
     credential_arn: CredentialArn = Field(
         description="Secrets Manager secret (hostrelay/...) or SSM SecureString "
         "(/hostrelay/<stage>/connectors/...) holding the API token"

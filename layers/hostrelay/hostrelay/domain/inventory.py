@@ -12,7 +12,7 @@ from hostrelay.domain.errors import DomainError
 from hostrelay_contract import inventory as wire
 
 LDAP_KINDS = frozenset({"user", "group", "ou"})
-KIND_PATTERN = wire.KIND_PATTERN  # one rule for what relays send and what the API is asked
+KIND = wire.KIND  # one rule for what relays send and what the API is asked
 # Relations every entity may carry; directory entities use members/member_of.
 MEMBERS = "members"
 MEMBER_OF = "member_of"

@@ -5,24 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from hostrelay.domain.errors import InvalidRequest
+from hostrelay_contract.text_patterns import TextPattern
 
 MAX_TAGS = 16
 # Lowercase, so `Role` and `role` cannot both exist; no `=` or `:`, so `k=v` and `k:v` parse.
 TAG_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 # Printable without spaces or quotes: safe in a shell line, a URL query and a table cell.
 TAG_VALUE_PATTERN = r"^[A-Za-z0-9_.:/@+=-]{1,128}$"
+TAG_KEY = TextPattern(
+    TAG_KEY_PATTERN,
+    "1-63 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit",
+)
+TAG_VALUE = TextPattern(
+    TAG_VALUE_PATTERN, "1-128 letters, digits or any of _ . : / @ + = - (no spaces or quotes)"
+)
 
 TagKey = Annotated[
     str,
-    StringConstraints(pattern=TAG_KEY_PATTERN),
+    TAG_KEY,
     Field(description="1-63 of a-z, 0-9, '_', '.', '-'; starting with a letter or digit"),
 ]
 TagValue = Annotated[
     str,
-    StringConstraints(pattern=TAG_VALUE_PATTERN),
+    TAG_VALUE,
     Field(description="1-128 of A-Z, a-z, 0-9 and _ . : / @ + = -"),
 ]
 Tags = Annotated[

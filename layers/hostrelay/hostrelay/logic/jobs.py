@@ -64,21 +64,22 @@ class JobService:
         """The job records this service writes (fleet runs write their jobs through them)."""
         return self._jobs
 
-    def _queue_for(self, job_type: str) -> DispatchQueue:
-        """Cloud jobs go to the function that runs them, host jobs to the dispatcher."""
+    def _route(self, job_type: str) -> tuple[DispatchQueue, DispatchFunction | None]:
+        """Cloud jobs go to the function that runs them (through its queue), host jobs to
+        the dispatcher (invoked directly when wired, else through its queue)."""
         spec = JOB_TYPES.get(job_type)  # internal types (cert.install) run on hosts
         if spec is not None and spec.runs_in == "cloud":
             if self._cloud_queue is None:
                 raise InvalidRequest(f"{job_type} jobs are not enabled in this deployment")
-            return self._cloud_queue
-        return self._queue
+            return self._cloud_queue, None
+        return self._queue, self._dispatcher
 
     def create(self, request: NewJob, principal: Principal) -> tuple[Job, bool]:
         """Queue a job; returns (job, created). An idempotent replay returns the first job."""
         params = check_job_params(request.type, request.params)
         principal.require_job_create(request.type, request.host)
         self._check_target(request.type, request.host)
-        queue = self._queue_for(request.type)
+        queue, dispatcher = self._route(request.type)
         job_id, now = new_job_identity(utcnow())
         if request.deliver_by is not None and request.deliver_by <= now:
             raise InvalidRequest("deliver_by must be in the future")
@@ -130,25 +131,31 @@ class JobService:
                 raise self._refusal(request.host) or _host_changed(request.host) from None
         if written is None:
             return self._replay(request, principal), False
-        self._queue_new(queue, written, host_online=online)
+        self._queue_new(queue, dispatcher, written, host_online=online)
         return written, True
 
-    def _queue_new(self, queue: DispatchQueue, job: Job, *, host_online: bool) -> None:
-        """Ask for dispatch of a job already written: a host job by invoking the dispatch
-        function (one request, where the queue costs three), else, or should the invocation
-        fail, through `queue`. Should that fail too, the job is not lost: the sweeper sends
+    def _queue_new(
+        self,
+        queue: DispatchQueue,
+        dispatcher: DispatchFunction | None,
+        job: Job,
+        *,
+        host_online: bool,
+    ) -> None:
+        """Ask for dispatch of a job already written: by invoking `dispatcher` (a host job's:
+        one request, where the queue costs three), else, or should the invocation fail,
+        through `queue`. Should that fail too, the job is not lost: the sweeper sends
         it again after REQUEUE_AFTER, so the caller gets its job rather than an error
-        inviting a duplicate. Only the dispatcher takes the job carried in its message; the
-        cloud-jobs function reads its job when it runs it."""
-        if self._dispatcher is not None and queue is self._queue:
+        inviting a duplicate. The job is offered to the queue, which carries it only if its
+        consumer reads carried jobs (decided where the queue is wired)."""
+        if dispatcher is not None:
             try:
-                self._dispatcher.start(job, host_online=host_online)
+                dispatcher.start(job, host_online=host_online)
                 return
             except InvokeUnavailable:
                 logger.warning("dispatch not invoked; queued instead", extra={"job_id": job.id})
-        carried = job if queue is self._queue else None
         try:
-            queue.send(job.id, job.attempt, job=carried, host_online=host_online)
+            queue.send(job.id, job.attempt, job=job, host_online=host_online)
         except QueueUnavailable:
             logger.warning("job written but not queued", extra={"job_id": job.id})
 
@@ -277,7 +284,7 @@ class JobService:
                 else:
                     if job.cancel_requested_at is None:
                         job = self._jobs.transition(job, job.state, cancel_requested_at=utcnow())
-                    self._queue_for(job.type).send(job.id, job.attempt, action="cancel")
+                    self._route(job.type)[0].send(job.id, job.attempt, action="cancel")
             except StaleWrite:
                 job = self._jobs.get(job_id)
                 continue

@@ -16,9 +16,14 @@ from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.audit import MAX_WINDOW
+from hostrelay_contract.text_patterns import TextPattern
 
 # The trail's ids are ULIDs (from the Unix epoch); the end keeps a day's margin so that a
 # range computed from a moment never leaves the calendar Python can count in.
+AUDIT_ACTION_PATTERN = r"^[a-z_]+\.[a-z_]+$"
+AUDIT_ACTION = TextPattern(
+    AUDIT_ACTION_PATTERN, "an action: two words of a-z and '_' joined by '.', e.g. host.revoke"
+)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
@@ -57,8 +62,8 @@ def audit_router(services: ApiServices) -> Router:
         since: Annotated[AuditMoment | None, Query(description="Oldest time (ISO 8601)")] = None,
         until: Annotated[AuditMoment | None, Query(description="Newest time (ISO 8601)")] = None,
         action: Annotated[
-            str | None,
-            Query(pattern=r"^[a-z_]+\.[a-z_]+$", description="Only this action, e.g. host.revoke"),
+            Annotated[str, AUDIT_ACTION] | None,
+            Query(description="Only this action, e.g. host.revoke"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most events to return")] = 100,
     ) -> AuditPage:

@@ -21,9 +21,9 @@ from hostrelay.domain.connectors import Connector, ConnectorKind, ConnectorRun
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.connectors import ConnectorDraft, ConnectorService
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN, HOST_NAME_PATTERN
+from hostrelay_contract.names import CONNECTOR_ID, HostName
 
-ConnectorId = Annotated[str, Path(pattern=CONNECTOR_ID_PATTERN, description="Connector id")]
+ConnectorId = Annotated[str, CONNECTOR_ID, Path(description="Connector id")]
 # A listing of runs is a query of the jobs table's by_connector index.
 _RUNS_KEYS = frozenset({"id", "connector_id", "created_at"})
 
@@ -39,7 +39,7 @@ class ConnectorRequest(BaseModel):
         "`azure` (the cloud reads them); `authentik` or `kubernetes` (the cloud or a relay, "
         "wherever the source is reachable)"
     )
-    target: Annotated[str, StringConstraints(pattern=HOST_NAME_PATTERN)] = Field(
+    target: HostName = Field(
         description="The enrolled host that runs the sync (ldap, authentik, kubernetes), or "
         "`cloud` (aws, okta, workspace, gcp, azure, authentik, kubernetes)"
     )

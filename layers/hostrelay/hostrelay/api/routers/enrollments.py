@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from hostrelay.api.models import (
-    ENROLLMENT_TOKEN_PATTERN,
+    ENROLLMENT_TOKEN,
     EnrollCsrRequest,
     EnrollmentBundleOut,
     EnrollmentCreated,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 SHELL_SCRIPT = "text/x-shellscript"
 EnrollmentToken = Annotated[
-    str, Path(pattern=ENROLLMENT_TOKEN_PATTERN, description="The one-shot enrollment token")
+    str, ENROLLMENT_TOKEN, Path(description="The one-shot enrollment token")
 ]
 _HOST_HEADER = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 

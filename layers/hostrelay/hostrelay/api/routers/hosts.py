@@ -14,9 +14,9 @@ from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal
 from hostrelay.domain.tags import MAX_TAGS, parse_tags
-from hostrelay_contract.names import HOST_NAME_PATTERN
+from hostrelay_contract.names import HOST_NAME
 
-HostNameParam = Annotated[str, Path(pattern=HOST_NAME_PATTERN, description="Host name")]
+HostNameParam = Annotated[str, HOST_NAME, Path(description="Host name")]
 
 
 def hosts_router(services: ApiServices) -> Router:

@@ -16,10 +16,10 @@ from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.pagination import decode_next_token, encode_next_token
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
-from hostrelay.domain.inventory import KIND_PATTERN, InventoryCount
+from hostrelay.domain.inventory import KIND, InventoryCount
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.inventory import EntityDetail, InventoryQueries
-from hostrelay_contract.names import CONNECTOR_ID_PATTERN
+from hostrelay_contract.names import CONNECTOR_ID
 
 EntityId = Annotated[
     str, Path(min_length=1, max_length=3072, description="Entity id (URL-encode it)")
@@ -168,10 +168,10 @@ def inventory_router(services: ApiServices, inventory: InventoryQueries) -> Rout
         *,
         principal: Annotated[Principal, Depends(access.reader)],
         kind: Annotated[
-            str | None, Query(pattern=KIND_PATTERN, description="e.g. user, group, aws.ec2.vpc")
+            Annotated[str, KIND] | None, Query(description="e.g. user, group, aws.ec2.vpc")
         ] = None,
         connector: Annotated[
-            str | None, Query(pattern=CONNECTOR_ID_PATTERN, description="Connector id")
+            Annotated[str, CONNECTOR_ID] | None, Query(description="Connector id")
         ] = None,
         q: Annotated[
             str | None, Query(min_length=1, max_length=200, description="Name prefix")
@@ -209,8 +209,8 @@ def inventory_router(services: ApiServices, inventory: InventoryQueries) -> Rout
         entity_id: EntityId,
         principal: Annotated[Principal, Depends(access.reader)],
         connector: Annotated[
-            str | None,
-            Query(pattern=CONNECTOR_ID_PATTERN, description="When several connectors know it"),
+            Annotated[str, CONNECTOR_ID] | None,
+            Query(description="When several connectors know it"),
         ] = None,
     ) -> EntityOut:
         return EntityOut.from_domain(inventory.get(unquote(entity_id), connector))

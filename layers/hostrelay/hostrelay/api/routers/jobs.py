@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from hostrelay.api.models import (
-    ULID_PATTERN,
+    ULID,
     JobCreateRequest,
     JobOut,
     JobPage,
@@ -27,11 +27,11 @@ from hostrelay.api.services import ApiServices
 from hostrelay.domain.jobs import JobState
 from hostrelay.domain.principal import Principal
 from hostrelay.logic.jobs import NewJob
-from hostrelay_contract.names import HOST_NAME_PATTERN
+from hostrelay_contract.names import HOST_NAME
 
 # Chunk numbers stay far below this; the bound keeps the query within DynamoDB's numbers.
 MAX_SEQ = 2**31 - 1
-JobId = Annotated[str, Path(pattern=ULID_PATTERN, description="Job id (a ULID)")]
+JobId = Annotated[str, ULID, Path(description="Job id (a ULID)")]
 # The key of each listing: a scan of the table, or a query of the by_host_state index (of one
 # host, or of each host a service token may read, merged).
 _SCAN_KEYS = frozenset({"id"})
@@ -96,7 +96,7 @@ def jobs_router(services: ApiServices) -> Router:
         *,
         principal: Annotated[Principal, Depends(access.authenticated)],
         host: Annotated[
-            str | None, Query(pattern=HOST_NAME_PATTERN, description="Only this host's jobs")
+            Annotated[str, HOST_NAME] | None, Query(description="Only this host's jobs")
         ] = None,
         state: Annotated[JobState | None, Query(description="Only jobs in this state")] = None,
         job_type: Annotated[

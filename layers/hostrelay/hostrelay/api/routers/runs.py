@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from hostrelay.api.models import (
-    ULID_PATTERN,
+    ULID,
     JobErrorOut,
     RunCreateRequest,
     RunOut,
@@ -33,8 +33,12 @@ from hostrelay.logic.runs import (
     readable_creator,
     target_page_prefix,
 )
+from hostrelay_contract.text_patterns import TextPattern
 
-RunId = Annotated[str, Path(pattern=ULID_PATTERN, description="Run id (a ULID)")]
+RunId = Annotated[str, ULID, Path(description="Run id (a ULID)")]
+TARGET_STATE_PATTERN = r"^[A-Z_]{1,16}$"
+# Any upper-case word is read (a state no target has finds none); the words say the shape.
+TARGET_STATE = TextPattern(TARGET_STATE_PATTERN, "a target state: 1-16 of A-Z and '_'")
 # The key of each listing: every run (by_created), a creator's runs (by_creator), a run's
 # targets (the table), or a run's targets of one state (targets_by_state).
 _LIST_KEYS = frozenset({"run_id", "item", "listed"})
@@ -188,8 +192,8 @@ def runs_router(services: ApiServices, runs: RunService) -> Router:
         run_id: RunId,
         principal: Annotated[Principal, Depends(access.authenticated)],
         state: Annotated[
-            str | None,
-            Query(pattern=r"^[A-Z_]{1,16}$", description="Only targets in this state"),
+            Annotated[str, TARGET_STATE] | None,
+            Query(description="Only targets in this state"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 100,
         next_token: NextToken = None,

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from hostrelay.api.models import (
-    TOKEN_ID_PATTERN,
+    TOKEN_ID,
     TokenCreated,
     TokenCreateRequest,
     TokenList,
@@ -22,7 +22,7 @@ from hostrelay.api.services import ApiServices
 from hostrelay.domain.principal import Principal, Scope
 from hostrelay.logic.tokens import NewToken
 
-TokenId = Annotated[str, Path(pattern=TOKEN_ID_PATTERN, description="Token id")]
+TokenId = Annotated[str, TOKEN_ID, Path(description="Token id")]
 
 
 def tokens_router(services: ApiServices) -> Router:
