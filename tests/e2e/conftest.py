@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -13,6 +16,31 @@ from hostrelay_local.fleet import FleetOptions
 from hostrelay_local.stack import LocalStack, StackOptions
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "REJECTED", "EXPIRED"}
+
+
+class LogWatch(logging.Handler):
+    """Sets `seen` when a record of this process matches (the control plane runs here)."""
+
+    def __init__(self, matches: Callable[[logging.LogRecord], bool]) -> None:
+        super().__init__()
+        self.matches = matches
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.matches(record):
+            self.seen.set()
+
+
+@contextmanager
+def watching_logs(matches: Callable[[logging.LogRecord], bool]) -> Iterator[LogWatch]:
+    """Watch this process's log records (the control plane's too) while the block runs."""
+    watch = LogWatch(matches)
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
 
 
 class ApiClient:

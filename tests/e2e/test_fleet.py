@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from hostrelay_local.pki import IssuedCert
 from hostrelay_local.stack import LocalStack
 from hostrelay_local.stack_process import StackProcess
 from hostrelay_relay.ledger import Ledger
-from tests.e2e.conftest import FLEET_SIZE, FLEET_TAGS, ApiClient
+from tests.e2e.conftest import FLEET_SIZE, FLEET_TAGS, ApiClient, watching_logs
 from tests.integration.relay.conftest import connect_observer
 
 pytestmark = pytest.mark.e2e
@@ -48,30 +47,6 @@ def _worker_of(stack: LocalStack, host: str) -> FleetProcess:
 def _relay_dir(stack: LocalStack, host: str) -> Path:
     assert stack.fleet is not None
     return stack.fleet.directory / host
-
-
-class _LogWatch(logging.Handler):
-    """Sets `seen` when a record of this process matches (the control plane runs here)."""
-
-    def __init__(self, matches: Callable[[logging.LogRecord], bool]) -> None:
-        super().__init__()
-        self.matches = matches
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.matches(record):
-            self.seen.set()
-
-
-@contextmanager
-def _watching_logs(matches: Callable[[logging.LogRecord], bool]) -> Iterator[_LogWatch]:
-    watch = _LogWatch(matches)
-    root = logging.getLogger()
-    root.addHandler(watch)
-    try:
-        yield watch
-    finally:
-        root.removeHandler(watch)
 
 
 @contextmanager
@@ -183,7 +158,7 @@ def test_a_forged_envelope_is_rejected_by_the_fleet_relay(
             and fields.get("reason") == "bad_signature"
         )
 
-    with _watching_logs(rejection_reported) as watch:
+    with watching_logs(rejection_reported) as watch:
         iot_data = fleet_stack.aws_client("iot-data")
         iot_data.publish(topic=f"hostrelay/{host}/jobs", qos=1, payload=forged)
 

@@ -238,3 +238,21 @@ def test_silent_host_times_out_and_the_run_ends_within_timeout_plus_grace(
     done = fleet.run(run["id"])
     assert (done["state"], done["counts"]) == ("ABORTED", {"TIMED_OUT": 1, "SKIPPED": 2})
     assert fleet.dispatch() == []
+
+
+def test_one_tick_adds_more_new_hosts_than_one_transaction_holds(fleet: Fleet) -> None:
+    # Given a continuous run over role=agent with a window of 5, and no host carrying the tag
+    fleet.enroll(["dc01"], tags={"role": "dc"})
+    run = fleet.start(targets={"tags": {"role": "agent"}}, continuous=True, max_concurrency=5)
+    assert run["total"] == 0
+    # When 120 hosts enroll with the tag and the sweeper ticks once
+    fleet.enroll((f"agent{n:03d}" for n in range(120)), tags={"role": "agent"})
+    report = fleet.sweep()
+    # Then all 120 are targets, each once and in order, and the window started its first 5
+    assert report["run_targets_added"] == 120
+    grown = fleet.run(run["id"])
+    assert (grown["total"], grown["in_flight"], grown["counts"]["PENDING"]) == (120, 5, 115)
+    targets = fleet.targets(run["id"])
+    assert [t["host"] for t in targets] == [f"agent{n:03d}" for n in range(120)]
+    # And a second tick adds none of them again
+    assert fleet.sweep()["run_targets_added"] == 0

@@ -29,6 +29,8 @@ from hostrelay.domain.runs import Run, RunState, RunTarget, TargetSelector, Targ
 # A transaction holds 100 items: the run's, a target's and a job's per target started, and
 # the target whose end made room for them.
 MAX_STARTS_PER_TRANSACTION = 49
+# The run's item and the new targets of a continuous run, in one transaction.
+MAX_ADDS_PER_TRANSACTION = 99
 
 
 def _run_of(record: RunRecord) -> Run:
@@ -210,8 +212,7 @@ class RunRepository:
 
     def put_targets(self, targets: Iterable[RunTarget]) -> None:
         """Write targets as they are (batches of 25): only for targets nobody else writes,
-        those of a new run, new targets of a continuous run, and pending targets of a run
-        that has stopped starting any."""
+        those of a new run and pending targets of a run that has stopped starting any."""
         with RunTargetRecord.batch_write() as batch:
             for target in targets:
                 batch.save(_target_record(target))
@@ -341,6 +342,25 @@ class RunRepository:
         except TransactWriteError as exc:
             seqs = ", ".join(str(target.seq) for target, _ in started)
             raise StaleWrite(f"run {run.id}: targets {seqs} not started") from exc
+        return after.model_copy(update={"version": run.version + 1})
+
+    def add_targets(
+        self, run: Run, changes: Mapping[str, Any], targets: Sequence[RunTarget]
+    ) -> Run:
+        """In one transaction (at most MAX_ADDS_PER_TRANSACTION targets): the run (read at its
+        version) takes `changes` (its new total and counts) and the new targets are written.
+        A second container adding from the same read fails as a whole, so it never rewrites
+        a target the first one added and may have started since."""
+        if len(targets) > MAX_ADDS_PER_TRANSACTION:
+            raise ValueError(f"at most {MAX_ADDS_PER_TRANSACTION} targets a transaction")
+        after = run.model_copy(update=changes)
+        try:
+            with TransactWrite(connection=_connection()) as write:
+                write.update(_at_version(run), actions=_progress_actions(run, after))
+                for target in targets:
+                    write.save(_target_record(target))
+        except TransactWriteError as exc:
+            raise StaleWrite(f"run {run.id}: targets not added") from exc
         return after.model_copy(update={"version": run.version + 1})
 
     def finish_target(self, run: Run, changes: Mapping[str, Any], target: RunTarget) -> Run:

@@ -10,7 +10,11 @@ from hostrelay.clock import utcnow
 from hostrelay.dal.dispatch_queue import DispatchQueue, QueueUnavailable
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.dal.runs_repo import MAX_STARTS_PER_TRANSACTION, RunRepository
+from hostrelay.dal.runs_repo import (
+    MAX_ADDS_PER_TRANSACTION,
+    MAX_STARTS_PER_TRANSACTION,
+    RunRepository,
+)
 from hostrelay.dal.state_change_events import StateChangePublisher
 from hostrelay.dal.tables import JobRecord
 from hostrelay.domain.errors import NotFound, StaleWrite
@@ -344,16 +348,18 @@ class RunOrchestrator:
         new_hosts = [host for host in matched if host not in known][: MAX_TARGETS - run.total]
         if not new_hosts:
             return 0, run
-        self._runs.put_targets(
-            RunTarget(run_id=run.id, seq=run.total + index, host=host)
-            for index, host in enumerate(new_hosts)
-        )
-        counts = dict(run.counts)
-        counts[TargetState.PENDING] = counts.get(TargetState.PENDING, 0) + len(new_hosts)
-        run = self._runs.update_run(
-            run,
-            {"total": run.total + len(new_hosts), "counts": counts, "updated_at": self._clock()},
-        )
+        for first in range(0, len(new_hosts), MAX_ADDS_PER_TRANSACTION):
+            batch = new_hosts[first : first + MAX_ADDS_PER_TRANSACTION]
+            counts = dict(run.counts)
+            counts[TargetState.PENDING] = counts.get(TargetState.PENDING, 0) + len(batch)
+            run = self._runs.add_targets(
+                run,
+                {"total": run.total + len(batch), "counts": counts, "updated_at": self._clock()},
+                [
+                    RunTarget(run_id=run.id, seq=run.total + index, host=host)
+                    for index, host in enumerate(batch)
+                ],
+            )
         logger.info("continuous run added hosts", extra={"run_id": run.id, "added": len(new_hosts)})
         return len(new_hosts), run
 

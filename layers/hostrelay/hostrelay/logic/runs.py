@@ -206,7 +206,7 @@ class RunService:
                 return views, last_key
 
     def _views(self, run: Run, page: list[RunTarget], state: str | None) -> list[TargetView]:
-        # Targets at or past `total` belong to a continuous run's addition not counted yet.
+        # Targets at or past `total` were added to a continuous run after it was read here.
         page = [target for target in page if target.seq < run.total]
         jobs = self._job_records.get_many(
             [t.job_id for t in page if t.state is TargetState.IN_FLIGHT and t.job_id]
