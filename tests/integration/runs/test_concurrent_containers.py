@@ -81,7 +81,7 @@ def test_a_second_sweeper_adding_the_same_host_from_a_stale_copy_changes_nothing
         _ReadBefore(RunRepository().get(run_id)),
         JobRepository(),
         HostRepository(),
-        DispatchQueue(fleet.pipeline.aws.ref("DispatchQueue")),
+        DispatchQueue(fleet.pipeline.aws.ref("DispatchQueue"), carries_jobs=True),
     )
     # When the first container's tick adds dc02 and starts its job, then the second's tick
     # adds dc02 from its stale copy, and dc02's relay answers
