@@ -10,7 +10,6 @@ from pydantic import Field
 from hostrelay.api.models.base import FromDomain, ResponseModel
 
 
-
 class AuditEventOut(FromDomain):
     id: str = Field(validation_alias="event_id")
     at: datetime
@@ -22,4 +21,3 @@ class AuditEventOut(FromDomain):
 
 class AuditPage(ResponseModel):
     events: list[AuditEventOut] = Field(description="Newest first")
-

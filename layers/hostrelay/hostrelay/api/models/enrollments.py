@@ -16,7 +16,6 @@ ENROLLMENT_TOKEN_PATTERN = r"^hre_[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern,
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")]
 
 
-
 class EnrollmentCreateRequest(RequestModel):
     """A one-shot enrollment of a host; the response carries the command to paste on it."""
 
@@ -57,4 +56,3 @@ class EnrollmentBundleOut(FromDomain):
     broker_port: int
     envelope_public_key_pem: str = Field(description="Ed25519 key that signs job envelopes")
     control_plane_url: str
-

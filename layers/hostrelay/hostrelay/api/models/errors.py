@@ -9,7 +9,6 @@ from pydantic import Field
 from hostrelay.api.models.base import ResponseModel
 
 
-
 class ErrorBody(ResponseModel):
     code: str = Field(description="Stable, machine-readable error code")
     message: str = Field(description="What went wrong, for people")
@@ -20,4 +19,3 @@ class ErrorResponse(ResponseModel):
     """The shape of every error the API returns."""
 
     error: ErrorBody
-

@@ -10,7 +10,6 @@ from hostrelay.api.models.base import FromDomain, RequestModel, ResponseModel
 from hostrelay.domain.tags import MAX_TAGS, TagKey, TagValue
 
 
-
 class HostOut(FromDomain):
     name: str
     state: str = Field(description="`online`, `offline` or `revoked`")
@@ -35,4 +34,3 @@ class HostPatchRequest(RequestModel):
         description=f"Tags to set (`key: value`) or remove (`key: null`); at most {MAX_TAGS} "
         "tags remain on the host",
     )
-

@@ -13,7 +13,6 @@ from hostrelay.domain.jobs import Job, JobState
 from hostrelay_contract.names import HostName
 
 
-
 class JobCreateRequest(RequestModel):
     """A job to queue for one host (or `cloud` for job types the control plane runs)."""
 
@@ -141,4 +140,3 @@ class OutputPage(ResponseModel):
     chunks: list[OutputChunkOut]
     next_seq: int = Field(description="Pass as `after_seq` to read on from here")
     complete: bool = Field(description="The job has ended and every chunk has been returned")
-

@@ -10,7 +10,6 @@ from hostrelay_contract.jobs.macct import MacctCaptureParams, MacctRepairParams
 from hostrelay_contract.names import HostName
 
 
-
 class MacctRepairRequest(MacctRepairParams):
     """The params of a macct.repair job, and the domain controller that runs it."""
 
@@ -29,4 +28,3 @@ class MacctRepairResponse(ResponseModel):
     created: JobOut | None = Field(description="The job queued by this request, if any")
     reused: list[JobOut] = Field(description="Pending repairs that already cover computers")
     computers: dict[str, str] = Field(description="Account name (upper case) → job id")
-

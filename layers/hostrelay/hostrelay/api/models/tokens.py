@@ -14,7 +14,6 @@ from hostrelay_contract.names import HostName
 TOKEN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - not a secret
 
 
-
 class TokenCreateRequest(RequestModel):
     """A new API token; its secret is returned once and never stored."""
 
@@ -60,4 +59,3 @@ class TokenOut(FromDomain):
 
 class TokenList(ResponseModel):
     tokens: list[TokenOut]
-
