@@ -77,12 +77,12 @@ def test_a_jobs_request_loads_the_jobs_router_and_models_only() -> None:
     # Given a cold container, When its first request is a job's GET (without a token)
     container = cold_container("/v1/jobs/01J0000000000000000000000Z")
     # Then it is answered (401 comes first), having imported the jobs router and its models,
-    # and neither the other resources' routers and models nor their logic
+    # and neither the other resources' routers and models nor their logic (nor job output's)
     assert container.statuses == [401]
     assert under("hostrelay.api.routers", container.loaded) == {"meta", "jobs", "collections"}
     assert under("hostrelay.api.models", container.loaded) == {"base", "errors", "meta", "jobs"}
-    optional_logic = {"runs", "connectors", "inventory", "enrollment"}
-    assert not under("hostrelay.logic", container.loaded) & optional_logic
+    optional_logic = {"runs", "connectors", "inventory", "enrollment", "hosts", "macct"}
+    assert not under("hostrelay.logic", container.loaded) & {*optional_logic, "job_output"}
 
 
 def test_the_openapi_document_is_the_same_whichever_routers_were_included_first() -> None:

@@ -92,7 +92,7 @@ def _defer_core_routers(resolver: DeferringResolver, services: ApiServices) -> N
     def build_macct() -> Router:
         from hostrelay.api.routers.macct import macct_router
 
-        return macct_router(services, services.macct)
+        return macct_router(services, services.macct())
 
     def build_console() -> Router:
         from hostrelay.api.routers.console import console_router

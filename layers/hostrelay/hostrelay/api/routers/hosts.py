@@ -21,7 +21,7 @@ HostNameParam = Annotated[str, Path(pattern=HOST_NAME_PATTERN, description="Host
 
 def hosts_router(services: ApiServices) -> Router:
     router = new_router()
-    access, hosts = services.access, services.hosts
+    access, hosts = services.access, services.hosts()
 
     @router.get(
         "/v1/hosts",

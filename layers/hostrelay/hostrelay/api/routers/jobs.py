@@ -166,7 +166,7 @@ def jobs_router(services: ApiServices) -> Router:
         ] = -1,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most chunks to return")] = 100,
     ) -> OutputPage:
-        read = services.output.page(job_id, principal, after_seq=after_seq, limit=limit)
+        read = services.output().page(job_id, principal, after_seq=after_seq, limit=limit)
         return OutputPage(
             job_id=read.job_id,
             attempt=read.attempt,
