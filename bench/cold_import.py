@@ -28,6 +28,12 @@ that directory and the layer code on its path.
     python bench/cold_import.py                          # table for every function
     python bench/cold_import.py --site .aws-sam/build/SharedLayer/python   # as deployed
     python bench/cold_import.py --profile Api            # plus the slowest imports
+    python bench/cold_import.py --first-request /v1/jobs/01J0000000000000000000000Z  # API: + 1st
+
+The API builds each router (its module, its models, its routes' validation) on the first
+request under its paths, so its import alone understates a container's start:
+--first-request adds one unauthenticated GET (answered 401 without contacting AWS, after the
+route's router and request models are built) to the API's timed part.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hostrelay_local.template import FunctionSpec, Resolver, Template, load_template
 
@@ -48,8 +55,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYER_DIR = REPO_ROOT / "layers" / "hostrelay"
 
 # Runs in the child: put the code on the path as Lambda does, import the handler file, report.
+# With HOSTRELAY_BENCH_EVENT set, a handler module with a `resolver` (the API) also answers
+# that event, as a container's first request: what the import defers is paid there.
 CHILD = """
-import importlib.util, json, sys, time
+import importlib.util, json, os, sys, time
 path = sys.argv[1]
 sys.path[:0] = sys.argv[2:]
 start, cpu_start = time.perf_counter(), time.process_time()
@@ -57,6 +66,9 @@ spec = importlib.util.spec_from_file_location("handler_module", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["handler_module"] = module
 spec.loader.exec_module(module)
+event = os.environ.get("HOSTRELAY_BENCH_EVENT")
+if event and hasattr(module, "resolver"):
+    module.resolver.resolve(json.loads(event), None)
 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 print(json.dumps({"import_ms": elapsed * 1000, "cpu_ms": cpu * 1000, "modules": len(sys.modules)}))
 """
@@ -224,6 +236,13 @@ def import_profile(child: Child, top: int) -> list[tuple[float, str]]:
     return sorted(rows, key=lambda row: row[0], reverse=True)[:top]
 
 
+def first_request(path: str) -> dict[str, Any]:
+    """A GET of `path` without a token, from the sample event of the health route."""
+    event: dict[str, Any] = json.loads((REPO_ROOT / "events" / "api_health.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    return event
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs per function")
@@ -242,12 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         help="also list the slowest imports of a function (prefix of its logical id)",
     )
     parser.add_argument("--top", type=int, default=20, help="rows of --profile output")
+    parser.add_argument(
+        "--first-request",
+        metavar="PATH",
+        help="the API also answers a GET of PATH without a token (a 401, after its router and "
+        "models are built), timed with its import: e.g. /v1/jobs/01J0000000000000000000000Z",
+    )
     args = parser.parse_args(argv)
 
     template = load_template()
     resolver = dummy_resolver(template)
     site = args.site.resolve() if args.site else None
     children = [Child(spec, function_env(spec, resolver), site) for spec in template.functions()]
+    if args.first_request:
+        for child in children:
+            child.env["HOSTRELAY_BENCH_EVENT"] = json.dumps(first_request(args.first_request))
     print(f"packages: {site or sys.prefix}")
     with tempfile.TemporaryDirectory(prefix="hostrelay-floor-") as work:
         floor_run = floor_child(children[0].env, site, Path(work))

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from hostrelay.logic.hosts import HostService
     from hostrelay.logic.ingest import EventIngester
     from hostrelay.logic.inventory import InventoryQueries, InventoryService, InventorySink
+    from hostrelay.logic.job_output import JobOutputReader
     from hostrelay.logic.jobs import JobService
+    from hostrelay.logic.macct import MacctService
     from hostrelay.logic.relay_cursor import RelayCursor
     from hostrelay.logic.relay_events import InventoryEvent
     from hostrelay.logic.run_orchestration import RunOrchestrator
@@ -145,18 +147,14 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     """Everything the HTTP API's routes call, for one container."""
     from hostrelay.api.auth import AccessControl
     from hostrelay.api.services import ApiServices
-    from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.output_store import OutputStore
     from hostrelay.logic.audit import AuditTrail
-    from hostrelay.logic.hosts import HostService
-    from hostrelay.logic.job_output import JobOutputReader
-    from hostrelay.logic.macct import MacctService
     from hostrelay.logic.tokens import Authenticator, TokenAdmin
 
     jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
-    hosts = HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit)
+    # Hosts, job output and macct are built (and their code imported) by their first request.
+    hosts = cache(lambda: _host_service(settings, audit))
     # Connectors, inventory and runs are built (and their code imported) by the first request
     # that uses them: most containers serve jobs and hosts only.
     connectors: Callable[[], ConnectorService] | None = None
@@ -166,14 +164,14 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         inventory = cache(lambda: build_inventory_queries(settings))
     runs: Callable[[], RunService] | None = None
     if settings.runs_table:
-        runs = cache(lambda: build_run_service(settings, jobs, hosts))
+        runs = cache(lambda: build_run_service(settings, jobs, hosts()))
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
         hosts=hosts,
-        output=JobOutputReader(jobs, OutputStore()),
+        output=cache(lambda: _job_output_reader(jobs)),
         tokens=TokenAdmin(tokens, audit=audit),
-        macct=MacctService(jobs, _job_repository(settings)),
+        macct=cache(lambda: _macct_service(settings, jobs)),
         audit=AuditTrail(audit),
         max_body_bytes=settings.max_body_bytes,
         enrollment=build_enrollment_provider(settings),
@@ -181,6 +179,26 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
         inventory=inventory,
         runs=runs,
     )
+
+
+def _host_service(settings: ApiSettings, audit: AuditRepository) -> HostService:
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.logic.hosts import HostService
+
+    return HostService(HostRepository(), _certificate_authority_provider(settings), audit=audit)
+
+
+def _job_output_reader(jobs: JobService) -> JobOutputReader:
+    from hostrelay.dal.output_store import OutputStore
+    from hostrelay.logic.job_output import JobOutputReader
+
+    return JobOutputReader(jobs, OutputStore())
+
+
+def _macct_service(settings: ApiSettings, jobs: JobService) -> MacctService:
+    from hostrelay.logic.macct import MacctService
+
+    return MacctService(jobs, _job_repository(settings))
 
 
 def _certificate_authority_provider(

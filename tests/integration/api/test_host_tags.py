@@ -136,7 +136,7 @@ def test_service_tokens_see_only_their_hosts(fleet: Api, api: Api, tokens: Token
 
 def test_select_hosts_joins_names_and_tag_matches_the_caller_may_use(fleet: Api) -> None:
     # Given the hosts service as the runs API would use it (the handler bound the tables)
-    hosts = build_api_services(load_settings(ApiSettings)).hosts
+    hosts = build_api_services(load_settings(ApiSettings)).hosts()
     operator = Principal(token_id="o", name="ops", scopes=[Scope.OPERATOR])
     service = Principal(
         token_id="s", name="svc", scopes=[Scope.SERVICE], job_types=["*"], hosts=["dc02", "web01"]

@@ -73,3 +73,32 @@ def test_including_every_deferred_router_puts_its_routes_in_the_openapi_document
     # Then the document lists its route
     assert "/v1/things/{thing_id}" in resolver.get_openapi_schema().paths
     assert builds == ["things"]
+
+
+def test_a_router_under_two_prefixes_is_built_once_by_a_request_under_either() -> None:
+    # Given a router deferred under /v1/pages and /v1/page-info
+    builds: list[str] = []
+    resolver = DeferringResolver()
+
+    def build_pages() -> Router:
+        builds.append("pages")
+        router = Router()  # type: ignore[no-untyped-call]
+
+        @router.get("/v1/pages/<page_id>")
+        def page(page_id: str) -> dict[str, str]:
+            return {"id": page_id}
+
+        @router.get("/v1/page-info")
+        def page_info() -> dict[str, str]:
+            return {"pages": "many"}
+
+        return router
+
+    resolver.defer_router(("/v1/pages", "/v1/page-info"), build_pages)
+    # When a request reaches the second prefix, then one the first
+    info = get(resolver, "/v1/page-info")
+    page = get(resolver, "/v1/pages/a")
+    # Then both are routed, and the router was built once
+    assert json.loads(info["body"]) == {"pages": "many"}
+    assert json.loads(page["body"]) == {"id": "a"}
+    assert builds == ["pages"]

@@ -18,8 +18,11 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
+import hostrelay.api.models
 import hostrelay.api.routers
-from hostrelay.api import models as api_models
+from hostrelay.api.models import base as api_base
+from hostrelay.api.models import enrollments as api_enrollments
+from hostrelay.api.models import tokens as api_tokens
 from hostrelay.api.routers import audit, runs
 from hostrelay.domain import cloud_sources, connectors, tags
 from hostrelay.logic.connectors import _SETTINGS_MODELS
@@ -37,10 +40,10 @@ TABLE: list[tuple[TextPattern, str, str]] = [
     (sources.RESOURCE_VERSION, "12345", "12 345"),
     (sources.GROUP_UUID, "0f8fad5b-d9cb-469f-a165-70867728950e", "0f8fad5b"),
     (cloud.OKTA_ID, "00u1abcd", "00u-1"),
-    (api_models.ULID, "01JBX2K3M4N5P6Q7R8S9T0V1W2", "01JBX2K3M4N5P6Q7R8S9T0V1WI"),
-    (api_models.TOKEN_ID, "tok_1", "tok 1"),
-    (api_models.ENROLLMENT_TOKEN, "hre_" + "a" * 43, "hre_short"),
-    (api_models.ROLE_NAME, "linbo.server", "Linbo"),
+    (api_base.ULID, "01JBX2K3M4N5P6Q7R8S9T0V1W2", "01JBX2K3M4N5P6Q7R8S9T0V1WI"),
+    (api_tokens.TOKEN_ID, "tok_1", "tok 1"),
+    (api_enrollments.ENROLLMENT_TOKEN, "hre_" + "a" * 43, "hre_short"),
+    (api_enrollments.ROLE_NAME, "linbo.server", "Linbo"),
     (runs.TARGET_STATE, "FAILED", "failed"),
     (audit.AUDIT_ACTION, "host.revoke", "host"),
     (tags.TAG_KEY, "room", "Room"),
@@ -57,12 +60,17 @@ TABLE: list[tuple[TextPattern, str, str]] = [
     (cloud_sources.GCP_PROJECT, "my-project-1", "My_Project"),
     (cloud_sources.GUID, "0f8fad5b-d9cb-469f-a165-70867728950e", "not-a-guid"),
 ]
+# The API's models, one module per router (hostrelay/api/models/).
+API_MODEL_MODULES: list[ModuleType] = [
+    importlib.import_module(f"hostrelay.api.models.{info.name}")
+    for info in pkgutil.iter_modules(hostrelay.api.models.__path__)
+]
 RULE_MODULES: list[ModuleType] = [
     names,
     inventory,
     sources,
     cloud,
-    api_models,
+    *API_MODEL_MODULES,
     runs,
     audit,
     tags,
@@ -110,7 +118,7 @@ def test_a_refused_value_is_told_what_is_allowed_in_words(
 
 def api_models_defined() -> Iterator[type[BaseModel]]:
     """The request and response models of the API and its routers."""
-    modules = [api_models] + [
+    modules = API_MODEL_MODULES + [
         importlib.import_module(f"hostrelay.api.routers.{info.name}")
         for info in pkgutil.iter_modules(hostrelay.api.routers.__path__)
     ]

@@ -13,14 +13,7 @@ from hostrelay.api import openapi, request_validation
 from hostrelay.api.deferred_routers import DeferringResolver
 from hostrelay.api.errors import register_error_handlers
 from hostrelay.api.json_body import json_body_parser
-from hostrelay.api.routers.audit import audit_router
-from hostrelay.api.routers.console import console_router
-from hostrelay.api.routers.enrollments import enrollments_router
-from hostrelay.api.routers.hosts import hosts_router
-from hostrelay.api.routers.jobs import jobs_router
-from hostrelay.api.routers.macct import macct_router
 from hostrelay.api.routers.meta import meta_router
-from hostrelay.api.routers.tokens import tokens_router
 from hostrelay.api.services import ApiServices
 
 if TYPE_CHECKING:
@@ -29,29 +22,15 @@ if TYPE_CHECKING:
 
 def build_resolver(services: ApiServices) -> APIGatewayHttpResolver:
     """The API for one container, over the services wiring built: called once at cold start."""
-    resolver = DeferringResolver(
-        enable_validation=True,
-        # A response that does not match its model is our bug: a 500, not a 422.
-        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR.value,
-        json_body_deserializer=json_body_parser(services.max_body_bytes),
-    )
-    request_validation.install(resolver, services.max_body_bytes)
-    register_error_handlers(resolver)
-    resolver.include_router(meta_router())
-    resolver.include_router(jobs_router(services))
-    resolver.include_router(hosts_router(services))
-    resolver.include_router(tokens_router(services))
-    resolver.include_router(audit_router(services))
-    if services.enrollment is not None:
-        resolver.include_router(enrollments_router(services, services.enrollment))
-    resolver.include_router(macct_router(services, services.macct))
-    resolver.include_router(console_router(services))
-    _defer_rare_routers(resolver, services)
+    resolver = _routed(services)
 
     @cache
     def openapi_json() -> str:
-        resolver.include_deferred()  # the document describes every route
-        return resolver.get_openapi_json_schema(
+        # From a resolver of its own that includes every router in one order: the document
+        # is the same whichever routers this container's requests have included so far.
+        described = _routed(services)
+        described.include_deferred()
+        return described.get_openapi_json_schema(
             title=openapi.TITLE,
             version=__version__,
             description=openapi.DESCRIPTION,
@@ -70,9 +49,75 @@ def build_resolver(services: ApiServices) -> APIGatewayHttpResolver:
     return resolver
 
 
-def _defer_rare_routers(resolver: DeferringResolver, services: ApiServices) -> None:
-    """Connectors, inventory and runs: their routers, models and services are built by the
-    first request under their paths (most containers serve jobs and hosts only)."""
+def _routed(services: ApiServices) -> DeferringResolver:
+    """The routes: health at once, every resource's router on the first request under its
+    paths (a container pays for the routers, models and logic it serves, not all of them)."""
+    resolver = DeferringResolver(
+        enable_validation=True,
+        # A response that does not match its model is our bug: a 500, not a 422.
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR.value,
+        json_body_deserializer=json_body_parser(services.max_body_bytes),
+    )
+    request_validation.install(resolver, services.max_body_bytes)
+    register_error_handlers(resolver)
+    resolver.include_router(meta_router())
+    _defer_core_routers(resolver, services)
+    _defer_optional_routers(resolver, services)
+    return resolver
+
+
+def _defer_core_routers(resolver: DeferringResolver, services: ApiServices) -> None:
+    """Jobs, hosts, tokens, audit, enrollment, macct and the console, in the OpenAPI order."""
+
+    def build_jobs() -> Router:
+        from hostrelay.api.routers.jobs import jobs_router
+
+        return jobs_router(services)
+
+    def build_hosts() -> Router:
+        from hostrelay.api.routers.hosts import hosts_router
+
+        return hosts_router(services)
+
+    def build_tokens() -> Router:
+        from hostrelay.api.routers.tokens import tokens_router
+
+        return tokens_router(services)
+
+    def build_audit() -> Router:
+        from hostrelay.api.routers.audit import audit_router
+
+        return audit_router(services)
+
+    def build_macct() -> Router:
+        from hostrelay.api.routers.macct import macct_router
+
+        return macct_router(services, services.macct())
+
+    def build_console() -> Router:
+        from hostrelay.api.routers.console import console_router
+
+        return console_router(services)
+
+    resolver.defer_router("/v1/jobs", build_jobs)
+    resolver.defer_router("/v1/hosts", build_hosts)
+    resolver.defer_router("/v1/tokens", build_tokens)
+    resolver.defer_router("/v1/audit", build_audit)
+    enrollment = services.enrollment
+    if enrollment is not None:
+
+        def build_enrollments() -> Router:
+            from hostrelay.api.routers.enrollments import enrollments_router
+
+            return enrollments_router(services, enrollment)
+
+        resolver.defer_router(("/v1/enrollments", "/v1/enroll"), build_enrollments)
+    resolver.defer_router("/v1/macct", build_macct)
+    resolver.defer_router(("/console", "/v1/whoami", "/v1/job-types"), build_console)
+
+
+def _defer_optional_routers(resolver: DeferringResolver, services: ApiServices) -> None:
+    """Connectors, inventory and runs, where the deployment has their tables."""
     connectors, inventory, runs = services.connectors, services.inventory, services.runs
     if connectors is not None:
 

@@ -1,4 +1,4 @@
-"""A resolver that includes the routers of rarely used resources on their first request."""
+"""A resolver that includes each router on the first request under its paths."""
 
 from __future__ import annotations
 
@@ -15,32 +15,40 @@ if TYPE_CHECKING:
 
 class DeferringResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver, plus routers registered by path prefix and built (their
-    modules imported) by the first request under that prefix, or for the OpenAPI document.
+    modules imported, their models defined) by the first request under one of their prefixes,
+    or for the OpenAPI document.
 
-    A router's import can cost a cold start more than its routes are ever used: connectors,
-    inventory and runs serve few requests, and their models and logic are most of the API's
-    own import time. Until included, their paths are not routed at all, so every request
-    includes what it may match first.
+    A container serves a few resources: a request pays for its own router, not for the
+    others' modules and models. Until included, a router's paths are not routed at all, so
+    every request includes what it may match first.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._deferred: dict[str, Callable[[], Router]] = {}
+        self._deferred: list[tuple[tuple[str, ...], Callable[[], Router]]] = []
         self._including = threading.Lock()  # the local stack serves requests on threads
 
-    def defer_router(self, prefix: str, build: Callable[[], Router]) -> None:
-        """Include `build()` when a request's path starts with `prefix` (e.g. `/v1/runs`)."""
-        self._deferred[prefix] = build
+    def defer_router(self, prefixes: str | tuple[str, ...], build: Callable[[], Router]) -> None:
+        """Include `build()` once, when a request's path is or lies under one of `prefixes`
+        (e.g. `/v1/runs`: `/v1/runs` and `/v1/runs/...`, not `/v1/runsx`)."""
+        self._deferred.append(((prefixes,) if isinstance(prefixes, str) else prefixes, build))
 
     def include_deferred(self, path: str | None = None) -> None:
-        """Include the deferred routers `path` may reach; every one when `path` is None."""
+        """Include the deferred routers `path` may reach; every one when `path` is None, in
+        the order they were deferred."""
         if not self._deferred:
             return
         with self._including:
-            for prefix in list(self._deferred):
-                if path is None or path == prefix or path.startswith(f"{prefix}/"):
-                    self.include_router(self._deferred.pop(prefix)())
+            for entry in list(self._deferred):
+                prefixes, build = entry
+                if path is None or any(_under(path, prefix) for prefix in prefixes):
+                    self._deferred.remove(entry)
+                    self.include_router(build())
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.include_deferred(str(event.get("rawPath") or ""))
         return super().resolve(event, context)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(f"{prefix}/")

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
-from hostrelay.api.models import ErrorBody, ErrorResponse
+from hostrelay.api.models.errors import ErrorBody, ErrorResponse
 from hostrelay.domain.errors import (
     Conflict,
     DomainError,

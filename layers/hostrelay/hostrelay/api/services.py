@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 from hostrelay.api.auth import AccessControl
 from hostrelay.logic.audit import AuditTrail
-from hostrelay.logic.hosts import HostService
-from hostrelay.logic.job_output import JobOutputReader
 from hostrelay.logic.jobs import JobService
-from hostrelay.logic.macct import MacctService
 from hostrelay.logic.tokens import TokenAdmin
 
 if TYPE_CHECKING:
     from hostrelay.logic.connectors import ConnectorService
     from hostrelay.logic.enrollment import EnrollmentService
+    from hostrelay.logic.hosts import HostService
     from hostrelay.logic.inventory import InventoryQueries
+    from hostrelay.logic.job_output import JobOutputReader
+    from hostrelay.logic.macct import MacctService
     from hostrelay.logic.runs import RunService
 
 
@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 class ApiServices:
     access: AccessControl
     jobs: JobService
-    hosts: HostService
-    output: JobOutputReader
     tokens: TokenAdmin
-    macct: MacctService
     audit: AuditTrail
+    # Built by the first request that needs them (a container serving jobs needs neither).
+    hosts: Callable[[], HostService]
+    output: Callable[[], JobOutputReader]
+    macct: Callable[[], MacctService]
     max_body_bytes: int
     # Built by the first request that needs it: most containers never enroll.
     enrollment: Callable[[], EnrollmentService] | None = None

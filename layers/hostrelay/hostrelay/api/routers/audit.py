@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import AfterValidator
 
-from hostrelay.api.models import AuditEventOut, AuditPage
+from hostrelay.api.models.audit import AuditEventOut, AuditPage
 from hostrelay.api.openapi import BEARER_AUTH, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices

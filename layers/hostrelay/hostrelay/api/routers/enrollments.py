@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from hostrelay.api.models import (
+from hostrelay.api.models.enrollments import (
     ENROLLMENT_TOKEN,
     EnrollCsrRequest,
     EnrollmentBundleOut,

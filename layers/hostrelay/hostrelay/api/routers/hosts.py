@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from hostrelay.api.models import HostList, HostOut, HostPatchRequest
+from hostrelay.api.models.hosts import HostList, HostOut, HostPatchRequest
 from hostrelay.api.openapi import BEARER_AUTH, BODY_ERRORS, responses
 from hostrelay.api.routers import new_router
 from hostrelay.api.services import ApiServices
@@ -21,7 +21,7 @@ HostNameParam = Annotated[str, HOST_NAME, Path(description="Host name")]
 
 def hosts_router(services: ApiServices) -> Router:
     router = new_router()
-    access, hosts = services.access, services.hosts
+    access, hosts = services.access, services.hosts()
 
     @router.get(
         "/v1/hosts",

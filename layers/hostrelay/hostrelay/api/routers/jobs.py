@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from hostrelay.api.models import (
-    ULID,
+from hostrelay.api.models.base import ULID
+from hostrelay.api.models.jobs import (
     JobCreateRequest,
     JobOut,
     JobPage,
@@ -166,7 +166,7 @@ def jobs_router(services: ApiServices) -> Router:
         ] = -1,
         limit: Annotated[int, Query(ge=1, le=1000, description="Most chunks to return")] = 100,
     ) -> OutputPage:
-        read = services.output.page(job_id, principal, after_seq=after_seq, limit=limit)
+        read = services.output().page(job_id, principal, after_seq=after_seq, limit=limit)
         return OutputPage(
             job_id=read.job_id,
             attempt=read.attempt,

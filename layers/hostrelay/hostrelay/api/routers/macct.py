@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 
-from hostrelay.api.models import (
-    JobOut,
+from hostrelay.api.models.jobs import JobOut
+from hostrelay.api.models.macct import (
     MacctCaptureRequest,
     MacctRepairRequest,
     MacctRepairResponse,

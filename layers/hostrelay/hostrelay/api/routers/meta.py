@@ -7,7 +7,7 @@ import time
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from hostrelay import __version__
-from hostrelay.api.models import Health
+from hostrelay.api.models.meta import Health
 from hostrelay.api.routers import new_router
 
 

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from hostrelay.api.models import (
-    ULID,
-    JobErrorOut,
+from hostrelay.api.models.base import ULID
+from hostrelay.api.models.jobs import JobErrorOut
+from hostrelay.api.models.runs import (
     RunCreateRequest,
     RunOut,
     RunPage,

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from hostrelay.api.models import (
+from hostrelay.api.models.tokens import (
     TOKEN_ID,
     TokenCreated,
     TokenCreateRequest,
