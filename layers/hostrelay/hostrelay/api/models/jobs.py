@@ -8,8 +8,14 @@ from typing import Any
 
 from pydantic import Field, StrictInt
 
-from hostrelay.api.models.base import JobTypeName, RequestModel, ResponseModel, Timestamp
-from hostrelay.domain.jobs import Job, JobState
+from hostrelay.api.models.base import (
+    FromDomain,
+    JobTypeName,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+)
+from hostrelay.domain.jobs import JobState
 from hostrelay_contract.names import HostName
 
 
@@ -40,12 +46,12 @@ class JobCreateRequest(RequestModel):
     )
 
 
-class JobErrorOut(ResponseModel):
+class JobErrorOut(FromDomain):
     code: str
     message: str
 
 
-class JobOutputOut(ResponseModel):
+class JobOutputOut(FromDomain):
     tail: str = Field(description="The last few KiB of output, as text")
     size: int = Field(description="Total output size in bytes")
     sha256: str | None = None
@@ -56,7 +62,7 @@ class JobOutputOut(ResponseModel):
     )
 
 
-class JobOut(ResponseModel):
+class JobOut(FromDomain):
     """A job as the API shows it."""
 
     id: str
@@ -79,42 +85,6 @@ class JobOut(ResponseModel):
     result: dict[str, Any] | None
     error: JobErrorOut | None
     output: JobOutputOut | None
-
-    @classmethod
-    def from_domain(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            type=job.type,
-            host=job.host,
-            params=job.params,
-            state=job.state,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            timeout_s=job.timeout_s,
-            deliver_by=job.deliver_by,
-            idempotency_key=job.idempotency_key,
-            created_by=job.created_by,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            cancel_requested_at=job.cancel_requested_at,
-            progress=job.progress,
-            result=job.result,
-            error=JobErrorOut(code=job.error.code, message=job.error.message)
-            if job.error
-            else None,
-            output=JobOutputOut(
-                tail=job.output.tail,
-                size=job.output.size,
-                sha256=job.output.sha256,
-                location=job.output.location,
-                chunks=job.output.chunks,
-                missing=job.output.missing,
-            )
-            if job.output
-            else None,
-        )
 
 
 class JobPage(ResponseModel):

@@ -144,9 +144,7 @@ class ConnectorRunOut(BaseModel):
             started_at=run.started_at,
             finished_at=run.finished_at,
             counts=run.counts,
-            error=JobErrorOut(code=run.error.code, message=run.error.message)
-            if run.error
-            else None,
+            error=None if run.error is None else JobErrorOut.model_validate(run.error),
         )
 
 
@@ -263,7 +261,7 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         return Response(
             status_code=HTTPStatus.ACCEPTED.value,
             content_type=content_types.APPLICATION_JSON,
-            body=JobOut.from_domain(job),
+            body=JobOut.model_validate(job),
             headers={"Location": f"/v1/jobs/{job.id}"},
         )
 
@@ -289,7 +287,7 @@ def connectors_router(services: ApiServices, connectors: ConnectorService) -> Ro
         return Response(
             status_code=HTTPStatus.ACCEPTED.value,
             content_type=content_types.APPLICATION_JSON,
-            body=JobOut.from_domain(job),
+            body=JobOut.model_validate(job),
             headers={"Location": f"/v1/jobs/{job.id}"},
         )
 

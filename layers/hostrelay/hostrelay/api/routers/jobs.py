@@ -77,7 +77,7 @@ def jobs_router(services: ApiServices) -> Router:
     ) -> Response[JobOut]:
         job, created = jobs.create(to_new_job(body), principal)
         return created_response(
-            JobOut.from_domain(job), created=created, location=f"/v1/jobs/{job.id}"
+            JobOut.model_validate(job), created=created, location=f"/v1/jobs/{job.id}"
         )
 
     @router.get(
@@ -114,7 +114,7 @@ def jobs_router(services: ApiServices) -> Router:
             principal, host=host, state=state, job_type=job_type, limit=limit, start_key=start
         )
         return JobPage(
-            jobs=[JobOut.from_domain(job) for job in found],
+            jobs=[JobOut.model_validate(job) for job in found],
             next_token=encode_next_token(last_key),
         )
 
@@ -128,7 +128,7 @@ def jobs_router(services: ApiServices) -> Router:
     def get_job(
         job_id: JobId, principal: Annotated[Principal, Depends(access.authenticated)]
     ) -> JobOut:
-        return JobOut.from_domain(jobs.get(job_id, principal))
+        return JobOut.model_validate(jobs.get(job_id, principal))
 
     @router.post(
         "/v1/jobs/<job_id>/cancel",
@@ -145,7 +145,7 @@ def jobs_router(services: ApiServices) -> Router:
     def cancel_job(
         job_id: JobId, principal: Annotated[Principal, Depends(access.authenticated)]
     ) -> JobOut:
-        return JobOut.from_domain(jobs.cancel(job_id, principal))
+        return JobOut.model_validate(jobs.cancel(job_id, principal))
 
     @router.get(
         "/v1/jobs/<job_id>/output",

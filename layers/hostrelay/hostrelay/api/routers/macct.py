@@ -59,8 +59,8 @@ def macct_router(services: ApiServices, macct: MacctService) -> Router:
             status_code=(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK).value,
             content_type=content_types.APPLICATION_JSON,
             body=MacctRepairResponse(
-                created=JobOut.from_domain(outcome.created) if outcome.created else None,
-                reused=[JobOut.from_domain(job) for job in outcome.reused],
+                created=JobOut.model_validate(outcome.created) if outcome.created else None,
+                reused=[JobOut.model_validate(job) for job in outcome.reused],
                 computers=outcome.computers,
             ),
         )
@@ -84,7 +84,7 @@ def macct_router(services: ApiServices, macct: MacctService) -> Router:
         return Response(
             status_code=HTTPStatus.CREATED.value,
             content_type=content_types.APPLICATION_JSON,
-            body=JobOut.from_domain(job),
+            body=JobOut.model_validate(job),
         )
 
     return router

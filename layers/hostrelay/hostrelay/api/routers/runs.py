@@ -98,9 +98,7 @@ def target_out(view: TargetView) -> RunTargetOut:
         host=target.host,
         job_id=target.job_id,
         state=view.state,
-        error=JobErrorOut(code=target.error.code, message=target.error.message)
-        if target.error
-        else None,
+        error=None if target.error is None else JobErrorOut.model_validate(target.error),
         started_at=target.started_at,
         finished_at=target.finished_at,
     )
