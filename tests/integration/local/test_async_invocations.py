@@ -1,5 +1,6 @@
-"""The local stack's asynchronous invocations: Lambda's Invoke API in process, retries, and
-the on-failure destination's record."""
+"""The local stack's asynchronous invocations: Lambda's Invoke API in process (never also
+served by moto: local/hostrelay_local/in_process_answers.py), retries, and the on-failure
+destination's record."""
 
 from __future__ import annotations
 
@@ -42,6 +43,36 @@ def test_an_event_invocation_is_handed_over_and_answered_202(
     # Then each was answered as Lambda answers a queued event, and the events were taken
     assert [answer["StatusCode"] for answer in answers] == [202, 202]
     assert taken == [{"job_id": "j1"}, {"job_id": "j1"}]
+
+
+def test_moto_does_not_also_serve_an_invocation_answered_in_process(
+    taken: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given moto mocking AWS in this process, counting the requests its stubber serves
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    served: list[str] = []
+    process_request = BotocoreStubber.process_request
+
+    def counted(self: BotocoreStubber, request: Any) -> Any:
+        served.append(request.url)
+        return process_request(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", counted)
+    with mock_aws():
+        lambda_ = boto3.client(
+            "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        # When a local function is invoked asynchronously, and a function moto knows nothing of
+        answer = lambda_.invoke(
+            FunctionName="hostrelay-local-DispatchFunction", InvocationType="Event", Payload=b"{}"
+        )
+        with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+            lambda_.invoke(FunctionName="elsewhere", InvocationType="Event", Payload=b"{}")
+    # Then the local one was taken here and never reached moto; the other went to moto
+    assert answer["StatusCode"] == 202 and taken == [{}]
+    assert [url.rsplit("/", 2)[-2] for url in served] == ["elsewhere"]
 
 
 class _FailingFunction:
