@@ -154,6 +154,10 @@ class MosquittoBroker:
             "log_type information",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
             "connection_messages true",
+            # Deliver each packet at once: with Nagle's algorithm a small PUBLISH waits for the
+            # ACK of the one before, which the receiver delays (measured: 24 ms median from the
+            # control plane's publish to the relay's intake on an idle machine).
+            "set_tcp_nodelay true",
             f"max_queued_messages {self.max_queued_messages}",
             f"acl_file {self.acl_path}",
             f"listener {self.port} {self.bind_address}",
