@@ -44,9 +44,16 @@ for path in sys.argv[2:]:
     response = resolver.resolve(event, None)
     statuses.append(response["statusCode"])
     body = response["body"]
-loaded = sorted(m for m in sys.modules if m.startswith(("hostrelay.api.", "hostrelay.logic.")))
+loaded = sorted(
+    m for m in sys.modules
+    if m.startswith(("hostrelay.api.", "hostrelay.logic.", "aws_lambda_powertools."))
+)
 print(json.dumps({"statuses": statuses, "loaded": loaded, "last_body": body}))
 """
+
+
+# Modules of Powertools' event_handler package that the HTTP API does not use.
+OTHER_RESOLVERS = {"appsync", "bedrock_agent", "bedrock_agent_function", "vpc_lattice"}
 
 
 @dataclass
@@ -83,6 +90,13 @@ def test_a_jobs_request_loads_the_jobs_router_and_models_only() -> None:
     assert under("hostrelay.api.models", container.loaded) == {"base", "errors", "meta", "jobs"}
     optional_logic = {"runs", "connectors", "inventory", "enrollment", "hosts", "macct"}
     assert not under("hostrelay.logic", container.loaded) & {*optional_logic, "job_output"}
+    # nor Powertools' other resolvers and event classes (hostrelay/api/__init__.py)
+    assert not under("aws_lambda_powertools.event_handler", container.loaded) & OTHER_RESOLVERS
+    assert not under("aws_lambda_powertools.utilities.data_classes", container.loaded) & {
+        "s3_event",
+        "sqs_event",
+        "appsync_resolver_event",
+    }
 
 
 def test_the_openapi_document_is_the_same_whichever_routers_were_included_first() -> None:
@@ -100,3 +114,5 @@ def test_the_openapi_document_is_the_same_whichever_routers_were_included_first(
     for path in ("/v1/macct/repair", "/v1/whoami", "/v1/connectors", "/v1/inventory/counts"):
         assert path in paths
     assert list(paths).index("/v1/jobs") < list(paths).index("/v1/runs")
+    # and documenting every route did not need Powertools' other resolvers either
+    assert not under("aws_lambda_powertools.event_handler", used.loaded) & OTHER_RESOLVERS
