@@ -7,6 +7,8 @@ import queue
 import threading
 from typing import Any
 
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
 from hostrelay_local.lambda_runtime import FakeLambdaContext, LambdaHandler, load_handler
 from hostrelay_local.template import FunctionSpec
 
@@ -60,4 +62,22 @@ class FunctionRuntime:
                 )
                 return handler(event, context)
             finally:
+                _forget_unpublished_metrics()
                 self._idle.put(handler)
+
+
+def _forget_unpublished_metrics() -> None:
+    """What Lambda's flush after each invocation does, when metrics are not published.
+
+    The local stack sets POWERTOOLS_METRICS_DISABLED (EMF blobs on the console help no one),
+    and then Powertools' flush neither prints nor clears: every Metrics instance in a process
+    shares one metric set, which grew with every job until a metric's 100th value, when
+    Powertools prints the EMF blob regardless. Dropping the set after each invocation keeps
+    the console quiet and the stack's memory flat.
+    """
+    if is_metrics_disabled():
+        # Imported by the handler's cold start, under the stack's environment (its Tracer
+        # reads POWERTOOLS_TRACE_DISABLED at import): not at this module's import.
+        from hostrelay.observability import metrics
+
+        metrics.clear_metrics()
