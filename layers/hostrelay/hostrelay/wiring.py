@@ -150,7 +150,8 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     from hostrelay.logic.audit import AuditTrail
     from hostrelay.logic.tokens import Authenticator, TokenAdmin
 
-    jobs = build_job_service(settings)  # binds the jobs, hosts and output tables too
+    _bind_job_tables(settings)  # before any service: the lazy ones below use them too
+    jobs = cache(lambda: _job_service(settings))
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
     # Hosts, job output and macct are built (and their code imported) by their first request.
@@ -160,18 +161,18 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     connectors: Callable[[], ConnectorService] | None = None
     inventory: Callable[[], InventoryQueries] | None = None
     if settings.connectors_table and settings.inventory_table:
-        connectors = cache(lambda: build_connector_service(settings, jobs))
+        connectors = cache(lambda: build_connector_service(settings, jobs()))
         inventory = cache(lambda: build_inventory_queries(settings))
     runs: Callable[[], RunService] | None = None
     if settings.runs_table:
-        runs = cache(lambda: build_run_service(settings, jobs, hosts()))
+        runs = cache(lambda: build_run_service(settings, jobs(), hosts()))
     return ApiServices(
         access=AccessControl(Authenticator(tokens, settings.bootstrap_token_hash)),
         jobs=jobs,
         hosts=hosts,
-        output=cache(lambda: _job_output_reader(jobs)),
+        output=cache(lambda: _job_output_reader(jobs())),
         tokens=TokenAdmin(tokens, audit=audit),
-        macct=cache(lambda: _macct_service(settings, jobs)),
+        macct=cache(lambda: _macct_service(settings, jobs())),
         audit=AuditTrail(audit),
         max_body_bytes=settings.max_body_bytes,
         enrollment=build_enrollment_provider(settings),
@@ -216,16 +217,27 @@ def _certificate_authority_provider(
 
 
 def build_job_service(settings: ApiSettings) -> JobService:
-    from hostrelay.dal.dispatch_function import DispatchFunction
-    from hostrelay.dal.hosts_repo import HostRepository
-    from hostrelay.dal.idempotency_repo import IdempotencyRepository
+    """The job service, its tables bound."""
+    _bind_job_tables(settings)
+    return _job_service(settings)
+
+
+def _bind_job_tables(settings: ApiSettings) -> None:
+    """The jobs, hosts, tokens, idempotency and output tables (record classes: no I/O)."""
     from hostrelay.dal.tables import IdempotencyRecord, OutputBatchRecord, TokenRecord
-    from hostrelay.logic.jobs import JobService
 
     _bind_common(settings)
     bind_table(TokenRecord, settings.tokens_table, region=settings.aws_region)
     bind_table(IdempotencyRecord, settings.idempotency_table, region=settings.aws_region)
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
+
+
+def _job_service(settings: ApiSettings) -> JobService:
+    from hostrelay.dal.dispatch_function import DispatchFunction
+    from hostrelay.dal.hosts_repo import HostRepository
+    from hostrelay.dal.idempotency_repo import IdempotencyRepository
+    from hostrelay.logic.jobs import JobService
+
     return JobService(
         _job_repository(settings, settings.dispatch_queue_url),
         HostRepository(),

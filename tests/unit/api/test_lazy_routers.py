@@ -46,7 +46,9 @@ for path in sys.argv[2:]:
     body = response["body"]
 loaded = sorted(
     m for m in sys.modules
-    if m.startswith(("hostrelay.api.", "hostrelay.logic.", "aws_lambda_powertools."))
+    if m.startswith(
+        ("hostrelay.api.", "hostrelay.logic.", "hostrelay_contract.", "aws_lambda_powertools.")
+    )
 )
 print(json.dumps({"statuses": statuses, "loaded": loaded, "last_body": body}))
 """
@@ -90,6 +92,7 @@ def test_a_jobs_request_loads_the_jobs_router_and_models_only() -> None:
     assert under("hostrelay.api.models", container.loaded) == {"base", "errors", "meta", "jobs"}
     optional_logic = {"runs", "connectors", "inventory", "enrollment", "hosts", "macct"}
     assert not under("hostrelay.logic", container.loaded) & {*optional_logic, "job_output"}
+    assert "jobs" in under("hostrelay.logic", container.loaded)  # built for the jobs router
     # nor Powertools' other resolvers and event classes (hostrelay/api/__init__.py)
     assert not under("aws_lambda_powertools.event_handler", container.loaded) & OTHER_RESOLVERS
     assert not under("aws_lambda_powertools.utilities.data_classes", container.loaded) & {
@@ -97,6 +100,17 @@ def test_a_jobs_request_loads_the_jobs_router_and_models_only() -> None:
         "sqs_event",
         "appsync_resolver_event",
     }
+
+
+def test_a_tokens_request_loads_neither_the_job_service_nor_the_job_types() -> None:
+    # Given a cold container, When its first request lists tokens (without a token)
+    container = cold_container("/v1/tokens")
+    # Then it is answered having imported the tokens router, and not the job service (built
+    # by the first request that needs it, hostrelay/wiring.py) nor every job type's models
+    assert container.statuses == [401]
+    assert under("hostrelay.api.routers", container.loaded) == {"meta", "tokens"}
+    assert "jobs" not in under("hostrelay.logic", container.loaded)
+    assert "job_types" not in under("hostrelay_contract", container.loaded)
 
 
 def test_the_openapi_document_is_the_same_whichever_routers_were_included_first() -> None:

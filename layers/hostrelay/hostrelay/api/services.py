@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from hostrelay.api.auth import AccessControl
 from hostrelay.logic.audit import AuditTrail
-from hostrelay.logic.jobs import JobService
 from hostrelay.logic.tokens import TokenAdmin
 
 if TYPE_CHECKING:
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from hostrelay.logic.hosts import HostService
     from hostrelay.logic.inventory import InventoryQueries
     from hostrelay.logic.job_output import JobOutputReader
+    from hostrelay.logic.jobs import JobService
     from hostrelay.logic.macct import MacctService
     from hostrelay.logic.runs import RunService
 
@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ApiServices:
     access: AccessControl
-    jobs: JobService
     tokens: TokenAdmin
     audit: AuditTrail
-    # Built by the first request that needs them (a container serving jobs needs neither).
+    # Built by the first request that needs them: a container serving tokens, hosts or
+    # audit never imports the job service, one serving jobs neither hosts nor output.
+    jobs: Callable[[], JobService]
     hosts: Callable[[], HostService]
     output: Callable[[], JobOutputReader]
     macct: Callable[[], MacctService]

@@ -16,7 +16,6 @@ from hostrelay.dal.tokens_repo import TokenRepository
 from hostrelay.domain.errors import InvalidRequest, NotFound, Unauthorized
 from hostrelay.domain.principal import ANY, Principal, Scope
 from hostrelay.domain.tokens import ApiToken, hash_token
-from hostrelay_contract.job_types import JOB_TYPES
 
 BOOTSTRAP_TOKEN_ID = "bootstrap"  # noqa: S105 - an id, not a secret
 
@@ -84,6 +83,9 @@ def _check_restrictions(request: NewToken) -> None:
                 f"{field}: {ANY!r} allows all and must be the only entry",
                 details=[{"field": field, "message": f"either [{ANY!r}] or a list of names"}],
             )
+    # Here, not at import: authenticating a request needs none of the job types' models.
+    from hostrelay_contract.job_types import JOB_TYPES
+
     unknown = sorted(set(request.job_types or []) - set(JOB_TYPES) - {ANY})
     if unknown:
         raise InvalidRequest(

@@ -52,7 +52,7 @@ def to_new_job(body: JobCreateRequest) -> NewJob:
 
 def jobs_router(services: ApiServices) -> Router:
     router = new_router()
-    access, jobs = services.access, services.jobs
+    access, jobs = services.access, services.jobs()
 
     @router.post(
         "/v1/jobs",
