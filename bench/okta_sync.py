@@ -36,7 +36,7 @@ from moto import mock_aws
 
 from hostrelay.dal.aws_clients import client
 from hostrelay.dal.okta import OktaOrg
-from hostrelay.domain.connectors import OktaConnectorSettings
+from hostrelay.domain.connector_settings import OktaConnectorSettings
 from hostrelay.settings import DiscoverySettings, load_settings
 from hostrelay_local.aws_resources import create_resources, function_environment
 from hostrelay_local.template import load_template

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         GcpConnectorSettings,
         WorkspaceConnectorSettings,
     )
-    from hostrelay.domain.connectors import OktaConnectorSettings, SelfHostedSettings
+    from hostrelay.domain.connector_settings import OktaConnectorSettings, SelfHostedSettings
     from hostrelay.domain.jobs import Job
     from hostrelay.logic.certificate_renewal import CertificateRenewal
     from hostrelay.logic.cloud_jobs import CloudJobHandler, CloudJobRunner

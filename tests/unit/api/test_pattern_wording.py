@@ -24,8 +24,8 @@ from hostrelay.api.models import base as api_base
 from hostrelay.api.models import enrollments as api_enrollments
 from hostrelay.api.models import tokens as api_tokens
 from hostrelay.api.routers import audit, runs
-from hostrelay.domain import cloud_sources, connectors, tags
-from hostrelay.logic.connectors import _SETTINGS_MODELS
+from hostrelay.domain import cloud_sources, connector_settings, tags
+from hostrelay.logic.connectors import settings_models
 from hostrelay_contract import inventory, names
 from hostrelay_contract.job_types import JOB_TYPES
 from hostrelay_contract.jobs import cloud, sources
@@ -48,10 +48,10 @@ TABLE: list[tuple[TextPattern, str, str]] = [
     (audit.AUDIT_ACTION, "host.revoke", "host"),
     (tags.TAG_KEY, "room", "Room"),
     (tags.TAG_VALUE, "r101", "r 101"),
-    (connectors.AWS_REGION, "eu-west-1", "europe"),
-    (connectors.ROLE_ARN, "arn:aws:iam::123456789012:role/reader", "arn:aws:iam::1:role/x"),
+    (connector_settings.AWS_REGION, "eu-west-1", "europe"),
+    (connector_settings.ROLE_ARN, "arn:aws:iam::123456789012:role/reader", "arn:aws:iam::1:role/x"),
     (
-        connectors.CREDENTIAL_ARN,
+        connector_settings.CREDENTIAL_ARN,
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hostrelay/okta",
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:other",
     ),
@@ -74,7 +74,7 @@ RULE_MODULES: list[ModuleType] = [
     runs,
     audit,
     tags,
-    connectors,
+    connector_settings,
     cloud_sources,
 ]
 
@@ -137,7 +137,7 @@ def validated_models() -> list[tuple[str, type[BaseModel]]]:
     found: list[tuple[str, type[BaseModel]]] = [
         (f"params of {name}", spec.params) for name, spec in JOB_TYPES.items()
     ]
-    found += [(f"settings of {kind.value}", model) for kind, model in _SETTINGS_MODELS.items()]
+    found += [(f"settings of {kind.value}", model) for kind, model in settings_models().items()]
     found += [(f"API model {model.__name__}", model) for model in api_models_defined()]
     found += [
         ("inventory batch", inventory.InventoryBody),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hostrelay.domain.connectors import AwsResourceType
+from hostrelay.domain.connector_settings import AwsResourceType
 from hostrelay.domain.inventory import SourceReadError
 from hostrelay.logic.discovery_aws import (
     db_instance_entity,

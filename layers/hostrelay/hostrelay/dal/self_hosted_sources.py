@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hostrelay.dal.cloud_secrets import read_credential
-from hostrelay.domain.connectors import (
+from hostrelay.domain.connector_settings import (
     AuthentikConnectorSettings,
     KubernetesConnectorSettings,
     SelfHostedSettings,

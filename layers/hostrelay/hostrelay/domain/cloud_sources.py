@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from hostrelay.domain.connectors import CredentialArn, _Settings
+from hostrelay.domain.connector_settings import CredentialArn, _Settings
 from hostrelay_contract.text_patterns import TextPattern
 
 # Google's rules: a customer is "my_customer" or its id (C0...); a project id is 6-30

@@ -8,7 +8,25 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from hostrelay.domain.connectors import IncrementalSchedule
+
+class IncrementalSchedule(BaseModel):
+    """When a source that can read its changes since the last run reads everything instead:
+    only a full run sees what was deleted."""
+
+    full_sync_every: int = Field(
+        default=24,
+        ge=1,
+        le=10_000,
+        description="Every Nth run reads everything (1: every run); the runs between read "
+        "only what changed since the run before",
+    )
+    full_sync_max_age_h: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="A run reads everything when the last full run is older than this",
+    )
+
 
 _SCHEDULE_FIELDS = frozenset(IncrementalSchedule.model_fields)
 

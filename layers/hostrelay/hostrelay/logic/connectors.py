@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from ulid import ULID
@@ -14,24 +15,13 @@ from hostrelay.clock import isoformat, utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.hosts_repo import HostRepository
 from hostrelay.dal.jobs_repo import JobRepository
-from hostrelay.domain.cloud_sources import (
-    AzureConnectorSettings,
-    GcpConnectorSettings,
-    WorkspaceConnectorSettings,
-)
 from hostrelay.domain.connectors import (
     RELAY_SYNC_JOB,
     SECRET_KEY_MARKERS,
     SELF_HOSTED_KINDS,
-    AuthentikConnectorSettings,
-    AwsConnectorSettings,
     Connector,
     ConnectorKind,
     ConnectorRun,
-    KubernetesConnectorSettings,
-    LdapConnectorSettings,
-    OktaConnectorSettings,
-    SelfHostedSettings,
 )
 from hostrelay.domain.errors import Conflict, DomainError, InvalidRequest, StaleWrite
 from hostrelay.domain.hosts import HostState
@@ -43,17 +33,42 @@ from hostrelay.logic.scheduling import parse_schedule
 from hostrelay.observability import logger
 from hostrelay_contract.names import CLOUD_HOST
 
+if TYPE_CHECKING:
+    from hostrelay.domain.connector_settings import SelfHostedSettings
+
 SCHEDULER = Principal(token_id="scheduler", name="schedule", scopes=[Scope.OPERATOR])  # noqa: S106
-_SETTINGS_MODELS: dict[ConnectorKind, type[BaseModel]] = {
-    ConnectorKind.LDAP: LdapConnectorSettings,
-    ConnectorKind.AWS: AwsConnectorSettings,
-    ConnectorKind.OKTA: OktaConnectorSettings,
-    ConnectorKind.WORKSPACE: WorkspaceConnectorSettings,
-    ConnectorKind.GCP: GcpConnectorSettings,
-    ConnectorKind.AZURE: AzureConnectorSettings,
-    ConnectorKind.AUTHENTIK: AuthentikConnectorSettings,
-    ConnectorKind.KUBERNETES: KubernetesConnectorSettings,
-}
+
+
+@cache
+def settings_models() -> dict[ConnectorKind, type[BaseModel]]:
+    """Each connector kind's settings model. Imported on first use: they and the job models
+    they reuse cost a cold start ~10 ms, and a scheduler tick with no due connector (most of
+    them) or a container serving other routes needs none."""
+    from hostrelay.domain.cloud_sources import (
+        AzureConnectorSettings,
+        GcpConnectorSettings,
+        WorkspaceConnectorSettings,
+    )
+    from hostrelay.domain.connector_settings import (
+        AuthentikConnectorSettings,
+        AwsConnectorSettings,
+        KubernetesConnectorSettings,
+        LdapConnectorSettings,
+        OktaConnectorSettings,
+    )
+
+    return {
+        ConnectorKind.LDAP: LdapConnectorSettings,
+        ConnectorKind.AWS: AwsConnectorSettings,
+        ConnectorKind.OKTA: OktaConnectorSettings,
+        ConnectorKind.WORKSPACE: WorkspaceConnectorSettings,
+        ConnectorKind.GCP: GcpConnectorSettings,
+        ConnectorKind.AZURE: AzureConnectorSettings,
+        ConnectorKind.AUTHENTIK: AuthentikConnectorSettings,
+        ConnectorKind.KUBERNETES: KubernetesConnectorSettings,
+    }
+
+
 _JOB_TYPES = {
     ConnectorKind.LDAP: "ldap.sync",
     ConnectorKind.AWS: "discovery.aws",
@@ -114,7 +129,7 @@ def validate_settings(kind: ConnectorKind, settings: dict[str, Any]) -> dict[str
             details=[{"field": path, "message": "secrets are not accepted"} for path in secrets],
         )
     try:
-        model = _SETTINGS_MODELS[kind].model_validate(settings)
+        model = settings_models()[kind].model_validate(settings)
     except ValidationError as exc:
         raise InvalidRequest(
             f"invalid settings for a {kind.value} connector",
@@ -149,6 +164,8 @@ def run_request(connector: Connector, since: dict[str, str] | None = None) -> Ne
     elif connector.kind is not ConnectorKind.AWS:  # the handler reads the connector itself
         params = {"connector": connector.id}
     else:
+        from hostrelay.domain.connector_settings import AwsConnectorSettings
+
         aws = AwsConnectorSettings.model_validate(connector.settings)
         params = {"connector": connector.id, "regions": aws.regions}
         if aws.assume_role_arn:
@@ -171,6 +188,11 @@ def next_run(connectors: ConnectorRepository, connector: Connector, now: datetim
 
 
 def self_hosted_settings(connector: Connector) -> SelfHostedSettings:
+    from hostrelay.domain.connector_settings import (
+        AuthentikConnectorSettings,
+        KubernetesConnectorSettings,
+    )
+
     if connector.kind is ConnectorKind.AUTHENTIK:
         return AuthentikConnectorSettings.model_validate(connector.settings)
     return KubernetesConnectorSettings.model_validate(connector.settings)
@@ -313,6 +335,8 @@ class ConnectorService:
                 " (okta: an okta.group_members job; ldap: ldap.group_members)",
                 details=[{"field": "connector_id", "message": "must be an authentik connector"}],
             )
+        from hostrelay.domain.connector_settings import AuthentikConnectorSettings
+
         settings = AuthentikConnectorSettings.model_validate(connector.settings)
         if not settings.write_back:
             raise InvalidRequest(

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from hostrelay.clock import utcnow
 from hostrelay.dal.aws_discovery import AwsAccount, RawResource
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.domain.connectors import AwsConnectorSettings, AwsResourceType, ConnectorKind
+from hostrelay.domain.connector_settings import AwsConnectorSettings, AwsResourceType
+from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.inventory import EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import CANCELED, RunEnd, failed

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from hostrelay.clock import utcnow
 from hostrelay.dal.connectors_repo import ConnectorRepository
-from hostrelay.domain.connectors import Connector, ConnectorKind, IncrementalSchedule
+from hostrelay.domain.connectors import Connector, ConnectorKind
 from hostrelay.domain.inventory import (
     ApplyReport,
     EntityUpsert,
@@ -30,6 +30,7 @@ from hostrelay.domain.inventory import (
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.domain.sync_cursor import (
     CursorExpired,
+    IncrementalSchedule,
     next_cursor,
     run_is_full,
     settings_fingerprint,

@@ -20,7 +20,8 @@ from hostrelay.clock import isoformat
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.okta import OktaOrg, RawObject
 from hostrelay.dal.rest_source import SourceRejected
-from hostrelay.domain.connectors import Connector, ConnectorKind, OktaConnectorSettings
+from hostrelay.domain.connector_settings import OktaConnectorSettings
+from hostrelay.domain.connectors import Connector, ConnectorKind
 from hostrelay.domain.inventory import (
     MEMBER_OF,
     MEMBERS,

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 
 from hostrelay.dal.connectors_repo import ConnectorRepository
 from hostrelay.dal.self_hosted_sources import CloudSourceSession, source_errors
-from hostrelay.domain.connectors import (
+from hostrelay.domain.connector_settings import (
     AuthentikConnectorSettings,
-    ConnectorKind,
     KubernetesConnectorSettings,
 )
+from hostrelay.domain.connectors import ConnectorKind
 from hostrelay.domain.inventory import MEMBER_OF, MEMBERS, EntityUpsert, SourceReadError
 from hostrelay.domain.jobs import Job, JobState
 from hostrelay.logic.cloud_jobs import RunEnd, failed
