@@ -32,12 +32,19 @@ FDS_PER_REQUEST = 6
 # usually succeeds: the socket lives until the dying process closes its files.)
 ACCEPTED = b"accepted"
 REJECTED = b"rejected"
+# Sent once, when the spawner is ready for requests: the relay's answer timeout then measures
+# the spawner's answer alone, not its interpreter's start-up (seconds on a loaded host).
+READY = b"ready"
 
 
 def serve(channel: socket.socket) -> None:
     """Fork a supervisor per request until the relay closes its end of the channel."""
     # Supervisors are reaped by the kernel; they reset SIGCHLD to default for the job.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        channel.send(READY)
+    except (BrokenPipeError, ConnectionResetError):
+        return
     while True:
         message, fds, _flags, _address = socket.recv_fds(channel, 64, FDS_PER_REQUEST)
         if not message:

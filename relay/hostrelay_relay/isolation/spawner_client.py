@@ -10,7 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from hostrelay_relay.isolation.spawner import ACCEPTED, REQUEST
+from hostrelay_relay.isolation.spawner import ACCEPTED, READY, REQUEST
 from hostrelay_relay.isolation.spec import SandboxSpec
 
 logger = logging.getLogger(__name__)
@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 # The spawner answers before it forks, in microseconds when the host is idle; a spawner this
 # late is treated as hung and replaced.
 _ANSWER_TIMEOUT_S = 10.0
+# Its start (an interpreter and the isolation code) is waited for apart, and longer: a busy
+# host may take seconds, and a request must not be charged for it.
+_START_TIMEOUT_S = 60.0
 
 
 class SpawnerUnavailable(Exception):
@@ -138,6 +141,21 @@ class Spawner:
             raise SpawnerUnavailable(f"cannot start the spawner: {exc}") from exc
         finally:
             spawner_end.close()
+        relay_end.settimeout(_START_TIMEOUT_S)
+        try:
+            ready = relay_end.recv(64)
+        except (ConnectionError, TimeoutError):
+            ready = b""
+        if ready != READY:
+            relay_end.close()
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+            raise SpawnerUnavailable(
+                f"the spawner exited or was not ready within {_START_TIMEOUT_S:g} s"
+                if not ready
+                else f"the spawner sent {ready!r} instead of {READY!r}"
+            )
         relay_end.settimeout(_ANSWER_TIMEOUT_S)
         self._channel = relay_end
         return relay_end

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -85,6 +87,50 @@ def test_job_sent_to_a_spawner_dying_before_it_accepted_runs_once_on_a_fresh_one
     assert run.error is None, run.error
     assert run.stdout == "once\n"  # a second run would write to the same pipe
     assert default_spawner().pid not in {None, old_pid}
+
+
+def start_spawner_with(monkeypatch: pytest.MonkeyPatch, prologue: str) -> None:
+    """Spawners started from now on run `prologue` (Python) before the spawner's own code."""
+    popen = subprocess.Popen
+
+    def spawner_popen(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        module, fd = args[-2:]  # [python, -I, -m, module, fd]
+        code = f"{prologue}\nimport runpy, sys\nsys.argv = ['spawner', {fd!r}]\n"
+        code += f"runpy.run_module({module!r}, run_name='__main__')"
+        return popen([sys.executable, "-I", "-c", code], **kwargs)
+
+    monkeypatch.setattr(spawner_client.subprocess, "Popen", spawner_popen)
+
+
+def test_a_spawner_slower_to_start_than_the_answer_timeout_runs_the_job(
+    exec_jobs: ExecJobs, own_spawner: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a host so busy that a spawner takes longer to start than a spawner may take to
+    answer, when a job needs a new spawner, then it runs: the start is not the answer."""
+    monkeypatch.setattr(spawner_client, "_ANSWER_TIMEOUT_S", 0.5)
+    start_spawner_with(monkeypatch, "import time; time.sleep(1.5)")
+
+    run = exec_jobs.run({"argv": ["/bin/sh", "-c", "echo started"]})
+
+    assert run.error is None, run.error
+    assert run.stdout == "started\n"
+
+
+def test_a_spawner_that_never_gets_ready_fails_the_job_as_retryable(
+    exec_jobs: ExecJobs, own_spawner: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given spawners that hang in their start, when a job needs one, then the job fails
+    (retryable, saying so) after the start timeout and the hung process is gone."""
+    monkeypatch.setattr(spawner_client, "_START_TIMEOUT_S", 0.5)
+    start_spawner_with(monkeypatch, "import time; time.sleep(60)")
+
+    run = exec_jobs.run({"argv": ["/bin/true"]})
+
+    assert run.error is not None
+    assert run.error.code == "spawner_unavailable"
+    assert run.error.retryable
+    assert "was not ready within 0.5 s" in run.error.message
+    assert default_spawner().pid is None  # killed and reaped, not left behind
 
 
 def test_job_sent_to_a_hung_spawner_runs_once_on_a_fresh_one(
