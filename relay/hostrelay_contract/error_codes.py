@@ -80,7 +80,7 @@ EXEC = _codes(
     ("unknown_user", "the `isolation.user` does not exist on the host"),
     ("limit_unsupported", "a limit this host's cgroups cannot enforce"),
     ("cgroup_failed", "the job's cgroup could not be made (`retryable`)"),
-    ("spawner_unavailable", "the relay's spawner process is not running (`retryable`)"),
+    ("spawner_unavailable", "the relay's spawner process did not start or answer (`retryable`)"),
     ("exec_failed", "the command could not be executed (execve failed)"),
     ("sandbox_failed", "the namespaces, filesystem view or privilege drop could not be set up"),
 )
