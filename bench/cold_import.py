@@ -8,7 +8,8 @@ file with time.perf_counter, so interpreter start-up is excluded. Each function 
 layers/hostrelay/Makefile), in rounds that run the floor and every function once each, so a
 change in the machine's load falls on both sides of a ratio; the median CPU time of the import
 is compared with --target-ms (wall time is shown too, but on a busy machine it also counts
-waiting for a CPU).
+waiting for a CPU). A figure over its goal is marked, not an error: the exit status is 1 only
+when a handler fails to import (`make bench` goes on to the next script).
 
 Beside each function: its import as a multiple of the floor, measured the same way in the same
 run: importing botocore and creating one client, which any Python function that talks to AWS
@@ -302,11 +303,11 @@ def main(argv: list[str] | None = None) -> int:
         # CPU time decides: wall time also counts waiting for a busy CPU.
         ratio = r.median_cpu_ms / floor.median_cpu_ms
         min_ratio = r.min_cpu_ms / floor.min_cpu_ms
+        # The ratio is the goal (comparable between machines); milliseconds are this machine's.
+        over = [f"over {args.target_ratio:g}x floor"] if ratio > args.target_ratio else []
         slow = r.median_cpu_ms > args.target_ms
-        failed |= slow
-        verdict = f"SLOW (> {args.target_ms:.0f})" if slow else "ok"
-        if ratio > args.target_ratio:
-            verdict += f", over {args.target_ratio:.1f}x floor"
+        over += [f"over {args.target_ms:.0f} ms"] if slow else []
+        verdict = ", ".join(over) or "ok"
         print(
             f"{r.function:<20} {r.handler:<28} {r.median_ms:>9.0f} {min(r.runs_ms):>7.0f} "
             f"{r.median_cpu_ms:>7.0f} {r.modules:>7} {ratio:>7.2f} {min_ratio:>6.2f}  {verdict}"
