@@ -151,9 +151,10 @@ def build_api_services(settings: ApiSettings) -> ApiServices:
     from hostrelay.logic.tokens import Authenticator, TokenAdmin
 
     _bind_job_tables(settings)  # before any service: the lazy ones below use them too
-    jobs = cache(lambda: _job_service(settings))
     tokens = build_token_repository(settings)
     audit = build_audit_repository(settings)
+    # Built later from what is bound now: rebinding a table then would drop its connection.
+    jobs = cache(lambda: _job_service(settings, audit))
     # Hosts, job output and macct are built (and their code imported) by their first request.
     hosts = cache(lambda: _host_service(settings, audit))
     # Connectors, inventory and runs are built (and their code imported) by the first request
@@ -219,7 +220,7 @@ def _certificate_authority_provider(
 def build_job_service(settings: ApiSettings) -> JobService:
     """The job service, its tables bound."""
     _bind_job_tables(settings)
-    return _job_service(settings)
+    return _job_service(settings, build_audit_repository(settings))
 
 
 def _bind_job_tables(settings: ApiSettings) -> None:
@@ -232,7 +233,7 @@ def _bind_job_tables(settings: ApiSettings) -> None:
     bind_table(OutputBatchRecord, settings.output_table, region=settings.aws_region)
 
 
-def _job_service(settings: ApiSettings) -> JobService:
+def _job_service(settings: ApiSettings, audit: AuditRepository) -> JobService:
     from hostrelay.dal.dispatch_function import DispatchFunction
     from hostrelay.dal.hosts_repo import HostRepository
     from hostrelay.dal.idempotency_repo import IdempotencyRepository
@@ -244,7 +245,7 @@ def _job_service(settings: ApiSettings) -> JobService:
         IdempotencyRepository(),
         _dispatch_queue(settings.dispatch_queue_url),
         cloud_queue=_cloud_queue(settings.cloud_jobs_queue_url),
-        audit=build_audit_repository(settings),
+        audit=audit,
         dispatcher=(
             DispatchFunction(settings.dispatch_function_name)
             if settings.dispatch_function_name

@@ -130,3 +130,33 @@ def test_the_openapi_document_is_the_same_whichever_routers_were_included_first(
     assert list(paths).index("/v1/jobs") < list(paths).index("/v1/runs")
     # and documenting every route did not need Powertools' other resolvers either
     assert not under("aws_lambda_powertools.event_handler", used.loaded) & OTHER_RESOLVERS
+
+
+# Builds the services a cold container has, then the ones its first requests build, and
+# names every table bound meanwhile.
+BINDING_SCRIPT = """
+import json
+import hostrelay.wiring as wiring
+from hostrelay.settings import ApiSettings, load_settings
+
+services = wiring.build_api_services(load_settings(ApiSettings))
+bound = []
+real_bind = wiring.bind_table
+def spy(model, table_name, **meta):
+    bound.append(model.__name__)
+    real_bind(model, table_name, **meta)
+wiring.bind_table = spy
+services.jobs(); services.hosts(); services.output(); services.macct()
+print(json.dumps(bound))
+"""
+
+
+def test_services_built_by_a_first_request_rebind_no_table() -> None:
+    # Given a cold container's services, When its first requests build the job, host, output
+    # and macct services, Then they use the tables bound at cold start: binding one again
+    # would drop the connection earlier requests opened to it (dal/pynamodb_private.py)
+    env = {**os.environ, "AWS_REGION": "us-east-1", **ENVIRONMENT}
+    done = subprocess.run(
+        [sys.executable, "-c", BINDING_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
