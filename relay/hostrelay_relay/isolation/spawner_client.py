@@ -106,10 +106,7 @@ class Spawner:
         Once it is reaped, any answer it sent is queued on the channel: without one, it cannot
         have forked a supervisor for the request.
         """
-        if self._process is not None:
-            self._process.kill()  # EOF means it is dying already; a timeout, that it is hung
-            self._process.wait()
-            self._process = None
+        self._kill_locked()  # EOF means it is dying already; a timeout, that it is hung
         channel.setblocking(False)
         answer = b""
         for _ in range(2):  # a reset is reported once, ahead of any queued message
@@ -148,9 +145,7 @@ class Spawner:
             ready = b""
         if ready != READY:
             relay_end.close()
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+            self._kill_locked()
             raise SpawnerUnavailable(
                 f"the spawner exited or was not ready within {_START_TIMEOUT_S:g} s"
                 if not ready
@@ -160,6 +155,13 @@ class Spawner:
         self._channel = relay_end
         return relay_end
 
+    def _kill_locked(self) -> None:
+        """Kill the spawner, if any, and reap it."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
     def _stop_locked(self) -> None:
         if self._channel is not None:
             self._channel.close()  # EOF: the spawner exits
@@ -168,8 +170,7 @@ class Spawner:
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+                self._kill_locked()
             self._process = None
 
 
